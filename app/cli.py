@@ -1,0 +1,230 @@
+"""The ``email-campaigns`` command: the GUI by default, subcommands for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from app import __version__, paths
+from app.db import migrate
+from app.db.engine import Database
+from app.services import config_io, demo, secrets
+from app.services.auth import SYSTEM
+from app.services.errors import ServiceError
+from app.services.secrets import SecretStoreError
+
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+EXIT_ENVIRONMENT = 4
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_INVALID) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def open_database(url: str | None) -> Database:
+    """Open the database and bring its schema up to date (backing up a SQLite file first)."""
+    db = Database(url or paths.default_database_url())
+    try:
+        backup = migrate.upgrade(db)
+    except OperationalError as exc:
+        raise CliError(
+            f"Cannot open the database {db.describe()}: {exc.orig}", EXIT_ENVIRONMENT
+        ) from exc
+    if backup is not None:
+        print(f"Database upgraded; the previous version was saved as {backup}", file=sys.stderr)
+    return db
+
+
+def _read_secret(prompt: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+# ---- subcommands ---------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    db = open_database(args.database)
+    print(f"Database {db.describe()} is at revision {migrate.current_revision(db)}.")
+    return 0
+
+
+def cmd_config_export(args: argparse.Namespace) -> int:
+    data = config_io.export_config(open_database(args.database))
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if args.file in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.file).write_text(text, encoding="utf-8")
+    return 0
+
+
+def cmd_config_import(args: argparse.Namespace) -> int:
+    try:
+        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{args.file}: cannot be read: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{args.file}: not valid JSON: {exc}") from exc
+    counts = config_io.import_config(open_database(args.database), SYSTEM, data)
+    print("Imported " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    db = open_database(args.database)
+    demo.seed(db)
+    print(
+        f"Demo organisation created in {db.describe()}. Sign in as admin, sam or alice "
+        f"with the password '{demo.DEMO_PASSWORD}'."
+    )
+    return 0
+
+
+def cmd_user_set_password(args: argparse.Namespace) -> int:
+    from app.db.models import User
+    from app.services.people import PeopleService
+
+    db = open_database(args.database)
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.login == args.login))
+        if user is None:
+            raise CliError(f"login: no user '{args.login}'.")
+        user_id = user.id
+    PeopleService(db, SYSTEM).set_password(user_id, _read_secret("New password: "))
+    print(f"Password of '{args.login}' set.")
+    return 0
+
+
+def cmd_channel_set_password(args: argparse.Namespace) -> int:
+    from app.db.models import Channel
+    from app.services.channels import ChannelService
+
+    db = open_database(args.database)
+    store = secrets.default_store()
+    if store is None:
+        raise CliError(
+            "No system keyring is available to keep the password. Install and unlock one "
+            "(e.g. GNOME Keyring or KWallet), or choose the unencrypted file in the "
+            "channel screen.",
+            EXIT_ENVIRONMENT,
+        )
+    with db.session() as s:
+        channel = s.scalar(select(Channel).where(Channel.name == args.name))
+        if channel is None:
+            raise CliError(f"channel: no email channel named '{args.name}'.")
+        channel_id = channel.id
+    direction = "inbound" if args.inbound else "outbound"
+    ChannelService(db, SYSTEM, store).set_password(
+        channel_id, direction, _read_secret(f"{direction} password: ")
+    )
+    print(f"The {direction} password of '{args.name}' is kept in {store.description}.")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.ui.application import run_gui
+
+    return run_gui(args.database)
+
+
+# ---- parser --------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="email-campaigns",
+        description="Email Campaigns: email queues for contact centres. "
+        "Without a command, starts the desktop application.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help=f"database URL (default: ${paths.DATABASE_ENV}, else SQLite in the user's data "
+        "folder), e.g. postgresql://user@host/emailcampaigns",
+    )
+    parser.set_defaults(func=cmd_gui)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def add(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        func: Callable[[argparse.Namespace], int] | None,
+        text: str,
+    ) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=text, description=text)
+        if func is not None:
+            p.set_defaults(func=func)
+        return p
+
+    db = add(sub, "db", None, "database maintenance")
+    db_sub = db.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add(db_sub, "upgrade", cmd_db_upgrade, "upgrade the database schema to this version")
+
+    config = add(sub, "config", None, "export or import the configuration as JSON")
+    config_sub = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    export = add(config_sub, "export", cmd_config_export, "write the configuration as JSON")
+    export.add_argument("file", nargs="?", help="output file (default: standard output)")
+    imp = add(
+        config_sub, "import", cmd_config_import, "load a configuration into an empty database"
+    )
+    imp.add_argument("file", help="JSON file written by 'config export' ('-': standard input)")
+
+    add(sub, "demo", cmd_demo, "fill an empty database with the demo organisation")
+
+    user = add(sub, "user", None, "user accounts")
+    user_sub = user.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    setpw = add(
+        user_sub,
+        "set-password",
+        cmd_user_set_password,
+        "set a user's password, read from standard input",
+    )
+    setpw.add_argument("login")
+
+    channel = add(sub, "channel", None, "email channels")
+    channel_sub = channel.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    chpw = add(
+        channel_sub,
+        "set-password",
+        cmd_channel_set_password,
+        "keep a channel's password in the keyring, read from standard input",
+    )
+    chpw.add_argument("name")
+    direction = chpw.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--inbound", action="store_true", help="the IMAP password")
+    direction.add_argument("--outbound", action="store_true", help="the SMTP password")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"email-campaigns: error: {exc}", file=sys.stderr)
+        return exc.code
+    except ServiceError as exc:
+        print(f"email-campaigns: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except SecretStoreError as exc:
+        print(f"email-campaigns: error: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except SQLAlchemyError as exc:
+        print(f"email-campaigns: database error: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT

@@ -1,0 +1,1 @@
+"""The product's operations: plain Python over SQLAlchemy sessions, no Qt."""

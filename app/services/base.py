@@ -1,0 +1,88 @@
+"""What every service shares: the database, the acting user, lookups and version checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.db.engine import Database
+from app.services.auth import Actor, Permission
+from app.services.errors import ConflictError, NotFound, ValidationError
+
+T = TypeVar("T")
+
+
+class Service:
+    """A set of operations for one actor on one database."""
+
+    def __init__(self, db: Database, actor: Actor) -> None:
+        self.db = db
+        self.actor = actor
+
+    @contextmanager
+    def write(self, permission: Permission, what: str) -> Iterator[Session]:
+        """A session for a change: checks the role, turns races into clear conflicts."""
+        self.actor.require(permission)
+        try:
+            with self.db.session() as session:
+                yield session
+        except StaleDataError as exc:
+            raise ConflictError(
+                f"{what} was changed by someone else while you were saving. "
+                "Close it, open it again to see their changes, then make yours."
+            ) from exc
+        except IntegrityError as exc:
+            # A unique name taken by a concurrent save, or a record removed meanwhile.
+            raise ConflictError(f"{what} could not be saved: {exc.orig}") from exc
+
+    @contextmanager
+    def read(self, permission: Permission | None = None) -> Iterator[Session]:
+        if permission is not None:
+            self.actor.require(permission)
+        with self.db.session() as session:
+            yield session
+
+
+def get_or_404(session: Session, model: type[T], ident: int | None, label: str) -> T:
+    obj = session.get(model, ident) if ident is not None else None
+    if obj is None:
+        raise NotFound(f"The {label} no longer exists (it may have been deleted by someone else).")
+    return obj
+
+
+def check_version(obj: Any, expected: int | None, label: str) -> None:
+    """Refuse to save over a record that changed since the user opened it."""
+    if expected is not None and obj.version != expected:
+        raise ConflictError(
+            f"{label} was changed by someone else since you opened it. "
+            "Your changes were not saved: close it, open it again to see theirs, "
+            "then make yours."
+        )
+
+
+def ensure_unique(
+    session: Session,
+    model: type[Any],
+    column: Any,
+    value: str,
+    field: str,
+    exclude_id: int | None,
+) -> None:
+    """Names are unique regardless of letter case."""
+    query = select(model.id).where(func.lower(column) == value.lower())
+    if exclude_id is not None:
+        query = query.where(model.id != exclude_id)
+    if session.scalar(query.limit(1)) is not None:
+        raise ValidationError(field, f"'{value}' is already used; choose another.")
+
+
+def names(items: list[Any], attr: str = "name", limit: int = 10) -> str:
+    shown = [str(getattr(i, attr)) for i in items[:limit]]
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(shown) + more

@@ -1,0 +1,180 @@
+"""Teams and users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from app.db.models import Campaign, Role, Team, User
+from app.services import validation as v
+from app.services.auth import Permission, check_password_strength, hash_password
+from app.services.base import Service, ensure_unique, get_or_404, names
+from app.services.errors import ValidationError
+
+TEAM_NAME = "Team Name"
+LOGIN = "Login Name"
+DISPLAY_NAME = "Display Name"
+EMAIL = "Email Address"
+ROLE = "Role"
+
+
+@dataclass
+class TeamData:
+    name: str
+    description: str = ""
+    is_public: bool = True
+    member_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class UserData:
+    login: str
+    display_name: str
+    email: str = ""
+    role: Role | str = Role.AGENT
+    active: bool = True
+    team_ids: list[int] = field(default_factory=list)
+
+
+def _users(s: Session, ids: list[int]) -> list[User]:
+    found = list(s.scalars(select(User).where(User.id.in_(ids)))) if ids else []
+    if len(found) != len(set(ids)):
+        raise ValidationError("Members", "a chosen user no longer exists; reopen the dialog.")
+    return sorted(found, key=lambda u: u.login)
+
+
+def _teams(s: Session, ids: list[int]) -> list[Team]:
+    found = list(s.scalars(select(Team).where(Team.id.in_(ids)))) if ids else []
+    if len(found) != len(set(ids)):
+        raise ValidationError("Teams", "a chosen team no longer exists; reopen the dialog.")
+    return sorted(found, key=lambda t: t.name)
+
+
+class PeopleService(Service):
+    # ---- teams --------------------------------------------------------------
+    def list_teams(self) -> list[Team]:
+        with self.read() as s:
+            return list(
+                s.scalars(
+                    select(Team)
+                    .options(selectinload(Team.members), selectinload(Team.campaigns))
+                    .order_by(Team.name)
+                )
+            )
+
+    def _apply_team(self, s: Session, team: Team, data: TeamData) -> None:
+        team.name = v.text(TEAM_NAME, data.name)
+        ensure_unique(s, Team, Team.name, team.name, TEAM_NAME, team.id)
+        team.description = (data.description or "").strip()
+        team.is_public = data.is_public
+        team.members = _users(s, data.member_ids)
+
+    def create_team(self, data: TeamData) -> Team:
+        with self.write(Permission.ADMINISTER, "The team") as s:
+            team = Team()
+            self._apply_team(s, team, data)
+            s.add(team)
+            s.flush()
+            return team
+
+    def update_team(self, team_id: int, data: TeamData) -> Team:
+        with self.write(Permission.ADMINISTER, "The team") as s:
+            team = get_or_404(s, Team, team_id, "team")
+            self._apply_team(s, team, data)
+            return team
+
+    def delete_team(self, team_id: int) -> None:
+        with self.write(Permission.ADMINISTER, "The team") as s:
+            team = get_or_404(s, Team, team_id, "team")
+            if team.campaigns:
+                raise ValidationError(
+                    "Team",
+                    f"'{team.name}' is still assigned to campaign(s) "
+                    f"{names(list(team.campaigns), 'title')}; remove it from their "
+                    "Assigned Teams first.",
+                )
+            s.delete(team)
+
+    # ---- users --------------------------------------------------------------
+    def list_users(self) -> list[User]:
+        with self.read() as s:
+            return list(
+                s.scalars(select(User).options(selectinload(User.teams)).order_by(User.login))
+            )
+
+    def _apply_user(self, s: Session, user: User, data: UserData) -> None:
+        login = v.text(LOGIN, data.login, max_length=100)
+        if any(ch.isspace() for ch in login):
+            raise ValidationError(LOGIN, "must not contain spaces.")
+        ensure_unique(s, User, User.login, login, LOGIN, user.id)
+        try:
+            role = Role(data.role)
+        except ValueError as exc:
+            raise ValidationError(
+                ROLE, f"'{data.role}' is not a role (agent, supervisor, administrator)."
+            ) from exc
+        if (
+            user.id is not None
+            and user.role == Role.ADMINISTRATOR
+            and (role != Role.ADMINISTRATOR or not data.active)
+        ):
+            self._keep_an_administrator(s, user)
+        user.login = login
+        user.display_name = v.text(DISPLAY_NAME, data.display_name)
+        user.email = v.email_address(EMAIL, data.email, required=False)
+        user.role = role
+        user.active = data.active
+        user.teams = _teams(s, data.team_ids)
+
+    def _keep_an_administrator(self, s: Session, leaving: User) -> None:
+        others = s.scalar(
+            select(func.count()).where(
+                User.role == Role.ADMINISTRATOR, User.active.is_(True), User.id != leaving.id
+            )
+        )
+        if not others:
+            raise ValidationError(
+                ROLE, f"'{leaving.login}' is the last active administrator; appoint another first."
+            )
+
+    def create_user(self, data: UserData, password: str | None) -> User:
+        """A user; with no password they cannot sign in until one is set."""
+        with self.write(Permission.ADMINISTER, "The user") as s:
+            user = User()
+            self._apply_user(s, user, data)
+            if password is not None:
+                user.password_hash = hash_password(check_password_strength(password))
+            s.add(user)
+            s.flush()
+            return user
+
+    def update_user(self, user_id: int, data: UserData) -> User:
+        with self.write(Permission.ADMINISTER, "The user") as s:
+            user = get_or_404(s, User, user_id, "user")
+            self._apply_user(s, user, data)
+            return user
+
+    def set_password(self, user_id: int, password: str) -> None:
+        """Administrators set anyone's password; everyone may set their own."""
+        permission = (
+            Permission.WORK_EMAILS if user_id == self.actor.user_id else Permission.ADMINISTER
+        )
+        with self.write(permission, "The password") as s:
+            user = get_or_404(s, User, user_id, "user")
+            user.password_hash = hash_password(check_password_strength(password))
+            user.is_demo = False
+
+    def delete_user(self, user_id: int) -> None:
+        with self.write(Permission.ADMINISTER, "The user") as s:
+            user = get_or_404(s, User, user_id, "user")
+            if user.id == self.actor.user_id:
+                raise ValidationError("User", "you cannot delete your own account.")
+            if user.role == Role.ADMINISTRATOR:
+                self._keep_an_administrator(s, user)
+            s.delete(user)
+
+    def team_campaigns(self, team_id: int) -> list[Campaign]:
+        with self.read() as s:
+            return list(get_or_404(s, Team, team_id, "team").campaigns)

@@ -1,0 +1,84 @@
+"""Email templates: name, subject, body with placeholders, preview."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app.db.models import CampaignTemplate, Template
+from app.services import placeholders
+from app.services import validation as v
+from app.services.auth import Permission
+from app.services.base import Service, check_version, ensure_unique, get_or_404
+
+NAME = "Template Name"
+SUBJECT = "Email Subject"
+BODY = "Body"
+HTML_BODY = "HTML Body"
+
+
+class TemplateService(Service):
+    def list_templates(self) -> list[Template]:
+        with self.read() as s:
+            return list(s.scalars(select(Template).order_by(Template.name)))
+
+    def get_template(self, template_id: int) -> Template:
+        with self.read() as s:
+            template = s.scalar(
+                select(Template)
+                .where(Template.id == template_id)
+                .options(
+                    selectinload(Template.campaign_links).selectinload(CampaignTemplate.campaign)
+                )
+            )
+            return get_or_404(s, Template, template.id if template else None, "email template")
+
+    def _apply(
+        self, template: Template, name: str, subject: str, body: str, body_html: str | None
+    ) -> None:
+        template.name = v.text(NAME, name)
+        template.subject = v.text(SUBJECT, subject, max_length=500)
+        placeholders.check(SUBJECT, template.subject)
+        placeholders.check(BODY, body)
+        html = (body_html or "").strip() or None
+        if html:
+            placeholders.check(HTML_BODY, html)
+        template.body = body
+        template.body_html = html
+
+    def create_template(
+        self, name: str, subject: str, body: str, body_html: str | None = None
+    ) -> Template:
+        with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email template") as s:
+            template = Template()
+            self._apply(template, name, subject, body, body_html)
+            ensure_unique(s, Template, Template.name, template.name, NAME, None)
+            s.add(template)
+            s.flush()
+            return template
+
+    def update_template(
+        self,
+        template_id: int,
+        name: str,
+        subject: str,
+        body: str,
+        body_html: str | None,
+        expected_version: int | None,
+    ) -> Template:
+        with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email template") as s:
+            template = get_or_404(s, Template, template_id, "email template")
+            check_version(template, expected_version, f"Email template '{template.name}'")
+            self._apply(template, name, subject, body, body_html)
+            ensure_unique(s, Template, Template.name, template.name, NAME, template_id)
+            s.flush()
+            return template
+
+    def delete_template(self, template_id: int) -> None:
+        """Deletes the template and its campaign assignments (the UI names them first)."""
+        with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email template") as s:
+            s.delete(get_or_404(s, Template, template_id, "email template"))
+
+    @staticmethod
+    def preview(text: str) -> str:
+        return placeholders.render(text, placeholders.SAMPLE_VALUES)
