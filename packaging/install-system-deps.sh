@@ -4,7 +4,8 @@
 set -eu
 
 PACKAGES="libglib2.0-0 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
-libdbus-1-3 libxcb-cursor0 fonts-dejavu-core fonts-noto-cjk desktop-file-utils appstream xvfb"
+libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
+libxcb-render-util0 libxcb-image0 libxcb-randr0 libxcb-xinerama0 fonts-dejavu-core fonts-noto-cjk desktop-file-utils appstream xvfb"
 
 missing=""
 for p in $PACKAGES; do

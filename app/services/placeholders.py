@@ -44,6 +44,10 @@ def check(field: str, text: str) -> None:
         names = ", ".join("{{ %s }}" % name for name in unknown)  # noqa: UP031
         known = ", ".join(PLACEHOLDERS)
         raise ValidationError(field, f"unknown placeholder {names}. Known placeholders: {known}.")
+    if "{%" in text:
+        raise ValidationError(
+            field, "'{% … %}' template logic is not supported; use {{ placeholders }} only."
+        )
     if text.count("{{") != len(PLACEHOLDER.findall(text)):
         raise ValidationError(field, "has a '{{' without a matching '}}'.")
 

@@ -1,0 +1,1 @@
+"""Qt widgets only: windows, screens, dialogs and item models."""

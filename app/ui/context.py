@@ -1,0 +1,64 @@
+"""What every screen is given: the database, who is working, and the secret store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QDateTime, QTimeZone
+
+from app.db.engine import Database
+from app.services.auth import Actor, Permission
+from app.services.campaigns import CampaignService
+from app.services.channels import ChannelService
+from app.services.people import PeopleService
+from app.services.secrets import SecretStore
+from app.services.settings import SettingsService
+from app.services.templates import TemplateService
+
+
+@dataclass
+class AppContext:
+    db: Database
+    actor: Actor
+    secrets: SecretStore | None = None
+    timezone: str = "UTC"
+    date_format: str = "yyyy-MM-dd HH:mm"
+    _tz: ZoneInfo | None = field(default=None, repr=False)
+
+    def can(self, permission: Permission) -> bool:
+        return self.actor.can(permission)
+
+    @property
+    def campaigns(self) -> CampaignService:
+        return CampaignService(self.db, self.actor)
+
+    @property
+    def templates(self) -> TemplateService:
+        return TemplateService(self.db, self.actor)
+
+    @property
+    def people(self) -> PeopleService:
+        return PeopleService(self.db, self.actor)
+
+    @property
+    def channels(self) -> ChannelService:
+        return ChannelService(self.db, self.actor, self.secrets)
+
+    @property
+    def settings(self) -> SettingsService:
+        return SettingsService(self.db, self.actor)
+
+    def refresh_settings(self) -> None:
+        org = self.settings.get()
+        self.timezone, self.date_format = org.timezone, org.date_format
+
+    def format_datetime(self, value: datetime | None) -> str:
+        """A UTC datetime shown in the organisation's time zone and date format."""
+        if value is None:
+            return ""
+        qdt = QDateTime.fromSecsSinceEpoch(
+            int(value.timestamp()), QTimeZone(self.timezone.encode())
+        )
+        return qdt.toString(self.date_format)

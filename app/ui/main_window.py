@@ -1,0 +1,195 @@
+"""The Workspace: menus by role, screens opened as tabs, status bar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
+
+from app import APP_NAME, __version__
+from app.services.auth import Permission
+from app.ui.context import AppContext
+from app.ui.messages import messages
+
+
+class HomePage(QWidget):
+    """What the signed-in user can do, at a glance."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        org = ctx.settings.get()
+        can = []
+        if ctx.can(Permission.CONFIGURE_CAMPAIGNS):
+            can.append("configure campaign groups, email campaigns and templates (Campaigns menu)")
+        if ctx.can(Permission.ADMINISTER):
+            can.append(
+                "manage teams, users, email channels and settings "
+                "(Channels and Administration menus)"
+            )
+        items = "".join(f"<li>{c}</li>" for c in can) or "<li>work your teams' queues</li>"
+        text = QLabel(
+            f"<h2>{org.name}</h2>"
+            f"<p>Signed in as <b>{ctx.actor.display_name}</b> ({ctx.actor.role.label}).</p>"
+            f"<p>You can:</p><ul>{items}</ul>",
+            self,
+        )
+        text.setTextFormat(Qt.TextFormat.RichText)
+        text.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addStretch(1)
+
+
+class MainWindow(QMainWindow):
+    signed_out = Signal()
+
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setWindowTitle(f"{APP_NAME} — Workspace")
+        self.tabs = QTabWidget(self)
+        self.tabs.setTabsClosable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.setCentralWidget(self.tabs)
+        self.screens: dict[str, QWidget] = {}
+        self.menu_actions: dict[str, QAction] = {}
+        self._build_menus()
+        self.tabs.addTab(HomePage(ctx, self), "Home")
+        self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)
+        self.statusBar().showMessage(
+            f"Signed in as {ctx.actor.display_name} ({ctx.actor.role.label}) · "
+            f"database {ctx.db.describe()}"
+        )
+        self.resize(1200, 760)
+
+    # ---- menus --------------------------------------------------------------
+    def _action(
+        self,
+        menu: QMenu,
+        key: str,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: str | None = None,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.menu_actions[key] = action
+        return action
+
+    def _pending(self, menu: QMenu, key: str, text: str, why: str) -> None:
+        action = self._action(menu, key, text, lambda: None)
+        action.setEnabled(False)
+        action.setStatusTip(why)
+        action.setToolTip(why)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        workspace = bar.addMenu("&Workspace")
+        self._pending(workspace, "my_work", "&My Work", "My Work arrives with the agent workspace.")
+        workspace.addSeparator()
+        self._action(workspace, "sign_out", "&Sign Out", self.sign_out)
+        self._action(workspace, "quit", "&Quit", self.close, "Ctrl+Q")
+
+        if self.ctx.can(Permission.CONFIGURE_CAMPAIGNS):
+            campaigns = bar.addMenu("&Campaigns")
+            self._action(campaigns, "configuration", "&Configuration", self.open_configuration)
+            self._action(campaigns, "templates", "Email &Templates", self.open_templates)
+            management = bar.addMenu("&Management")
+            self._pending(
+                management, "emails", "&Emails", "The Emails screen arrives with mail retrieval."
+            )
+        if self.ctx.can(Permission.ADMINISTER):
+            channels = bar.addMenu("C&hannels")
+            self._action(channels, "channels", "&Email", self.open_channels)
+            admin = bar.addMenu("&Administration")
+            self._action(admin, "teams", "&Teams", self.open_teams)
+            self._action(admin, "users", "&Users", self.open_users)
+            self._action(admin, "settings", "&Settings", self.open_settings)
+        help_menu = bar.addMenu("Help")
+        self._action(help_menu, "about", f"&About {APP_NAME}", self.about)
+
+    # ---- screens ------------------------------------------------------------
+    def open_screen(self, key: str, title: str, factory: Callable[[], QWidget]) -> QWidget:
+        """Show the screen ``key`` in its tab, creating it on first use."""
+        screen = self.screens.get(key)
+        if screen is None or self.tabs.indexOf(screen) < 0:
+            screen = factory()
+            self.screens[key] = screen
+            self.tabs.addTab(screen, title)
+        self.tabs.setCurrentWidget(screen)
+        return screen
+
+    def close_tab(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        if index == 0 or widget is None:
+            return
+        confirm = getattr(widget, "confirm_close", None)
+        if confirm is not None and not confirm():
+            return
+        self.tabs.removeTab(index)
+        self.screens = {k: w for k, w in self.screens.items() if w is not widget}
+        widget.deleteLater()
+
+    def open_configuration(self) -> QWidget:
+        from app.ui.campaign_config import CampaignConfigurationScreen
+
+        return self.open_screen(
+            "configuration",
+            "Campaign Configuration",
+            lambda: CampaignConfigurationScreen(self.ctx, self),
+        )
+
+    def open_templates(self) -> QWidget:
+        from app.ui.templates_screen import TemplatesScreen
+
+        return self.open_screen(
+            "templates", "Email Templates", lambda: TemplatesScreen(self.ctx, self)
+        )
+
+    def open_channels(self) -> QWidget:
+        from app.ui.channels_screen import ChannelsScreen
+
+        return self.open_screen(
+            "channels", "Email Channels", lambda: ChannelsScreen(self.ctx, self)
+        )
+
+    def open_teams(self) -> QWidget:
+        from app.ui.teams_screen import TeamsScreen
+
+        return self.open_screen("teams", "Teams", lambda: TeamsScreen(self.ctx, self))
+
+    def open_users(self) -> QWidget:
+        from app.ui.users_screen import UsersScreen
+
+        return self.open_screen("users", "Users", lambda: UsersScreen(self.ctx, self))
+
+    def open_settings(self) -> QWidget:
+        from app.ui.settings_screen import SettingsScreen
+
+        return self.open_screen("settings", "Settings", lambda: SettingsScreen(self.ctx, self))
+
+    def about(self) -> None:
+        messages.info(
+            self,
+            f"About {APP_NAME}",
+            f"{APP_NAME} {__version__}\nEmail queues for contact centres.",
+        )
+
+    # ---- leaving ------------------------------------------------------------
+    def sign_out(self) -> None:
+        if self.close():
+            self.signed_out.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for screen in self.screens.values():
+            confirm = getattr(screen, "confirm_close", None)
+            if confirm is not None and not confirm():
+                event.ignore()
+                return
+        super().closeEvent(event)

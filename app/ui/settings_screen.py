@@ -1,0 +1,200 @@
+"""Administration ▸ Settings: the organisation's name, time zone, date format, default
+email channel and message size limit."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QDateTime, Qt, QTimeZone, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QCompleter,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.db.models import Organisation
+from app.services import validation
+from app.services.errors import ServiceError, ValidationError
+from app.services.settings import SettingsData
+from app.ui.context import AppContext
+from app.ui.forms import ErrorLabel, combo_select_data, plain
+from app.ui.messages import messages
+
+MB = 1024 * 1024
+
+
+class SettingsScreen(QWidget):
+    """A form over the organisation settings, saved with an optimistic version check."""
+
+    saved = Signal()
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.org: Organisation | None = None
+        self._fields: dict[str, tuple[QWidget, ErrorLabel]] = {}
+        self._dirty = False
+        self._loading = False
+        outer = QVBoxLayout(self)
+        self.banner = ErrorLabel(self)
+        outer.addWidget(self.banner)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        outer.addLayout(form)
+
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setMaxLength(200)
+        self.timezone_combo = QComboBox(self)
+        self.timezone_combo.setEditable(True)
+        self.timezone_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.timezone_combo.addItems(validation.timezone_names())
+        completer = QCompleter(self.timezone_combo.model(), self.timezone_combo)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)  # "sydney" finds Australia/Sydney
+        self.timezone_combo.setCompleter(completer)
+        line_edit = self.timezone_combo.lineEdit()
+        assert line_edit is not None
+        line_edit.setPlaceholderText("e.g. Australia/Sydney")
+        self.date_format_edit = QLineEdit(self)
+        self.date_format_edit.setMaxLength(40)
+        self.date_format_edit.setToolTip(
+            "Qt date format: yyyy year, MM month, dd day, HH hour, mm minute, ss second, "
+            "MMM month name, ddd day name"
+        )
+        self.date_example = QLabel(self)
+        self.date_example.setStyleSheet("color: palette(mid);")
+        self.channel_combo = QComboBox(self)
+        self.size_spin = QSpinBox(self)
+        self.size_spin.setRange(1, 2000)
+        self.size_spin.setToolTip("Larger incoming emails are kept but flagged as oversize")
+
+        self._add(form, "Organisation &Name:", self.name_edit)
+        self._add(form, "&Time Zone:", self.timezone_combo)
+        self._add(form, "&Date Format:", self.date_format_edit)
+        form.insertRow(form.rowCount() - 1, "", self.date_example)
+        self._add(form, "Organisation Default &Email Channel:", self.channel_combo)
+        self._add(form, "&Maximum Message Size (MB):", self.size_spin)
+
+        self.buttons = QDialogButtonBox(self)
+        self.save_button = self.buttons.addButton("&Save", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.revert_button = self.buttons.addButton(
+            "&Revert", QDialogButtonBox.ButtonRole.ResetRole
+        )
+        self.revert_button.setToolTip("Discard your changes and show the saved settings")
+        self.status = QLabel(self)
+        outer.addWidget(self.buttons)
+        outer.addWidget(self.status)
+        outer.addStretch(1)
+
+        self.name_edit.textChanged.connect(self.mark_dirty)
+        self.timezone_combo.editTextChanged.connect(self.mark_dirty)
+        self.date_format_edit.textChanged.connect(self.mark_dirty)
+        self.date_format_edit.textChanged.connect(self.update_example)
+        self.timezone_combo.editTextChanged.connect(self.update_example)
+        self.channel_combo.currentIndexChanged.connect(self.mark_dirty)
+        self.size_spin.valueChanged.connect(self.mark_dirty)
+        self.save_button.clicked.connect(self.try_save)
+        self.revert_button.clicked.connect(self.revert)
+        self.load()
+
+    def _add(self, form: QFormLayout, label: str, widget: QWidget) -> None:
+        caption = QLabel(label, self)
+        caption.setBuddy(widget)
+        form.addRow(caption, widget)
+        error = ErrorLabel(self)
+        form.addRow("", error)
+        self._fields[plain(label)] = (widget, error)
+
+    # ---- loading ------------------------------------------------------------
+    def load(self) -> None:
+        """Show the saved settings (discarding edits)."""
+        self._loading = True
+        self.org = org = self.ctx.settings.get()
+        self.channel_combo.clear()
+        self.channel_combo.addItem("(none)", None)
+        for channel in self.ctx.channels.list_channels():
+            self.channel_combo.addItem(channel.name, channel.id)
+        self.name_edit.setText(org.name)
+        self.timezone_combo.setCurrentText(org.timezone)
+        self.date_format_edit.setText(org.date_format)
+        combo_select_data(self.channel_combo, org.default_channel_id)
+        self.size_spin.setValue(max(1, org.max_message_size // MB))
+        self._loading = False
+        self._dirty = False
+        self.clear_errors()
+        self.update_example()
+
+    def update_example(self, *_args: object) -> None:
+        zone = QTimeZone(self.timezone_combo.currentText().strip().encode())
+        now = QDateTime.currentDateTime()
+        if zone.isValid():
+            now = now.toTimeZone(zone)
+        text = now.toString(self.date_format_edit.text())
+        self.date_example.setText(f"Now: {text}" if text else "")
+
+    # ---- dirty tracking -----------------------------------------------------
+    def mark_dirty(self, *_args: object) -> None:
+        if not self._loading:
+            self._dirty = True
+            self.status.setText("")
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def confirm_close(self) -> bool:
+        """Asked by the main window before it closes: may unsaved edits be discarded?"""
+        return not self._dirty or messages.confirm(
+            self,
+            "Settings",
+            "You have unsaved changes to the settings. Discard them?",
+            ok="Discard",
+            cancel="Keep editing",
+        )
+
+    # ---- errors -------------------------------------------------------------
+    def clear_errors(self) -> None:
+        self.banner.show_message("")
+        for _widget, error in self._fields.values():
+            error.show_message("")
+
+    def show_error(self, exc: ServiceError) -> None:
+        self.clear_errors()
+        if isinstance(exc, ValidationError) and exc.field in self._fields:
+            widget, error = self._fields[exc.field]
+            error.show_message(f"{exc.field} {exc.message}")
+            widget.setFocus()
+        else:
+            self.banner.show_message(str(exc))
+
+    # ---- saving -------------------------------------------------------------
+    def data(self) -> SettingsData:
+        return SettingsData(
+            name=self.name_edit.text(),
+            timezone=self.timezone_combo.currentText(),
+            date_format=self.date_format_edit.text(),
+            default_channel_id=self.channel_combo.currentData(),
+            max_message_size_mb=self.size_spin.value(),
+        )
+
+    def try_save(self) -> bool:
+        """Save; on an error show it next to its field, keep every edit and return False."""
+        assert self.org is not None
+        try:
+            self.org = self.ctx.settings.update(self.data(), expected_version=self.org.version)
+        except ServiceError as exc:
+            self.show_error(exc)
+            return False
+        self.ctx.refresh_settings()
+        self.load()
+        self.status.setText("The settings have been saved.")
+        self.saved.emit()
+        return True
+
+    def revert(self) -> None:
+        self.load()
+        self.status.setText("")

@@ -1,0 +1,93 @@
+"""The sign-in dialog: who is working. Lists the demo accounts only while they exist."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import APP_NAME
+from app.db.engine import Database
+from app.services import auth
+from app.services.auth import Actor
+from app.services.demo import DEMO_PASSWORD
+from app.services.errors import AuthenticationError
+from app.ui.forms import ErrorLabel
+
+
+class SignInDialog(QDialog):
+    def __init__(self, db: Database, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.db = db
+        self.actor: Actor | None = None
+        self.setWindowTitle(f"Sign in — {APP_NAME}")
+        layout = QVBoxLayout(self)
+        heading = QLabel(f"<h2>{APP_NAME}</h2>Sign in to start working.", self)
+        layout.addWidget(heading)
+        form = QFormLayout()
+        self.login_edit = QLineEdit(self)
+        self.password_edit = QLineEdit(self)
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        login_label = QLabel("&Login name:", self)
+        login_label.setBuddy(self.login_edit)
+        password_label = QLabel("&Password:", self)
+        password_label.setBuddy(self.password_edit)
+        form.addRow(login_label, self.login_edit)
+        form.addRow(password_label, self.password_edit)
+        layout.addLayout(form)
+        self.error = ErrorLabel(self)
+        layout.addWidget(self.error)
+
+        self.demo_list = QListWidget(self)
+        accounts = auth.demo_accounts(db)
+        if accounts:
+            demo_label = QLabel(
+                f"<b>Demo organisation</b> — these accounts use the password "
+                f"<code>{DEMO_PASSWORD}</code> until it is changed. &Choose one:",
+                self,
+            )
+            demo_label.setWordWrap(True)
+            demo_label.setBuddy(self.demo_list)
+            layout.addWidget(demo_label)
+            for login, display, role in accounts:
+                item = QListWidgetItem(f"{login} — {display} ({role.label})", self.demo_list)
+                item.setData(Qt.ItemDataRole.UserRole, login)
+            self.demo_list.setMaximumHeight(140)
+            layout.addWidget(self.demo_list)
+            self.demo_list.currentItemChanged.connect(self._demo_chosen)
+            self.demo_list.itemActivated.connect(lambda _item: self.try_sign_in())
+        else:
+            self.demo_list.hide()
+
+        buttons = QDialogButtonBox(self)
+        self.sign_in_button = buttons.addButton("&Sign in", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.try_sign_in)
+        buttons.rejected.connect(self.reject)
+        self.sign_in_button.setDefault(True)
+        layout.addWidget(buttons)
+        self.resize(440, 0)
+
+    def _demo_chosen(self, item: QListWidgetItem | None) -> None:
+        if item is not None:
+            self.login_edit.setText(item.data(Qt.ItemDataRole.UserRole))
+            self.password_edit.setText(DEMO_PASSWORD)
+
+    def try_sign_in(self) -> None:
+        try:
+            self.actor = auth.sign_in(self.db, self.login_edit.text(), self.password_edit.text())
+        except AuthenticationError as exc:
+            self.error.show_message(str(exc))
+            self.password_edit.selectAll()
+            self.password_edit.setFocus()
+            return
+        self.accept()

@@ -1,0 +1,310 @@
+"""Administration ▸ Teams: the team list and the team editor with its member checklist.
+
+Also holds the small checklist (a checkable, filterable list) that the user editor
+reuses for a user's teams."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.db.models import Team, User
+from app.services.errors import ServiceError
+from app.services.people import TeamData
+from app.ui.context import AppContext
+from app.ui.forms import FormDialog
+from app.ui.messages import messages
+from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
+from app.ui.widgets import table_view, yes_no
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class CheckListModel(QAbstractListModel):
+    """(id, text) items in alphabetical order, each with a check box; ``checked`` holds
+    the checked ids."""
+
+    checked_changed = Signal()
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._items: list[tuple[int, str]] = []
+        self.checked: set[int] = set()
+
+    def set_items(self, items: Sequence[tuple[int, str]], checked: set[int]) -> None:
+        self.beginResetModel()
+        self._items = sorted(items, key=lambda item: item[1].casefold())
+        known = {item_id for item_id, _text in self._items}
+        self.checked = set(checked) & known
+        self.endResetModel()
+        self.checked_changed.emit()
+
+    def checked_ids(self) -> list[int]:
+        return sorted(self.checked)
+
+    def checked_texts(self) -> list[str]:
+        return [text for item_id, text in self._items if item_id in self.checked]
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item_id, text = self._items[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return text
+        if role == Qt.ItemDataRole.CheckStateRole:
+            return Qt.CheckState.Checked if item_id in self.checked else Qt.CheckState.Unchecked
+        if role == ROW_ROLE:
+            return item_id
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.isValid():
+            return base | Qt.ItemFlag.ItemIsUserCheckable
+        return base
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid() or role != Qt.ItemDataRole.CheckStateRole:
+            return False
+        item_id = self._items[index.row()][0]
+        if Qt.CheckState(value) == Qt.CheckState.Checked:
+            self.checked.add(item_id)
+        else:
+            self.checked.discard(item_id)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.checked_changed.emit()
+        return True
+
+
+class CheckList(QWidget):
+    """A labelled checklist with a Find box above it and a summary of what is checked.
+
+    ``label`` and ``find_label`` carry the mnemonics; they must be unique in the window."""
+
+    def __init__(self, label: str, find_label: str, noun: str, parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.noun = noun
+        self.model = CheckListModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText(f"Type to filter the {noun}")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.view = QListView(self)
+        self.view.setModel(self.proxy)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAccessibleName(label.replace("&", "").rstrip(":"))
+        self.view.setToolTip("Space or a click on the box checks an item")
+        self.caption = QLabel(label, self)
+        self.caption.setBuddy(self.view)
+        find = QLabel(find_label, self)
+        find.setBuddy(self.filter_edit)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        row = QHBoxLayout()
+        row.addWidget(find)
+        row.addWidget(self.filter_edit, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.summary)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.model.checked_changed.connect(self._update_summary)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        names = self.model.checked_texts()
+        self.summary.setText(
+            f"{len(names)} {self.noun} checked: {', '.join(names)}"
+            if names
+            else f"No {self.noun} checked."
+        )
+
+
+def user_caption(user: User) -> str:
+    inactive = "" if user.active else ", inactive"
+    return f"{user.display_name} ({user.login}{inactive})"
+
+
+class TeamDialog(FormDialog):
+    """Create or edit a team: name, description, public, members."""
+
+    def __init__(self, ctx: AppContext, team: Team | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent, "Edit Team" if team else "New Team")
+        self.ctx, self.team = ctx, team
+        self.saved_id: int | None = None
+        self._loading = True
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.outer.addLayout(form)
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setMaxLength(200)
+        self.description_edit = QPlainTextEdit(self)
+        self.description_edit.setTabChangesFocus(True)
+        self.description_edit.setFixedHeight(60)
+        self.public_check = QCheckBox(self)
+        self.add_field(form, "Team &Name:", self.name_edit)
+        self.add_field(form, "&Description:", self.description_edit)
+        self.add_field(form, "&Public", self.public_check)
+        self.members = CheckList("&Members:", "&Find:", "members", self)
+        self.outer.addWidget(self.members, 1)
+        self.outer.addWidget(self.register("Members", self.members.view))
+        self.finish_layout()
+
+        users = ctx.people.list_users()
+        self.members.model.set_items(
+            [(u.id, user_caption(u)) for u in users],
+            {u.id for u in team.members} if team else set(),
+        )
+        self.members.model.checked_changed.connect(self.mark_dirty)
+        if team is not None:
+            self.name_edit.setText(team.name)
+            self.description_edit.setPlainText(team.description)
+            self.public_check.setChecked(team.is_public)
+        else:
+            self.public_check.setChecked(True)
+        self._loading = False
+        self.set_loaded()
+        self.resize(460, 560)
+
+    def data(self) -> TeamData:
+        return TeamData(
+            name=self.name_edit.text(),
+            description=self.description_edit.toPlainText(),
+            is_public=self.public_check.isChecked(),
+            member_ids=self.members.model.checked_ids(),
+        )
+
+    def save(self) -> None:
+        if self.team is None:
+            self.saved_id = self.ctx.people.create_team(self.data()).id
+        else:
+            self.saved_id = self.ctx.people.update_team(self.team.id, self.data()).id
+
+
+class TeamsScreen(QWidget):
+    """The team list with New, Edit and Delete."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        layout = QVBoxLayout(self)
+        header = QHBoxLayout()
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter by team, member count or campaign")
+        self.filter_edit.setClearButtonEnabled(True)
+        filter_label = QLabel("&Find:", self)
+        filter_label.setBuddy(self.filter_edit)
+        header.addWidget(filter_label)
+        header.addWidget(self.filter_edit, 1)
+        self.new_button = QPushButton("&New Team…", self)
+        self.edit_button = QPushButton("&Edit…", self)
+        self.delete_button = QPushButton("&Delete", self)
+        for b in (self.new_button, self.edit_button, self.delete_button):
+            header.addWidget(b)
+        layout.addLayout(header)
+        self.model: RecordTableModel[Team] = RecordTableModel(
+            [
+                Column("Team Name", lambda t: t.name),
+                Column("Public", lambda t: yes_no(t.is_public)),
+                Column("Members", lambda t: len(t.members)),
+                Column("Assigned Campaigns", lambda t: ", ".join(c.title for c in t.campaigns)),
+            ],
+            self,
+        )
+        self.proxy = sortable(self.model, self)
+        self.view = table_view(self, "Teams")
+        self.view.setModel(self.proxy)
+        caption = QLabel("&Teams:", self)
+        caption.setBuddy(self.view)
+        layout.addWidget(caption)
+        layout.addWidget(self.view)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.new_button.clicked.connect(self.new_team)
+        self.edit_button.clicked.connect(self.edit_team)
+        self.delete_button.clicked.connect(self.delete_team)
+        self.view.activated.connect(self.edit_team)
+        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.reload()
+        self.view.setColumnWidth(0, 200)
+
+    def reload(self, select_id: int | None = None) -> None:
+        current = self.selected()
+        self.model.set_rows(self.ctx.people.list_teams())
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        target = select_id if select_id is not None else (current.id if current else None)
+        if target is not None:
+            self.select_team(target)
+        self._update_buttons()
+
+    def select_team(self, team_id: int) -> bool:
+        for row in range(self.proxy.rowCount()):
+            if self.proxy.data(self.proxy.index(row, 0), ROW_ROLE).id == team_id:
+                self.view.selectRow(row)
+                return True
+        return False
+
+    def selected(self) -> Team | None:
+        rows = self.view.selectionModel().selectedRows()
+        return self.proxy.data(rows[0], ROW_ROLE) if rows else None
+
+    def _update_buttons(self, *_args: object) -> None:
+        has = self.selected() is not None
+        self.edit_button.setEnabled(has)
+        self.delete_button.setEnabled(has)
+
+    def _open(self, dialog: TeamDialog) -> TeamDialog:
+        dialog.accepted.connect(lambda: self.reload(dialog.saved_id))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def new_team(self) -> TeamDialog:
+        return self._open(TeamDialog(self.ctx, None, self))
+
+    def edit_team(self, *_args: object) -> TeamDialog | None:
+        team = self.selected()
+        if team is None:
+            return None
+        return self._open(TeamDialog(self.ctx, team, self))
+
+    def delete_team(self) -> None:
+        team = self.selected()
+        if team is None or not messages.confirm(
+            self, "Delete Team", f"Delete the team '{team.name}'?", ok="Delete"
+        ):
+            return
+        try:
+            self.ctx.people.delete_team(team.id)
+        except ServiceError as exc:
+            messages.error(self, "Delete Team", str(exc))
+        self.reload()

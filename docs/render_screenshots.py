@@ -1,0 +1,104 @@
+"""Render the main screens to PNG files in docs/screenshots/ (offscreen, demo data).
+
+Run with `make screenshots` (or QT_QPA_PLATFORM=offscreen python docs/render_screenshots.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QItemSelectionModel, Qt  # noqa: E402
+from PySide6.QtGui import QFont  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def save(widget: QWidget, name: str) -> None:
+    QApplication.processEvents()
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["EMAIL_CAMPAIGNS_HOME"] = home
+        from app.db import migrate
+        from app.db.engine import Database
+        from app.services import auth, demo
+        from app.ui.campaign_dialog import EditEmailCampaignDialog
+        from app.ui.context import AppContext
+        from app.ui.main_window import MainWindow
+        from app.ui.sign_in import SignInDialog
+
+        app = QApplication.instance() or QApplication(sys.argv)
+        app.setFont(QFont("DejaVu Sans", 10))
+        OUT.mkdir(parents=True, exist_ok=True)
+        db = Database(f"sqlite:///{Path(home) / 'shots.sqlite3'}")
+        migrate.upgrade(db)
+        demo.seed(db)
+
+        sign_in = SignInDialog(db)
+        sign_in.resize(460, 420)
+        sign_in.show()
+        save(sign_in, "sign-in")
+        sign_in.close()
+
+        ctx = AppContext(db, auth.sign_in(db, "sam", demo.DEMO_PASSWORD))
+        ctx.refresh_settings()
+        window = MainWindow(ctx)
+        window.resize(1280, 800)
+        window.show()
+        screen = window.open_configuration()
+        model = screen.group_model
+        index = model.match(
+            model.index(0, 0),
+            Qt.ItemDataRole.DisplayRole,
+            "Orders & Returns",
+            1,
+            Qt.MatchFlag.MatchStartsWith | Qt.MatchFlag.MatchRecursive,
+        )[0]
+        screen.group_tree.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+        )
+        screen.show_selected_group()
+        screen.select_campaign(
+            next(c.id for c in screen.campaign_model.rows() if c.title == "Orders")
+        )
+        save(window, "campaign-configuration")
+
+        dialog = EditEmailCampaignDialog(
+            ctx, ctx.campaigns.get_campaign(screen.selected_campaign().id), window
+        )
+        dialog.show()
+        save(dialog, "edit-email-campaign")
+        dialog.tabs.setCurrentIndex(1)
+        dialog.assigned_filter.setCurrentText("All")
+        dialog.team_view.selectRow(2)
+        save(dialog, "edit-email-campaign-assigned-teams")
+        dialog.reject()
+
+        window.open_templates()
+        save(window, "email-templates")
+        from app.ui.templates_screen import TemplateEditorDialog
+
+        template = next(t for t in ctx.templates.list_templates() if t.name == "Order status")
+        editor_dialog = TemplateEditorDialog(ctx, ctx.templates.get_template(template.id), window)
+        editor_dialog.show()
+        save(editor_dialog, "template-editor")
+        editor_dialog.reject()
+        window.close()
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

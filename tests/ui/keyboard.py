@@ -1,0 +1,32 @@
+"""Typing like a user, including text that qtbot.keyClicks cannot send."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QWidget
+
+
+def type_text(qtbot, widget: QWidget, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Type ``text`` into ``widget`` key by key; non-ASCII characters one event each
+    (keyClicks aborts the process on them)."""
+    ascii_run = ""
+    for ch in text:
+        if ch.isascii() and ch != "\n":
+            ascii_run += ch
+            continue
+        if ascii_run:
+            qtbot.keyClicks(widget, ascii_run)
+            ascii_run = ""
+        if ch == "\n":
+            QTest.keyClick(widget, Qt.Key.Key_Return)
+        else:
+            QTest.sendKeyEvent(
+                QTest.KeyAction.Click,
+                widget,
+                Qt.Key.Key_unknown,
+                ch,
+                Qt.KeyboardModifier.NoModifier,
+            )
+    if ascii_run:
+        qtbot.keyClicks(widget, ascii_run)

@@ -1,0 +1,352 @@
+"""Campaign Configuration driven like a user: New Campaign → Email → Next → the Edit
+Email Campaign dialog, the group tree, Campaign Details and its Email Templates list."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtWidgets import QCheckBox
+
+from app.ui import messages as messages_module
+from app.ui.campaign_config import CampaignConfigurationScreen, TemplatePickerDialog
+from app.ui.campaign_dialog import EditEmailCampaignDialog, NewCampaignDialog
+from app.ui.models import ROW_ROLE
+from tests.ui.keyboard import type_text
+
+
+@pytest.fixture
+def screen(qtbot, demo_db, supervisor, make_ctx):  # type: ignore[no-untyped-def]
+    widget = CampaignConfigurationScreen(make_ctx(demo_db, supervisor))
+    qtbot.addWidget(widget)
+    widget.resize(1200, 800)
+    widget.show()
+    return widget
+
+
+@pytest.fixture
+def answers(monkeypatch):  # type: ignore[no-untyped-def]
+    """Message boxes answered through the one factory; records what was shown."""
+    shown: list[tuple[str, str]] = []
+    replies: list[bool] = []
+
+    def confirm(parent, title, text, **_kw):  # type: ignore[no-untyped-def]
+        shown.append(("confirm", text))
+        return replies.pop(0) if replies else True
+
+    monkeypatch.setattr(messages_module.messages, "confirm", confirm)
+    monkeypatch.setattr(
+        messages_module.messages, "error", lambda p, t, text: shown.append(("error", text))
+    )
+    monkeypatch.setattr(
+        messages_module.messages, "info", lambda p, t, text: shown.append(("info", text))
+    )
+    return shown, replies
+
+
+def click(qtbot, button) -> None:  # type: ignore[no-untyped-def]
+    """Click where a user would: a check box on its box, a button in its middle."""
+    assert button.isEnabled(), button.text()
+    if isinstance(button, QCheckBox):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=QPoint(8, button.height() // 2))
+    else:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def choose_group(qtbot, screen, name: str) -> None:  # type: ignore[no-untyped-def]
+    model = screen.group_model
+    matches = model.match(
+        model.index(0, 0),
+        Qt.ItemDataRole.DisplayRole,
+        f"{name} (",
+        1,
+        Qt.MatchFlag.MatchStartsWith | Qt.MatchFlag.MatchRecursive,
+    )
+    assert matches, f"group {name} not in the tree"
+    screen.group_tree.selectionModel().setCurrentIndex(
+        matches[0], QItemSelectionModel.SelectionFlag.ClearAndSelect
+    )
+    click(qtbot, screen.show_button)
+
+
+def campaign_titles(screen) -> list[str]:  # type: ignore[no-untyped-def]
+    proxy = screen.campaign_proxy
+    return [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+
+
+def open_new_campaign_dialog(qtbot, screen) -> EditEmailCampaignDialog:  # type: ignore[no-untyped-def]
+    click(qtbot, screen.new_campaign_button)
+    chooser = screen.findChild(NewCampaignDialog)
+    assert chooser is not None and chooser.isVisible()
+    assert chooser.type_combo.currentText() == "Email"
+    click(qtbot, chooser.next_button)
+    dialog = screen.findChild(EditEmailCampaignDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.windowTitle() == "Edit Email Campaign"
+    return dialog
+
+
+def select_rows(view, rows: list[int]) -> None:  # type: ignore[no-untyped-def]
+    selection = view.selectionModel()
+    selection.clearSelection()
+    for row in rows:
+        selection.select(
+            view.model().index(row, 1),
+            QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+        )
+
+
+def test_create_a_campaign_with_every_field_and_two_teams(qtbot, screen, demo_db):  # type: ignore[no-untyped-def]
+    choose_group(qtbot, screen, "Orders & Returns")
+    assert campaign_titles(screen) == ["Orders", "Returns"]
+    dialog = open_new_campaign_dialog(qtbot, screen)
+
+    # Every field on the first tab, typed and clicked like a user.
+    assert dialog.group_combo.currentText() == "Customer Service › Orders & Returns"
+    type_text(qtbot, dialog.title_edit, "Größe – 5 € 日本語")
+    type_text(qtbot, dialog.description_edit, "Sizes and special offers")
+    dialog.group_combo.setCurrentIndex(dialog.group_combo.findText("Sales"))
+    for check in (dialog.free_format_check, dialog.move_check):
+        assert not check.isChecked()
+        click(qtbot, check)
+    for check in (dialog.confirmation_check, dialog.put_back_check, dialog.draft_check):
+        assert check.isChecked()
+    click(qtbot, dialog.draft_check)
+    assert dialog.channel_combo.itemText(0) == (
+        "Organisation Default Email Channel (Support mailbox)"
+    )
+    dialog.channel_combo.setCurrentIndex(dialog.channel_combo.findText("Sales mailbox"))
+    dialog.service_level_edit.clear()
+    type_text(qtbot, dialog.service_level_edit, "240")
+
+    # Assigned Teams: Is Assigned = All, select two teams, Add.
+    dialog.tabs.setCurrentIndex(1)
+    dialog.assigned_filter.setCurrentText("All")
+    names = [dialog.team_proxy.index(r, 1).data() for r in range(dialog.team_proxy.rowCount())]
+    assert names == ["Escalations", "Front Line", "Sales Desk"]
+    select_rows(dialog.team_view, [names.index("Front Line"), names.index("Sales Desk")])
+    click(qtbot, dialog.add_team_button)
+    dialog.assigned_filter.setCurrentText("Assigned")
+    assigned = [dialog.team_proxy.index(r, 1).data() for r in range(dialog.team_proxy.rowCount())]
+    assert assigned == ["Front Line", "Sales Desk"]
+    assert dialog.team_proxy.index(0, 0).data(Qt.ItemDataRole.CheckStateRole) == (
+        Qt.CheckState.Checked
+    )
+    dialog.assigned_filter.setCurrentText("Unassigned")
+    assert dialog.team_proxy.rowCount() == 1
+
+    with qtbot.waitSignal(dialog.finished, timeout=2000):
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+
+    # It is in the tree under Sales, listed, and shown in Campaign Details.
+    assert screen.group_model.node(screen.group_tree.currentIndex()).name == "Sales"
+    assert "Größe – 5 € 日本語" in campaign_titles(screen)
+    values = {k: v.text() for k, v in screen.details.values.items()}
+    assert values["Campaign Title"] == "Größe – 5 € 日本語"
+    assert values["Campaign Description"] == "Sizes and special offers"
+    assert values["Campaign Group"] == "Sales"
+    assert values["Allow free-format emails"] == "Yes"
+    assert values["Require email address confirmation"] == "Yes"
+    assert values["Allow put back to queue"] == "Yes"
+    assert values["Allow move to another campaign"] == "Yes"
+    assert values["Allow save as a draft"] == "No"
+    assert values["Email Channel"] == "Sales mailbox"
+    assert values["Service Level"] == "240 seconds"
+    assert values["Assigned Teams"] == "Front Line, Sales Desk"
+    tree_text = screen.group_model.data(
+        screen.group_model.index_of(screen.group_model.node(screen.group_tree.currentIndex()).id)
+    )
+    assert tree_text == "Sales (3)"
+
+
+def test_quotation_mark_error_is_shown_next_to_the_title_and_typing_is_kept(qtbot, screen, answers):  # type: ignore[no-untyped-def]
+    choose_group(qtbot, screen, "Sales")
+    dialog = open_new_campaign_dialog(qtbot, screen)
+    type_text(qtbot, dialog.title_edit, "The “best” offers")
+    type_text(qtbot, dialog.description_edit, "Größe – 5 €")
+    dialog.tabs.setCurrentIndex(1)
+    click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+    assert dialog.isVisible()
+    _widget, error = dialog._fields["Campaign Title"]
+    assert error.isVisible()
+    assert "must not contain quotation marks" in error.text()
+    assert dialog.tabs.currentIndex() == 0  # switched back to show the field
+    assert dialog.title_edit.text() == "The “best” offers"
+    assert dialog.description_edit.toPlainText() == "Größe – 5 €"
+    assert dialog.focusWidget() is dialog.title_edit
+
+    # Fixing it clears the error and saves.
+    dialog.title_edit.selectAll()
+    type_text(qtbot, dialog.title_edit, "The best offers")
+    dialog.service_level_edit.clear()
+    type_text(qtbot, dialog.service_level_edit, "1.5")
+    click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+    _widget, period_error = dialog._fields["Service Level Period"]
+    assert "'1.5' is not a whole number" in period_error.text()
+    assert not error.isVisible()
+    dialog.service_level_edit.clear()
+    type_text(qtbot, dialog.service_level_edit, "60")
+    with qtbot.waitSignal(dialog.finished, timeout=2000):
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+    assert "The best offers" in campaign_titles(screen)
+
+
+def test_escape_with_unsaved_changes_asks_and_keeps_the_text(qtbot, screen, answers):  # type: ignore[no-untyped-def]
+    shown, replies = answers
+    choose_group(qtbot, screen, "Sales")
+    dialog = open_new_campaign_dialog(qtbot, screen)
+    type_text(qtbot, dialog.title_edit, "Half typed")
+    replies.append(False)  # Keep editing
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert shown and "unsaved changes" in shown[-1][1]
+    assert dialog.isVisible() and dialog.title_edit.text() == "Half typed"
+    replies.append(True)  # Discard
+    with qtbot.waitSignal(dialog.finished, timeout=2000):
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert "Half typed" not in campaign_titles(screen)
+
+
+def test_escape_without_changes_closes_without_asking(qtbot, screen, answers):  # type: ignore[no-untyped-def]
+    shown, _ = answers
+    choose_group(qtbot, screen, "Sales")
+    dialog = open_new_campaign_dialog(qtbot, screen)
+    with qtbot.waitSignal(dialog.finished, timeout=2000):
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert shown == []
+
+
+def test_edit_a_campaign_and_a_conflict_with_another_supervisor(qtbot, screen, demo_db, admin):  # type: ignore[no-untyped-def]
+    from app.services.campaigns import CampaignService
+
+    choose_group(qtbot, screen, "Sales")
+    screen.select_campaign(
+        next(c.id for c in screen.campaign_model.rows() if c.title == "Sales Leads")
+    )
+    click(qtbot, screen.edit_campaign_button)
+    dialog = screen.findChild(EditEmailCampaignDialog)
+    assert dialog.title_edit.text() == "Sales Leads"
+    assert dialog.service_level_edit.text() == "600"
+
+    # Meanwhile another supervisor saves the same campaign.
+    other = CampaignService(demo_db, admin)
+    current = other.get_campaign(dialog.campaign.id)
+    from app.services.campaigns import CampaignData
+
+    other.update_campaign(
+        current.id,
+        CampaignData(
+            title="Sales Leads",
+            group_id=current.group_id,
+            service_level_period=30,
+            team_ids=[t.id for t in current.teams],
+        ),
+        current.version,
+    )
+
+    qtbot.keyClick(dialog.description_edit, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
+    type_text(qtbot, dialog.description_edit, " (edited)")
+    click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+    assert dialog.isVisible()
+    assert "changed by someone else" in dialog.banner.text()
+    assert dialog.description_edit.toPlainText().endswith(" (edited)")
+    assert other.get_campaign(current.id).service_level_period == 30
+
+
+def test_add_and_delete_a_template_in_campaign_details(qtbot, screen, answers):  # type: ignore[no-untyped-def]
+    shown, _ = answers
+    choose_group(qtbot, screen, "Sales")
+    screen.select_campaign(
+        next(c.id for c in screen.campaign_model.rows() if c.title == "Sales Leads")
+    )
+    details = screen.details
+
+    def listed() -> list[str]:
+        proxy = details.template_proxy
+        return [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+
+    assert listed() == ["Sales follow-up"]
+    assert details.template_model.headerData(2, Qt.Orientation.Horizontal) == "Added On"
+
+    click(qtbot, details.add_button)
+    picker = details.findChild(TemplatePickerDialog)
+    texts = [picker.list.item(i).text() for i in range(picker.list.count())]
+    assert not any(t.startswith("Sales follow-up") for t in texts)
+    target = next(i for i, t in enumerate(texts) if t.startswith("Rückfrage (Deutsch)"))
+    picker.list.item(target).setSelected(True)
+    with qtbot.waitSignal(picker.finished, timeout=2000):
+        click(qtbot, picker.add_button)
+    assert listed() == ["Sales follow-up", "Rückfrage (Deutsch)"]
+    added_on = details.template_proxy.index(1, 2).data()
+    assert added_on and added_on[:2] == "20"
+
+    details.template_view.selectRow(1)
+    click(qtbot, details.delete_button)
+    assert shown[-1][0] == "confirm" and "Rückfrage (Deutsch)" in shown[-1][1]
+    assert listed() == ["Sales follow-up"]
+
+
+def test_deleting_a_group_with_campaigns_shows_which(qtbot, screen, answers):  # type: ignore[no-untyped-def]
+    shown, _ = answers
+    choose_group(qtbot, screen, "Sales")
+    click(qtbot, screen.delete_group_button)
+    assert shown[-1][0] == "error"
+    assert "Sales Leads" in shown[-1][1]
+
+
+def test_models_pass_the_model_tester(qtbot, screen, qtmodeltester):  # type: ignore[no-untyped-def]
+    choose_group(qtbot, screen, "Sales")
+    screen.select_campaign(screen.campaign_model.rows()[0].id)
+    qtmodeltester.check(screen.group_model)
+    qtmodeltester.check(screen.campaign_model)
+    qtmodeltester.check(screen.details.template_model)
+    dialog = open_new_campaign_dialog(qtbot, screen)
+    qtmodeltester.check(dialog.team_model)
+    qtmodeltester.check(dialog.team_proxy)
+
+
+def test_every_dialog_field_has_a_unique_mnemonic_and_is_reachable_by_tab(qtbot, screen):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QAbstractButton, QLabel, QTabBar
+
+    choose_group(qtbot, screen, "Sales")
+    dialog = open_new_campaign_dialog(qtbot, screen)
+    page = dialog.tabs.widget(0)
+    keys: list[str] = []
+    for label in page.findChildren(QLabel):
+        if label.buddy() is not None:
+            assert "&" in label.text(), label.text()
+            keys.append(label.text().split("&")[1][0].lower())
+    for button in page.findChildren(QAbstractButton):
+        if "&" in button.text():
+            keys.append(button.text().split("&")[1][0].lower())
+    bar = dialog.tabs.findChild(QTabBar)
+    keys += [bar.tabText(i).split("&")[1][0].lower() for i in range(bar.count())]
+    keys.append("s")  # Save
+    assert len(keys) == len(set(keys)), keys
+
+    # Tab walks through every input of the first page.
+    inputs = [
+        dialog.title_edit,
+        dialog.description_edit,
+        dialog.group_combo,
+        dialog.free_format_check,
+        dialog.confirmation_check,
+        dialog.put_back_check,
+        dialog.move_check,
+        dialog.draft_check,
+        dialog.channel_combo,
+        dialog.service_level_edit,
+    ]
+    dialog.activateWindow()
+    dialog.title_edit.setFocus()
+    reached = []
+    for _ in range(40):
+        reached.append(dialog.focusWidget())
+        qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Tab)
+    missing = [w.objectName() or type(w).__name__ for w in inputs if w not in reached]
+    assert not missing
+
+
+def test_selected_team_row_data(qtbot, screen):  # type: ignore[no-untyped-def]
+    choose_group(qtbot, screen, "Sales")
+    dialog = open_new_campaign_dialog(qtbot, screen)
+    team = dialog.team_proxy.index(0, 1).data(ROW_ROLE)
+    assert team.name == "Escalations"

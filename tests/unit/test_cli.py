@@ -1,0 +1,154 @@
+"""The command line: config export/import round trip, demo, passwords, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.db.engine import Database
+from app.services import auth
+
+
+def run(*args: str) -> int:
+    return main(list(args))
+
+
+def test_config_round_trip_is_identical(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    first = f"sqlite:///{tmp_path / 'first.sqlite3'}"
+    second = f"sqlite:///{tmp_path / 'second.sqlite3'}"
+    assert run("--database", first, "demo") == 0
+    assert run("--database", first, "config", "export", str(tmp_path / "a.json")) == 0
+    assert run("--database", second, "config", "import", str(tmp_path / "a.json")) == 0
+    assert run("--database", second, "config", "export", str(tmp_path / "b.json")) == 0
+    a = (tmp_path / "a.json").read_text(encoding="utf-8")
+    assert a == (tmp_path / "b.json").read_text(encoding="utf-8")
+    data = json.loads(a)
+    assert set(data) >= {
+        "settings",
+        "groups",
+        "teams",
+        "users",
+        "templates",
+        "channels",
+        "campaigns",
+    }
+    campaign = next(c for c in data["campaigns"] if c["title"] == "Größe – 5 € Aktion")
+    assert campaign["service_level_period"] == 240 and campaign["email_channel"] is None
+    assert campaign["teams"] == ["Sales Desk"]
+    assert [t["name"] for t in campaign["templates"]] == ["Rückfrage (Deutsch)", "Sales follow-up"]
+    assert all("password" not in json.dumps(u) for u in data["users"])
+    assert "demo-password" not in a and "scrypt" not in a
+    support = next(c for c in data["channels"] if c["name"] == "Support mailbox")
+    assert [f["campaign"] for f in support["filters"]] == [
+        "Orders",
+        "Returns",
+        "Complaints",
+        "Sales Leads",
+    ]
+
+
+def test_imported_users_have_no_password_until_one_is_set(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    first = f"sqlite:///{tmp_path / 'first.sqlite3'}"
+    second = f"sqlite:///{tmp_path / 'second.sqlite3'}"
+    run("--database", first, "demo")
+    run("--database", first, "config", "export", str(tmp_path / "a.json"))
+    run("--database", second, "config", "import", str(tmp_path / "a.json"))
+    db = Database(second)
+    with pytest.raises(auth.AuthenticationError):
+        auth.sign_in(db, "alice", "demo-password")
+    assert auth.demo_accounts(db) == []
+    monkeypatch.setattr(sys, "stdin", io.StringIO("fresh-password\n"))
+    assert run("--database", second, "user", "set-password", "alice") == 0
+    assert auth.sign_in(db, "alice", "fresh-password").login == "alice"
+
+
+def test_import_errors_name_the_field(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "groups": [{"name": "G"}],
+                "campaigns": [{"title": 'Say "hi"', "group": "G"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert run("--database", url, "config", "import", str(bad)) == 3
+    err = capsys.readouterr().err
+    assert "Campaign Title" in err and "quotation marks" in err
+
+    bad.write_text("{not json", encoding="utf-8")
+    assert run("--database", url, "config", "import", str(bad)) == 3
+    assert "not valid JSON" in capsys.readouterr().err
+
+    assert run("--database", url, "config", "import", str(tmp_path / "missing.json")) == 3
+    assert "cannot be read" in capsys.readouterr().err
+
+    bad.write_text(
+        json.dumps({"groups": [{"name": "G"}], "campaigns": [{"title": "C", "group": "Nope"}]})
+    )
+    assert (
+        run("--database", f"sqlite:///{tmp_path / 'y.sqlite3'}", "config", "import", str(bad)) == 3
+    )
+    assert "refers to 'Nope'" in capsys.readouterr().err
+
+
+def test_import_refuses_a_database_with_configuration(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    run("--database", url, "demo")
+    run("--database", url, "config", "export", str(tmp_path / "a.json"))
+    assert run("--database", url, "config", "import", str(tmp_path / "a.json")) == 3
+    assert "empty database" in capsys.readouterr().err
+
+
+def test_demo_refuses_a_database_with_users(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    assert run("--database", url, "demo") == 0
+    assert run("--database", url, "demo") == 3
+    assert "empty database" in capsys.readouterr().err
+
+
+def test_channel_set_password_uses_the_keyring(tmp_path: Path, monkeypatch, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    run("--database", url, "demo")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("smtp-secret-42\n"))
+    assert run("--database", url, "channel", "set-password", "Sales mailbox", "--outbound") == 0
+    assert list(memory_keyring.secrets.values()) == ["smtp-secret-42"]
+    assert b"smtp-secret-42" not in (tmp_path / "x.sqlite3").read_bytes()
+
+
+def test_unknown_channel_and_unreachable_database(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    run("--database", url, "demo")
+    assert run("--database", url, "channel", "set-password", "Nope", "--inbound") == 3
+    assert "no email channel named 'Nope'" in capsys.readouterr().err
+    code = run("--database", "postgresql://nobody@127.0.0.1:1/none", "db", "upgrade")
+    assert code == 4
+    assert "Cannot open the database" in capsys.readouterr().err
+
+
+def test_the_console_script_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--database",
+            f"sqlite:///{tmp_path / 'z.sqlite3'}",
+            "config",
+            "export",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["campaigns"] == []
