@@ -6,7 +6,9 @@ name; no password or secret is ever written.
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.db.engine import Database
 from app.db.models import (
+    Base,
     Campaign,
     CampaignGroup,
     CampaignTemplate,
@@ -183,9 +186,26 @@ def _lookup(mapping: dict[str, int], name: str | None, field: str) -> int | None
 def import_config(db: Database, actor: Actor, data: Any) -> dict[str, int]:
     """Create everything in ``data`` in an empty database; returns counts per section.
 
-    Users are created without a password (they cannot sign in until an administrator
-    sets one with ``user set-password``).
+    The file is first imported into a scratch database, so that a problem anywhere in
+    it leaves the real database untouched. Users are created without a password (they
+    cannot sign in until an administrator sets one with ``user set-password``).
     """
+    with db.session() as s:
+        if not _is_empty(s):
+            raise ValidationError(
+                "database", "already holds a configuration; import needs an empty database."
+            )
+    with tempfile.TemporaryDirectory(prefix="email-campaigns-import-") as scratch_dir:
+        scratch = Database(f"sqlite:///{Path(scratch_dir) / 'check.sqlite3'}")
+        try:
+            Base.metadata.create_all(scratch.engine)
+            _import(scratch, actor, data)
+        finally:
+            scratch.dispose()
+    return _import(db, actor, data)
+
+
+def _import(db: Database, actor: Actor, data: Any) -> dict[str, int]:
     if not isinstance(data, dict):
         raise ValidationError("file", "must hold one JSON object.")
     if data.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
