@@ -219,12 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"email-campaigns: error: {exc}", file=sys.stderr)
         return exc.code
+    except SecretStoreError as exc:  # the keyring failed, not the input
+        print(f"email-campaigns: error: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except ServiceError as exc:
         print(f"email-campaigns: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    except SecretStoreError as exc:
-        print(f"email-campaigns: error: {exc}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
     except SQLAlchemyError as exc:
         print(f"email-campaigns: database error: {exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT

@@ -235,7 +235,7 @@ class ChannelService(Service):
         self.actor.require(Permission.ADMINISTER)
         if self.secrets is None:
             raise ValidationError(
-                "Password",
+                "IMAP Password" if direction == "inbound" else "SMTP Password",
                 "no place to keep passwords: no system keyring is "
                 "available and the unencrypted file was not chosen.",
             )

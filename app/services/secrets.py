@@ -16,11 +16,12 @@ import keyring.backend
 import keyring.errors
 
 from app import paths
+from app.services.errors import ServiceError
 
 SERVICE = "email-campaigns"
 
 
-class SecretStoreError(Exception):
+class SecretStoreError(ServiceError):
     """The secret could not be read or written; the message says why."""
 
 
