@@ -1,0 +1,1 @@
+"""Protocol and format code: MIME parsing, IMAP retrieval, SMTP sending. No database, no Qt."""

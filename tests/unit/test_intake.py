@@ -1,0 +1,237 @@
+"""Storing and routing retrieved messages: exactly once, every filter operator."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.engine import Database
+from app.db.models import Campaign, Channel, Email, EmailStatus, History
+from app.services.auth import SYSTEM
+from app.services.channels import ChannelData, ChannelService, FilterData
+from app.services.intake import Fetched, Intake
+from app.services.settings import SettingsData, SettingsService
+
+
+def campaign_id(db: Database, title: str) -> int:
+    with db.session() as s:
+        return s.scalars(select(Campaign.id).where(Campaign.title == title)).one()
+
+
+def channel_id(db: Database, name: str) -> int:
+    with db.session() as s:
+        return s.scalars(select(Channel.id).where(Channel.name == name)).one()
+
+
+def mail(
+    subject: str = "Hello",
+    sender: str = "Customer <c@example.com>",
+    body: str = "Hi",
+    message_id: str | None = "<m1@example.com>",
+    to: str = "support@example.com",
+    extra: str = "",
+) -> bytes:
+    headers = [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {subject}",
+        "Date: Fri, 27 Nov 2026 10:00:00 +0000",
+    ]
+    if message_id:
+        headers.append(f"Message-ID: {message_id}")
+    if extra:
+        headers.append(extra)
+    headers.append("Content-Type: text/plain; charset=utf-8")
+    return ("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+def count(db: Database) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Email)) or 0
+
+
+@pytest.fixture
+def support(demo_db: Database) -> Intake:
+    return Intake(demo_db, channel_id(demo_db, "Support mailbox"))
+
+
+def test_routed_by_first_matching_filter_with_history(demo_db, support) -> None:
+    [stored] = support.store([Fetched("INBOX", 7, 1, mail(subject="Where is my ORDER?"))])
+    assert stored.new and stored.campaign_id == campaign_id(demo_db, "Orders")
+    with demo_db.session() as s:
+        email = s.get_one(Email, stored.email_id)
+        assert email.status == EmailStatus.QUEUED
+        assert email.from_addr == "Customer <c@example.com>"
+        actions = [
+            (h.action, h.detail)
+            for h in s.scalars(
+                select(History).where(History.email_id == email.id).order_by(History.id)
+            )
+        ]
+    assert actions[0][0] == "arrived"
+    assert actions[1] == ("routed", "Routed by filter Subject contains 'order'")
+
+
+def test_no_match_goes_to_the_default_campaign(demo_db, support) -> None:
+    [stored] = support.store([Fetched("INBOX", 7, 1, mail(subject="A question"))])
+    assert stored.campaign_id == campaign_id(demo_db, "General Enquiries")
+
+
+def test_body_filter_and_html_only_body(demo_db, support) -> None:
+    html = (
+        b"From: c@example.com\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n"
+        b"<p>I have a <b>COMPLAINT</b></p>\r\n"
+    )
+    [a, b] = support.store(
+        [
+            Fetched("INBOX", 7, 1, mail(subject="x", body="this is a complaint", message_id=None)),
+            Fetched("INBOX", 7, 2, html),
+        ]
+    )
+    complaints = campaign_id(demo_db, "Complaints")
+    assert a.campaign_id == complaints and b.campaign_id == complaints
+
+
+def test_the_same_uid_is_stored_once(demo_db, support) -> None:
+    first = support.store([Fetched("INBOX", 7, 1, mail())])
+    again = support.store([Fetched("INBOX", 7, 1, mail())])
+    assert first[0].new and not again[0].new and again[0].email_id == first[0].email_id
+    assert count(demo_db) == 1
+    assert support.known_uids("INBOX", 7, [1, 2]) == {1}
+
+
+def test_uidvalidity_change_recognises_messages_by_message_id_and_hash(demo_db, support) -> None:
+    support.store(
+        [
+            Fetched("INBOX", 7, 1, mail()),
+            Fetched("INBOX", 7, 2, mail(message_id=None, subject="no id")),
+        ]
+    )
+    after = support.store(
+        [
+            Fetched("INBOX", 99, 10, mail()),
+            Fetched("INBOX", 99, 11, mail(message_id=None, subject="no id")),
+            Fetched("INBOX", 99, 12, mail(message_id="<m2@example.com>")),
+        ]
+    )
+    assert [r.new for r in after] == [False, False, True]
+    assert count(demo_db) == 3
+    assert support.known_uids("INBOX", 99, [10, 11, 12]) == {10, 11, 12}
+
+
+def test_a_message_without_message_id_is_stored(demo_db, support) -> None:
+    [stored] = support.store([Fetched("INBOX", 7, 1, mail(message_id=None))])
+    assert stored.new
+    with demo_db.session() as s:
+        assert s.get_one(Email, stored.email_id).message_id is None
+
+
+def test_same_message_in_two_channels_is_one_record_each_routed_by_its_own(
+    demo_db, support
+) -> None:
+    sales = Intake(demo_db, channel_id(demo_db, "Sales mailbox"))
+    raw = mail(subject="Order for the Aktion")
+    [a] = support.store([Fetched("INBOX", 7, 1, raw)])
+    [b] = sales.store([Fetched("INBOX", 7, 1, raw)])
+    assert a.email_id != b.email_id and count(demo_db) == 2
+    assert a.campaign_id == campaign_id(demo_db, "Orders")
+    assert b.campaign_id == campaign_id(demo_db, "Größe – 5 € Aktion")
+
+
+def test_flags_oversize_and_quarantine(demo_db, support) -> None:
+    SettingsService(demo_db, SYSTEM).update(SettingsData("Example", "UTC", max_message_size_mb=1))
+    support.reload()
+    big = mail(subject="big order", body="x" * (1024 * 1024 + 10))
+    [auto, huge] = support.store(
+        [
+            Fetched("INBOX", 7, 1, mail(extra="Auto-Submitted: auto-replied", message_id="<a@x>")),
+            Fetched("INBOX", 7, 2, big),
+        ]
+    )
+    with demo_db.session() as s:
+        assert s.get_one(Email, auto.email_id).is_auto_reply
+        oversized = s.get_one(Email, huge.email_id)
+        assert oversized.is_oversize and oversized.raw == big
+        assert oversized.campaign_id == campaign_id(demo_db, "Orders")  # routed by subject
+    channels = ChannelService(demo_db, SYSTEM)
+    bare = channels.create_channel(ChannelData(name="Bare", email_address="bare@example.com"))
+    [q] = Intake(demo_db, bare.id).store([Fetched("INBOX", 1, 1, mail())])
+    assert q.quarantined
+    with demo_db.session() as s:
+        email = s.get_one(Email, q.email_id)
+        assert email.status == EmailStatus.QUARANTINED and "no default campaign" in (
+            email.quarantine_reason or ""
+        )
+
+
+@pytest.mark.parametrize(
+    ("field", "match", "keyword", "hit", "miss"),
+    [
+        ("sender", "contains", "EXAMPLE.org", {"sender": "A <a@example.org>"}, {}),
+        (
+            "sender",
+            "equals",
+            "a@example.org",
+            {"sender": "a@example.org"},
+            {"sender": "aa@example.org"},
+        ),
+        ("sender", "starts_with", "vip", {"sender": "VIP.customer@x.com"}, {}),
+        ("sender", "ends_with", "@gov.example", {"sender": "x@gov.example"}, {}),
+        ("subject", "contains", "größe", {"subject": "GRÖSSE? no: Größe 5"}, {}),
+        ("subject", "equals", "help", {"subject": "  Help "}, {"subject": "Help me"}),
+        ("subject", "starts_with", "re:", {"subject": "RE: invoice"}, {"subject": "Fw: re:"}),
+        ("subject", "ends_with", "urgent", {"subject": "call me URGENT"}, {}),
+        (
+            "subject",
+            "regex",
+            r"^\[#\d{4}\]",
+            {"subject": "[#1234] status"},
+            {"subject": "x [#1234]"},
+        ),
+        ("body", "contains", "kündigung", {"body": "Meine Kündigung bitte"}, {}),
+        ("body", "regex", r"IBAN\s+DE\d{2}", {"body": "IBAN DE12 3456"}, {"body": "iban de12"}),
+        ("recipients", "contains", "vip@", {"to": "vip@example.com"}, {}),
+        ("recipients", "equals", "sales@example.com", {"to": "Sales <sales@example.com>"}, {}),
+    ],
+)
+def test_every_filter_operator(demo_db, field, match, keyword, hit, miss) -> None:
+    channels = ChannelService(demo_db, SYSTEM)
+    target = campaign_id(demo_db, "Returns")
+    default = campaign_id(demo_db, "General Enquiries")
+    channel = channels.create_channel(
+        ChannelData(name="Ops", email_address="ops@example.com", default_campaign_id=default)
+    )
+    channels.add_filter(channel.id, FilterData(field, match, keyword, target))
+    intake = Intake(demo_db, channel.id)
+    [yes, no] = intake.store(
+        [
+            Fetched("INBOX", 1, 1, mail(message_id="<1@x>", **hit)),
+            Fetched("INBOX", 1, 2, mail(message_id="<2@x>", **miss)),
+        ]
+    )
+    assert yes.campaign_id == target
+    assert no.campaign_id == default
+
+
+def test_disabled_filters_are_skipped_and_priority_order_wins(demo_db) -> None:
+    channels = ChannelService(demo_db, SYSTEM)
+    default = campaign_id(demo_db, "General Enquiries")
+    channel = channels.create_channel(
+        ChannelData(name="Ops", email_address="ops@example.com", default_campaign_id=default)
+    )
+    first = channels.add_filter(
+        channel.id, FilterData("subject", "contains", "refund", campaign_id(demo_db, "Returns"))
+    )
+    channels.add_filter(
+        channel.id, FilterData("subject", "contains", "refund", campaign_id(demo_db, "Complaints"))
+    )
+    intake = Intake(demo_db, channel.id)
+    [a] = intake.store([Fetched("INBOX", 1, 1, mail(subject="refund", message_id="<1@x>"))])
+    assert a.campaign_id == campaign_id(demo_db, "Returns")
+    channels.update_filter(
+        first.id,
+        FilterData("subject", "contains", "refund", campaign_id(demo_db, "Returns"), enabled=False),
+    )
+    intake.reload()
+    [b] = intake.store([Fetched("INBOX", 1, 2, mail(subject="refund", message_id="<2@x>"))])
+    assert b.campaign_id == campaign_id(demo_db, "Complaints")
