@@ -96,6 +96,27 @@ def main() -> int:
         save(editor_dialog, "template-editor")
         editor_dialog.reject()
         window.close()
+
+        # Administration screens, as the administrator sees them.
+        admin_ctx = AppContext(db, auth.sign_in(db, "admin", demo.DEMO_PASSWORD))
+        admin_ctx.refresh_settings()
+        admin_window = MainWindow(admin_ctx)
+        admin_window.resize(1280, 800)
+        admin_window.show()
+        for opener, name in ((admin_window.open_teams, "teams"),
+                             (admin_window.open_users, "users"),
+                             (admin_window.open_settings, "settings")):
+            opener()
+            save(admin_window, name)
+        channels = admin_window.open_channels()
+        save(admin_window, "email-channels")
+        channels.view.selectRow(1)
+        channel_dialog = channels.edit_channel()
+        for tab in range(channel_dialog.tabs.count()):
+            channel_dialog.tabs.setCurrentIndex(tab)
+            save(channel_dialog, f"email-channel-tab-{tab + 1}")
+        channel_dialog.reject()
+        admin_window.close()
         db.dispose()
     return 0
 
