@@ -111,7 +111,6 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
 
 
 def cmd_channel_set_password(args: argparse.Namespace) -> int:
-    from app.db.models import Channel
     from app.services.channels import ChannelService
 
     db = open_database(args.database)
@@ -123,17 +122,47 @@ def cmd_channel_set_password(args: argparse.Namespace) -> int:
             "channel screen.",
             EXIT_ENVIRONMENT,
         )
-    with db.session() as s:
-        channel = s.scalar(select(Channel).where(Channel.name == args.name))
-        if channel is None:
-            raise CliError(f"channel: no email channel named '{args.name}'.")
-        channel_id = channel.id
+    channel_id = _channel_id(db, args.name)
     direction = "inbound" if args.inbound else "outbound"
     ChannelService(db, SYSTEM, store).set_password(
         channel_id, direction, _read_secret(f"{direction} password: ")
     )
     print(f"The {direction} password of '{args.name}' is kept in {store.description}.")
     return 0
+
+
+def _channel_id(db: Database, name: str) -> int:
+    from app.db.models import Channel
+
+    with db.session() as s:
+        channel_id = s.scalar(select(Channel.id).where(Channel.name == name))
+    if channel_id is None:
+        raise CliError(f"channel: no email channel named '{name}'.")
+    return channel_id
+
+
+def cmd_channel_sync(args: argparse.Namespace) -> int:
+    from app.channel_service.sync import sync_channel
+    from app.mail.imap import ConnectionProblem
+
+    db = open_database(args.database)
+    channel_id = _channel_id(db, args.name)
+    try:
+        report = sync_channel(db, channel_id, secrets.default_store())
+    except ConnectionProblem as exc:
+        raise CliError(f"channel {args.name}: {exc}", EXIT_ENVIRONMENT) from exc
+    print(report.summary())
+    return 0
+
+
+def cmd_channel_test(args: argparse.Namespace) -> int:
+    from app.channel_service.check import check_channel
+
+    db = open_database(args.database)
+    result = check_channel(db, _channel_id(db, args.name), secrets.default_store())
+    print(result.imap_message)
+    print(result.smtp_message)
+    return 0 if result.ok else EXIT_ENVIRONMENT
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -206,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
         "keep a channel's password in the keyring, read from standard input",
     )
     chpw.add_argument("name")
+    sync = add(
+        channel_sub,
+        "sync",
+        cmd_channel_sync,
+        "retrieve new email from a channel once and say what was done",
+    )
+    sync.add_argument("name")
+    test = add(
+        channel_sub,
+        "test",
+        cmd_channel_test,
+        "log in to a channel's IMAP and SMTP servers and report precisely what fails",
+    )
+    test.add_argument("name")
     direction = chpw.add_mutually_exclusive_group(required=True)
     direction.add_argument("--inbound", action="store_true", help="the IMAP password")
     direction.add_argument("--outbound", action="store_true", help="the SMTP password")

@@ -1,0 +1,2 @@
+"""The long-running worker: retrieves each enabled channel and drains the outbox.
+Usable headless (``email-campaigns serve``) and from the GUI; never touches widgets."""

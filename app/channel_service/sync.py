@@ -1,0 +1,131 @@
+"""One retrieval pass over a channel: fetch, store exactly once, then act on the server.
+
+Order matters for never losing or duplicating mail: a batch is committed to the database
+before its messages are deleted, marked read or moved on the server. A pass interrupted
+anywhere leaves messages that are either not stored (fetched again next time) or stored
+and still on the server (recognised by UID, or by Message-ID and hash, and only acted on).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from app.db.engine import Database
+from app.db.models import AfterRetrieval, Channel, Organisation
+from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
+from app.services.intake import Fetched, Intake
+from app.services.secrets import SecretStore, channel_key
+
+
+@dataclass
+class SyncReport:
+    channel: str
+    on_server: int = 0
+    fetched: int = 0
+    stored: int = 0
+    already_stored: int = 0
+    quarantined: int = 0
+    acted_on: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (
+            f"{self.channel}: {self.on_server} on the server, {self.fetched} fetched, "
+            f"{self.stored} stored, {self.already_stored} already stored, "
+            f"{self.quarantined} quarantined, {self.acted_on} removed or marked on the "
+            f"server, in {self.seconds:.2f} s"
+        )
+        if self.errors:
+            text += "; errors: " + "; ".join(self.errors)
+        return text
+
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def imap_settings(db: Database, channel_id: int, secrets: SecretStore | None) -> ImapSettings:
+    with db.session() as s:
+        channel = s.get_one(Channel, channel_id)
+        org = s.scalar(select(Organisation))
+        key = channel_key(org.installation_id if org else "", channel.uuid, "inbound")
+        settings = ImapSettings(
+            host=channel.imap_host,
+            port=channel.imap_port,
+            security=channel.imap_security,
+            username=channel.imap_username,
+            password="",
+            folder=channel.imap_folder or "INBOX",
+            ca_file=channel.ca_file,
+        )
+    password = secrets.get(key) if secrets is not None else None
+    if not password:
+        raise ConnectionProblem(
+            "credentials",
+            "No IMAP password is stored for this channel "
+            "(set it in the channel screen or with "
+            "'channel set-password').",
+        )
+    return ImapSettings(**{**settings.__dict__, "password": password})
+
+
+def sync_channel(
+    db: Database,
+    channel_id: int,
+    secrets: SecretStore | None,
+    *,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+    session: ImapSession | None = None,
+) -> SyncReport:
+    """Retrieve everything new from the channel's folder; returns what was done."""
+    started = time.monotonic()
+    intake = Intake(db, channel_id)
+    report = SyncReport(channel=intake.channel_name)
+    with db.session() as s:
+        channel = s.get_one(Channel, channel_id)
+        action, move_folder = channel.after_retrieval, channel.move_folder
+    own_session = session is None
+    imap = session or ImapSession(imap_settings(db, channel_id, secrets))
+    try:
+        folder = imap.settings.folder
+        uidvalidity = imap.uidvalidity
+        on_server = imap.uids()
+        report.on_server = len(on_server)
+        known = intake.known_uids(folder, uidvalidity, on_server)
+        new = [u for u in on_server if u not in known]
+        # Stored earlier but not yet acted on (a pass interrupted after its commit).
+        pending = sorted(known)
+        if action == AfterRetrieval.MARK_READ and pending:
+            unseen = set(imap.uids(unseen_only=True))
+            pending = [u for u in pending if u in unseen]
+        report.already_stored = len(known)
+        if pending:
+            imap.after_retrieval(pending, action, move_folder)
+            report.acted_on += len(pending)
+        done = 0
+        if progress:
+            progress(0, len(new))
+        for batch in imap.fetch(new):
+            if stop is not None and stop.is_set():
+                break
+            results = intake.store([Fetched(folder, uidvalidity, uid, raw) for uid, raw in batch])
+            report.fetched += len(batch)
+            report.stored += sum(1 for r in results if r.new)
+            report.already_stored += sum(1 for r in results if not r.new)
+            report.quarantined += sum(1 for r in results if r.quarantined)
+            imap.after_retrieval([r.uid for r in results], action, move_folder)
+            report.acted_on += len(results)
+            done += len(batch)
+            if progress:
+                progress(done, len(new))
+    finally:
+        if own_session:
+            imap.close()
+        report.seconds = time.monotonic() - started
+    return report

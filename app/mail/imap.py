@@ -1,0 +1,189 @@
+"""IMAP retrieval with imapclient: connecting securely, naming failures precisely,
+fetching in batches and acting on messages once they are safely stored."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from app.db.models import AfterRetrieval, Security
+
+FETCH_BATCH = 200
+
+
+class ConnectionProblem(Exception):
+    """A connection or login failure, with what kind it is and a message for people."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # lookup, refused, timeout, tls, credentials, folder, protocol
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str
+    folder: str = "INBOX"
+    ca_file: str = ""
+    timeout: float = 30.0
+
+
+def tls_context(ca_file: str = "") -> ssl.SSLContext:
+    """Certificates are always verified; a CA file adds a private CA."""
+    context = ssl.create_default_context()
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectionProblem("tls", f"The CA file {ca_file} cannot be used: {exc}") from exc
+    return context
+
+
+def describe_network_error(
+    exc: BaseException, host: str, port: int, what: str
+) -> ConnectionProblem:
+    """Turn a socket/TLS exception into a precise, readable ConnectionProblem."""
+    where = f"{what} server {host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return ConnectionProblem(
+            "lookup", f"The name {host!r} could not be found ({exc.strerror})."
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectionProblem(
+            "refused", f"The {where} refused the connection: is it running, and is the port right?"
+        )
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return ConnectionProblem("timeout", f"The {where} did not answer in time.")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConnectionProblem(
+            "tls",
+            f"The certificate of the {where} is not trusted: "
+            f"{exc.verify_message}. Set a CA file for a private CA.",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return ConnectionProblem(
+            "tls",
+            f"TLS with the {where} failed: {exc.reason or exc}. "
+            "Check the security setting and the port.",
+        )
+    if isinstance(exc, OSError):
+        return ConnectionProblem(
+            "network", f"The {where} could not be reached: {exc.strerror or exc}."
+        )
+    return ConnectionProblem("protocol", f"The {where} answered unexpectedly: {exc}")
+
+
+class ImapSession:
+    """One logged-in IMAP connection with the folder selected."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        s = settings
+        try:
+            context = tls_context(s.ca_file)
+            self.client = IMAPClient(
+                s.host,
+                port=s.port,
+                ssl=s.security == Security.SSL,
+                ssl_context=context,
+                timeout=s.timeout,
+            )
+            if s.security == Security.STARTTLS:
+                self.client.starttls(context)
+        except ConnectionProblem:
+            raise
+        except (OSError, IMAPClientError) as exc:
+            raise describe_network_error(exc, s.host, s.port, "IMAP") from exc
+        try:
+            self.client.login(s.username, s.password)
+        except LoginError as exc:
+            self.close()
+            raise ConnectionProblem(
+                "credentials", f"The IMAP server refused the login of {s.username!r}: {_text(exc)}"
+            ) from exc
+        except (OSError, IMAPClientError) as exc:
+            self.close()
+            raise describe_network_error(exc, s.host, s.port, "IMAP") from exc
+        self.capabilities = {
+            c.decode().upper() if isinstance(c, bytes) else str(c).upper()
+            for c in self.client.capabilities()
+        }
+        self.uidvalidity = self.select(s.folder)
+
+    def select(self, folder: str) -> int:
+        try:
+            info = self.client.select_folder(folder)
+        except IMAPClientError as exc:
+            raise ConnectionProblem(
+                "folder", f"The folder {folder!r} cannot be opened on the IMAP server: {_text(exc)}"
+            ) from exc
+        return int(info[b"UIDVALIDITY"])
+
+    @property
+    def has_idle(self) -> bool:
+        return "IDLE" in self.capabilities
+
+    def uids(self, unseen_only: bool = False) -> list[int]:
+        return sorted(int(u) for u in self.client.search(["UNSEEN"] if unseen_only else ["ALL"]))
+
+    def fetch(
+        self, uids: Sequence[int], batch: int = FETCH_BATCH
+    ) -> Iterator[list[tuple[int, bytes]]]:
+        """The raw bytes of ``uids``, in batches, without setting \\Seen."""
+        for start in range(0, len(uids), batch):
+            chunk = list(uids[start : start + batch])
+            data = self.client.fetch(chunk, ["BODY.PEEK[]"])
+            out = []
+            for uid in chunk:
+                item = data.get(uid)
+                if item is None:  # expunged meanwhile by someone else
+                    continue
+                raw = item.get(b"BODY[]")
+                out.append((uid, bytes(raw) if raw is not None else b""))
+            yield out
+
+    def after_retrieval(
+        self, uids: Sequence[int], action: AfterRetrieval, move_folder: str = ""
+    ) -> None:
+        """Delete, mark read or move messages that are stored safely."""
+        if not uids:
+            return
+        c = self.client
+        if action == AfterRetrieval.MARK_READ:
+            c.add_flags(list(uids), [b"\\Seen"], silent=True)
+        elif action == AfterRetrieval.MOVE:
+            if "MOVE" in self.capabilities:
+                c.move(list(uids), move_folder)
+            else:
+                c.copy(list(uids), move_folder)
+                self._delete(uids)
+        else:
+            self._delete(uids)
+
+    def _delete(self, uids: Sequence[int]) -> None:
+        self.client.add_flags(list(uids), [b"\\Deleted"], silent=True)
+        if "UIDPLUS" in self.capabilities:
+            self.client.uid_expunge(list(uids))
+        else:
+            self.client.expunge()
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # a broken connection: just drop it
+            with contextlib.suppress(Exception):
+                self.client.shutdown()
+
+
+def _text(exc: BaseException) -> str:
+    text = str(exc)
+    return text[2:-1] if text.startswith("b'") and text.endswith("'") else text
