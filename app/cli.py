@@ -165,6 +165,40 @@ def cmd_channel_test(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_ENVIRONMENT
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from app.channel_service.runner import ChannelService, ChannelState
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    db = open_database(args.database)
+    done = threading.Event()
+    last: dict[int, str] = {}
+
+    def report(state: ChannelState) -> None:
+        if state.state == "syncing":
+            return  # progress is for screens, not logs
+        line = state.describe()
+        if last.get(state.channel_id) != line:
+            last[state.channel_id] = line
+            logging.info("%s", line)
+
+    service = ChannelService(db, secrets.default_store(), report)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    service.start()
+    if not service.workers:
+        logging.warning("no enabled email channel in %s; waiting for none", db.describe())
+        return 0
+    logging.info("serving %d channel(s); stop with Ctrl+C or SIGTERM", len(service.workers))
+    done.wait()
+    logging.info("stopping")
+    service.stop()
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.application import run_gui
 
@@ -215,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="JSON file written by 'config export' ('-': standard input)")
 
     add(sub, "demo", cmd_demo, "fill an empty database with the demo organisation")
+
+    add(sub, "serve", cmd_serve, "run the channel service (retrieval) without a GUI")
 
     user = add(sub, "user", None, "user accounts")
     user_sub = user.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -94,7 +94,8 @@ def sync_channel(
     imap = session or ImapSession(imap_settings(db, channel_id, secrets))
     try:
         folder = imap.settings.folder
-        uidvalidity = imap.uidvalidity
+        # Selecting again on a reused connection refreshes UIDVALIDITY and the message list.
+        uidvalidity = imap.uidvalidity if own_session else imap.select(folder)
         on_server = imap.uids()
         report.on_server = len(on_server)
         known = intake.known_uids(folder, uidvalidity, on_server)

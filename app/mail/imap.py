@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
@@ -126,7 +127,23 @@ class ImapSession:
             raise ConnectionProblem(
                 "folder", f"The folder {folder!r} cannot be opened on the IMAP server: {_text(exc)}"
             ) from exc
-        return int(info[b"UIDVALIDITY"])
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        return self.uidvalidity
+
+    def wait_for_news(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
+        """Wait up to ``seconds`` for the server to announce changes (IDLE), checking
+        ``interrupted`` about every second. True when the server announced something."""
+        deadline = time.monotonic() + seconds
+        self.client.idle()
+        try:
+            while time.monotonic() < deadline and not interrupted():
+                wait = min(1.0, max(0.05, deadline - time.monotonic()))
+                responses = self.client.idle_check(timeout=wait)
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    return True
+            return False
+        finally:
+            self.client.idle_done()
 
     @property
     def has_idle(self) -> bool:

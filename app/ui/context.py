@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDateTime, QTimeZone
@@ -25,6 +26,8 @@ class AppContext:
     secrets: SecretStore | None = None
     timezone: str = "UTC"
     date_format: str = "yyyy-MM-dd HH:mm"
+    # The channel service's Qt adapter (app.ui.channel_status.ChannelEvents), when running.
+    channel_events: Any = None
     _tz: ZoneInfo | None = field(default=None, repr=False)
 
     def can(self, permission: Permission) -> bool:

@@ -59,6 +59,10 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.tabs.addTab(HomePage(ctx, self), "Home")
         self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)
+        if ctx.channel_events is not None:
+            from app.ui.channel_status import ChannelStatusBar
+
+            self.channel_status = ChannelStatusBar(ctx.channel_events, self.statusBar())
         self.statusBar().showMessage(
             f"Signed in as {ctx.actor.display_name} ({ctx.actor.role.label}) · "
             f"database {ctx.db.describe()}"

@@ -25,7 +25,7 @@ from app.db.models import AfterRetrieval, FilterMatch, Security
 from app.services.config_io import export_config
 from app.services.secrets import PlainFileStore, channel_key
 from app.ui import messages as messages_module
-from app.ui.channels_screen import NOT_YET_AVAILABLE, ChannelDialog, ChannelsScreen, FilterDialog
+from app.ui.channels_screen import ChannelDialog, ChannelsScreen, FilterDialog
 from app.ui.forms import ErrorLabel
 from tests.ui.keyboard import type_text
 
@@ -498,14 +498,41 @@ def test_without_a_keyring_passwords_wait_for_the_explicit_file_fallback(  # typ
 # ---- test connection, conflicts, cancelling ---------------------------------------------
 
 
-def test_test_connection_says_it_is_not_yet_available(qtbot, screen, shown):  # type: ignore[no-untyped-def]
+def test_test_connection_names_the_failure_of_each_server(qtbot, screen, shown):  # type: ignore[no-untyped-def]
+    import socket
+
+    closed = []
+    for _ in range(2):  # two ports nobody listens on
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        closed.append(probe.getsockname()[1])
+        probe.close()
     dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
+    go_to_tab(qtbot, dialog, "Incoming (IMAP)")
+    dialog.imap_host_edit.setText("127.0.0.1")
+    dialog.imap_port_edit.setText(str(closed[0]))
+    type_text(qtbot, dialog.imap_password_edit, "typed-secret")
+    go_to_tab(qtbot, dialog, "Outgoing (SMTP)")
+    dialog.smtp_host_edit.setText("127.0.0.1")
+    dialog.smtp_port_edit.setText(str(closed[1]))
     click(qtbot, dialog.test_button)
-    assert shown == [("info", NOT_YET_AVAILABLE)]
-    assert NOT_YET_AVAILABLE == (
-        "Test connection is not yet available: it arrives with mail retrieval."
-    )
-    assert dialog.isVisible()
+    assert dialog.test_button.text() == "Testing…"
+    qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+    kind, text = shown[-1]
+    assert kind == "error"
+    assert f"IMAP: The IMAP server 127.0.0.1:{closed[0]} refused the connection" in text
+    assert f"SMTP: The SMTP server 127.0.0.1:{closed[1]} refused the connection" in text
+    assert dialog.isVisible() and dialog.imap_password_edit.text() == "typed-secret"
+    assert dialog.test_button.isEnabled()
+
+
+def test_test_connection_with_a_bad_port_shows_it_next_to_the_field(qtbot, screen, shown):  # type: ignore[no-untyped-def]
+    dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
+    go_to_tab(qtbot, dialog, "Outgoing (SMTP)")
+    dialog.smtp_port_edit.setText("99999")
+    click(qtbot, dialog.test_button)
+    assert shown == []
+    assert "at most 65535" in dialog._fields["SMTP Port"][1].text()
 
 
 def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-untyped-def]

@@ -1,0 +1,184 @@
+"""The channel service: one worker thread per enabled channel, retrieving with IDLE where
+the server offers it and polling at the check interval otherwise. It reports plain
+``ChannelState`` events through a callback and knows nothing of Qt."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy import select
+
+from app.db.engine import Database
+from app.db.models import Channel, utcnow
+from app.mail.imap import ConnectionProblem, ImapSession
+from app.services.secrets import SecretStore
+
+from .sync import SyncReport, imap_settings, sync_channel
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 0.1  # seconds between progress events
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    channel_id: int
+    name: str
+    state: str = "starting"  # connecting, syncing, idle, error, stopped
+    done: int = 0
+    total: int = 0
+    last_check: datetime | None = None
+    last_error: str | None = None
+    last_report: str | None = None
+    idle_supported: bool = False
+
+    def describe(self) -> str:
+        """One line for a person: the status bar and the channel screen use it."""
+        if self.state == "syncing" and self.total:
+            text = f"{self.name}: syncing {self.done} of {self.total}"
+        elif self.state == "error":
+            text = f"{self.name}: error — {self.last_error}"
+        else:
+            text = f"{self.name}: {self.state}"
+        if self.last_check is not None and self.state != "error":
+            text += f", last check {self.last_check.astimezone().strftime('%H:%M:%S')}"
+        return text
+
+
+Listener = Callable[[ChannelState], None]
+
+
+class ChannelWorker(threading.Thread):
+    def __init__(self, service: ChannelService, channel: Channel) -> None:
+        super().__init__(name=f"channel-{channel.id}", daemon=True)
+        self.service = service
+        self.channel_id = channel.id
+        self.interval = float(channel.check_interval)
+        self.state = ChannelState(channel.id, channel.name)
+        self.wake = threading.Event()
+        self._last_progress = 0.0
+
+    def emit(self, **changes: object) -> None:
+        self.state = replace(self.state, **changes)  # type: ignore[arg-type]
+        self.service.publish(self.state)
+
+    def interrupted(self) -> bool:
+        return self.service.stopping.is_set() or self.wake.is_set()
+
+    def progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done in (0, total) or now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self.emit(state="syncing", done=done, total=total)
+
+    def run(self) -> None:
+        failures = 0
+        stop = self.service.stopping
+        while not stop.is_set():
+            session: ImapSession | None = None
+            try:
+                self.emit(state="connecting")
+                session = ImapSession(
+                    imap_settings(self.service.db, self.channel_id, self.service.secrets)
+                )
+                failures = 0
+                self.emit(idle_supported=session.has_idle, last_error=None)
+                while not stop.is_set():
+                    self.wake.clear()
+                    report = self.pass_once(session)
+                    self.emit(
+                        state="idle",
+                        done=0,
+                        total=0,
+                        last_check=utcnow(),
+                        last_report=report.summary(),
+                        last_error=None,
+                    )
+                    if session.has_idle:
+                        session.wait_for_news(self.interval, self.interrupted)
+                    else:
+                        self.wake.wait(self.interval)
+            except (ConnectionProblem, IMAPClientError, OSError) as exc:
+                failures += 1
+                self.emit(state="error", last_error=str(exc) or type(exc).__name__)
+                log.warning("channel %s: %s", self.state.name, exc)
+                backoff = min(MAX_BACKOFF, 2.0 * 2 ** min(failures, 8))
+                self.wake.clear()
+                if not stop.is_set():
+                    self.wake.wait(backoff)
+            except Exception as exc:  # a bug: report it and keep the other channels going
+                log.exception("channel %s failed", self.state.name)
+                self.emit(state="error", last_error=f"internal error: {exc}")
+                stop.wait(60)
+            finally:
+                if session is not None:
+                    with contextlib.suppress(Exception):
+                        session.close()
+        self.emit(state="stopped")
+
+    def pass_once(self, session: ImapSession) -> SyncReport:
+        self.emit(state="syncing", done=0, total=0)
+        return sync_channel(
+            self.service.db,
+            self.channel_id,
+            self.service.secrets,
+            progress=self.progress,
+            stop=self.service.stopping,
+            session=session,
+        )
+
+
+class ChannelService:
+    """Runs a worker per enabled channel until ``stop()``."""
+
+    def __init__(
+        self, db: Database, secrets: SecretStore | None, listener: Listener | None = None
+    ) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.listener = listener
+        self.stopping = threading.Event()
+        self.workers: dict[int, ChannelWorker] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, state: ChannelState) -> None:
+        if self.listener is not None:
+            try:
+                self.listener(state)
+            except Exception:  # a listener's bug must not stop retrieval
+                log.exception("channel state listener failed")
+
+    def start(self) -> None:
+        with self.db.session() as s:
+            channels = list(
+                s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.name))
+            )
+        with self._lock:
+            for channel in channels:
+                if channel.id not in self.workers:
+                    worker = ChannelWorker(self, channel)
+                    self.workers[channel.id] = worker
+                    worker.start()
+
+    def check_now(self, channel_id: int | None = None) -> None:
+        for worker in list(self.workers.values()):
+            if channel_id is None or worker.channel_id == channel_id:
+                worker.wake.set()
+
+    def states(self) -> list[ChannelState]:
+        return [w.state for w in self.workers.values()]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop cooperatively: each worker ends its current batch and logs out."""
+        self.stopping.set()
+        for worker in list(self.workers.values()):
+            worker.wake.set()
+        for worker in list(self.workers.values()):
+            worker.join(timeout)

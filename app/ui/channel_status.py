@@ -1,0 +1,67 @@
+"""The Qt side of the channel service: its events as a queued signal, and the status-bar
+entries showing each channel's state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from app.channel_service.runner import ChannelService, ChannelState
+from app.db.engine import Database
+from app.services.secrets import SecretStore
+
+
+class ChannelEvents(QObject):
+    """Owns the channel service; re-emits its events on the GUI thread."""
+
+    changed = Signal(object)  # ChannelState; queued across threads automatically
+
+    def __init__(
+        self, db: Database, secrets: SecretStore | None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.service = ChannelService(db, secrets, self.changed.emit)
+        self.states: dict[int, ChannelState] = {}
+        self.changed.connect(self._remember)
+
+    def _remember(self, state: ChannelState) -> None:
+        self.states[state.channel_id] = state
+
+    def start(self) -> None:
+        self.service.start()
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def check_now(self, channel_id: int | None = None) -> None:
+        self.service.check_now(channel_id)
+
+
+class ChannelStatusBar(QObject):
+    """One label per channel in the status bar: connected, syncing n of m, last check,
+    last error — with the full text as tooltip."""
+
+    def __init__(self, events: ChannelEvents, bar: QStatusBar) -> None:
+        super().__init__(bar)
+        self.bar = bar
+        self.labels: dict[int, QLabel] = {}
+        events.changed.connect(self.show_state)
+        for state in events.states.values():
+            self.show_state(state)
+
+    def label_for(self, channel_id: int) -> QLabel:
+        label = self.labels.get(channel_id)
+        if label is None:
+            label = QLabel(self.bar)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            self.bar.addPermanentWidget(label)
+            self.labels[channel_id] = label
+        return label
+
+    def show_state(self, state: ChannelState) -> None:
+        label = self.label_for(state.channel_id)
+        text = state.describe()
+        label.setToolTip(text + (f"\n{state.last_report}" if state.last_report else ""))
+        label.setText(text if len(text) <= 70 else text[:67] + "…")
+        color = "#b00020" if state.state == "error" else ""
+        label.setStyleSheet(f"color: {color};" if color else "")
