@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from app import __version__, paths
 from app.db import migrate
 from app.db.engine import Database
+from app.db.models import EmailStatus
 from app.services import config_io, demo, secrets
 from app.services.auth import SYSTEM
 from app.services.errors import ServiceError
@@ -199,6 +200,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_emails_list(args: argparse.Namespace) -> int:
+    from app.db.models import Campaign
+    from app.services.emails import EmailQuery, EmailService
+
+    db = open_database(args.database)
+    campaign_id = None
+    if args.campaign is not None:
+        with db.session() as s:
+            campaign_id = s.scalar(select(Campaign.id).where(Campaign.title == args.campaign))
+        if campaign_id is None:
+            raise CliError(f"campaign: no email campaign titled '{args.campaign}'.")
+    if args.limit is not None and args.limit < 0:
+        raise CliError("limit: must be 0 or more.")
+    query = EmailQuery(
+        campaign_id=campaign_id,
+        status=EmailStatus(args.status) if args.status else None,
+        limit=args.limit,
+    )
+    records = EmailService(db, SYSTEM).list_json(query)
+    if args.json:
+        sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    for r in records:
+        flags = f" [{', '.join(r['flags'])}]" if r["flags"] else ""
+        print(
+            f"{r['id']:>7}  {r['received_at'][:16].replace('T', ' ')} UTC  {r['status']:<11}  "
+            f"{(r['campaign'] or '-')[:24]:<24}  {r['from'][:32]:<32}  {r['subject']}{flags}"
+        )
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.application import run_gui
 
@@ -288,6 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
     direction = chpw.add_mutually_exclusive_group(required=True)
     direction.add_argument("--inbound", action="store_true", help="the IMAP password")
     direction.add_argument("--outbound", action="store_true", help="the SMTP password")
+
+    emails = add(sub, "emails", None, "email records")
+    emails_sub = emails.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    listing = add(
+        emails_sub,
+        "list",
+        cmd_emails_list,
+        "list email records, newest first (docs/emails-json.md describes --json)",
+    )
+    listing.add_argument("--json", action="store_true", help="write a JSON array")
+    listing.add_argument("--campaign", metavar="TITLE", help="only this campaign's emails")
+    listing.add_argument(
+        "--status",
+        choices=[s.value for s in EmailStatus],
+        help="only emails with this status",
+    )
+    listing.add_argument("--limit", type=int, metavar="N", help="at most N emails")
     return parser
 
 

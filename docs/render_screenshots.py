@@ -103,9 +103,11 @@ def main() -> int:
         admin_window = MainWindow(admin_ctx)
         admin_window.resize(1280, 800)
         admin_window.show()
-        for opener, name in ((admin_window.open_teams, "teams"),
-                             (admin_window.open_users, "users"),
-                             (admin_window.open_settings, "settings")):
+        for opener, name in (
+            (admin_window.open_teams, "teams"),
+            (admin_window.open_users, "users"),
+            (admin_window.open_settings, "settings"),
+        ):
             opener()
             save(admin_window, name)
         channels = admin_window.open_channels()

@@ -118,7 +118,11 @@ class ImapSession:
             c.decode().upper() if isinstance(c, bytes) else str(c).upper()
             for c in self.client.capabilities()
         }
-        self.uidvalidity = self.select(s.folder)
+        try:
+            self.uidvalidity = self.select(s.folder)
+        except ConnectionProblem:
+            self.close()
+            raise
 
     def select(self, folder: str) -> int:
         try:

@@ -105,9 +105,7 @@ class MainWindow(QMainWindow):
             self._action(campaigns, "configuration", "&Configuration", self.open_configuration)
             self._action(campaigns, "templates", "Email &Templates", self.open_templates)
             management = bar.addMenu("&Management")
-            self._pending(
-                management, "emails", "&Emails", "The Emails screen arrives with mail retrieval."
-            )
+            self._action(management, "emails", "&Emails", self.open_emails)
         if self.ctx.can(Permission.ADMINISTER):
             channels = bar.addMenu("C&hannels")
             self._action(channels, "channels", "&Email", self.open_channels)
@@ -155,6 +153,11 @@ class MainWindow(QMainWindow):
         return self.open_screen(
             "templates", "Email Templates", lambda: TemplatesScreen(self.ctx, self)
         )
+
+    def open_emails(self) -> QWidget:
+        from app.ui.emails_screen import EmailsScreen
+
+        return self.open_screen("emails", "Emails", lambda: EmailsScreen(self.ctx, self))
 
     def open_channels(self) -> QWidget:
         from app.ui.channels_screen import ChannelsScreen

@@ -1,0 +1,582 @@
+"""Management ▸ Emails: every email record, searched, sorted and paged in SQL.
+
+The list never loads message bytes: ``count`` and ``page`` select only the columns the
+list shows, with the campaign, channel and agent joined in. ``detail`` reads one email
+with its replies and history; the first time an email is shown its body is decoded
+from the raw message and the text, HTML and attachment list are saved, so that later
+views (and text search over bodies) need no parsing.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.db.models import (
+    Attachment,
+    Campaign,
+    Channel,
+    Email,
+    EmailStatus,
+    History,
+    Reply,
+    ReplyState,
+    User,
+)
+from app.mail.html import sanitize
+from app.mail.parse import attachment_bytes, read_body
+from app.services.auth import Permission
+from app.services.base import Service, get_or_404
+from app.services.errors import NotFound
+
+PERMISSION = Permission.CONFIGURE_CAMPAIGNS
+# Inline images are shown from data: URLs; larger ones are listed as attachments only.
+MAX_INLINE_IMAGE = 5 * 1024 * 1024
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
+FLAG_LABELS = {
+    "auto_reply": "Auto-reply",
+    "bounce": "Bounce",
+    "oversize": "Oversize",
+    "quarantined": "Quarantined",
+}
+_HEADERS = BytesHeaderParser(policy=compat32)
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+
+
+class SortKey(enum.StrEnum):
+    """The columns the list can be sorted by."""
+
+    ID = "id"
+    RECEIVED = "received_at"
+    FROM = "from"
+    SUBJECT = "subject"
+    CAMPAIGN = "campaign"
+    CHANNEL = "channel"
+    STATUS = "status"
+    AGENT = "agent"
+    FLAGS = "flags"
+
+
+@dataclass(frozen=True)
+class EmailQuery:
+    """Which emails, in which order. ``received_to`` is exclusive; ``text`` is searched
+    case-insensitively in the subject, sender, recipients and (once decoded) the body."""
+
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    campaign_id: int | None = None
+    status: EmailStatus | None = None
+    agent_id: int | None = None
+    channel_id: int | None = None
+    text: str = ""
+    sort: SortKey = SortKey.RECEIVED
+    descending: bool = True
+    offset: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class EmailRow:
+    """One line of the list: only what the list shows."""
+
+    id: int
+    received_at: datetime
+    from_addr: str
+    subject: str
+    campaign: str | None
+    channel: str | None
+    status: EmailStatus
+    agent: str | None
+    flags: tuple[str, ...]
+
+    @property
+    def flags_text(self) -> str:
+        return ", ".join(FLAG_LABELS[f] for f in self.flags)
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    content_id: str | None
+
+    @property
+    def display_name(self) -> str:
+        if self.filename:
+            return self.filename
+        return f"inline {self.content_type}" if self.content_id else f"unnamed {self.content_type}"
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    id: int
+    created_at: datetime
+    sent_at: datetime | None
+    state: ReplyState
+    agent: str | None
+    to_addrs: str
+    cc_addrs: str
+    subject: str
+    body: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    at: datetime
+    user: str | None
+    action: str
+    detail: str
+
+
+@dataclass
+class EmailDetail:
+    """One email as the detail pane shows it, replies in time order."""
+
+    id: int
+    channel: str | None
+    campaign: str | None
+    status: EmailStatus
+    from_addr: str
+    reply_to: str
+    to_addrs: str
+    cc_addrs: str
+    subject: str
+    message_id: str | None
+    in_reply_to: str | None
+    received_at: datetime
+    queued_at: datetime
+    agent: str | None
+    taken_at: datetime | None
+    first_reply_at: datetime | None
+    actioned_at: datetime | None
+    size: int
+    flags: tuple[str, ...]
+    quarantine_reason: str | None
+    text_body: str | None
+    html_body: str | None
+    safe_html: str | None  # html_body sanitized, inline cid: images as data: URLs
+    attachments: list[AttachmentRow] = field(default_factory=list)
+    replies: list[ReplyRow] = field(default_factory=list)
+    history: list[HistoryRow] = field(default_factory=list)
+
+    @property
+    def flags_text(self) -> str:
+        return ", ".join(FLAG_LABELS[f] for f in self.flags)
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """What the filter bar offers: (id, name) pairs in display order."""
+
+    campaigns: list[tuple[int, str]]
+    channels: list[tuple[int, str]]
+    agents: list[tuple[int, str]]
+
+
+def _flags(auto_reply: bool, bounce: bool, oversize: bool, status: EmailStatus) -> tuple[str, ...]:
+    flags = []
+    if auto_reply:
+        flags.append("auto_reply")
+    if bounce:
+        flags.append("bounce")
+    if oversize:
+        flags.append("oversize")
+    if status == EmailStatus.QUARANTINED:
+        flags.append("quarantined")
+    return tuple(flags)
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _sort_expression(key: SortKey) -> ColumnElement[Any] | Any:
+    if key == SortKey.ID:
+        return Email.id
+    if key == SortKey.RECEIVED:
+        return Email.received_at
+    if key == SortKey.FROM:
+        return func.lower(Email.from_addr)
+    if key == SortKey.SUBJECT:
+        return func.lower(Email.subject)
+    if key == SortKey.CAMPAIGN:
+        return func.lower(func.coalesce(Campaign.title, ""))
+    if key == SortKey.CHANNEL:
+        return func.lower(func.coalesce(Channel.name, ""))
+    if key == SortKey.AGENT:
+        return func.lower(func.coalesce(User.display_name, ""))
+    if key == SortKey.STATUS:  # in lifecycle order, not alphabetical
+        order = list(EmailStatus)
+        return case(*((Email.status == s, i) for i, s in enumerate(order)), else_=len(order))
+    # FLAGS: the most serious flag first when descending
+    return (
+        case((Email.status == EmailStatus.QUARANTINED, 8), else_=0)
+        + case((Email.is_bounce, 4), else_=0)
+        + case((Email.is_oversize, 2), else_=0)
+        + case((Email.is_auto_reply, 1), else_=0)
+    )
+
+
+def _is_multipart(raw: bytes) -> bool:
+    try:
+        headers = _HEADERS.parsebytes(raw)
+    except Exception:  # pragma: no cover - compat32 parses nearly anything
+        return False
+    return str(headers.get("Content-Type") or "").strip().lower().startswith("multipart/")
+
+
+class EmailService(Service):
+    """Read every email record (supervisors and administrators)."""
+
+    # ---- list -----------------------------------------------------------------
+    def _where(self, stmt: S, q: EmailQuery) -> S:
+        if q.received_from is not None:
+            stmt = stmt.where(Email.received_at >= q.received_from)
+        if q.received_to is not None:
+            stmt = stmt.where(Email.received_at < q.received_to)
+        if q.campaign_id is not None:
+            stmt = stmt.where(Email.campaign_id == q.campaign_id)
+        if q.status is not None:
+            stmt = stmt.where(Email.status == q.status)
+        if q.agent_id is not None:
+            stmt = stmt.where(Email.agent_id == q.agent_id)
+        if q.channel_id is not None:
+            stmt = stmt.where(Email.channel_id == q.channel_id)
+        text = q.text.strip()
+        if text:
+            pattern = _like_pattern(text)
+            # Bodies are NULL until decoded: then only the headers can match.
+            columns = (
+                Email.subject,
+                Email.from_addr,
+                Email.to_addrs,
+                Email.cc_addrs,
+                Email.text_body,
+                Email.html_body,
+            )
+            stmt = stmt.where(or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+        return stmt
+
+    @staticmethod
+    def _joined(stmt: S) -> S:
+        return (
+            stmt.outerjoin(Campaign, Email.campaign_id == Campaign.id)
+            .outerjoin(Channel, Email.channel_id == Channel.id)
+            .outerjoin(User, Email.agent_id == User.id)
+        )
+
+    @staticmethod
+    def _ordered(stmt: S, q: EmailQuery) -> S:
+        key = _sort_expression(q.sort)
+        if q.descending:
+            return stmt.order_by(key.desc(), Email.id.desc())
+        return stmt.order_by(key.asc(), Email.id.asc())
+
+    def count(self, query: EmailQuery) -> int:
+        with self.read(PERMISSION) as s:
+            stmt = self._where(select(func.count(Email.id)), query)
+            return int(s.scalar(stmt) or 0)
+
+    def page(self, query: EmailQuery, offset: int, limit: int) -> list[EmailRow]:
+        """Rows ``offset`` to ``offset + limit`` of ``query`` in its order."""
+        stmt = select(
+            Email.id,
+            Email.received_at,
+            Email.from_addr,
+            Email.subject,
+            Campaign.title,
+            Channel.name,
+            Email.status,
+            User.display_name,
+            Email.is_auto_reply,
+            Email.is_bounce,
+            Email.is_oversize,
+        )
+        stmt = self._ordered(self._where(self._joined(stmt), query), query)
+        with self.read(PERMISSION) as s:
+            rows = s.execute(stmt.offset(max(0, offset)).limit(max(0, limit)))
+            return [
+                EmailRow(
+                    id=r[0],
+                    received_at=r[1],
+                    from_addr=r[2] or "",
+                    subject=r[3] or "",
+                    campaign=r[4],
+                    channel=r[5],
+                    status=r[6],
+                    agent=r[7],
+                    flags=_flags(r[8], r[9], r[10], r[6]),
+                )
+                for r in rows
+            ]
+
+    def list_json(self, query: EmailQuery) -> list[dict[str, Any]]:
+        """The records of ``query`` for ``emails list --json`` (see docs/emails-json.md)."""
+        stmt = select(
+            Email.id,
+            Channel.name,
+            Campaign.title,
+            Email.status,
+            Email.from_addr,
+            Email.reply_to,
+            Email.to_addrs,
+            Email.cc_addrs,
+            Email.subject,
+            Email.message_id,
+            Email.in_reply_to,
+            Email.received_at,
+            Email.queued_at,
+            User.login,
+            User.display_name,
+            Email.taken_at,
+            Email.first_reply_at,
+            Email.actioned_at,
+            Email.size,
+            Email.is_auto_reply,
+            Email.is_bounce,
+            Email.is_oversize,
+            Email.quarantine_reason,
+        )
+        stmt = self._ordered(self._where(self._joined(stmt), query), query)
+        if query.offset:
+            stmt = stmt.offset(query.offset)
+        if query.limit is not None:
+            stmt = stmt.limit(query.limit)
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        with self.read(PERMISSION) as s:
+            return [
+                {
+                    "id": r.id,
+                    "channel": r.name,
+                    "campaign": r.title,
+                    "status": r.status.value,
+                    "from": r.from_addr,
+                    "reply_to": r.reply_to or None,
+                    "to": r.to_addrs,
+                    "cc": r.cc_addrs,
+                    "subject": r.subject,
+                    "message_id": r.message_id,
+                    "in_reply_to": r.in_reply_to,
+                    "received_at": iso(r.received_at),
+                    "queued_at": iso(r.queued_at),
+                    "agent": r.login,
+                    "agent_name": r.display_name,
+                    "taken_at": iso(r.taken_at),
+                    "first_reply_at": iso(r.first_reply_at),
+                    "actioned_at": iso(r.actioned_at),
+                    "size": r.size,
+                    "flags": list(_flags(r.is_auto_reply, r.is_bounce, r.is_oversize, r.status)),
+                    "quarantine_reason": r.quarantine_reason,
+                }
+                for r in s.execute(stmt)
+            ]
+
+    def filter_options(self) -> FilterOptions:
+        with self.read(PERMISSION) as s:
+            return FilterOptions(
+                campaigns=[
+                    (i, t)
+                    for i, t in s.execute(
+                        select(Campaign.id, Campaign.title).order_by(func.lower(Campaign.title))
+                    )
+                ],
+                channels=[
+                    (i, n)
+                    for i, n in s.execute(
+                        select(Channel.id, Channel.name).order_by(func.lower(Channel.name))
+                    )
+                ],
+                agents=[
+                    (i, n)
+                    for i, n in s.execute(
+                        select(User.id, User.display_name).order_by(func.lower(User.display_name))
+                    )
+                ],
+            )
+
+    # ---- one email ------------------------------------------------------------
+    def detail(self, email_id: int) -> EmailDetail:
+        """The email with its replies and history; decodes and saves the body on first view."""
+        with self.write(PERMISSION, "The email") as s:
+            email = get_or_404(s, Email, email_id, "email")
+            attachments = list(
+                s.scalars(
+                    select(Attachment)
+                    .where(Attachment.email_id == email_id)
+                    .order_by(Attachment.part_index)
+                )
+            )
+            raw = email.raw or b""
+            if self._needs_decode(email, attachments, raw):
+                attachments = self._decode(s, email, attachments, raw)
+            cid_map = self._inline_images(email.html_body, attachments, raw)
+            names = dict(
+                s.execute(
+                    select(Campaign.title, Channel.name, User.display_name)
+                    .select_from(Email)
+                    .outerjoin(Campaign, Email.campaign_id == Campaign.id)
+                    .outerjoin(Channel, Email.channel_id == Channel.id)
+                    .outerjoin(User, Email.agent_id == User.id)
+                    .where(Email.id == email_id)
+                )
+                .one()
+                ._asdict()
+            )
+            replies = [
+                ReplyRow(
+                    id=r.id,
+                    created_at=r.created_at,
+                    sent_at=r.sent_at,
+                    state=r.state,
+                    agent=agent,
+                    to_addrs=r.to_addrs,
+                    cc_addrs=r.cc_addrs,
+                    subject=r.subject,
+                    body=r.body,
+                    attempts=r.attempts,
+                    last_error=r.last_error,
+                )
+                for r, agent in s.execute(
+                    select(Reply, User.display_name)
+                    .outerjoin(User, Reply.agent_id == User.id)
+                    .where(Reply.email_id == email_id)
+                    .order_by(Reply.created_at, Reply.id)
+                )
+            ]
+            history = [
+                HistoryRow(at=h.at, user=user, action=h.action, detail=h.detail)
+                for h, user in s.execute(
+                    select(History, User.display_name)
+                    .outerjoin(User, History.user_id == User.id)
+                    .where(History.email_id == email_id)
+                    .order_by(History.at, History.id)
+                )
+            ]
+            return EmailDetail(
+                id=email.id,
+                channel=names["name"],
+                campaign=names["title"],
+                status=email.status,
+                from_addr=email.from_addr,
+                reply_to=email.reply_to,
+                to_addrs=email.to_addrs,
+                cc_addrs=email.cc_addrs,
+                subject=email.subject,
+                message_id=email.message_id,
+                in_reply_to=email.in_reply_to,
+                received_at=email.received_at,
+                queued_at=email.queued_at,
+                agent=names["display_name"],
+                taken_at=email.taken_at,
+                first_reply_at=email.first_reply_at,
+                actioned_at=email.actioned_at,
+                size=email.size,
+                flags=_flags(email.is_auto_reply, email.is_bounce, email.is_oversize, email.status),
+                quarantine_reason=email.quarantine_reason,
+                text_body=email.text_body,
+                html_body=email.html_body,
+                safe_html=sanitize(email.html_body, cid_map) if email.html_body else None,
+                attachments=[
+                    AttachmentRow(a.id, a.filename, a.content_type, a.size, a.content_id)
+                    for a in attachments
+                ],
+                replies=replies,
+                history=history,
+            )
+
+    @staticmethod
+    def _needs_decode(email: Email, attachments: list[Attachment], raw: bytes) -> bool:
+        if email.text_body is None and email.html_body is None:
+            return True
+        # Intake may have decoded the body (for Body filters) without listing the
+        # attachments; only a multipart message can have any.
+        return not attachments and _is_multipart(raw)
+
+    @staticmethod
+    def _decode(
+        s: Session, email: Email, attachments: list[Attachment], raw: bytes
+    ) -> list[Attachment]:
+        body = read_body(raw)
+        if email.text_body is None and email.html_body is None:
+            email.text_body, email.html_body = body.text, body.html
+            if body.text is None and body.html is None:
+                email.text_body = ""  # decoded: nothing to show, nothing to decode again
+        if attachments or not body.attachments:
+            return attachments
+        rows = [
+            Attachment(
+                email_id=email.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                content_id=a.content_id,
+                size=a.size,
+                part_index=a.part_index,
+            )
+            for a in body.attachments
+        ]
+        s.add_all(rows)
+        s.flush()
+        return rows
+
+    @staticmethod
+    def _inline_images(
+        html: str | None, attachments: list[Attachment], raw: bytes
+    ) -> dict[str, str]:
+        if not html or "cid:" not in html.lower():
+            return {}
+        lowered = html.lower()
+        images: dict[str, str] = {}
+        for a in attachments:
+            if (
+                a.content_id
+                and a.content_type.lower() in INLINE_IMAGE_TYPES
+                and a.size <= MAX_INLINE_IMAGE
+                and f"cid:{a.content_id.lower()}" in lowered
+            ):
+                data = attachment_bytes(raw, a.part_index)
+                encoded = base64.b64encode(data).decode("ascii")
+                images[a.content_id] = f"data:{a.content_type.lower()};base64,{encoded}"
+        return images
+
+    def raw(self, email_id: int) -> bytes:
+        """The message exactly as it was received."""
+        with self.read(PERMISSION) as s:
+            raw = s.scalar(select(Email.raw).where(Email.id == email_id))
+            if raw is None:
+                raise NotFound("The email no longer exists (it may have been deleted).")
+            return bytes(raw)
+
+    def attachment(self, email_id: int, attachment_id: int) -> tuple[str, str, bytes]:
+        """(file name, content type, decoded content) of one attachment of the email."""
+        with self.read(PERMISSION) as s:
+            found = s.execute(
+                select(
+                    Attachment.filename, Attachment.content_type, Attachment.part_index, Email.raw
+                )
+                .join(Email, Attachment.email_id == Email.id)
+                .where(Attachment.id == attachment_id, Attachment.email_id == email_id)
+            ).one_or_none()
+        if found is None:
+            raise NotFound("The attachment no longer exists.")
+        filename, content_type, part_index, raw = found
+        try:
+            data = attachment_bytes(bytes(raw), part_index)
+        except KeyError as exc:
+            raise NotFound("The attachment is no longer in the stored message.") from exc
+        return filename, content_type, data

@@ -1,0 +1,348 @@
+"""Retrieval against real Dovecot: exactly once through kills, restarts and UIDVALIDITY
+changes; malformed mail; IDLE; Test connection failures named precisely."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.channel_service.check import check_channel
+from app.channel_service.runner import ChannelService as Runner
+from app.channel_service.sync import sync_channel
+from app.db.engine import Database
+from app.db.models import AfterRetrieval, Campaign, Email, EmailStatus, Security
+from app.mail.imap import ConnectionProblem
+from app.services.auth import SYSTEM
+from app.services.channels import ChannelData, ChannelService, FilterData
+from app.services.secrets import PlainFileStore, SecretStore, choose_plain_file_fallback
+from tests.servers.mail import Mailbox, MailServer
+
+pytestmark = pytest.mark.server
+CORPUS = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
+
+
+def campaign_id(db: Database, title: str) -> int:
+    with db.session() as s:
+        return s.scalars(select(Campaign.id).where(Campaign.title == title)).one()
+
+
+def make_channel(
+    db: Database,
+    server: MailServer,
+    box: Mailbox,
+    store: SecretStore,
+    *,
+    name: str = "Real",
+    after: AfterRetrieval = AfterRetrieval.DELETE,
+    folder: str = "INBOX",
+    port: int | None = None,
+    security: Security = Security.SSL,
+    ca_file: str | None = None,
+    password: str | None = None,
+) -> int:
+    channels = ChannelService(db, SYSTEM, store)
+    channel = channels.create_channel(
+        ChannelData(
+            name=name,
+            email_address=box.address,
+            display_name="Real Support",
+            default_campaign_id=campaign_id(db, "General Enquiries"),
+            enabled=True,
+            imap_host="127.0.0.1",
+            imap_port=port or server.imaps_port,
+            imap_security=security,
+            imap_username=box.address,
+            imap_folder=folder,
+            after_retrieval=after,
+            move_folder="Processed" if after == AfterRetrieval.MOVE else "",
+            ca_file=str(server.ca_file) if ca_file is None else ca_file,
+            smtp_host="127.0.0.1",
+            smtp_port=server.smtp_port,
+            smtp_security=Security.STARTTLS,
+            smtp_username=box.address,
+        )
+    )
+    channels.add_filter(
+        channel.id, FilterData("subject", "contains", "order", campaign_id(db, "Orders"))
+    )
+    channels.set_password(channel.id, "inbound", password or box.password)
+    channels.set_password(channel.id, "outbound", password or box.password)
+    return channel.id
+
+
+def raw_message(n: int, subject: str | None = None, message_id: bool = True) -> bytes:
+    lines = [
+        f"From: Customer {n} <customer{n}@example.com>",
+        "To: support@example.test",
+        f"Subject: {subject or f'Question {n}'}",
+        "Date: Fri, 27 Nov 2026 10:00:00 +0000",
+    ]
+    if message_id:
+        lines.append(f"Message-ID: <msg-{n}-{os.getpid()}@example.com>")
+    lines.append("Content-Type: text/plain; charset=utf-8")
+    return ("\r\n".join(lines) + f"\r\n\r\nGrüße, message number {n}\r\n").encode()
+
+
+def stored(db: Database) -> list[Email]:
+    with db.session() as s:
+        return list(s.scalars(select(Email).order_by(Email.id)))
+
+
+def server_uids(
+    server: MailServer, box: Mailbox, folder: str = "INBOX", unseen: bool = False
+) -> list[int]:
+    with server.imap(box.address) as client:
+        client.select_folder(folder, readonly=True)
+        return list(client.search(["UNSEEN"] if unseen else ["ALL"]))
+
+
+def test_sync_stores_routes_and_deletes_exactly_once(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    for n in range(5):
+        mail_server.deliver(
+            mailbox.address, raw_message(n, "My order" if n == 0 else None, message_id=n != 3)
+        )
+    report = sync_channel(demo_db, channel, secrets)
+    assert (report.on_server, report.fetched, report.stored) == (5, 5, 5)
+    emails = stored(demo_db)
+    assert len(emails) == 5 and sum(e.message_id is None for e in emails) == 1
+    assert emails[0].campaign_id == campaign_id(demo_db, "Orders")
+    assert {e.campaign_id for e in emails[1:]} == {campaign_id(demo_db, "General Enquiries")}
+    assert all(e.raw.startswith(b"Return-Path") or b"From: Customer" in e.raw for e in emails)
+    assert server_uids(mail_server, mailbox) == []
+    again = sync_channel(demo_db, channel, secrets)
+    assert (again.on_server, again.stored) == (0, 0) and len(stored(demo_db)) == 5
+
+
+def test_mark_read_and_move_leave_the_server_tidy(mail_server, demo_db, secrets):  # type: ignore[no-untyped-def]
+    read_box = mail_server.new_mailbox("markread")
+    move_box = mail_server.new_mailbox("move")
+    with mail_server.imap(move_box.address) as client:
+        client.create_folder("Processed")
+    read_channel = make_channel(
+        demo_db, mail_server, read_box, secrets, name="Read", after=AfterRetrieval.MARK_READ
+    )
+    move_channel = make_channel(
+        demo_db, mail_server, move_box, secrets, name="Move", after=AfterRetrieval.MOVE
+    )
+    for n in range(3):
+        mail_server.deliver(read_box.address, raw_message(n))
+        mail_server.deliver(move_box.address, raw_message(100 + n))
+    assert sync_channel(demo_db, read_channel, secrets).stored == 3
+    assert sync_channel(demo_db, move_channel, secrets).stored == 3
+    assert len(server_uids(mail_server, read_box)) == 3
+    assert server_uids(mail_server, read_box, unseen=True) == []
+    assert server_uids(mail_server, move_box) == []
+    assert len(server_uids(mail_server, move_box, "Processed")) == 3
+    assert sync_channel(demo_db, read_channel, secrets).stored == 0
+    assert len(stored(demo_db)) == 6
+
+
+def test_corpus_and_malformed_mail_are_all_stored(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
+    corpus = sorted(CORPUS.glob("msg_*.txt"))
+    assert corpus, f"CPython's email test data is missing at {CORPUS}"
+    malformed = [
+        b"From: foo <a@b\r\nSubject: unclosed\r\n\r\nbody\r\n",
+        "Subject: Gr\xf6\xdfe raw 8-bit\r\nFrom: x@y.z\r\n\r\nk\xf6rper\r\n".encode("latin-1"),
+        b"From: a@b.c\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"!!!not base64!!!\r\n",
+        b"From: a@b.c\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=Z\r\n\r\n"
+        b"--Z\r\nContent-Type: text/plain\r\n\r\ntruncated",
+        b"From: a@b.c\r\nSubject: =?x-unknown-charset?q?Gr=FC=DFe?=\r\n\r\nno date\r\n",
+    ]
+    messages = [p.read_bytes() for p in corpus] + malformed
+    for raw in messages:
+        mail_server.deliver(mailbox.address, raw)
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    report = sync_channel(demo_db, channel, secrets)
+    assert report.stored == len(messages), report.summary()
+    assert server_uids(mail_server, mailbox) == []
+    emails = stored(demo_db)
+    assert len(emails) == len(messages)
+    assert all(e.status == EmailStatus.QUEUED for e in emails)
+    subjects = {e.subject for e in emails}
+    assert "Größe raw 8-bit" in subjects and "unclosed" in subjects
+
+
+def test_uidvalidity_change_does_not_duplicate(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
+    with mail_server.imap(mailbox.address) as client:
+        client.create_folder("Support")
+        for n in range(4):
+            client.append("Support", raw_message(n, message_id=n != 2))
+    channel = make_channel(
+        demo_db, mail_server, mailbox, secrets, folder="Support", after=AfterRetrieval.MARK_READ
+    )
+    assert sync_channel(demo_db, channel, secrets).stored == 4
+    # Recreate the folder: the same messages come back under a new UIDVALIDITY and new UIDs.
+    with mail_server.imap(mailbox.address) as client:
+        before = client.select_folder("Support")[b"UIDVALIDITY"]
+        client.rename_folder("Support", "Support-old")
+        client.create_folder("Support")
+        client.select_folder("Support-old")
+        client.copy(client.search(["ALL"]), "Support")
+        client.select_folder("Support")
+        client.remove_flags(client.search(["ALL"]), [b"\\Seen"])
+        after = client.select_folder("Support")[b"UIDVALIDITY"]
+    assert before != after
+    report = sync_channel(demo_db, channel, secrets)
+    assert (report.on_server, report.stored, report.already_stored) == (4, 0, 4)
+    assert len(stored(demo_db)) == 4
+    assert server_uids(mail_server, mailbox, "Support", unseen=True) == []
+    # A new message in the new folder is still stored.
+    mail_server.deliver(mailbox.address, raw_message(9))  # INBOX: not this channel's folder
+    with mail_server.imap(mailbox.address) as client:
+        client.append("Support", raw_message(10))
+    assert sync_channel(demo_db, channel, secrets).stored == 1
+
+
+def test_imap_server_restarted_mid_pass(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
+    total = 600
+    for n in range(total):
+        mail_server.deliver(mailbox.address, raw_message(n))
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    restarted = threading.Event()
+
+    def restart_once(done: int, _total: int) -> None:
+        if done >= 200 and not restarted.is_set():
+            restarted.set()
+            mail_server.restart_imap()
+
+    with pytest.raises((ConnectionProblem, OSError, Exception)):  # the pass is cut off
+        sync_channel(demo_db, channel, secrets, progress=restart_once)
+    assert restarted.is_set()
+    partial = len(stored(demo_db))
+    assert 200 <= partial < total
+    report = sync_channel(demo_db, channel, secrets)
+    emails = stored(demo_db)
+    assert len(emails) == total, report.summary()
+    assert len({e.message_id for e in emails}) == total
+    assert server_uids(mail_server, mailbox) == []
+
+
+def test_a_killed_retrieval_loses_and_duplicates_nothing(
+    mail_server,
+    mailbox,
+    tmp_path,  # type: ignore[no-untyped-def]
+    isolated_home,
+):
+    """≥ 20 trials: a `channel sync` process killed at a random moment, then resumed."""
+    url = f"sqlite:///{tmp_path / 'kill.sqlite3'}"
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "EMAIL_CAMPAIGNS_HOME": str(isolated_home),
+    }
+    cli = [sys.executable, "-m", "app", "--database", url]
+    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, timeout=120)
+    db = Database(url)
+    store = choose_plain_file_fallback()
+    assert isinstance(store, PlainFileStore)
+    make_channel(db, mail_server, mailbox, store, name="Killed")
+    rng = random.Random(20261127)
+    delivered = 0
+    kills = 0
+    for trial in range(20):
+        for _ in range(25):
+            mail_server.deliver(mailbox.address, raw_message(1000 + delivered))
+            delivered += 1
+        proc = subprocess.Popen(
+            [*cli, "channel", "sync", "Killed"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 1.6))  # start-up takes ~0.4 s; a pass ~0.3 s more
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+        if trial % 4 == 3:  # now and then, resume to the end before the next trial
+            done = subprocess.run(
+                [*cli, "channel", "sync", "Killed"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+    final = subprocess.run(
+        [*cli, "channel", "sync", "Killed"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert final.returncode == 0, final.stderr
+    with db.session() as s:
+        count = s.scalar(select(func.count()).select_from(Email))
+        distinct = s.scalar(select(func.count(func.distinct(Email.message_id))))
+    assert kills >= 5, f"only {kills} of 20 processes were still running when killed"
+    assert (count, distinct) == (delivered, delivered)
+    assert server_uids(mail_server, mailbox) == []
+    db.dispose()
+
+
+def test_idle_delivers_a_new_email_within_two_seconds(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    states = []
+    runner = Runner(demo_db, secrets, states.append)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s.state == "idle" for s in states) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any(s.idle_supported for s in states)
+        sent = time.monotonic()
+        mail_server.deliver(mailbox.address, raw_message(1, "idle order"))
+        while not stored(demo_db) and time.monotonic() - sent < 5:
+            time.sleep(0.02)
+        elapsed = time.monotonic() - sent
+        assert stored(demo_db), "not retrieved within 5 s"
+        assert elapsed <= 2.0, f"took {elapsed:.2f} s"
+        assert stored(demo_db)[0].campaign_id == campaign_id(demo_db, "Orders")
+    finally:
+        runner.stop()
+    assert states[-1].state == "stopped" and states[-1].channel_id == channel
+
+
+@pytest.mark.parametrize("problem", ["password", "port", "ca", "folder", "starttls"])
+def test_test_connection_names_the_failure(mail_server, mailbox, demo_db, secrets, problem):  # type: ignore[no-untyped-def]
+    kwargs: dict[str, object] = {}
+    if problem == "password":
+        kwargs["password"] = "wrong-password"
+    elif problem == "port":
+        import socket
+
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        kwargs["port"] = probe.getsockname()[1]
+        probe.close()
+    elif problem == "ca":
+        kwargs["ca_file"] = ""
+    elif problem == "folder":
+        kwargs["folder"] = "Nonexistent"
+    elif problem == "starttls":
+        kwargs.update(port=mail_server.imap_port, security=Security.STARTTLS)
+    channel = make_channel(demo_db, mail_server, mailbox, secrets, **kwargs)  # type: ignore[arg-type]
+    result = check_channel(demo_db, channel, secrets)
+    expected = {
+        "password": "refused the login",
+        "port": "refused the connection",
+        "ca": "is not trusted",
+        "folder": "cannot be opened",
+    }
+    if problem == "starttls":
+        assert result.imap_ok, result.imap_message
+    else:
+        assert not result.imap_ok
+        assert expected[problem] in result.imap_message, result.imap_message
+    if problem in ("password", "ca"):
+        assert not result.smtp_ok
+    else:
+        assert result.smtp_ok, result.smtp_message

@@ -1,0 +1,363 @@
+"""Management ▸ Emails driven like a supervisor would: filter, sort, read, save."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from PySide6.QtCore import QDate, QPoint, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QImage, QTextDocument
+from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
+from sqlalchemy import func, select
+
+from app.db.engine import Database
+from app.db.models import Campaign, Email, User
+from app.services.emails import EmailService, SortKey
+from app.services.errors import PermissionDenied
+from app.ui import messages as messages_module
+from app.ui.emails_screen import EmailsScreen, EmailTableModel
+from app.ui.main_window import MainWindow
+from tests.ui.keyboard import type_text
+from tests.unit.test_emails_service import (
+    PDF,
+    UNICODE_SUBJECT,
+    Seeded,
+    bulk_emails,
+    copy_database,
+    seeded_template,
+    sqlite_lower,
+)
+
+# ---- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def _emails_template(
+    _demo_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Seeded]:
+    return seeded_template(_demo_template, tmp_path_factory.mktemp("emails_ui"))
+
+
+@pytest.fixture
+def demo_db(_emails_template: tuple[Path, Seeded], tmp_path: Path) -> Iterator[Database]:
+    """The demo organisation with 50 varied emails (overrides conftest's)."""
+    database = copy_database(_emails_template[0], tmp_path)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def seeded(_emails_template: tuple[Path, Seeded]) -> Seeded:
+    return _emails_template[1]
+
+
+@pytest.fixture
+def ctx(demo_db, supervisor, make_ctx):  # type: ignore[no-untyped-def]
+    return make_ctx(demo_db, supervisor)
+
+
+@pytest.fixture
+def screen(qtbot, ctx) -> EmailsScreen:  # type: ignore[no-untyped-def]
+    widget = EmailsScreen(ctx)
+    qtbot.addWidget(widget)
+    widget.resize(1280, 860)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def column_texts(screen: EmailsScreen, column: int, rows: int | None = None) -> list[str]:
+    model = screen.model
+    count = model.rowCount() if rows is None else min(rows, model.rowCount())
+    return [model.index(r, column).data() for r in range(count)]
+
+
+def shown_ids(screen: EmailsScreen) -> list[int]:
+    model = screen.model
+    return [model.row_at(r).id for r in range(model.rowCount())]  # type: ignore[union-attr]
+
+
+def click_header(qtbot, screen: EmailsScreen, title: str) -> None:  # type: ignore[no-untyped-def]
+    header = screen.view.horizontalHeader()
+    section = next(
+        i
+        for i in range(header.count())
+        if screen.model.headerData(i, Qt.Orientation.Horizontal) == title
+    )
+    x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
+    qtbot.mouseClick(
+        header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2)
+    )
+
+
+def select_email(qtbot, screen: EmailsScreen, email_id: int) -> None:  # type: ignore[no-untyped-def]
+    assert screen.select_email(email_id)
+    qtbot.waitUntil(
+        lambda: screen.detail.detail is not None and screen.detail.detail.id == email_id
+    )
+
+
+def choose(combo, text: str) -> None:  # type: ignore[no-untyped-def]
+    index = combo.findText(text)
+    assert index >= 0, text
+    combo.setCurrentIndex(index)
+
+
+# ---- the list ---------------------------------------------------------------------------
+
+
+def test_count_and_first_rows(qtbot, screen, seeded, demo_db) -> None:  # type: ignore[no-untyped-def]
+    assert screen.count_label.text() == "50 emails"
+    assert screen.model.rowCount() == 50
+    newest = seeded.ids[-1]
+    with demo_db.session() as s:
+        subject = s.get_one(Email, newest).subject
+    assert column_texts(screen, 2, 1) == [subject]
+    assert column_texts(screen, 4, 1) == ["Quarantined"]
+    qtbot.waitUntil(lambda: screen.model.rows_fetched > 0)
+    assert screen.model.rows_fetched == 50 and screen.model.rows_held == 50
+    assert screen.detail.placeholder.isVisible()
+
+
+def test_sorting_by_header_click_is_done_in_sql(qtbot, screen, seeded, demo_db) -> None:  # type: ignore[no-untyped-def]
+    with demo_db.session() as s:
+        senders = dict(s.execute(select(Email.id, Email.from_addr)).all())
+    expected = sorted(senders, key=lambda i: (sqlite_lower(senders[i]), i))
+    click_header(qtbot, screen, "From")
+    assert screen.model.query.sort == SortKey.FROM and not screen.model.query.descending
+    assert shown_ids(screen) == expected
+    click_header(qtbot, screen, "From")
+    assert screen.model.query.descending
+    assert shown_ids(screen) == list(reversed(expected))
+    click_header(qtbot, screen, "Received")  # newest first on the first click
+    assert shown_ids(screen) == list(reversed(seeded.ids))
+    click_header(qtbot, screen, "Received")
+    assert shown_ids(screen) == seeded.ids
+
+
+def test_filters_narrow_the_list(qtbot, screen, seeded, demo_db) -> None:  # type: ignore[no-untyped-def]
+    with demo_db.session() as s:
+        orders = s.scalar(
+            select(func.count(Email.id))
+            .join(Campaign, Email.campaign_id == Campaign.id)
+            .where(Campaign.title == "Orders")
+        )
+        alice = s.scalar(
+            select(func.count(Email.id))
+            .join(User, Email.agent_id == User.id)
+            .where(User.login == "alice")
+        )
+    assert orders and alice
+    choose(screen.campaign_combo, "Orders")
+    assert screen.count_label.text() == f"{orders} emails"
+    assert set(column_texts(screen, 3)) == {"Orders"}
+    screen.clear_filters()
+    choose(screen.status_combo, "Quarantined")
+    assert screen.count_label.text() == "1 email"
+    assert shown_ids(screen) == [seeded.quarantined_id]
+    screen.clear_filters()
+    choose(screen.agent_combo, "Alice Agent")
+    assert screen.count_label.text() == f"{alice} emails"
+    screen.clear_filters()
+    # The search waits for a pause in typing, then runs once.
+    screen.search_edit.setFocus()
+    qtbot.keyClicks(screen.search_edit, "KETTLE")
+    assert screen.count_label.text() == "50 emails"
+    qtbot.waitUntil(lambda: screen.count_label.text() == "10 emails", timeout=2000)
+    assert all("kettle" in t for t in column_texts(screen, 2))
+    screen.search_edit.clear()
+    type_text(qtbot, screen.search_edit, "日本語")
+    qtbot.keyClick(screen.search_edit, Qt.Key.Key_Return)  # Enter searches at once
+    assert screen.count_label.text() == "5 emails"
+    assert set(column_texts(screen, 2)) == {UNICODE_SUBJECT}
+    screen.clear_filters()
+    assert screen.count_label.text() == "50 emails"
+    # Dates are days in the organisation's time zone, both ends included.
+    sydney = ZoneInfo("Australia/Sydney")
+    with demo_db.session() as s:
+        on_the_4th = s.scalar(
+            select(func.count(Email.id)).where(
+                Email.received_at >= datetime(2026, 11, 4, tzinfo=sydney),
+                Email.received_at < datetime(2026, 11, 5, tzinfo=sydney),
+            )
+        )
+    assert on_the_4th and on_the_4th < 50
+    screen.from_date.setDate(QDate(2026, 11, 4))
+    screen.to_date.setDate(QDate(2026, 11, 4))
+    assert screen.count_label.text() == f"{on_the_4th} emails"
+    assert all(t.startswith("2026-11-04") for t in column_texts(screen, 0))
+    screen.clear_filters()
+    assert screen.from_date.text() == "Any" and screen.count_label.text() == "50 emails"
+
+
+# ---- the detail -------------------------------------------------------------------------
+
+
+def test_html_email_is_shown_safely_with_replies(qtbot, screen, seeded) -> None:  # type: ignore[no-untyped-def]
+    select_email(qtbot, screen, seeded.html_id)
+    pane = screen.detail
+    assert "I want to return a kettle #1" in pane.header.text()
+    assert "bob@customers.example" in pane.header.text()
+    shown = pane.browser.toHtml()
+    assert "<script" not in shown and "alert" not in shown and "t.example" not in shown
+    assert all(src.startswith("data:") for src in re.findall(r'src="([^"]*)"', shown))
+    assert pane.browser.blocked == []  # nothing remote was even asked for
+    text = pane.browser.toPlainText()
+    assert "Hello team, my parcel is late." in text
+    assert "[remote image blocked]" in text
+    assert text.index("parcel is late") < text.index("First reply") < text.index("Second reply")
+    assert not pane.files_row.isVisible()
+
+
+def test_cid_image_is_shown_from_the_message(qtbot, screen, seeded) -> None:  # type: ignore[no-untyped-def]
+    select_email(qtbot, screen, seeded.cid_id)
+    pane = screen.detail
+    [src] = re.findall(r'src="([^"]*)"', pane.browser.toHtml())
+    assert src.startswith("data:image/png;base64,")
+    image = pane.browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(src))
+    assert isinstance(image, QImage) and image.width() == 24
+    assert pane.attachments.count() == 1 and "inline image/png" in pane.attachments.item(0).text()
+
+
+def test_attachment_save_as_writes_its_bytes(qtbot, screen, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    select_email(qtbot, screen, seeded.attachment_id)
+    pane = screen.detail
+    assert pane.files_row.isVisible()
+    assert pane.attachments.item(0).text().startswith("invoice 7.pdf")
+    asked: list[tuple[str, str]] = []
+    target = tmp_path / "saved.pdf"
+
+    def choose_path(title: str, suggested: str) -> str:
+        asked.append((title, suggested))
+        return str(target)
+
+    pane.choose_save_path = choose_path
+    qtbot.mouseClick(pane.save_button, Qt.MouseButton.LeftButton)
+    assert target.read_bytes() == PDF
+    assert asked and Path(asked[0][1]).name == "invoice 7.pdf"
+
+
+def test_raw_source_and_history(qtbot, screen, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    select_email(qtbot, screen, seeded.unicode_id)
+    pane = screen.detail
+    raw = seeded.raw[seeded.unicode_id]
+    assert pane.raw_text.toPlainText() == ""  # read only when the tab is opened
+    pane.tabs.setCurrentIndex(1)
+    assert pane.raw_text.toPlainText() == raw.decode().replace("\r\n", "\n")
+    assert EmailService(screen.ctx.db, screen.ctx.actor).raw(seeded.unicode_id) == raw
+    pane.choose_save_path = lambda _title, _suggested: str(tmp_path / "m.eml")
+    pane.export_raw()
+    assert (tmp_path / "m.eml").read_bytes() == raw
+    assert UNICODE_SUBJECT in pane.header.text()
+    pane.tabs.setCurrentIndex(2)
+    actions = [pane.history_model.index(r, 2).data() for r in range(pane.history_model.rowCount())]
+    assert actions == ["Arrived", "Routed"]
+
+
+def test_quarantined_email_shows_its_reason(qtbot, screen, seeded) -> None:  # type: ignore[no-untyped-def]
+    select_email(qtbot, screen, seeded.quarantined_id)
+    assert "no default campaign" in screen.detail.header.text()
+
+
+def test_links_open_only_after_confirmation(qtbot, screen, seeded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    opened: list[str] = []
+    answers = [False, True]
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()))
+    monkeypatch.setattr(messages_module.messages, "confirm", lambda *_a, **_k: answers.pop(0))
+    select_email(qtbot, screen, seeded.html_id)
+    browser = screen.detail.browser
+    browser.anchorClicked.emit(QUrl("https://shop.example/help"))
+    assert opened == []
+    browser.anchorClicked.emit(QUrl("https://shop.example/help"))
+    assert opened == ["https://shop.example/help"]
+    browser.anchorClicked.emit(QUrl("file:///etc/passwd"))
+    assert opened == ["https://shop.example/help"] and answers == []
+
+
+# ---- laziness and the model contract -----------------------------------------------------
+
+
+def test_5000_emails_load_lazily(qtbot, demo_db, ctx) -> None:  # type: ignore[no-untyped-def]
+    bulk_emails(demo_db, 5000)
+    started = time.perf_counter()
+    screen = EmailsScreen(ctx)
+    qtbot.addWidget(screen)
+    screen.resize(1280, 860)
+    screen.show()
+    model = screen.model
+    qtbot.waitUntil(lambda: model.rows_fetched > 0)  # the view painted its first rows
+    elapsed = time.perf_counter() - started
+    print(f"\n5,050 emails: first rows shown after {elapsed * 1000:.0f} ms")
+    assert screen.count_label.text() == "5,050 emails"
+    assert model.rowCount() == 5050
+    assert 0 < model.rows_fetched < 1000
+    screen.view.scrollToBottom()
+    qtbot.wait(10)
+    assert model.index(5049, 2).data()  # the last page is fetched when shown
+    assert model.rows_fetched < 1000 and model.rows_held < 1000
+    click_header(qtbot, screen, "Subject")
+    assert model.rows_fetched < 1000
+    assert column_texts(screen, 2, 3) == sorted(column_texts(screen, 2, 3))
+
+
+def test_model_passes_qtmodeltester(qtmodeltester, demo_db, supervisor, ctx) -> None:  # type: ignore[no-untyped-def]
+    service = EmailService(demo_db, supervisor)
+    model = EmailTableModel(service.count, service.page, ctx.format_datetime, page_size=7)
+    model.set_query(model.query)
+    qtmodeltester.check(model)
+    model.sort(1, Qt.SortOrder.AscendingOrder)
+    qtmodeltester.check(model)
+    assert model.rowCount() == 50 and model.max_pages * model.page_size >= model.rows_held
+
+
+# ---- access and keyboard ------------------------------------------------------------------
+
+
+def test_agents_cannot_open_it(demo_db, agent, make_ctx) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PermissionDenied):
+        EmailsScreen(make_ctx(demo_db, agent))
+
+
+def test_management_menu_opens_it(qtbot, demo_db, admin, make_ctx) -> None:  # type: ignore[no-untyped-def]
+    window = MainWindow(make_ctx(demo_db, admin))
+    qtbot.addWidget(window)
+    window.menu_actions["emails"].trigger()
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Emails"
+    assert isinstance(window.tabs.currentWidget(), EmailsScreen)
+
+
+def mnemonic(text: str) -> str | None:
+    match = re.search(r"&([^&])", text.replace("&&", ""))
+    return match.group(1).lower() if match else None
+
+
+def test_every_input_has_a_label_buddy_with_a_unique_mnemonic(screen) -> None:  # type: ignore[no-untyped-def]
+    buddies = {
+        label.buddy(): label.text() for label in screen.findChildren(QLabel) if label.buddy()
+    }
+    inputs: list[QWidget] = [
+        screen.from_date,
+        screen.to_date,
+        screen.campaign_combo,
+        screen.status_combo,
+        screen.agent_combo,
+        screen.channel_combo,
+        screen.search_edit,
+        screen.view,
+        screen.detail.attachments,
+    ]
+    keys = []
+    for widget in inputs:
+        assert widget in buddies, widget.accessibleName() or type(widget).__name__
+        assert mnemonic(buddies[widget]), buddies[widget]
+        keys.append(mnemonic(buddies[widget]))
+    keys += [mnemonic(b.text()) for b in screen.findChildren(QAbstractButton) if mnemonic(b.text())]
+    tabs = screen.detail.tabs
+    keys += [mnemonic(tabs.tabText(i)) for i in range(tabs.count())]
+    assert len(keys) == len(set(keys)), keys
+    assert not set(keys) & {"w", "c", "m", "h", "a"}  # the Workspace's menu bar
