@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.models import Channel, utcnow
-from app.mail.imap import ConnectionProblem, ImapSession
+from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
 from app.services.secrets import SecretStore
 
 from .sync import SyncReport, imap_settings, sync_channel
@@ -78,20 +78,32 @@ class ChannelWorker(threading.Thread):
             self._last_progress = now
             self.emit(state="syncing", done=done, total=total)
 
+    def current_settings(self) -> ImapSettings | None:
+        """The channel's connection settings now, or None once it is disabled or deleted."""
+        with self.service.db.session() as s:
+            channel = s.get(Channel, self.channel_id)
+            if channel is None or not channel.enabled:
+                return None
+            self.interval = float(channel.check_interval)
+        return imap_settings(self.service.db, self.channel_id, self.service.secrets)
+
     def run(self) -> None:
         failures = 0
         stop = self.service.stopping
         while not stop.is_set():
             session: ImapSession | None = None
             try:
+                settings = self.current_settings()
+                if settings is None:
+                    break
                 self.emit(state="connecting")
-                session = ImapSession(
-                    imap_settings(self.service.db, self.channel_id, self.service.secrets)
-                )
+                session = ImapSession(settings)
                 failures = 0
                 self.emit(idle_supported=session.has_idle, last_error=None)
                 while not stop.is_set():
                     self.wake.clear()
+                    if self.current_settings() != session.settings:
+                        break  # disabled, or host/login/password changed: reconnect
                     report = self.pass_once(session)
                     self.emit(
                         state="idle",
@@ -121,7 +133,9 @@ class ChannelWorker(threading.Thread):
                 if session is not None:
                     with contextlib.suppress(Exception):
                         session.close()
-        self.emit(state="stopped")
+        with self.service.lock:
+            self.service.workers.pop(self.channel_id, None)
+        self.emit(state="stopped" if stop.is_set() else "disabled")
 
     def pass_once(self, session: ImapSession) -> SyncReport:
         self.emit(state="syncing", done=0, total=0)
@@ -146,7 +160,7 @@ class ChannelService:
         self.listener = listener
         self.stopping = threading.Event()
         self.workers: dict[int, ChannelWorker] = {}
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def publish(self, state: ChannelState) -> None:
         if self.listener is not None:
@@ -156,11 +170,12 @@ class ChannelService:
                 log.exception("channel state listener failed")
 
     def start(self) -> None:
+        """Start a worker for each enabled channel that has none (call again after changes)."""
         with self.db.session() as s:
             channels = list(
                 s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.name))
             )
-        with self._lock:
+        with self.lock:
             for channel in channels:
                 if channel.id not in self.workers:
                     worker = ChannelWorker(self, channel)

@@ -810,6 +810,19 @@ class ChannelsScreen(QWidget):
         self.view = table_view(self, "Email Channels")
         self.view.setModel(self.proxy)
         layout.addWidget(self.view)
+        status_row = QHBoxLayout()
+        self.status_label = QLabel(self)
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.check_now_button = QPushButton("Check &now", self)
+        self.check_now_button.setToolTip("Retrieve new email from the selected channel now")
+        status_row.addWidget(self.status_label, 1)
+        status_row.addWidget(self.check_now_button)
+        layout.addLayout(status_row)
+        self.check_now_button.clicked.connect(self.check_now)
+        if ctx.channel_events is not None:
+            ctx.channel_events.changed.connect(self._show_status)
+        self.view.selectionModel().selectionChanged.connect(self._show_status)
         self.new_button.clicked.connect(self.new_channel)
         self.edit_button.clicked.connect(self.edit_channel)
         self.delete_button.clicked.connect(self.delete_channel)
@@ -817,6 +830,37 @@ class ChannelsScreen(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.reload()
         self.view.resizeColumnsToContents()
+        self._show_status()
+
+    def _show_status(self, *_args: object) -> None:
+        """The selected channel's retrieval state, as in the status bar, in full."""
+        channel = self.selected()
+        events = self.ctx.channel_events
+        state = events.states.get(channel.id) if events is not None and channel else None
+        if channel is None:
+            text = "Select a channel to see its retrieval status."
+        elif not channel.enabled:
+            text = f"{channel.name}: disabled — enable it to retrieve email."
+        elif events is None:
+            text = f"{channel.name}: the channel service is not running in this window."
+        elif state is None:
+            text = f"{channel.name}: waiting for the channel service to start it."
+        else:
+            text = state.describe() + (f"\n{state.last_report}" if state.last_report else "")
+        self.status_label.setText(text)
+        self.check_now_button.setEnabled(
+            events is not None and channel is not None and channel.enabled
+        )
+
+    def _restart_retrieval(self, *_args: object) -> None:
+        """A newly enabled channel gets its worker; changed ones reconnect by themselves."""
+        if self.ctx.channel_events is not None:
+            self.ctx.channel_events.start()
+
+    def check_now(self) -> None:
+        channel = self.selected()
+        if channel is not None and self.ctx.channel_events is not None:
+            self.ctx.channel_events.check_now(channel.id)
 
     def reload(self, select_id: int | None = None) -> None:
         current = self.selected()
@@ -840,6 +884,7 @@ class ChannelsScreen(QWidget):
     def _open(self, channel: Channel | None) -> ChannelDialog:
         dialog = ChannelDialog(self.ctx, channel, self)
         dialog.saved.connect(self.reload)
+        dialog.saved.connect(self._restart_retrieval)
         # Filters are saved at once, so even a cancelled dialog may have changed the list.
         dialog.finished.connect(lambda _result: self.reload())
         dialog.open()
