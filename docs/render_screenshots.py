@@ -118,6 +118,58 @@ def main() -> int:
             channel_dialog.tabs.setCurrentIndex(tab)
             save(channel_dialog, f"email-channel-tab-{tab + 1}")
         channel_dialog.reject()
+
+        # Management ▸ Emails with a few realistic emails, the HTML one selected.
+        import base64
+
+        from PySide6.QtCore import QBuffer, QIODevice
+        from PySide6.QtGui import QImage
+
+        from app.services.intake import Fetched, Intake
+
+        logo_image = QImage(str(ROOT / "resources" / "icon-64.png"))
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        logo_image.save(buffer, "PNG")
+        LOGO = base64.b64encode(bytes(buffer.data())).decode()
+
+        intake = Intake(db, channels.model.rows()[1].id)
+        html = (
+            "From: =?utf-8?q?Ren=C3=A9e_Gr=C3=B6=C3=9Fe?= <renee@example.com>\r\n"
+            "To: support@example.com\r\nSubject: =?utf-8?q?Bestellung_4711_=E2=80=93_wo_ist_sie=3F?="
+            "\r\nDate: Fri, 27 Nov 2026 09:12:00 +0100\r\nMessage-ID: <shot-1@example.com>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=B\r\n\r\n"
+            "--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            "<p>Guten Tag,</p><p>my <b>order 4711</b> has not arrived. Size: Größe 42 – 5 €.</p>"
+            '<p><img src="cid:logo@shop"> <img src="https://tracker.example/p.gif" width=1></p>'
+            "<script>alert(1)</script><p>Best regards,<br>Renée</p>\r\n"
+            "--B\r\nContent-Type: image/png\r\nContent-ID: <logo@shop>\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" + LOGO + "\r\n--B--\r\n"
+        ).encode()
+        samples = [html] + [
+            (
+                f"From: Customer {n} <c{n}@example.org>\r\nTo: support@example.com\r\n"
+                f"Subject: {subject}\r\nDate: Fri, 27 Nov 2026 0{n}:30:00 +0000\r\n"
+                f"Message-ID: <shot-{n + 2}@example.org>\r\n\r\n{body}\r\n"
+            ).encode()
+            for n, (subject, body) in enumerate(
+                [
+                    ("Refund for order 1288", "Please refund my order."),
+                    ("Complaint about delivery", "This is a complaint."),
+                    ("日本語の問い合わせ", "サイズについて質問があります。"),
+                    ("Question about opening hours", "When are you open?"),
+                ],
+                start=1,
+            )
+        ]
+        intake.store([Fetched("INBOX", 1, uid, raw) for uid, raw in enumerate(samples, 1)])
+        emails = admin_window.open_emails()
+        emails.reload()
+        QApplication.processEvents()
+        if not emails.select_email(1):
+            raise SystemExit("the HTML email is not in the Emails screen")
+        QApplication.processEvents()
+        save(admin_window, "emails")
         admin_window.close()
         db.dispose()
     return 0

@@ -13,7 +13,7 @@ import html
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -715,7 +715,10 @@ class EmailsScreen(QWidget):
         )
         self.view = self._make_view()
         self.view.setModel(self.model)
-        for column, width in enumerate((120, 210, 290, 140, 95, 110, 120)):
+        # The date column fits the organisation's date format; the others have room to read.
+        sample = ctx.format_datetime(datetime(2026, 12, 28, 23, 59, tzinfo=UTC))
+        date_width = self.view.fontMetrics().horizontalAdvance(sample) + 28
+        for column, width in enumerate((date_width, 210, 290, 140, 95, 110, 120)):
             self.view.setColumnWidth(column, width)
         caption = QLabel("&Emails:", self)
         caption.setBuddy(self.view)
