@@ -23,6 +23,7 @@ class HomePage(QWidget):
         can = []
         if ctx.can(Permission.CONFIGURE_CAMPAIGNS):
             can.append("configure campaign groups, email campaigns and templates (Campaigns menu)")
+            can.append("see every email, its history and replies (Management ▸ Emails)")
         if ctx.can(Permission.ADMINISTER):
             can.append(
                 "manage teams, users, email channels and settings "

@@ -61,7 +61,8 @@ class SignInDialog(QDialog):
             for login, display, role in accounts:
                 item = QListWidgetItem(f"{login} — {display} ({role.label})", self.demo_list)
                 item.setData(Qt.ItemDataRole.UserRole, login)
-            self.demo_list.setMaximumHeight(140)
+            rows = min(len(accounts), 8)
+            self.demo_list.setMinimumHeight(self.demo_list.sizeHintForRow(0) * rows + 6)
             layout.addWidget(self.demo_list)
             self.demo_list.currentItemChanged.connect(self._demo_chosen)
             self.demo_list.itemActivated.connect(lambda _item: self.try_sign_in())
