@@ -35,7 +35,7 @@ from app.mail.html import sanitize
 from app.mail.parse import attachment_bytes, read_body
 from app.services.auth import Permission
 from app.services.base import Service, get_or_404
-from app.services.errors import NotFound
+from app.services.errors import NotFound, ValidationError
 
 PERMISSION = Permission.CONFIGURE_CAMPAIGNS
 # Inline images are shown from data: URLs; larger ones are listed as attachments only.
@@ -580,3 +580,25 @@ class EmailService(Service):
         except KeyError as exc:
             raise NotFound("The attachment is no longer in the stored message.") from exc
         return filename, content_type, data
+
+    def release(self, email_id: int, campaign_id: int) -> None:
+        """Put a quarantined email in a campaign's queue; it keeps its arrival time."""
+        with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email") as s:
+            email = get_or_404(s, Email, email_id, "email")
+            if email.status != EmailStatus.QUARANTINED:
+                raise ValidationError(
+                    "Email", "is not quarantined, so there is nothing to release."
+                )
+            campaign = get_or_404(s, Campaign, campaign_id, "email campaign")
+            reason = email.quarantine_reason or "no reason recorded"
+            email.status = EmailStatus.QUEUED
+            email.campaign_id = campaign.id
+            email.quarantine_reason = None
+            s.add(
+                History(
+                    email_id=email.id,
+                    user_id=self.actor.user_id,
+                    action="released",
+                    detail=f"Released from quarantine ({reason}) to {campaign.title}",
+                )
+            )

@@ -377,6 +377,8 @@ def _two_columns(left: list[tuple[str, str]], right: list[tuple[str, str]]) -> s
 class EmailDetailPane(QWidget):
     """One email: its headers, then tabs with the conversation, raw source and history."""
 
+    released = Signal(int)
+
     def __init__(self, ctx: AppContext, service: EmailService, parent: QWidget | None) -> None:
         super().__init__(parent)
         self.ctx, self.service = ctx, service
@@ -391,6 +393,19 @@ class EmailDetailPane(QWidget):
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
         self.header.setAccessibleName("Email headers")
+
+        # Quarantined emails can be released into a campaign's queue.
+        self.release_row = QWidget(self)
+        release_layout = QHBoxLayout(self.release_row)
+        release_layout.setContentsMargins(0, 0, 0, 0)
+        self.release_combo = QComboBox(self.release_row)
+        release_label = QLabel("Release to campai&gn:", self.release_row)
+        release_label.setBuddy(self.release_combo)
+        self.release_button = QPushButton("Release &quarantined email", self.release_row)
+        self.release_button.clicked.connect(self.release)
+        release_layout.addWidget(release_label)
+        release_layout.addWidget(self.release_combo, 1)
+        release_layout.addWidget(self.release_button)
 
         self.tabs = QTabWidget(self)
         # Conversation: the body, its attachments, the replies below it.
@@ -462,6 +477,7 @@ class EmailDetailPane(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.placeholder)
         layout.addWidget(self.header)
+        layout.addWidget(self.release_row)
         layout.addWidget(self.tabs, 1)
         self.clear()
 
@@ -472,6 +488,7 @@ class EmailDetailPane(QWidget):
         self.placeholder.setText(text)
         self.placeholder.show()
         self.header.hide()
+        self.release_row.hide()
         self.tabs.hide()
 
     def show_email(self, email_id: int) -> None:
@@ -536,6 +553,10 @@ class EmailDetailPane(QWidget):
         self.raw_note.clear()
         self.placeholder.hide()
         self.header.show()
+        self.release_row.setVisible(d.status == EmailStatus.QUARANTINED)
+        if d.status == EmailStatus.QUARANTINED and self.release_combo.count() == 0:
+            for campaign_id, title in self.service.filter_options().campaigns:
+                self.release_combo.addItem(title, campaign_id)
         self.tabs.show()
         self._update_buttons()
         if self.tabs.currentIndex() == 1:
@@ -604,6 +625,18 @@ class EmailDetailPane(QWidget):
         self.save_button.setEnabled(self.attachments.currentItem() is not None)
 
     # ---- actions ------------------------------------------------------------------
+    def release(self) -> None:
+        """Release the shown quarantined email into the chosen campaign's queue."""
+        if self.detail is None or self.release_combo.currentData() is None:
+            return
+        try:
+            self.service.release(self.detail.id, self.release_combo.currentData())
+        except ServiceError as exc:
+            messages.error(self, "Release", str(exc))
+            return
+        self.released.emit(self.detail.id)
+        self.show_email(self.detail.id)
+
     def choose_save_path(self, title: str, suggested: str) -> str | None:
         """Ask where to save; tests replace this to bypass the dialog."""
         path, _filter = QFileDialog.getSaveFileName(self, title, suggested)
@@ -740,6 +773,7 @@ class EmailsScreen(QWidget):
         top_layout.addLayout(list_header)
         top_layout.addWidget(self.view, 1)
         self.detail = EmailDetailPane(ctx, self.service, self)
+        self.detail.released.connect(lambda _email_id: self.model.refresh())
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.detail)

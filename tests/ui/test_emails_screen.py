@@ -264,6 +264,35 @@ def test_quarantined_email_shows_its_reason(qtbot, screen, seeded) -> None:  # t
     assert "no default campaign" in screen.detail.header.text()
 
 
+def test_a_quarantined_email_is_released_to_a_campaign(
+    qtbot,
+    screen,
+    seeded,
+    demo_db,  # type: ignore[no-untyped-def]
+    agent,
+) -> None:
+    from app.db.models import Email, EmailStatus, History
+    from app.services.emails import EmailService
+    from app.services.errors import PermissionDenied, ValidationError
+
+    select_email(qtbot, screen, seeded.quarantined_id)
+    pane = screen.detail
+    assert pane.release_row.isVisible()
+    pane.release_combo.setCurrentIndex(pane.release_combo.findText("Complaints"))
+    qtbot.mouseClick(pane.release_button, Qt.MouseButton.LeftButton)
+    with demo_db.session() as s:
+        email = s.get_one(Email, seeded.quarantined_id)
+        assert (email.status, email.campaign.title) == (EmailStatus.QUEUED, "Complaints")
+        last = s.query(History).filter_by(email_id=email.id).order_by(History.id.desc()).first()
+        assert last.action == "released" and "no default campaign" in last.detail
+    assert not pane.release_row.isVisible()  # shown again, now queued
+    assert "Complaints" in pane.header.text()
+    with pytest.raises(ValidationError):
+        EmailService(demo_db, screen.ctx.actor).release(seeded.quarantined_id, email.campaign_id)
+    with pytest.raises(PermissionDenied):
+        EmailService(demo_db, agent).release(seeded.quarantined_id, email.campaign_id)
+
+
 def test_links_open_only_after_confirmation(qtbot, screen, seeded, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     opened: list[str] = []
     answers = [False, True]
