@@ -33,7 +33,13 @@ from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, GroupTreeModel, RecordTableModel, sortable
 from app.ui.templates_screen import TemplateEditorDialog
-from app.ui.widgets import table_view, yes_no
+from app.ui.widgets import (
+    confirm_and_run,
+    select_record,
+    selected_record,
+    table_view,
+    yes_no,
+)
 
 
 class GroupDialog(FormDialog):
@@ -421,16 +427,10 @@ class CampaignConfigurationScreen(QWidget):
         self._campaign_selected()
 
     def selected_campaign(self) -> Campaign | None:
-        rows = self.campaign_view.selectionModel().selectedRows()
-        return self.campaign_proxy.data(rows[0], ROW_ROLE) if rows else None
+        return selected_record(self.campaign_view)
 
     def select_campaign(self, campaign_id: int) -> bool:
-        for row in range(self.campaign_proxy.rowCount()):
-            index = self.campaign_proxy.index(row, 0)
-            if self.campaign_proxy.data(index, ROW_ROLE).id == campaign_id:
-                self.campaign_view.selectRow(row)
-                return True
-        return False
+        return select_record(self.campaign_view, campaign_id)
 
     def _campaign_selected(self, *_args: QItemSelection) -> None:
         campaign = self.selected_campaign()
@@ -472,17 +472,12 @@ class CampaignConfigurationScreen(QWidget):
 
     def delete_group(self) -> None:
         group = self.selected_group()
-        if group is None or not messages.confirm(
+        if group is None or not confirm_and_run(
             self,
             "Delete Campaign Group",
             f"Delete the campaign group '{group.name}'?",
-            ok="Delete",
+            lambda: self.ctx.campaigns.delete_group(group.id),
         ):
-            return
-        try:
-            self.ctx.campaigns.delete_group(group.id)
-        except ServiceError as exc:
-            messages.error(self, "Delete Campaign Group", str(exc))
             return
         if self.shown_group_id == group.id:
             self.shown_group_id = None
@@ -528,16 +523,10 @@ class CampaignConfigurationScreen(QWidget):
 
     def delete_campaign(self) -> None:
         campaign = self.selected_campaign()
-        if campaign is None or not messages.confirm(
+        if campaign is not None and confirm_and_run(
             self,
             "Delete Campaign",
             f"Delete the email campaign '{campaign.title}'?",
-            ok="Delete",
+            lambda: self.ctx.campaigns.delete_campaign(campaign.id),
         ):
-            return
-        try:
-            self.ctx.campaigns.delete_campaign(campaign.id)
-        except ServiceError as exc:
-            messages.error(self, "Delete Campaign", str(exc))
-            return
-        self.reload()
+            self.reload()

@@ -48,7 +48,7 @@ from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.widgets import table_view, yes_no
+from app.ui.widgets import confirm_and_run, selected_record, table_view, yes_no
 
 IMAP_PORTS = {Security.SSL: 993, Security.STARTTLS: 143, Security.NONE: 143}
 SMTP_PORTS = {Security.SSL: 465, Security.STARTTLS: 587, Security.NONE: 25}
@@ -873,8 +873,7 @@ class ChannelsScreen(QWidget):
         self._update_buttons()
 
     def selected(self) -> Channel | None:
-        rows = self.view.selectionModel().selectedRows()
-        return self.proxy.data(rows[0], ROW_ROLE) if rows else None
+        return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
         has = self.selected() is not None
@@ -909,16 +908,11 @@ class ChannelsScreen(QWidget):
         channel = self.selected()
         if channel is None:
             return
-        if not messages.confirm(
+        confirm_and_run(  # SecretStoreError is a ServiceError: shown too
             self,
             "Delete Email Channel",
             f"Delete the channel '{channel.name}' with its {len(channel.filters)} filter(s) "
             "and stored passwords?",
-            ok="Delete",
-        ):
-            return
-        try:
-            self.ctx.channels.delete_channel(channel.id)
-        except (ServiceError, secret_store.SecretStoreError) as exc:
-            messages.error(self, "Delete Email Channel", str(exc))
+            lambda: self.ctx.channels.delete_channel(channel.id),
+        )
         self.reload()

@@ -31,13 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.db.models import Team, User
-from app.services.errors import ServiceError
 from app.services.people import TeamData
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog
-from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.widgets import table_view, yes_no
+from app.ui.widgets import confirm_and_run, select_record, selected_record, table_view, yes_no
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -267,15 +265,10 @@ class TeamsScreen(QWidget):
         self._update_buttons()
 
     def select_team(self, team_id: int) -> bool:
-        for row in range(self.proxy.rowCount()):
-            if self.proxy.data(self.proxy.index(row, 0), ROW_ROLE).id == team_id:
-                self.view.selectRow(row)
-                return True
-        return False
+        return select_record(self.view, team_id)
 
     def selected(self) -> Team | None:
-        rows = self.view.selectionModel().selectedRows()
-        return self.proxy.data(rows[0], ROW_ROLE) if rows else None
+        return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
         has = self.selected() is not None
@@ -299,12 +292,10 @@ class TeamsScreen(QWidget):
 
     def delete_team(self) -> None:
         team = self.selected()
-        if team is None or not messages.confirm(
-            self, "Delete Team", f"Delete the team '{team.name}'?", ok="Delete"
+        if team is not None and confirm_and_run(
+            self,
+            "Delete Team",
+            f"Delete the team '{team.name}'?",
+            lambda: self.ctx.people.delete_team(team.id),
         ):
-            return
-        try:
-            self.ctx.people.delete_team(team.id)
-        except ServiceError as exc:
-            messages.error(self, "Delete Team", str(exc))
-        self.reload()
+            self.reload()

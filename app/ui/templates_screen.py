@@ -21,12 +21,10 @@ from PySide6.QtWidgets import (
 
 from app.db.models import Template
 from app.services import placeholders
-from app.services.errors import ServiceError
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog
-from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.widgets import table_view
+from app.ui.widgets import confirm_and_run, selected_record, table_view
 
 
 class TemplateEditorDialog(FormDialog):
@@ -190,8 +188,7 @@ class TemplatesScreen(QWidget):
         self._update_buttons()
 
     def selected(self) -> Template | None:
-        rows = self.view.selectionModel().selectedRows()
-        return self.proxy.data(rows[0], ROW_ROLE) if rows else None
+        return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
         has = self.selected() is not None
@@ -222,15 +219,10 @@ class TemplatesScreen(QWidget):
             for link in self.ctx.templates.get_template(template.id).campaign_links
         ]
         where = f" It is assigned to: {', '.join(used)}." if used else ""
-        if not messages.confirm(
+        if confirm_and_run(
             self,
             "Delete Email Template",
             f"Delete the template '{template.name}'?{where}",
-            ok="Delete",
+            lambda: self.ctx.templates.delete_template(template.id),
         ):
-            return
-        try:
-            self.ctx.templates.delete_template(template.id)
-        except ServiceError as exc:
-            messages.error(self, "Delete Email Template", str(exc))
-        self.reload()
+            self.reload()

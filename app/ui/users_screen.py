@@ -17,14 +17,14 @@ from PySide6.QtWidgets import (
 
 from app.db.models import Role, User
 from app.services.auth import MIN_PASSWORD_LENGTH
-from app.services.errors import ServiceError, ValidationError
+from app.services.errors import ValidationError
 from app.services.people import DISPLAY_NAME, EMAIL, LOGIN, ROLE, UserData
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
-from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
+from app.ui.models import Column, RecordTableModel, sortable
 from app.ui.teams_screen import CheckList
-from app.ui.widgets import table_view, yes_no
+from app.ui.widgets import confirm_and_run, select_record, selected_record, table_view, yes_no
 
 PASSWORD = "Password"  # the field name the service's password check reports
 CONFIRM_PASSWORD = "Confirm Password"
@@ -220,15 +220,10 @@ class UsersScreen(QWidget):
         self._update_buttons()
 
     def select_user(self, user_id: int) -> bool:
-        for row in range(self.proxy.rowCount()):
-            if self.proxy.data(self.proxy.index(row, 0), ROW_ROLE).id == user_id:
-                self.view.selectRow(row)
-                return True
-        return False
+        return select_record(self.view, user_id)
 
     def selected(self) -> User | None:
-        rows = self.view.selectionModel().selectedRows()
-        return self.proxy.data(rows[0], ROW_ROLE) if rows else None
+        return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
         user = self.selected()
@@ -268,16 +263,11 @@ class UsersScreen(QWidget):
 
     def delete_user(self) -> None:
         user = self.selected()
-        if user is None or not messages.confirm(
+        if user is not None and confirm_and_run(
             self,
             "Delete User",
             f"Delete the user '{user.display_name}' ({user.login})? "
             "To keep their history but stop them signing in, clear Active instead.",
-            ok="Delete",
+            lambda: self.ctx.people.delete_user(user.id),
         ):
-            return
-        try:
-            self.ctx.people.delete_user(user.id)
-        except ServiceError as exc:
-            messages.error(self, "Delete User", str(exc))
-        self.reload()
+            self.reload()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from PySide6.QtCore import QAbstractItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+
+from app.ui.models import ROW_ROLE
 
 
 def yes_no(value: bool) -> str:
@@ -42,3 +47,35 @@ def table_view(parent: QWidget, name: str) -> QTableView:
     view.horizontalHeader().setStretchLastSection(True)
     view.setAccessibleName(name)
     return view
+
+
+def selected_record(view: QTableView) -> Any:
+    """The record behind the selected row of a table over a RecordTableModel (or a proxy)."""
+    rows = view.selectionModel().selectedRows()
+    return view.model().data(rows[0], ROW_ROLE) if rows else None
+
+
+def select_record(view: QTableView, record_id: int) -> bool:
+    """Select the row whose record has ``record_id``; False when it is not shown."""
+    model = view.model()
+    for row in range(model.rowCount()):
+        if model.data(model.index(row, 0), ROW_ROLE).id == record_id:
+            view.selectRow(row)
+            return True
+    return False
+
+
+def confirm_and_run(parent: QWidget, title: str, question: str, action: Callable[[], object],
+                    ok: str = "Delete") -> bool:
+    """Ask, then run ``action``; a service error is shown, not raised. True when it ran."""
+    from app.services.errors import ServiceError
+    from app.ui.messages import messages
+
+    if not messages.confirm(parent, title, question, ok=ok):
+        return False
+    try:
+        action()
+    except ServiceError as exc:
+        messages.error(parent, title, str(exc))
+        return False
+    return True
