@@ -24,7 +24,6 @@ from app.services.auth import sign_in
 from app.services.errors import AuthenticationError, PermissionDenied
 from app.services.people import PeopleService, TeamData
 from app.services.settings import DEFAULT_CHANNEL, SettingsData, SettingsService
-from app.ui import messages as messages_module
 from app.ui.forms import plain
 from app.ui.settings_screen import SettingsScreen
 from app.ui.teams_screen import CheckList, TeamDialog, TeamsScreen
@@ -37,26 +36,6 @@ from tests.ui.keyboard import type_text
 @pytest.fixture
 def ctx(demo_db, admin, make_ctx):  # type: ignore[no-untyped-def]
     return make_ctx(demo_db, admin)
-
-
-@pytest.fixture
-def answers(monkeypatch):  # type: ignore[no-untyped-def]
-    """Message boxes answered through the one factory; records what was shown."""
-    shown: list[tuple[str, str]] = []
-    replies: list[bool] = []
-
-    def confirm(parent, title, text, **_kw):  # type: ignore[no-untyped-def]
-        shown.append(("confirm", text))
-        return replies.pop(0) if replies else True
-
-    monkeypatch.setattr(messages_module.messages, "confirm", confirm)
-    monkeypatch.setattr(
-        messages_module.messages, "error", lambda p, t, text: shown.append(("error", text))
-    )
-    monkeypatch.setattr(
-        messages_module.messages, "info", lambda p, t, text: shown.append(("info", text))
-    )
-    return shown, replies
 
 
 def show(qtbot, widget: QWidget, width: int = 1000, height: int = 600) -> QWidget:  # type: ignore[no-untyped-def]

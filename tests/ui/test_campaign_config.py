@@ -7,7 +7,6 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import QCheckBox
 
-from app.ui import messages as messages_module
 from app.ui.campaign_config import CampaignConfigurationScreen, TemplatePickerDialog
 from app.ui.campaign_dialog import EditEmailCampaignDialog, NewCampaignDialog
 from app.ui.models import ROW_ROLE
@@ -21,26 +20,6 @@ def screen(qtbot, demo_db, supervisor, make_ctx):  # type: ignore[no-untyped-def
     widget.resize(1200, 800)
     widget.show()
     return widget
-
-
-@pytest.fixture
-def answers(monkeypatch):  # type: ignore[no-untyped-def]
-    """Message boxes answered through the one factory; records what was shown."""
-    shown: list[tuple[str, str]] = []
-    replies: list[bool] = []
-
-    def confirm(parent, title, text, **_kw):  # type: ignore[no-untyped-def]
-        shown.append(("confirm", text))
-        return replies.pop(0) if replies else True
-
-    monkeypatch.setattr(messages_module.messages, "confirm", confirm)
-    monkeypatch.setattr(
-        messages_module.messages, "error", lambda p, t, text: shown.append(("error", text))
-    )
-    monkeypatch.setattr(
-        messages_module.messages, "info", lambda p, t, text: shown.append(("info", text))
-    )
-    return shown, replies
 
 
 def click(qtbot, button) -> None:  # type: ignore[no-untyped-def]
