@@ -190,13 +190,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
     service.start()
-    if not service.workers:
-        logging.warning("no enabled email channel in %s; waiting for none", db.describe())
-        return 0
-    logging.info("serving %d channel(s); stop with Ctrl+C or SIGTERM", len(service.workers))
-    done.wait()
+    logging.info(
+        "serving %d enabled channel(s) and the outbox of %s; stop with Ctrl+C or SIGTERM",
+        len(service.workers),
+        db.describe(),
+    )
+    while not done.wait(30):
+        service.start()  # channels enabled meanwhile (in any workstation) get a worker
     logging.info("stopping")
     service.stop()
+    return 0
+
+
+def cmd_outbox_drain(args: argparse.Namespace) -> int:
+    from app.channel_service.outbox import drain_outbox
+
+    db = open_database(args.database)
+    channel_id = _channel_id(db, args.channel) if args.channel is not None else None
+    report = drain_outbox(db, secrets.default_store(), channel_id=channel_id)
+    print(report.summary())
     return 0
 
 
@@ -320,6 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     direction = chpw.add_mutually_exclusive_group(required=True)
     direction.add_argument("--inbound", action="store_true", help="the IMAP password")
     direction.add_argument("--outbound", action="store_true", help="the SMTP password")
+
+    outbox = add(sub, "outbox", None, "replies waiting to be sent")
+    outbox_sub = outbox.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    drain = add(
+        outbox_sub,
+        "drain",
+        cmd_outbox_drain,
+        "send the replies that are due once (retrying what failed temporarily) and report",
+    )
+    drain.add_argument("--channel", metavar="NAME", help="only replies sent through this channel")
 
     emails = add(sub, "emails", None, "email records")
     emails_sub = emails.add_subparsers(title="commands", metavar="COMMAND", required=True)

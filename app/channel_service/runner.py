@@ -20,6 +20,7 @@ from app.db.models import Channel, utcnow
 from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
 from app.services.secrets import SecretStore
 
+from .outbox import OutboxWorker
 from .sync import SyncReport, imap_settings, sync_channel
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class ChannelWorker(threading.Thread):
 
 
 class ChannelService:
-    """Runs a worker per enabled channel until ``stop()``."""
+    """Runs a worker per enabled channel, and the outbox sender, until ``stop()``."""
 
     def __init__(
         self, db: Database, secrets: SecretStore | None, listener: Listener | None = None
@@ -160,6 +161,7 @@ class ChannelService:
         self.listener = listener
         self.stopping = threading.Event()
         self.workers: dict[int, ChannelWorker] = {}
+        self.outbox: OutboxWorker | None = None
         self.lock = threading.Lock()
 
     def publish(self, state: ChannelState) -> None:
@@ -181,11 +183,19 @@ class ChannelService:
                     worker = ChannelWorker(self, channel)
                     self.workers[channel.id] = worker
                     worker.start()
+            if self.outbox is None:
+                self.outbox = OutboxWorker(self.db, self.secrets, self.stopping)
+                self.outbox.start()
 
     def check_now(self, channel_id: int | None = None) -> None:
         for worker in list(self.workers.values()):
             if channel_id is None or worker.channel_id == channel_id:
                 worker.wake.set()
+
+    def send_now(self) -> None:
+        """Wake the outbox sender (e.g. right after a reply was queued)."""
+        if self.outbox is not None:
+            self.outbox.wake.set()
 
     def states(self) -> list[ChannelState]:
         return [w.state for w in self.workers.values()]
@@ -193,7 +203,10 @@ class ChannelService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop cooperatively: each worker ends its current batch and logs out."""
         self.stopping.set()
-        for worker in list(self.workers.values()):
-            worker.wake.set()
-        for worker in list(self.workers.values()):
-            worker.join(timeout)
+        threads: list[ChannelWorker | OutboxWorker] = list(self.workers.values())
+        if self.outbox is not None:
+            threads.append(self.outbox)
+        for thread in threads:
+            thread.wake.set()
+        for thread in threads:
+            thread.join(timeout)

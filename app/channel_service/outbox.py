@@ -1,0 +1,477 @@
+"""Delivering the outbox over SMTP: one connection per channel batch, each failure classified.
+
+- The server accepted the message (250 after the end of DATA): sent. A copy is then appended
+  to the channel's Sent folder when configured; a failure there is noted on the reply.
+- Refused with 5xx (sender, a recipient, DATA or the message): failed, with the server's text.
+  A reply goes to all its recipients or to none: one refused recipient stops the whole reply.
+- 4xx, or the connection failing before the message was handed over: retried with back-off.
+- The connection lost after the end-of-data mark was handed over but before the server's
+  answer: the server may have the message. It is never sent again automatically. With a Sent
+  folder configured the folder is searched for the Message-ID. The copy there can only have
+  been put by a sender that saw the server's 250 (this code appends only after a 250, e.g.
+  a process that crashed before recording "sent") or by a server that files submitted mail
+  itself (as Gmail and Microsoft 365 do); found → sent. Otherwise → uncertain, for a person.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from imapclient.exceptions import IMAPClientError
+
+from app.db.engine import Database
+from app.db.models import Channel, utcnow
+from app.mail import smtp
+from app.mail.imap import ConnectionProblem, ImapSession
+from app.services import outbox
+from app.services.errors import ServiceError
+from app.services.outbox import Prepared
+from app.services.secrets import SecretStore
+
+from .check import smtp_settings
+from .sync import imap_settings
+
+log = logging.getLogger(__name__)
+BATCH_LIMIT = 100
+POLL_INTERVAL = 5.0  # seconds between outbox passes when nobody wakes the worker
+RENEW_EVERY = outbox.LEASE / 3  # how often a long batch renews the leases of its waiting replies
+
+UNKNOWN_OUTCOME = (
+    "The connection to the mail server was lost after the message was handed over and "
+    "before the server confirmed it, so it may or may not have been sent. It is not sent "
+    "again automatically: check (with the customer, or the mailbox's Sent folder), then "
+    "retry it or accept it as sent."
+)
+
+
+class Temporary(Exception):
+    """Try again later: a 4xx answer or a connection that failed before the hand-over."""
+
+    def __init__(self, message: str, connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.connection_lost = connection_lost
+
+
+class Permanent(Exception):
+    """A 5xx answer: the server will not take this message as it is."""
+
+
+class UnknownOutcome(Exception):
+    """The message was handed over, the server's verdict never arrived."""
+
+
+@dataclass
+class OutboxReport:
+    claimed: int = 0
+    recovered: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    released: int = 0
+    connections: int = 0
+    copies_saved: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (
+            f"Outbox: {self.claimed} due, {self.sent} sent, {self.retrying} to retry, "
+            f"{self.failed} failed, {self.uncertain} uncertain"
+        )
+        if self.recovered:
+            text += f", {self.recovered} left 'sending' by an earlier run"
+        if self.released:
+            text += f", {self.released} put back (stopping)"
+        text += (
+            f"; {self.connections} SMTP connection(s), {self.copies_saved} copies saved to "
+            f"Sent, in {self.seconds:.2f} s"
+        )
+        if self.errors:
+            text += "; errors: " + "; ".join(self.errors)
+        return text
+
+
+# ---- one message over an open connection ---------------------------------------------
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())
+
+
+def _refusal(code: int, reply: bytes | str, what: str) -> Exception:
+    message = f"The mail server refused {what}: {code} {_text(reply)}"
+    return Permanent(message) if 500 <= code < 600 else Temporary(message)
+
+
+def _for_data(message: bytes) -> bytes:
+    """CRLF line ends, dot-stuffed, with the end-of-data mark (as smtplib's data() does)."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", message)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def transmit(conn: smtplib.SMTP, sender: str, recipients: Sequence[str], message: bytes) -> None:
+    """MAIL, RCPT, DATA by hand, so that a failure is known to be before or after the
+    hand-over of the message (smtplib's sendmail() does not tell). Raises Temporary,
+    Permanent or UnknownOutcome; returns when the server accepted the message."""
+    handed_over = False
+    try:
+        conn.ehlo_or_helo_if_needed()
+        code, reply = conn.mail(sender)
+        if code != 250:
+            raise _refusal(code, reply, f"the sender {sender}")
+        refused: list[tuple[str, int, str]] = []
+        for rcpt in recipients:
+            code, reply = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                refused.append((rcpt, code, _text(reply)))
+        if refused:
+            detail = "; ".join(f"{r}: {c} {t}" for r, c, t in refused)
+            message_text = f"The mail server refused the recipient(s) {detail}"
+            # All or none: sending to the accepted ones only would make a retry a duplicate.
+            if any(500 <= c < 600 for _, c, _ in refused):
+                raise Permanent(message_text)
+            raise Temporary(message_text)
+        code, reply = conn.docmd("DATA")
+        if code != 354:
+            raise _refusal(code, reply, "to take the message (DATA)")
+        conn.send(_for_data(message))
+        # The end-of-data mark is out: from here the server may have accepted the message.
+        handed_over = True
+        code, reply = conn.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError, smtplib.SMTPResponseException) as exc:
+        if handed_over:
+            raise UnknownOutcome(f"{UNKNOWN_OUTCOME} ({_problem(exc)})") from exc
+        if isinstance(exc, smtplib.SMTPResponseException):
+            raise _refusal(exc.smtp_code, exc.smtp_error, "the message") from exc
+        raise Temporary(
+            f"The connection to the mail server was lost: {_problem(exc)}", connection_lost=True
+        ) from exc
+    if code != 250:
+        raise _refusal(code, reply, "the message")
+
+
+def _problem(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _reset(conn: smtplib.SMTP) -> bool:
+    """End a failed transaction; False when the connection is not usable any more."""
+    try:
+        return conn.rset()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def _close(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+# ---- one channel's batch -------------------------------------------------------------
+
+
+class ChannelDown(Exception):
+    """No SMTP connection could be made: every remaining reply of the batch waits."""
+
+
+class _Batch:
+    """The replies of one channel in one pass, over one SMTP connection (and one IMAP
+    connection for the Sent folder, opened only when needed)."""
+
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretStore | None,
+        channel_id: int,
+        report: OutboxReport,
+        clock: Callable[[], datetime],
+        untried: set[int],
+    ) -> None:
+        self.db, self.secrets, self.channel_id = db, secrets, channel_id
+        self.report, self.clock, self.untried = report, clock, untried
+        with db.session() as s:
+            channel = s.get(Channel, channel_id)
+            self.exists = channel is not None
+            self.name = channel.name if channel else f"channel {channel_id}"
+            self.sent_folder = (
+                channel.sent_folder.strip() if channel and channel.save_sent_copy else ""
+            )
+        self.conn: smtplib.SMTP | None = None
+        self.conn_used = False
+        self.imap: ImapSession | None = None
+
+    # connections
+    def smtp(self) -> tuple[smtplib.SMTP, bool]:
+        """The batch's connection and whether it carried a message already."""
+        if self.conn is None:
+            if not self.exists:
+                raise ChannelDown("The email channel was removed; sending waits for another.")
+            try:
+                self.conn = smtp.connect(smtp_settings(self.db, self.channel_id, self.secrets))
+            except (ConnectionProblem, ServiceError) as exc:  # ServiceError: the keyring
+                raise ChannelDown(str(exc)) from exc
+            self.report.connections += 1
+            self.conn_used = False
+        return self.conn, self.conn_used
+
+    def drop_smtp(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None
+
+    def sent_session(self) -> ImapSession:
+        if self.imap is None:
+            settings = replace(
+                imap_settings(self.db, self.channel_id, self.secrets), folder=self.sent_folder
+            )
+            self.imap = ImapSession(settings)
+        return self.imap
+
+    def drop_imap(self) -> None:
+        if self.imap is not None:
+            self.imap.close()  # logs out, or just drops a broken connection
+            self.imap = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            _close(self.conn)
+            self.conn = None
+        self.drop_imap()
+
+    # sending
+    def run(
+        self, unknown: list[Prepared], to_send: list[Prepared], stop: threading.Event | None
+    ) -> None:
+        for item in unknown:
+            self.unknown_outcome(
+                item.reply_id,
+                item.message_id,
+                "The program stopped while sending this reply. " + UNKNOWN_OUTCOME,
+            )
+        leases: dict[int, datetime | None] = {item.reply_id: item.lease for item in to_send}
+        renewed = self.clock()
+        for n, item in enumerate(to_send):
+            if stop is not None and stop.is_set():
+                return
+            if self.clock() - renewed >= RENEW_EVERY:
+                # A long batch: keep the leases of the replies still waiting in it, so that
+                # no other process takes them for crashed sends.
+                renewed = self.clock()
+                for waiting in to_send[n:]:
+                    held = leases[waiting.reply_id]
+                    if held is not None:
+                        leases[waiting.reply_id] = outbox.renew(
+                            self.db, waiting.reply_id, held, renewed
+                        )
+            try:
+                self.send(item, leases[item.reply_id])
+            except ChannelDown as exc:
+                self.report.errors.append(f"{self.name}: {exc}")
+                for waiting in to_send[n:]:
+                    self.untried.discard(waiting.reply_id)
+                    self._retry(waiting, str(exc))
+                return
+
+    def send(self, item: Prepared, held: datetime | None) -> None:
+        lease = outbox.renew(self.db, item.reply_id, held, self.clock()) if held else None
+        if lease is None:  # our lease ran out and another process has it now
+            self.untried.discard(item.reply_id)
+            self.report.errors.append(f"reply {item.reply_id} was taken over by another sender")
+            return
+        for attempt in (1, 2):
+            conn, reused = self.smtp()
+            self.untried.discard(item.reply_id)  # from here it may reach the server
+            try:
+                transmit(conn, item.sender, item.recipients, item.data)
+                self.conn_used = True
+            except Temporary as exc:
+                if exc.connection_lost:
+                    self.drop_smtp()
+                    if reused and attempt == 1:
+                        continue  # a kept connection the server dropped meanwhile: once more
+                elif not _reset(conn):
+                    self.drop_smtp()
+                self._retry(item, str(exc))
+            except Permanent as exc:
+                if not _reset(conn):
+                    self.drop_smtp()
+                if outbox.mark_failed(self.db, item.reply_id, str(exc), self.clock()):
+                    self.report.failed += 1
+            except UnknownOutcome as exc:
+                self.drop_smtp()
+                self.unknown_outcome(item.reply_id, item.message_id, str(exc))
+            else:
+                note = self.save_copy(item)
+                if outbox.mark_sent(self.db, item.reply_id, self.clock(), note):
+                    self.report.sent += 1
+            return
+
+    def _retry(self, item: Prepared, error: str) -> None:
+        if outbox.mark_retry(self.db, item.reply_id, error, self.clock()) is not None:
+            self.report.retrying += 1
+
+    def save_copy(self, item: Prepared) -> str | None:
+        """Append the sent message to the Sent folder; a note for the reply if that failed
+        (the message went out: it is not sent again for a missing copy)."""
+        if not self.sent_folder:
+            return None
+        try:
+            session = self.sent_session()
+            session.client.append(
+                self.sent_folder, item.data, flags=(b"\\Seen",), msg_time=self.clock()
+            )
+        except (ConnectionProblem, ServiceError, IMAPClientError, OSError) as exc:
+            self.drop_imap()
+            text = f"Sent, but the copy could not be saved to '{self.sent_folder}': {exc}"
+            self.report.errors.append(f"reply {item.reply_id}: {text}")
+            return text
+        self.report.copies_saved += 1
+        return None
+
+    def unknown_outcome(self, reply_id: int, message_id: str, reason: str) -> None:
+        if self.sent_folder:
+            try:
+                session = self.sent_session()
+                session.client.noop()  # see copies appended by others since we selected
+                found = bool(session.client.search(["HEADER", "Message-ID", message_id]))
+            except (ConnectionProblem, ServiceError, IMAPClientError, OSError) as exc:
+                self.drop_imap()
+                reason += f" The Sent folder '{self.sent_folder}' could not be searched: {exc}"
+            else:
+                if found:
+                    note = (
+                        "The server's confirmation was lost, but the message is in the Sent "
+                        f"folder '{self.sent_folder}': it was sent."
+                    )
+                    if outbox.mark_sent(self.db, reply_id, self.clock(), note):
+                        self.report.sent += 1
+                    return
+                reason += f" It is not in the Sent folder '{self.sent_folder}'."
+        if outbox.mark_uncertain(self.db, reply_id, reason, self.clock()):
+            self.report.uncertain += 1
+
+
+# ---- a pass over the outbox ------------------------------------------------------------
+
+
+def drain_outbox(
+    db: Database,
+    secrets: SecretStore | None,
+    now: datetime | None = None,
+    channel_id: int | None = None,
+    *,
+    limit: int = BATCH_LIMIT,
+    stop: threading.Event | None = None,
+) -> OutboxReport:
+    """One pass: settle replies left 'sending' by a crashed run, then send what is due,
+    one SMTP connection per channel. ``now`` (default: the clock) is when the pass starts."""
+    started = time.monotonic()
+    start_time = now or utcnow()
+
+    def clock() -> datetime:  # ``now`` moved on by the time spent, for leases and sent_at
+        return start_time + timedelta(seconds=time.monotonic() - started)
+
+    report = OutboxReport()
+    stale = outbox.recover_stale(db, clock(), limit, channel_id)
+    # Passwords live in each computer's keyring: replies of a channel this process cannot
+    # log in to are left to one that can (the channel service, another workstation) instead
+    # of being claimed, failed and pushed back by the back-off.
+    blocked: list[int] = []
+    for cid in outbox.due_channel_ids(db, clock(), channel_id):
+        try:
+            smtp_settings(db, cid, secrets)
+        except (ConnectionProblem, ServiceError) as exc:
+            blocked.append(cid)
+            outbox.note_waiting(db, cid, clock(), f"Waiting: {exc} (on {socket.gethostname()})")
+            with db.session() as s:
+                name = s.get_one(Channel, cid).name
+            report.errors.append(f"{name}: {exc} Its replies are left to another sender.")
+    claimed = outbox.claim_due(db, clock(), limit, channel_id, blocked)
+    report.recovered, report.claimed = len(stale), len(claimed)
+    # Claimed replies not handed to the server yet: given back if this pass ends early
+    # (stopping, a database error), so that nothing untried ends up 'uncertain'.
+    untried = set(claimed)
+    try:
+        by_channel: dict[int, tuple[list[Prepared], list[Prepared]]] = {}
+        for item in outbox.prepare(db, stale):
+            if item.channel_id is None:
+                if outbox.mark_uncertain(db, item.reply_id, UNKNOWN_OUTCOME, clock()):
+                    report.uncertain += 1
+            else:
+                by_channel.setdefault(item.channel_id, ([], []))[0].append(item)
+        for item in outbox.prepare(db, claimed):
+            if item.error is not None or item.channel_id is None:
+                untried.discard(item.reply_id)
+                if outbox.mark_failed(db, item.reply_id, item.error or "No channel.", clock()):
+                    report.failed += 1
+            else:
+                by_channel.setdefault(item.channel_id, ([], []))[1].append(item)
+        for cid, (unknown, to_send) in sorted(by_channel.items()):
+            if stop is not None and stop.is_set():
+                break
+            batch = _Batch(db, secrets, cid, report, clock, untried)
+            try:
+                batch.run(unknown, to_send, stop)
+            finally:
+                batch.close()
+    finally:
+        if untried:
+            report.released += outbox.release(db, sorted(untried))
+        report.seconds = time.monotonic() - started
+    return report
+
+
+# ---- the background sender ---------------------------------------------------------------
+
+
+class OutboxWorker(threading.Thread):
+    """Drains the outbox every few seconds, or at once when woken; stops cooperatively
+    (the current message is finished, the rest of the batch goes back to the queue)."""
+
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretStore | None,
+        stopping: threading.Event,
+        interval: float = POLL_INTERVAL,
+    ) -> None:
+        super().__init__(name="outbox", daemon=True)
+        self.db, self.secrets, self.stopping = db, secrets, stopping
+        self.interval = interval
+        self.wake = threading.Event()
+        self.last_report: OutboxReport | None = None
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()
+            busy = False
+            try:
+                report = drain_outbox(self.db, self.secrets, stop=self.stopping)
+                self.last_report, self.last_error = report, None
+                if report.claimed or report.recovered:
+                    log.info("%s", report.summary())
+                busy = report.claimed >= BATCH_LIMIT  # more are waiting: go on at once
+            except Exception as exc:  # a database outage or a bug: keep the thread alive
+                self.last_error = str(exc) or type(exc).__name__
+                log.exception("outbox pass failed")
+            if not busy:
+                self.wake.wait(self.interval)

@@ -1,0 +1,614 @@
+"""The outbox: queueing an agent's reply and the states a reply goes through while sent.
+
+    queued ──claim──▶ sending ──▶ sent
+    ▲   ▲                 ├──▶ queued, after a back-off (4xx, connection lost before hand-over)
+    │   │                 ├──▶ failed      (5xx: the server's text is kept and shown)
+    │   │                 └──▶ uncertain   (the server's answer to the message was lost)
+    │   └── retry (supervisor) ── failed, uncertain;  accept_as_sent: uncertain ──▶ sent
+
+Every transition is one ``UPDATE … WHERE state = …``: two processes sharing a database (the
+channel service and workstations on PostgreSQL) never both claim or settle the same reply.
+
+While a reply is ``sending``, ``next_attempt_at`` holds the deadline of the sender's lease.
+A sender renews it just before transmitting; a reply still ``sending`` after its lease ran
+out was left by a process that crashed or hung, maybe after the server took the message.
+It is recovered as an unknown outcome (``recover_stale``), never simply sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.db.engine import Database
+from app.db.models import (
+    Campaign,
+    Channel,
+    Email,
+    EmailStatus,
+    History,
+    Organisation,
+    Reply,
+    ReplyState,
+    User,
+    utcnow,
+)
+from app.mail import compose
+from app.services.auth import Actor, Permission
+from app.services.errors import ConflictError, NotFound, ValidationError
+
+# Waits after the 1st, 2nd, … failed attempt; the last one repeats.
+BACKOFF: tuple[timedelta, ...] = (
+    timedelta(seconds=30),
+    timedelta(minutes=1),
+    timedelta(minutes=2),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+)
+# Far longer than one send can take (connect, TLS, login and a message: a few timeouts).
+LEASE = timedelta(minutes=10)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts (1 → 30 s … 6 and more → 1 h)."""
+    return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
+
+
+def _rows(session: Session, statement: Any) -> int:
+    result = cast(CursorResult[Any], session.execute(statement))
+    return int(result.rowcount)
+
+
+def _aware(value: datetime | None) -> datetime:
+    now = value or utcnow()
+    if now.tzinfo is None:
+        raise ValueError("naive datetime given to the outbox")
+    return now
+
+
+# ---- which channel sends a reply --------------------------------------------------
+
+
+def _channel_column() -> Any:
+    """The channel a reply goes out through: the answered email's channel (the mailbox the
+    customer wrote to). When that is gone, the campaign's channel, then the organisation's
+    default. (PRODUCT.md names the campaign's Email Channel as the sending channel; the
+    answered email's channel is used first for now so that the customer hears back from the
+    address they wrote to: changing the order here changes it everywhere.)"""
+    default = select(Organisation.default_channel_id).limit(1).scalar_subquery()
+    return func.coalesce(Email.channel_id, Campaign.channel_id, default)
+
+
+def _with_channel(statement: Any) -> Any:
+    return statement.join(Email, Reply.email_id == Email.id).outerjoin(
+        Campaign, Email.campaign_id == Campaign.id
+    )
+
+
+def sending_channel_id(session: Session, email: Email) -> int | None:
+    stmt = (
+        select(_channel_column())
+        .select_from(Email)
+        .outerjoin(Campaign, Email.campaign_id == Campaign.id)
+        .where(Email.id == email.id)
+    )
+    return session.scalar(stmt)
+
+
+def threading_headers(email: Email) -> tuple[str | None, list[str]]:
+    """(In-Reply-To, References) of a reply to ``email``."""
+    parent_refs = (email.references or "").split()
+    if not parent_refs and email.in_reply_to and len(email.in_reply_to.split()) == 1:
+        parent_refs = [email.in_reply_to]  # RFC 5322 3.6.4: no References, one In-Reply-To
+    return email.message_id, compose.thread_references(email.message_id, parent_refs)
+
+
+def _outgoing(reply: Reply, email: Email, channel: Channel) -> compose.Outgoing:
+    in_reply_to, references = threading_headers(email)
+    return compose.Outgoing(
+        sender=compose.Mailbox(
+            channel.display_name, compose.parse_mailbox("From", channel.email_address).address
+        ),
+        to=compose.parse_mailboxes("To", reply.to_addrs),
+        cc=compose.parse_mailboxes("Cc", reply.cc_addrs),
+        bcc=compose.parse_mailboxes("Bcc", reply.bcc_addrs),
+        subject=reply.subject,
+        body=reply.body,
+        message_id=reply.message_id,
+        # Fixed when queued (when the agent finished it): the same bytes on every attempt.
+        date=reply.created_at,
+        in_reply_to=in_reply_to,
+        references=references,
+    )
+
+
+# ---- queueing -----------------------------------------------------------------------
+
+
+def queue_reply(
+    db: Database,
+    email_id: int,
+    agent_id: int | None,
+    to: str | Sequence[str],
+    cc: str | Sequence[str],
+    bcc: str | Sequence[str],
+    subject: str,
+    body: str,
+    template_id: int | None = None,
+    *,
+    now: datetime | None = None,
+) -> Reply:
+    """Put an agent's reply in the outbox: the email becomes Actioned, the Message-ID is fixed
+    now (and kept across retries). Anything that could not go into the message — a line break
+    in the subject, an address that is not exactly one address — is a ValidationError naming
+    the field, and nothing is queued."""
+    now = _aware(now)
+    with db.session() as s:
+        email = s.get(Email, email_id)
+        if email is None:
+            raise NotFound("The email no longer exists (it may have been deleted by someone else).")
+        channel_id = sending_channel_id(s, email)
+        channel = s.get(Channel, channel_id) if channel_id is not None else None
+        if channel is None:
+            raise ValidationError(
+                "Email Channel",
+                "no channel to send the reply through: the email's channel was removed and "
+                "neither its campaign nor the organisation names one.",
+            )
+        try:
+            to_boxes = compose.parse_mailboxes("To", to)
+            cc_boxes = compose.parse_mailboxes("Cc", cc)
+            bcc_boxes = compose.parse_mailboxes("Bcc", bcc)
+            compose.check_header_text("Subject", subject)
+            reply = Reply(
+                email_id=email.id,
+                agent_id=agent_id,
+                template_id=template_id,
+                to_addrs=compose.format_mailboxes(to_boxes),
+                cc_addrs=compose.format_mailboxes(cc_boxes),
+                bcc_addrs=compose.format_mailboxes(bcc_boxes),
+                subject=subject,
+                body=body,
+                message_id=compose.make_message_id(channel.email_address),
+                state=ReplyState.QUEUED,
+                attempts=0,
+                created_at=now,
+            )
+            # Build it once now: whatever would fail at sending time fails here, in front
+            # of the agent, instead of in the background.
+            compose.build(_outgoing(reply, email, channel))
+        except compose.HeaderError as exc:
+            raise ValidationError(exc.field, exc.message) from exc
+        s.add(reply)
+        if email.status != EmailStatus.ACTIONED:
+            email.status = EmailStatus.ACTIONED
+            email.actioned_at = now
+        recipients = ", ".join(m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes))
+        s.add(
+            History(
+                email_id=email.id,
+                at=now,
+                user_id=agent_id,
+                action="replied",
+                detail=f"Reply to {recipients} queued for sending through {channel.name}",
+            )
+        )
+        s.flush()
+        return reply
+
+
+# ---- the sender's state machine -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A claimed reply ready to go: the message bytes (or why they cannot be made) and the
+    lease the sender holds on it."""
+
+    reply_id: int
+    email_id: int
+    channel_id: int | None
+    message_id: str
+    lease: datetime
+    sender: str = ""
+    recipients: tuple[str, ...] = ()
+    data: bytes = b""
+    error: str | None = None
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Reply.state == ReplyState.QUEUED,
+        or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now),
+    )
+
+
+def due_ids(
+    db: Database,
+    now: datetime,
+    limit: int,
+    channel_id: int | None = None,
+    skip_channels: Sequence[int] = (),
+) -> list[int]:
+    """Replies waiting to be sent: queued, and not waiting out a back-off."""
+    stmt = _with_channel(select(Reply.id)).where(_due(now))
+    if channel_id is not None:
+        stmt = stmt.where(_channel_column() == channel_id)
+    if skip_channels:
+        channel = _channel_column()
+        stmt = stmt.where(or_(channel.is_(None), channel.not_in(list(skip_channels))))
+    with db.session() as s:
+        return list(s.scalars(stmt.order_by(Reply.id).limit(limit)))
+
+
+def due_channel_ids(db: Database, now: datetime, channel_id: int | None = None) -> list[int]:
+    """The channels that have replies due (to check that this process can send through them
+    before claiming any)."""
+    stmt = _with_channel(select(_channel_column()).select_from(Reply)).where(_due(now))
+    if channel_id is not None:
+        stmt = stmt.where(_channel_column() == channel_id)
+    with db.session() as s:
+        return sorted(c for c in s.scalars(stmt.distinct()) if c is not None)
+
+
+def note_waiting(db: Database, channel_id: int, now: datetime, reason: str) -> int:
+    """Say on the due replies of a channel why they wait, without claiming them (e.g. no SMTP
+    password on this computer: another computer, or the channel service, may have it)."""
+    ids = _with_channel(select(Reply.id)).where(_due(now), _channel_column() == channel_id)
+    with db.session() as s:
+        return _rows(
+            s,
+            update(Reply)
+            .where(Reply.id.in_(ids.scalar_subquery()), _due(now))
+            .where(or_(Reply.last_error.is_(None), Reply.last_error != reason))
+            .values(last_error=reason)
+            .execution_options(synchronize_session=False),
+        )
+
+
+def claim_ids(db: Database, ids: Sequence[int], now: datetime) -> dict[int, datetime]:
+    """Claim these replies for sending: {reply id: lease deadline} of those this call got.
+
+    Each claim is an UPDATE guarded by the state it expects, so of two processes racing for
+    a reply exactly one sees a row changed (PostgreSQL re-checks the WHERE after waiting for
+    the other's row lock; SQLite serialises writers)."""
+    lease = now + LEASE
+    claimed: dict[int, datetime] = {}
+    with db.session() as s:
+        for reply_id in ids:
+            changed = _rows(
+                s,
+                update(Reply)
+                .where(
+                    Reply.id == reply_id,
+                    Reply.state == ReplyState.QUEUED,
+                    or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now),
+                )
+                .values(
+                    state=ReplyState.SENDING, attempts=Reply.attempts + 1, next_attempt_at=lease
+                )
+                .execution_options(synchronize_session=False),
+            )
+            if changed:
+                claimed[reply_id] = lease
+    return claimed
+
+
+def claim_due(
+    db: Database,
+    now: datetime,
+    limit: int,
+    channel_id: int | None = None,
+    skip_channels: Sequence[int] = (),
+) -> dict[int, datetime]:
+    """Claim up to ``limit`` due replies (queued → sending): {reply id: lease deadline}."""
+    now = _aware(now)
+    return claim_ids(db, due_ids(db, now, limit, channel_id, skip_channels), now)
+
+
+def recover_stale(
+    db: Database, now: datetime, limit: int = 100, channel_id: int | None = None
+) -> dict[int, datetime]:
+    """Take over replies left ``sending`` past their lease (a crashed or hung sender).
+
+    The caller must treat each as an unknown outcome: the server may have the message."""
+    now = _aware(now)
+    stale = or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at < now)
+    stmt = select(Reply.id).where(Reply.state == ReplyState.SENDING, stale)
+    if channel_id is not None:
+        stmt = _with_channel(stmt).where(_channel_column() == channel_id)
+    lease = now + LEASE
+    taken: dict[int, datetime] = {}
+    with db.session() as s:
+        for reply_id in list(s.scalars(stmt.order_by(Reply.id).limit(limit))):
+            if _rows(
+                s,
+                update(Reply)
+                .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING, stale)
+                .values(next_attempt_at=lease)
+                .execution_options(synchronize_session=False),
+            ):
+                taken[reply_id] = lease
+    return taken
+
+
+def renew(db: Database, reply_id: int, held: datetime, now: datetime) -> datetime | None:
+    """Renew the lease just before transmitting; None when it is no longer ours (it ran out
+    and another process took the reply over), in which case it must not be sent."""
+    lease = now + LEASE
+    with db.session() as s:
+        changed = _rows(
+            s,
+            update(Reply)
+            .where(
+                Reply.id == reply_id,
+                Reply.state == ReplyState.SENDING,
+                Reply.next_attempt_at == held,
+            )
+            .values(next_attempt_at=lease)
+            .execution_options(synchronize_session=False),
+        )
+    return lease if changed else None
+
+
+def prepare(db: Database, leases: dict[int, datetime]) -> list[Prepared]:
+    """The messages of claimed replies, built from what is stored now. A reply whose message
+    cannot be built (an address or subject changed in the database behind the services'
+    back, no channel) gets ``error`` instead of bytes."""
+    out: list[Prepared] = []
+    with db.session() as s:
+        for reply_id, lease in sorted(leases.items()):
+            reply = s.get(Reply, reply_id)
+            if reply is None:
+                continue
+            email = reply.email
+            channel_id = sending_channel_id(s, email)
+            channel = s.get(Channel, channel_id) if channel_id is not None else None
+            base = Prepared(reply.id, email.id, channel_id, reply.message_id, lease)
+            if channel is None:
+                out.append(_with(base, error="There is no email channel to send it through."))
+                continue
+            try:
+                message = _outgoing(reply, email, channel)
+                data = compose.to_bytes(compose.build(message))
+            except compose.HeaderError as exc:
+                out.append(_with(base, error=f"The reply cannot be sent as it is: {exc}"))
+                continue
+            out.append(
+                _with(
+                    base,
+                    sender=message.sender.address,
+                    recipients=tuple(message.envelope_recipients),
+                    data=data,
+                )
+            )
+    return out
+
+
+def _with(base: Prepared, **changes: Any) -> Prepared:
+    return replace(base, **changes)
+
+
+def _settle(s: Session, reply_id: int, **values: Any) -> bool:
+    """sending → another state; False when the reply is not ``sending`` any more."""
+    return bool(
+        _rows(
+            s,
+            update(Reply)
+            .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING)
+            .values(**values)
+            .execution_options(synchronize_session=False),
+        )
+    )
+
+
+def _history(s: Session, reply_id: int, at: datetime, action: str, detail: str) -> None:
+    email_id = s.scalar(select(Reply.email_id).where(Reply.id == reply_id))
+    if email_id is not None:
+        s.add(History(email_id=email_id, at=at, action=action, detail=detail))
+
+
+def _first_reply(s: Session, reply_id: int, at: datetime) -> None:
+    # The service level's clock stops at the first reply that actually went out.
+    email_id = select(Reply.email_id).where(Reply.id == reply_id).scalar_subquery()
+    s.execute(
+        update(Email)
+        .where(Email.id == email_id, Email.first_reply_at.is_(None))
+        .values(first_reply_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_sent(
+    db: Database, reply_id: int, now: datetime | None = None, note: str | None = None
+) -> bool:
+    """The server accepted it. ``note`` (e.g. the Sent copy failed) is kept as last_error."""
+    now = _aware(now)
+    with db.session() as s:
+        if not _settle(
+            s, reply_id, state=ReplyState.SENT, sent_at=now, next_attempt_at=None, last_error=note
+        ):
+            return False
+        _first_reply(s, reply_id, now)
+        _history(s, reply_id, now, "sent", note or "Reply accepted by the mail server")
+    return True
+
+
+def mark_retry(
+    db: Database,
+    reply_id: int,
+    error: str,
+    now: datetime | None = None,
+    next_attempt_at: datetime | None = None,
+) -> datetime | None:
+    """A temporary failure: queued again after the back-off for its attempts so far.
+    Returns the time of the next attempt (None if the reply was not ``sending``)."""
+    now = _aware(now)
+    with db.session() as s:
+        attempts = s.scalar(select(Reply.attempts).where(Reply.id == reply_id)) or 1
+        when = next_attempt_at or now + backoff(attempts)
+        if not _settle(
+            s, reply_id, state=ReplyState.QUEUED, next_attempt_at=when, last_error=error
+        ):
+            return None
+    return when
+
+
+def mark_failed(db: Database, reply_id: int, error: str, now: datetime | None = None) -> bool:
+    """A permanent failure: the server's text is kept and shown; a supervisor may retry."""
+    now = _aware(now)
+    with db.session() as s:
+        if not _settle(
+            s, reply_id, state=ReplyState.FAILED, next_attempt_at=None, last_error=error
+        ):
+            return False
+        _history(s, reply_id, now, "failed send", error)
+    return True
+
+
+def mark_uncertain(db: Database, reply_id: int, reason: str, now: datetime | None = None) -> bool:
+    """The outcome is unknown: not resent automatically; a person decides."""
+    now = _aware(now)
+    with db.session() as s:
+        if not _settle(
+            s, reply_id, state=ReplyState.UNCERTAIN, next_attempt_at=None, last_error=reason
+        ):
+            return False
+        _history(s, reply_id, now, "uncertain send", reason)
+    return True
+
+
+def release(db: Database, ids: Sequence[int]) -> int:
+    """Give back claimed replies that were not transmitted at all (the sender is stopping):
+    queued again at once, the attempt not counted."""
+    with db.session() as s:
+        return sum(
+            _rows(
+                s,
+                update(Reply)
+                .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING)
+                .values(
+                    state=ReplyState.QUEUED,
+                    next_attempt_at=None,
+                    attempts=case((Reply.attempts > 0, Reply.attempts - 1), else_=0),
+                )
+                .execution_options(synchronize_session=False),
+            )
+            for reply_id in ids
+        )
+
+
+# ---- for people ---------------------------------------------------------------------
+
+
+def retry(db: Database, actor: Actor, reply_id: int, now: datetime | None = None) -> None:
+    """A supervisor sends a failed or uncertain reply again (for an uncertain one, after
+    making sure the customer did not get it). The back-off starts afresh."""
+    actor.require(Permission.CONFIGURE_CAMPAIGNS)
+    now = _aware(now)
+    with db.session() as s:
+        state = s.scalar(select(Reply.state).where(Reply.id == reply_id))
+        if state is None:
+            raise NotFound("The reply no longer exists.")
+        changed = _rows(
+            s,
+            update(Reply)
+            .where(
+                Reply.id == reply_id,
+                Reply.state.in_([ReplyState.FAILED, ReplyState.UNCERTAIN]),
+            )
+            .values(state=ReplyState.QUEUED, attempts=0, next_attempt_at=None)
+            .execution_options(synchronize_session=False),
+        )
+        if not changed:
+            raise ConflictError(
+                f"Only a failed or uncertain reply can be sent again; this one is {state.value}."
+            )
+        email_id = s.scalar(select(Reply.email_id).where(Reply.id == reply_id))
+        s.add(
+            History(
+                email_id=email_id,
+                at=now,
+                user_id=actor.user_id,
+                action="send retried",
+                detail=f"{actor.display_name} queued the reply again (was {state.value})",
+            )
+        )
+
+
+def accept_as_sent(db: Database, actor: Actor, reply_id: int, now: datetime | None = None) -> None:
+    """A supervisor settles an uncertain reply as delivered (e.g. the customer has it)."""
+    actor.require(Permission.CONFIGURE_CAMPAIGNS)
+    now = _aware(now)
+    with db.session() as s:
+        changed = _rows(
+            s,
+            update(Reply)
+            .where(Reply.id == reply_id, Reply.state == ReplyState.UNCERTAIN)
+            .values(state=ReplyState.SENT, sent_at=now)
+            .execution_options(synchronize_session=False),
+        )
+        if not changed:
+            raise ConflictError("Only an uncertain reply can be accepted as sent.")
+        _first_reply(s, reply_id, now)
+        email_id = s.scalar(select(Reply.email_id).where(Reply.id == reply_id))
+        s.add(
+            History(
+                email_id=email_id,
+                at=now,
+                user_id=actor.user_id,
+                action="sent",
+                detail=f"{actor.display_name} confirmed that the uncertain reply was sent",
+            )
+        )
+
+
+@dataclass(frozen=True)
+class FailedSend:
+    reply_id: int
+    email_id: int
+    state: ReplyState
+    subject: str
+    to_addrs: str
+    agent: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+
+
+def failed_sends(db: Database, *, include_retrying: bool = False) -> list[FailedSend]:
+    """Replies a person should look at, oldest first: failed and uncertain ones (and, with
+    ``include_retrying``, queued ones whose last attempt failed)."""
+    wanted: ColumnElement[bool] = Reply.state.in_([ReplyState.FAILED, ReplyState.UNCERTAIN])
+    if include_retrying:
+        wanted = or_(wanted, and_(Reply.state == ReplyState.QUEUED, Reply.last_error.is_not(None)))
+    stmt = (
+        select(Reply, User.display_name)
+        .outerjoin(User, Reply.agent_id == User.id)
+        .where(wanted)
+        .order_by(Reply.created_at, Reply.id)
+    )
+    with db.session() as s:
+        return [
+            FailedSend(
+                reply_id=r.id,
+                email_id=r.email_id,
+                state=r.state,
+                subject=r.subject,
+                to_addrs=r.to_addrs,
+                agent=agent,
+                attempts=r.attempts,
+                last_error=r.last_error,
+                created_at=r.created_at,
+                next_attempt_at=r.next_attempt_at if r.state == ReplyState.QUEUED else None,
+            )
+            for r, agent in s.execute(stmt)
+        ]

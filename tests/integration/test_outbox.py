@@ -1,0 +1,555 @@
+"""The outbox against real Postfix and Dovecot: headers as received, one connection per batch,
+retry across an SMTP outage, a permanent refusal, the unknown outcome (the server's answer
+to the end of DATA lost) with and without a Sent folder, a crash after sending, injection."""
+
+from __future__ import annotations
+
+import email
+import secrets as random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.channel_service.outbox import drain_outbox
+from app.db.engine import Database
+from app.db.models import (
+    Campaign,
+    Channel,
+    Email,
+    EmailStatus,
+    History,
+    Reply,
+    ReplyState,
+    Security,
+    User,
+    utcnow,
+)
+from app.mail import smtp
+from app.services import outbox
+from app.services.auth import SYSTEM
+from app.services.channels import ChannelData, ChannelService
+from app.services.errors import ValidationError
+from app.services.secrets import SecretStore
+from tests.servers.mail import Mailbox, MailServer
+
+pytestmark = pytest.mark.server
+SUBJECT = "Re: Größe – 5 € 日本語"
+BODY = "Hello Zoë,\n\n.a line that starts with a dot\nGrüße – 5 €\n"
+
+
+# ---- set-up ---------------------------------------------------------------------------
+
+
+def make_channel(
+    db: Database,
+    server: MailServer,
+    box: Mailbox,
+    store: SecretStore,
+    *,
+    smtp_port: int | None = None,
+    smtp_security: Security = Security.STARTTLS,
+    sent_folder: str | None = None,
+) -> int:
+    """A channel on ``box``; SMTP through ``smtp_port`` (a proxy) in plain text if given."""
+    channels = ChannelService(db, SYSTEM, store)
+    with db.session() as s:
+        campaign = s.scalars(select(Campaign.id).where(Campaign.title == "General Enquiries")).one()
+    plain = smtp_security == Security.NONE
+    channel = channels.create_channel(
+        ChannelData(
+            name=f"Real {box.address}",
+            email_address=box.address,
+            display_name="Real Support",
+            default_campaign_id=campaign,
+            imap_host="127.0.0.1",
+            imap_port=server.imaps_port,
+            imap_security=Security.SSL,
+            imap_username=box.address,
+            ca_file=str(server.ca_file),
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port or server.smtp_port,
+            smtp_security=smtp_security,
+            # Postfix relays for 127.0.0.1 without AUTH, and offers AUTH only after STARTTLS
+            smtp_username="" if plain else box.address,
+            save_sent_copy=sent_folder is not None,
+            sent_folder=sent_folder or "Sent",
+        )
+    )
+    channels.set_password(channel.id, "inbound", box.password)
+    if not plain:
+        channels.set_password(channel.id, "outbound", box.password)
+    return channel.id
+
+
+def customer_email(db: Database, channel_id: int) -> int:
+    """An email from a customer, as retrieval would have stored it (with a thread behind it)."""
+    tag = random.token_hex(4)
+    with db.session() as s:
+        campaign = s.scalars(select(Campaign.id).where(Campaign.title == "General Enquiries")).one()
+        row = Email(
+            channel_id=channel_id,
+            campaign_id=campaign,
+            status=EmailStatus.ASSIGNED,
+            from_addr="Zoë Adams <zoe@customers.example>",
+            to_addrs="support@example.test",
+            subject="Größe – 5 € 日本語",
+            message_id=f"<question-{tag}@customers.example>",
+            references=f"<first-{tag}@customers.example> <second-{tag}@example.test>",
+            raw=b"",
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def agent_id(db: Database) -> int:
+    with db.session() as s:
+        return s.scalars(select(User.id).where(User.login == "alice")).one()
+
+
+def queue(db: Database, email_id: int, to: str, **kwargs: str) -> Reply:
+    return outbox.queue_reply(
+        db,
+        email_id,
+        agent_id(db),
+        to,
+        kwargs.get("cc", ""),
+        kwargs.get("bcc", ""),
+        kwargs.get("subject", SUBJECT),
+        kwargs.get("body", BODY),
+    )
+
+
+def reply_row(db: Database, reply_id: int) -> Reply:
+    with db.session() as s:
+        return s.get_one(Reply, reply_id)
+
+
+def customer() -> str:
+    # any domain that is not local is delivered to the server's "outbound" mailbox
+    return f"customer-{random.token_hex(4)}@example.com"
+
+
+# ---- reading back ------------------------------------------------------------------------
+
+
+def copies(
+    server: MailServer, message_id: str, address: str | None = None, folder: str = "INBOX"
+) -> list[EmailMessage]:
+    with server.imap(address or server.outbound) as client:
+        client.select_folder(folder, readonly=True)
+        uids = client.search(["HEADER", "Message-ID", message_id])
+        data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
+    return [
+        email.message_from_bytes(item[b"BODY[]"], policy=policy.default)  # type: ignore[misc]
+        for item in data.values()
+    ]
+
+
+def postfix_queue_empty(server: MailServer) -> bool:
+    spool = server.base_dir / "spool"
+    return not any(
+        p.is_file()
+        for d in ("maildrop", "incoming", "active", "deferred")
+        for p in (spool / d).rglob("*")
+    )
+
+
+def delivered(server: MailServer, message_id: str, timeout: float = 15.0) -> list[EmailMessage]:
+    """The copies in the outbound mailbox once Postfix has nothing left to deliver."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = copies(server, message_id)
+        if found and postfix_queue_empty(server):
+            return copies(server, message_id)
+        time.sleep(0.1)
+    return copies(server, message_id)
+
+
+# ---- tests -------------------------------------------------------------------------------
+
+
+def test_a_reply_arrives_with_its_headers_and_a_copy_in_sent(
+    mail_server, mailbox, demo_db, secrets
+):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets, sent_folder="Sent")
+    email_id = customer_email(demo_db, channel)
+    to = customer()
+    reply = queue(
+        demo_db,
+        email_id,
+        f"Zoë Adams <{to}>",
+        cc='"Team, Billing" <billing@example.org>',
+        bcc="audit@example.net",
+    )
+    report = drain_outbox(demo_db, secrets)
+    assert (report.claimed, report.sent, report.connections, report.copies_saved) == (1, 1, 1, 1)
+
+    got = delivered(mail_server, reply.message_id)
+    assert got, mail_server.log_tail()
+    msg = got[0]
+    with demo_db.session() as s:
+        answered = s.get_one(Email, email_id)
+        first_reply_at = answered.first_reply_at
+        parent_refs = answered.references
+        parent_id = answered.message_id
+    assert str(msg["From"]) == f"Real Support <{mailbox.address}>"
+    assert str(msg["To"]) == f"Zoë Adams <{to}>"
+    assert str(msg["Cc"]) == '"Team, Billing" <billing@example.org>'
+    assert "Bcc" not in msg and b"audit@example.net" not in msg.as_bytes()
+    assert str(msg["Subject"]) == SUBJECT
+    assert msg["Message-ID"] == reply.message_id
+    assert reply.message_id.endswith("@example.test>")
+    assert msg["In-Reply-To"] == parent_id
+    assert msg["References"].split() == [*parent_refs.split(), parent_id]
+    assert msg["Date"] is not None
+    assert msg.get_content().replace("\r\n", "\n") == BODY
+
+    row = reply_row(demo_db, reply.id)
+    assert (row.state, row.attempts, row.last_error) == (ReplyState.SENT, 1, None)
+    assert row.sent_at is not None and first_reply_at == row.sent_at
+    in_sent = copies(mail_server, reply.message_id, mailbox.address, "Sent")
+    assert len(in_sent) == 1 and str(in_sent[0]["Subject"]) == SUBJECT
+
+
+def test_a_batch_of_five_uses_one_connection(mail_server, mailbox, demo_db, secrets, monkeypatch):  # type: ignore[no-untyped-def]
+    connections = []
+    real_connect = smtp.connect
+
+    def counting(settings: smtp.SmtpSettings):  # type: ignore[no-untyped-def]
+        connections.append(settings.port)
+        return real_connect(settings)
+
+    monkeypatch.setattr(smtp, "connect", counting)
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    replies = [
+        queue(demo_db, customer_email(demo_db, channel), customer(), subject=f"Re: order {n}")
+        for n in range(5)
+    ]
+    report = drain_outbox(demo_db, secrets)
+    assert (report.claimed, report.sent, report.connections) == (5, 5, 1)
+    assert connections == [mail_server.smtp_port]
+    for n, reply in enumerate(replies):
+        got = delivered(mail_server, reply.message_id)
+        assert len(got) == 1 and str(got[0]["Subject"]) == f"Re: order {n}"
+
+
+def test_smtp_outage_is_retried_with_backoff_and_sent_once(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    reply = queue(demo_db, customer_email(demo_db, channel), customer())
+    mail_server.stop_smtp()
+    try:
+        started = utcnow()
+        report = drain_outbox(demo_db, secrets, now=started)
+        assert (report.claimed, report.retrying, report.sent) == (1, 1, 0)
+        row = reply_row(demo_db, reply.id)
+        assert row.state == ReplyState.QUEUED and row.attempts == 1
+        assert "refused the connection" in (row.last_error or "")
+        assert row.next_attempt_at is not None
+        wait = row.next_attempt_at - started
+        assert timedelta(seconds=30) <= wait < timedelta(seconds=35)
+        # still waiting out the back-off: nothing is tried
+        assert drain_outbox(demo_db, secrets, now=started + timedelta(seconds=10)).claimed == 0
+    finally:
+        mail_server.start_smtp()
+    report = drain_outbox(demo_db, secrets, now=started + timedelta(seconds=31))
+    assert (report.claimed, report.sent) == (1, 1)
+    assert drain_outbox(demo_db, secrets, now=started + timedelta(hours=2)).claimed == 0
+    row = reply_row(demo_db, reply.id)
+    assert (row.state, row.attempts) == (ReplyState.SENT, 2)
+    assert len(delivered(mail_server, reply.message_id)) == 1
+
+
+def test_an_unknown_local_recipient_fails_with_the_servers_text(
+    mail_server, mailbox, demo_db, secrets
+):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    email_id = customer_email(demo_db, channel)
+    reply = queue(demo_db, email_id, "nobody@example.test", cc=customer())
+    report = drain_outbox(demo_db, secrets)
+    assert (report.failed, report.sent, report.retrying) == (1, 0, 0)
+    row = reply_row(demo_db, reply.id)
+    assert row.state == ReplyState.FAILED and row.next_attempt_at is None
+    assert "nobody@example.test: 550" in (row.last_error or "")
+    assert "User unknown" in (row.last_error or "")
+    with demo_db.session() as s:
+        history = s.scalars(
+            select(History.detail).where(
+                History.email_id == email_id, History.action == "failed send"
+            )
+        ).all()
+    assert history == [row.last_error]
+    assert [f.reply_id for f in outbox.failed_sends(demo_db)] == [reply.id]
+    # all or nothing: the accepted Cc recipient did not get it either, and nothing is retried
+    assert drain_outbox(demo_db, secrets, now=utcnow() + timedelta(hours=2)).claimed == 0
+    assert copies(mail_server, reply.message_id) == []
+
+
+# ---- the unknown outcome ----------------------------------------------------------------
+
+
+class DropAnswerProxy:
+    """A loopback TCP proxy in front of Postfix (plain SMTP) that forwards everything, but
+    right after the client's end-of-data mark "\\r\\n.\\r\\n" closes the client's side without
+    relaying the server's answer: the client cannot know whether the message was taken."""
+
+    def __init__(self, target_port: int, on_end_of_data: Callable[[], None] | None = None) -> None:
+        self.target_port = target_port
+        self.on_end_of_data = on_end_of_data
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.server_answers: list[bytes] = []
+        self.accepted = threading.Event()  # Postfix answered 250 to the end of data
+        self.threads: list[threading.Thread] = []
+        self._start(self._accept)
+
+    def _start(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            dropped = threading.Event()
+            self._start(self._client_to_server, client, upstream, dropped)
+            self._start(self._server_to_client, upstream, client, dropped)
+
+    def _client_to_server(
+        self, client: socket.socket, upstream: socket.socket, dropped: threading.Event
+    ) -> None:
+        tail = b""
+        try:
+            while chunk := client.recv(65536):
+                if b"\r\n.\r\n" in tail + chunk:
+                    dropped.set()  # before the mark goes out: the answer cannot slip through
+                    upstream.sendall(chunk)
+                    if self.on_end_of_data is not None:
+                        self.on_end_of_data()
+                    client.shutdown(socket.SHUT_RDWR)
+                    client.close()
+                    return
+                upstream.sendall(chunk)
+                tail = (tail + chunk)[-4:]
+        except OSError:
+            pass
+        finally:
+            if not dropped.is_set():
+                upstream.close()
+
+    def _server_to_client(
+        self, upstream: socket.socket, client: socket.socket, dropped: threading.Event
+    ) -> None:
+        try:
+            while chunk := upstream.recv(65536):
+                if dropped.is_set():
+                    self.server_answers.append(chunk)
+                    if chunk.startswith(b"250"):
+                        self.accepted.set()
+                        break
+                    continue
+                client.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def proxy_for(mail_server: MailServer) -> Iterator[Callable[..., DropAnswerProxy]]:
+    made: list[DropAnswerProxy] = []
+
+    def make(on_end_of_data: Callable[[], None] | None = None) -> DropAnswerProxy:
+        proxy = DropAnswerProxy(mail_server.smtp_port, on_end_of_data)
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.close()
+
+
+@pytest.mark.parametrize(
+    ("sent_folder", "filed_by_server", "outcome"),
+    [
+        (None, False, ReplyState.UNCERTAIN),
+        ("Sent", False, ReplyState.UNCERTAIN),
+        ("Sent", True, ReplyState.SENT),
+    ],
+    ids=["no-sent-folder", "not-in-sent", "found-in-sent"],
+)
+def test_lost_answer_after_data_is_never_resent(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, demo_db, secrets, proxy_for, sent_folder, filed_by_server, outcome
+):
+    holder: dict[str, bytes] = {}
+
+    def file_in_sent() -> None:
+        # what Gmail or Microsoft 365 do: the submission server files the message in Sent
+        with mail_server.imap(mailbox.address) as client:
+            client.append("Sent", holder["data"], flags=(b"\\Seen",))
+
+    proxy = proxy_for(file_in_sent if filed_by_server else None)
+    channel = make_channel(
+        demo_db,
+        mail_server,
+        mailbox,
+        secrets,
+        smtp_port=proxy.port,
+        smtp_security=Security.NONE,
+        sent_folder=sent_folder,
+    )
+    reply = queue(demo_db, customer_email(demo_db, channel), customer())
+    holder["data"] = outbox.prepare(demo_db, {reply.id: utcnow()})[0].data
+
+    report = drain_outbox(demo_db, secrets)
+    assert proxy.accepted.wait(10), proxy.server_answers  # Postfix did take it
+    row = reply_row(demo_db, reply.id)
+    assert row.state == outcome, row.last_error
+    if outcome == ReplyState.SENT:
+        assert report.sent == 1 and "Sent folder" in (row.last_error or "")
+    else:
+        assert report.uncertain == 1
+        assert "may or may not have been sent" in (row.last_error or "")
+        assert [f.reply_id for f in outbox.failed_sends(demo_db)] == [reply.id]
+    # later passes never send it again
+    for hours in (1, 5):
+        again = drain_outbox(demo_db, secrets, now=utcnow() + timedelta(hours=hours))
+        assert (again.claimed, again.recovered, again.connections) == (0, 0, 0)
+    assert len(delivered(mail_server, reply.message_id)) == 1
+    assert reply_row(demo_db, reply.id).state == outcome
+
+
+def test_a_crash_after_sending_is_settled_from_the_sent_folder(
+    mail_server, mailbox, demo_db, secrets, monkeypatch
+):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets, sent_folder="Sent")
+    reply = queue(demo_db, customer_email(demo_db, channel), customer())
+
+    class Crash(BaseException):
+        pass
+
+    def crash(*args: object, **kwargs: object) -> bool:
+        raise Crash  # the process dies after the 250 and the Sent copy, before recording it
+
+    with monkeypatch.context() as m:
+        m.setattr(outbox, "mark_sent", crash)
+        started = utcnow()
+        with pytest.raises(Crash):
+            drain_outbox(demo_db, secrets, now=started)
+    assert reply_row(demo_db, reply.id).state == ReplyState.SENDING
+    # a new run at once leaves it alone: its sender might still be at work
+    assert drain_outbox(demo_db, secrets, now=started + timedelta(minutes=1)).recovered == 0
+    report = drain_outbox(demo_db, secrets, now=started + outbox.LEASE + timedelta(minutes=1))
+    assert (report.recovered, report.sent, report.connections) == (1, 1, 0)
+    row = reply_row(demo_db, reply.id)
+    assert row.state == ReplyState.SENT and "Sent folder" in (row.last_error or "")
+    assert len(delivered(mail_server, reply.message_id)) == 1
+
+
+# ---- injection ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("Subject", {"subject": "Hi\r\nBcc: evil@example.com"}),
+        ("To", {"to": "customer@example.com\r\nBcc: evil@example.com"}),
+        ("Cc", {"cc": "Eve\n <evil@example.com>"}),
+        ("To", {"to": "customer@example.com evil@example.com"}),
+    ],
+)
+def test_header_injection_is_refused_and_nothing_is_sent(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, demo_db, secrets, field, kwargs
+):
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    email_id = customer_email(demo_db, channel)
+    to = kwargs.pop("to", customer())
+    with pytest.raises(ValidationError) as refused:
+        queue(demo_db, email_id, to, **kwargs)
+    assert refused.value.field == field
+    with demo_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Reply)) == 0
+        assert s.get_one(Email, email_id).status == EmailStatus.ASSIGNED
+    report = drain_outbox(demo_db, secrets)
+    assert (report.claimed, report.connections) == (0, 0)
+
+
+def test_a_subject_changed_behind_the_services_back_fails_before_connecting(
+    mail_server, mailbox, demo_db, secrets
+):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    reply = queue(demo_db, customer_email(demo_db, channel), customer())
+    with demo_db.session() as s:
+        s.execute(
+            update(Reply).where(Reply.id == reply.id).values(subject="Hi\r\nBcc: evil@example.com")
+        )
+    report = drain_outbox(demo_db, secrets)
+    assert (report.failed, report.connections) == (1, 0)
+    row = reply_row(demo_db, reply.id)
+    assert row.state == ReplyState.FAILED and "Subject: must not contain line breaks" in (
+        row.last_error or ""
+    )
+    assert copies(mail_server, reply.message_id) == []
+
+
+# ---- PostgreSQL: claims from several processes ----------------------------------------------
+
+
+def test_concurrent_claims_on_postgresql_never_share_a_reply(postgres_url: str) -> None:
+    from app.db import migrate
+    from app.services import demo
+
+    db = Database(postgres_url)
+    databases: list[Database] = []
+    try:
+        migrate.upgrade(db)
+        demo.seed(db)
+        with db.session() as s:
+            support = s.scalars(select(Channel.id).where(Channel.name == "Support mailbox")).one()
+        email_id = customer_email(db, support)
+        replies = {queue(db, email_id, customer(), subject=f"Re: {n}").id for n in range(40)}
+        databases = [Database(postgres_url) for _ in range(4)]
+        got: list[list[int]] = [[] for _ in databases]
+        start = threading.Barrier(len(databases))
+        now = utcnow()
+
+        def claim(n: int) -> None:
+            # every process sees the same 40 candidates, then all claim them at once
+            candidates = outbox.due_ids(databases[n], now, 100)
+            start.wait()
+            got[n].extend(outbox.claim_ids(databases[n], candidates, now))
+
+        threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(databases))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        everything = [r for g in got for r in g]
+        assert sorted(everything) == sorted(replies)  # each claimed by exactly one
+        # recovery and release use the same guarded updates on PostgreSQL
+        later = now + outbox.LEASE + timedelta(seconds=1)
+        stale = outbox.recover_stale(db, later, limit=100)
+        assert set(stale) == replies and outbox.recover_stale(db, later, limit=100) == {}
+        assert outbox.release(db, sorted(replies)) == len(replies)
+        with db.session() as s:
+            states = set(s.scalars(select(Reply.state)))
+            attempts = set(s.scalars(select(Reply.attempts)))
+        assert (states, attempts) == ({ReplyState.QUEUED}, {0})
+    finally:
+        for d in databases:
+            d.dispose()
+        db.dispose()

@@ -1,0 +1,237 @@
+"""Outgoing messages: headers, threading, non-ASCII, injection refused, Bcc only in the envelope."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta, timezone
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from app.mail import compose
+from app.mail.compose import HeaderError, Mailbox, Outgoing
+
+UNICODE = "Größe – 5 € 日本語"
+WHEN = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
+
+
+def outgoing(**changes: object) -> Outgoing:
+    base: dict[str, object] = {
+        "sender": Mailbox("Example Retail Support", "support@example.com"),
+        "to": [Mailbox("Zoe Adams", "zoe@customers.example")],
+        "cc": [Mailbox("Adams, Bob", "bob@customers.example")],
+        "bcc": [Mailbox("", "audit@example.com")],
+        "subject": "Re: Where is my order?",
+        "body": "Hello Zoe,\n\nit is on its way.\n",
+        "message_id": "<ec.1@example.com>",
+        "date": WHEN,
+        "in_reply_to": "<q1@customers.example>",
+        "references": ["<q0@customers.example>", "<q1@customers.example>"],
+    }
+    base.update(changes)
+    return Outgoing(**base)  # type: ignore[arg-type]
+
+
+def parsed(out: Outgoing) -> tuple[bytes, EmailMessage]:
+    raw = compose.to_bytes(compose.build(out))
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return raw, msg
+
+
+def test_headers_and_threading() -> None:
+    raw, msg = parsed(outgoing())
+    assert str(msg["From"]) == "Example Retail Support <support@example.com>"
+    assert str(msg["To"]) == "Zoe Adams <zoe@customers.example>"
+    assert str(msg["Cc"]) == '"Adams, Bob" <bob@customers.example>'
+    assert str(msg["Subject"]) == "Re: Where is my order?"
+    assert msg["Message-ID"] == "<ec.1@example.com>"
+    assert msg["In-Reply-To"] == "<q1@customers.example>"
+    assert msg["References"] == "<q0@customers.example> <q1@customers.example>"
+    assert msg["Date"].datetime == WHEN
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_content_charset() == "utf-8"
+    assert msg.get_content().replace("\r\n", "\n") == "Hello Zoe,\n\nit is on its way.\n"
+    # SMTP line ends everywhere, nothing but ASCII on the wire
+    assert raw.count(b"\n") == raw.count(b"\r\n")
+    assert raw.isascii()
+
+
+def test_bcc_is_only_in_the_envelope() -> None:
+    out = outgoing()
+    raw, msg = parsed(out)
+    assert "Bcc" not in msg
+    assert b"audit@example.com" not in raw
+    assert out.envelope_recipients == [
+        "zoe@customers.example",
+        "bob@customers.example",
+        "audit@example.com",
+    ]
+
+
+def test_a_recipient_in_to_and_bcc_gets_one_envelope_entry() -> None:
+    out = outgoing(bcc=[Mailbox("", "zoe@customers.example")], cc=[])
+    assert out.envelope_recipients == ["zoe@customers.example"]
+
+
+def test_non_ascii_subject_names_and_body_are_encoded() -> None:
+    out = outgoing(
+        sender=Mailbox(UNICODE, "support@example.com"),
+        to=[Mailbox(UNICODE, "zoe@customers.example")],
+        subject=f"Re: {UNICODE} " + "and a long subject that must be folded " * 3,
+        body=f"{UNICODE}\n" + "é" * 200 + "\n",
+    )
+    raw, msg = parsed(out)
+    assert raw.isascii()
+    assert b"=?utf-8?" in raw  # RFC 2047 encoded words
+    assert str(msg["From"]) == f"{UNICODE} <support@example.com>"
+    assert msg["From"].addresses[0].display_name == UNICODE
+    assert msg["To"].addresses[0].display_name == UNICODE
+    assert str(msg["Subject"]) == out.subject
+    assert msg.get_content().replace("\r\n", "\n") == out.body
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+
+
+def test_html_alternative() -> None:
+    _, msg = parsed(outgoing(html="<p>Hello <b>Zoe</b></p>"))
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert text is not None and html is not None
+    assert "<b>Zoe</b>" in html.get_content()
+
+
+def test_date_keeps_the_instant_and_needs_a_zone() -> None:
+    sydney = timezone(timedelta(hours=11))
+    _, msg = parsed(outgoing(date=WHEN.astimezone(sydney)))
+    assert msg["Date"].datetime == WHEN
+    with pytest.raises(HeaderError) as refused:
+        compose.build(outgoing(date=datetime(2026, 1, 1)))
+    assert refused.value.field == "Date"
+
+
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [
+        ("Subject", {"subject": "Hi\r\nBcc: evil@example.com"}),
+        ("Subject", {"subject": "Hi\nBcc: evil@example.com"}),
+        ("Subject", {"subject": "Hi\rBcc: evil@example.com"}),
+        ("Subject", {"subject": "Hi\u2028Bcc: evil@example.com"}),
+        ("Subject", {"subject": "Hi\x00there"}),
+        ("From", {"sender": Mailbox("Support\r\nBcc: evil@example.com", "s@example.com")}),
+        ("To", {"to": [Mailbox("Zoe\r\nBcc: evil@example.com", "zoe@customers.example")]}),
+        ("Cc", {"cc": [Mailbox("", "bob@customers.example\r\nBcc: evil@example.com")]}),
+        ("Message-ID", {"message_id": "<a@b>\r\nBcc: evil@example.com"}),
+        ("In-Reply-To", {"in_reply_to": "<a@b>\r\nBcc: evil@example.com"}),
+        ("References", {"references": ["<a@b> <c@d>"]}),
+    ],
+)
+def test_line_breaks_in_headers_are_refused(field: str, changes: dict[str, object]) -> None:
+    with pytest.raises(HeaderError) as refused:
+        compose.build(outgoing(**changes))
+    assert refused.value.field == field
+    assert str(refused.value).startswith(f"{field}: ")
+    assert isinstance(refused.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "zoe@customers.example\r\nBcc: evil@example.com",
+        "Zoe\r\n <zoe@customers.example>",
+        "zoe@customers.example\n",
+    ],
+)
+def test_injection_through_a_typed_address_is_refused(text: str) -> None:
+    with pytest.raises(HeaderError, match="line breaks") as refused:
+        compose.parse_mailboxes("To", text)
+    assert refused.value.field == "To"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "zoe",
+        "zoe@",
+        "@customers.example",
+        "zoe@customers.example bob@customers.example",
+        "Zoe <zoe@customers.example",
+        "friends: zoe@customers.example;",
+        "<>",
+        "zoe..x@customers.example",
+        "jörg@customers.example",
+    ],
+)
+def test_an_address_must_be_exactly_one_addr_spec(text: str) -> None:
+    with pytest.raises(HeaderError) as refused:
+        compose.parse_mailbox("Bcc", text)
+    assert refused.value.field == "Bcc"
+    assert text.strip() in str(refused.value)
+
+
+def test_addresses_are_parsed_and_stored_so_that_they_split_back() -> None:
+    typed = '"Adams, Zoe" <zoe@customers.example>; bob@customers.example,  Ann <ann@bücher.example>'
+    boxes = compose.parse_mailboxes("To", typed)
+    assert boxes == [
+        Mailbox("Adams, Zoe", "zoe@customers.example"),
+        Mailbox("", "bob@customers.example"),
+        Mailbox("Ann", "ann@xn--bcher-kva.example"),
+    ]
+    stored = compose.format_mailboxes(boxes)
+    assert compose.parse_mailboxes("To", stored) == boxes
+    assert compose.parse_mailboxes("To", ["a@x.example, b@x.example", "c@x.example"]) == [
+        Mailbox("", "a@x.example"),
+        Mailbox("", "b@x.example"),
+        Mailbox("", "c@x.example"),
+    ]
+    assert compose.parse_mailboxes("To", "") == []
+    assert compose.split_addresses('(a, b) x@y.example; "q;r" <z@y.example>,') == [
+        "(a, b) x@y.example",
+        '"q;r" <z@y.example>',
+    ]
+
+
+def test_no_recipient_at_all_is_refused() -> None:
+    with pytest.raises(HeaderError, match="at least one recipient"):
+        compose.build(outgoing(to=[], cc=[], bcc=[]))
+
+
+def test_bcc_only_is_allowed() -> None:
+    raw, msg = parsed(outgoing(to=[], cc=[]))
+    assert "To" not in msg and "Bcc" not in msg and b"audit@" not in raw
+
+
+def test_message_ids_are_unique_on_the_channels_domain() -> None:
+    first = compose.make_message_id("Support@Example.COM")
+    second = compose.make_message_id("support@example.com")
+    assert first != second
+    assert first.startswith("<") and first.endswith("@example.com>")
+    compose.check_message_id("Message-ID", first)
+    assert compose.make_message_id("a@bücher.example").endswith("@xn--bcher-kva.example>")
+
+
+def test_references_of_a_long_thread_keep_the_first_and_the_latest() -> None:
+    ids = [f"<m{n}@x.example>" for n in range(30)]
+    refs = compose.thread_references("<m30@x.example>", ids)
+    assert len(refs) == 20
+    assert refs[0] == "<m0@x.example>" and refs[-1] == "<m30@x.example>"
+    assert compose.thread_references(None, []) == []
+    assert compose.thread_references("<a@x>", ["<a@x>", "junk"]) == ["<a@x>"]
+
+
+def test_body_line_ends_are_normalised() -> None:
+    _, msg = parsed(outgoing(body="one\r\ntwo\rthree\nfour"))
+    assert msg.get_content().replace("\r\n", "\n") == "one\ntwo\nthree\nfour\n"
+
+
+def test_long_thread_ids_are_folded_between_ids_never_encoded() -> None:
+    long_id = "<" + "x" * 90 + "@outlook.example>"
+    refs = [f"<m{n}@customers.example>" for n in range(6)] + [long_id]
+    raw, msg = parsed(outgoing(in_reply_to=long_id, references=refs))
+    assert b"=?" not in raw
+    assert msg["In-Reply-To"] == long_id
+    assert msg["References"].split() == refs
+    assert str(msg["References"]) == " ".join(refs)
+    lines = raw.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert any(line.startswith(b"References: <m0@") for line in lines)

@@ -1,0 +1,653 @@
+"""The outbox's state machine: queueing, claiming (atomically), back-off, failure, uncertainty,
+recovery of replies left 'sending', and how an SMTP exchange is classified."""
+
+from __future__ import annotations
+
+import email
+import smtplib
+import threading
+from datetime import UTC, datetime, timedelta
+from email import policy
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.channel_service import outbox as sender
+from app.channel_service.outbox import Permanent, Temporary, UnknownOutcome, drain_outbox, transmit
+from app.cli import main
+from app.db.engine import Database
+from app.db.models import Channel, Email, EmailStatus, History, Reply, ReplyState, User
+from app.mail import smtp
+from app.services import outbox
+from app.services.auth import SYSTEM, Actor
+from app.services.channels import ChannelService
+from app.services.errors import ConflictError, PermissionDenied, ValidationError
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def support_channel(db: Database) -> int:
+    with db.session() as s:
+        return s.scalars(select(Channel.id).where(Channel.name == "Support mailbox")).one()
+
+
+def new_email(db: Database, channel_id: int | None = None, **fields: Any) -> int:
+    values: dict[str, Any] = {
+        "channel_id": channel_id if channel_id is not None else support_channel(db),
+        "status": EmailStatus.ASSIGNED,
+        "from_addr": "Zoe Adams <zoe@customers.example>",
+        "subject": "Where is my order?",
+        "message_id": "<q2@customers.example>",
+        "references": "<q0@customers.example> <q1@customers.example>",
+        "raw": b"",
+    }
+    values.update(fields)
+    with db.session() as s:
+        row = Email(**values)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def alice(db: Database) -> int:
+    with db.session() as s:
+        return s.scalars(select(User.id).where(User.login == "alice")).one()
+
+
+def queue(db: Database, email_id: int | None = None, **kwargs: Any) -> Reply:
+    return outbox.queue_reply(
+        db,
+        email_id if email_id is not None else new_email(db),
+        alice(db),
+        kwargs.pop("to", "Zoe Adams <zoe@customers.example>"),
+        kwargs.pop("cc", ""),
+        kwargs.pop("bcc", ""),
+        kwargs.pop("subject", "Re: Where is my order?"),
+        kwargs.pop("body", "It is on its way."),
+        now=kwargs.pop("now", T0),
+        **kwargs,
+    )
+
+
+def row(db: Database, reply_id: int) -> Reply:
+    with db.session() as s:
+        return s.get_one(Reply, reply_id)
+
+
+def history(db: Database, email_id: int) -> list[tuple[str, str]]:
+    with db.session() as s:
+        return [
+            (h.action, h.detail)
+            for h in s.scalars(
+                select(History).where(History.email_id == email_id).order_by(History.id)
+            )
+        ]
+
+
+# ---- queueing --------------------------------------------------------------------------
+
+
+def test_queue_reply_fixes_the_message_id_and_threads_the_reply(demo_db: Database) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id, cc='"Adams, Bob" <bob@customers.example>', bcc="a@x.example")
+    got = row(demo_db, reply.id)
+    assert got.state == ReplyState.QUEUED and got.attempts == 0 and got.next_attempt_at is None
+    assert got.message_id == reply.message_id and got.message_id.endswith("@example.com>")
+    assert got.to_addrs == "Zoe Adams <zoe@customers.example>"
+    assert got.cc_addrs == '"Adams, Bob" <bob@customers.example>'
+    assert got.bcc_addrs == "a@x.example"
+    with demo_db.session() as s:
+        answered = s.get_one(Email, email_id)
+        assert answered.status == EmailStatus.ACTIONED and answered.actioned_at == T0
+        assert answered.first_reply_at is None  # not sent yet
+    (_, detail), *_ = [h for h in history(demo_db, email_id) if h[0] == "replied"]
+    assert "zoe@customers.example" in detail and "Support mailbox" in detail
+
+    [prepared] = outbox.prepare(demo_db, {reply.id: T0})
+    msg = email.message_from_bytes(prepared.data, policy=policy.default)
+    assert msg["Message-ID"] == reply.message_id
+    assert msg["In-Reply-To"] == "<q2@customers.example>"
+    assert (
+        msg["References"] == "<q0@customers.example> <q1@customers.example> <q2@customers.example>"
+    )
+    assert str(msg["From"]) == "Example Retail Support <support@example.com>"
+    assert "Bcc" not in msg
+    assert prepared.sender == "support@example.com"
+    assert prepared.recipients == ("zoe@customers.example", "bob@customers.example", "a@x.example")
+
+
+def test_threading_without_references_uses_in_reply_to(demo_db: Database) -> None:
+    email_id = new_email(demo_db, references=None, in_reply_to="<q1@customers.example>")
+    reply = queue(demo_db, email_id)
+    [prepared] = outbox.prepare(demo_db, {reply.id: T0})
+    msg = email.message_from_bytes(prepared.data, policy=policy.default)
+    assert msg["References"] == "<q1@customers.example> <q2@customers.example>"
+    no_id = queue(demo_db, new_email(demo_db, message_id=None, references=None))
+    [prepared] = outbox.prepare(demo_db, {no_id.id: T0})
+    msg = email.message_from_bytes(prepared.data, policy=policy.default)
+    assert "In-Reply-To" not in msg and "References" not in msg
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("Subject", {"subject": "Hi\r\nBcc: evil@example.com"}),
+        ("To", {"to": "zoe@customers.example\r\nBcc: evil@example.com"}),
+        ("Bcc", {"bcc": "not an address"}),
+        ("To", {"to": ""}),
+    ],
+)
+def test_queue_reply_refuses_bad_headers_and_queues_nothing(
+    demo_db: Database, field: str, kwargs: dict[str, str]
+) -> None:
+    email_id = new_email(demo_db)
+    with pytest.raises(ValidationError) as refused:
+        queue(demo_db, email_id, **kwargs)
+    assert refused.value.field == field
+    with demo_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Reply)) == 0
+        assert s.get_one(Email, email_id).status == EmailStatus.ASSIGNED
+    assert history(demo_db, email_id) == []
+
+
+def test_the_sending_channel_falls_back_to_the_organisation_default(demo_db: Database) -> None:
+    with demo_db.session() as s:
+        sales = s.scalars(select(Channel.id).where(Channel.name == "Sales mailbox")).one()
+    assert queue(demo_db, new_email(demo_db, sales)).message_id.endswith("@example.com>")
+    orphan = new_email(demo_db)
+    with demo_db.session() as s:
+        s.execute(update(Email).where(Email.id == orphan).values(channel_id=None))
+    reply = queue(demo_db, orphan)
+    [prepared] = outbox.prepare(demo_db, {reply.id: T0})
+    assert prepared.channel_id == support_channel(demo_db)
+
+
+# ---- claiming and back-off -------------------------------------------------------------
+
+
+def test_backoff_schedule() -> None:
+    assert [outbox.backoff(n).total_seconds() for n in range(1, 9)] == [
+        30,
+        60,
+        120,
+        300,
+        900,
+        3600,
+        3600,
+        3600,
+    ]
+
+
+def test_claim_retry_backoff_and_send(demo_db: Database) -> None:
+    reply = queue(demo_db)
+    claimed = outbox.claim_due(demo_db, T0, 10)
+    assert list(claimed) == [reply.id]
+    got = row(demo_db, reply.id)
+    assert (got.state, got.attempts, got.next_attempt_at) == (
+        ReplyState.SENDING,
+        1,
+        T0 + outbox.LEASE,
+    )
+    assert outbox.claim_due(demo_db, T0, 10) == {}  # already being sent
+
+    now = T0
+    for attempt, wait in enumerate((30, 60, 120, 300, 900, 3600, 3600), start=1):
+        when = outbox.mark_retry(demo_db, reply.id, "451 try later", now)
+        assert when == now + timedelta(seconds=wait)
+        got = row(demo_db, reply.id)
+        assert (got.state, got.attempts, got.last_error) == (
+            ReplyState.QUEUED,
+            attempt,
+            "451 try later",
+        )
+        assert outbox.claim_due(demo_db, when - timedelta(seconds=1), 10) == {}
+        assert list(outbox.claim_due(demo_db, when, 10)) == [reply.id]
+        now = when
+    assert outbox.mark_sent(demo_db, reply.id, now)
+    got = row(demo_db, reply.id)
+    assert (got.state, got.sent_at, got.last_error, got.next_attempt_at) == (
+        ReplyState.SENT,
+        now,
+        None,
+        None,
+    )
+    assert outbox.mark_retry(demo_db, reply.id, "late", now) is None  # settled: no change
+    assert row(demo_db, reply.id).state == ReplyState.SENT
+
+
+def test_first_reply_at_is_set_by_the_first_sent_reply_only(demo_db: Database) -> None:
+    email_id = new_email(demo_db)
+    first, second = queue(demo_db, email_id), queue(demo_db, email_id)
+    outbox.claim_due(demo_db, T0, 10)
+    assert outbox.mark_sent(demo_db, second.id, T0 + timedelta(minutes=1))
+    assert outbox.mark_sent(demo_db, first.id, T0 + timedelta(minutes=2))
+    with demo_db.session() as s:
+        assert s.get_one(Email, email_id).first_reply_at == T0 + timedelta(minutes=1)
+    assert [a for a, _ in history(demo_db, email_id)].count("sent") == 2
+
+
+def test_a_claim_is_atomic_between_two_sessions(demo_db: Database) -> None:
+    """Process A picks candidates, process B claims them first: A's UPDATE finds them taken."""
+    replies = [queue(demo_db).id for _ in range(3)]
+    other = Database(demo_db.url)  # another engine: another connection, like another process
+    try:
+        candidates = outbox.due_ids(demo_db, T0, 10)
+        assert candidates == replies
+        assert list(outbox.claim_due(other, T0, 2)) == replies[:2]
+        assert list(outbox.claim_ids(demo_db, candidates, T0)) == replies[2:]
+    finally:
+        other.dispose()
+
+
+def test_concurrent_claims_never_share_a_reply(demo_db: Database) -> None:
+    replies = {queue(demo_db).id for _ in range(40)}
+    databases = [Database(demo_db.url) for _ in range(4)]
+    got: list[list[int]] = [[] for _ in databases]
+    start = threading.Barrier(len(databases))
+
+    def claim(n: int) -> None:
+        start.wait()
+        while batch := outbox.claim_due(databases[n], T0, 3):
+            got[n].extend(batch)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(databases))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        for d in databases:
+            d.dispose()
+    everything = [r for g in got for r in g]
+    assert sorted(everything) == sorted(replies)  # each claimed exactly once
+
+
+def test_simultaneous_claims_of_the_same_candidates(demo_db: Database) -> None:
+    replies = [queue(demo_db).id for _ in range(20)]
+    databases = [Database(demo_db.url) for _ in range(4)]
+    got: list[dict[int, datetime]] = [{} for _ in databases]
+    start = threading.Barrier(len(databases))
+
+    def claim(n: int) -> None:
+        candidates = outbox.due_ids(databases[n], T0, 100)  # all see every reply as due
+        start.wait()
+        got[n].update(outbox.claim_ids(databases[n], candidates, T0))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(len(databases))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        for d in databases:
+            d.dispose()
+    assert sorted(r for g in got for r in g) == replies
+
+
+def test_failed_is_kept_with_the_servers_text_and_a_supervisor_retries(
+    demo_db: Database, supervisor: Actor, agent: Actor
+) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id)
+    outbox.claim_due(demo_db, T0, 10)
+    text = "The mail server refused the recipient(s) zoe@customers.example: 550 5.1.1 User unknown"
+    assert outbox.mark_failed(demo_db, reply.id, text, T0)
+    assert ("failed send", text) in history(demo_db, email_id)
+    [failed] = outbox.failed_sends(demo_db)
+    assert (failed.reply_id, failed.state, failed.last_error, failed.agent) == (
+        reply.id,
+        ReplyState.FAILED,
+        text,
+        "Alice Agent",
+    )
+    assert outbox.claim_due(demo_db, T0 + timedelta(days=1), 10) == {}
+
+    with pytest.raises(PermissionDenied):
+        outbox.retry(demo_db, agent, reply.id)
+    outbox.retry(demo_db, supervisor, reply.id, T0)
+    got = row(demo_db, reply.id)
+    assert (got.state, got.attempts, got.next_attempt_at) == (ReplyState.QUEUED, 0, None)
+    assert history(demo_db, email_id)[-1][0] == "send retried"
+    with pytest.raises(ConflictError, match="queued"):
+        outbox.retry(demo_db, supervisor, reply.id)
+    assert list(outbox.claim_due(demo_db, T0, 10)) == [reply.id]
+
+
+def test_uncertain_waits_for_a_person(demo_db: Database, supervisor: Actor) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id)
+    outbox.claim_due(demo_db, T0, 10)
+    assert outbox.mark_uncertain(demo_db, reply.id, "connection lost after DATA", T0)
+    assert row(demo_db, reply.id).state == ReplyState.UNCERTAIN
+    assert outbox.claim_due(demo_db, T0 + timedelta(days=1), 10) == {}
+    assert outbox.recover_stale(demo_db, T0 + timedelta(days=1)) == {}
+    assert [f.state for f in outbox.failed_sends(demo_db)] == [ReplyState.UNCERTAIN]
+    outbox.accept_as_sent(demo_db, supervisor, reply.id, T0 + timedelta(hours=1))
+    got = row(demo_db, reply.id)
+    assert got.state == ReplyState.SENT
+    with demo_db.session() as s:
+        assert s.get_one(Email, email_id).first_reply_at == T0 + timedelta(hours=1)
+    with pytest.raises(ConflictError):
+        outbox.accept_as_sent(demo_db, supervisor, reply.id)
+
+
+def test_failed_sends_can_include_replies_waiting_to_retry(demo_db: Database) -> None:
+    reply = queue(demo_db)
+    outbox.claim_due(demo_db, T0, 10)
+    outbox.mark_retry(demo_db, reply.id, "refused the connection", T0)
+    assert outbox.failed_sends(demo_db) == []
+    [waiting] = outbox.failed_sends(demo_db, include_retrying=True)
+    assert waiting.state == ReplyState.QUEUED and waiting.next_attempt_at == T0 + timedelta(
+        seconds=30
+    )
+
+
+def test_release_gives_back_untried_replies_without_counting_an_attempt(demo_db: Database) -> None:
+    reply = queue(demo_db)
+    outbox.claim_due(demo_db, T0, 10)
+    assert outbox.release(demo_db, [reply.id]) == 1
+    got = row(demo_db, reply.id)
+    assert (got.state, got.attempts, got.next_attempt_at) == (ReplyState.QUEUED, 0, None)
+
+
+# ---- replies left 'sending' ------------------------------------------------------------
+
+
+@pytest.fixture
+def no_smtp(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    calls: list[object] = []
+
+    def refuse(settings: object) -> None:
+        calls.append(settings)
+        raise AssertionError("no SMTP connection may be made here")
+
+    monkeypatch.setattr(smtp, "connect", refuse)
+    return calls
+
+
+def test_a_reply_left_sending_by_a_crash_becomes_uncertain_not_resent(
+    demo_db: Database, secrets: object, no_smtp: list[object]
+) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id)
+    outbox.claim_due(demo_db, T0, 10)  # … and the process died
+    # within the lease its sender may still be at work: left alone
+    early = drain_outbox(demo_db, None, now=T0 + timedelta(minutes=5))
+    assert (early.recovered, early.claimed) == (0, 0)
+    assert row(demo_db, reply.id).state == ReplyState.SENDING
+
+    report = drain_outbox(demo_db, None, now=T0 + outbox.LEASE + timedelta(seconds=1))
+    assert (report.recovered, report.uncertain, report.sent, report.connections) == (1, 1, 0, 0)
+    got = row(demo_db, reply.id)
+    assert got.state == ReplyState.UNCERTAIN
+    assert "stopped while sending" in (got.last_error or "")
+    assert history(demo_db, email_id)[-1][0] == "uncertain send"
+    again = drain_outbox(demo_db, None, now=T0 + timedelta(days=1))
+    assert (again.recovered, again.claimed) == (0, 0)
+    assert no_smtp == []
+
+
+def test_recovery_is_claimed_atomically_too(demo_db: Database) -> None:
+    reply = queue(demo_db)
+    outbox.claim_due(demo_db, T0, 10)
+    later = T0 + outbox.LEASE + timedelta(seconds=1)
+    assert list(outbox.recover_stale(demo_db, later)) == [reply.id]
+    assert outbox.recover_stale(demo_db, later) == {}  # the first taker holds a new lease
+
+
+def test_a_sender_whose_lease_was_taken_over_does_not_send(demo_db: Database) -> None:
+    reply = queue(demo_db)
+    [(reply_id, lease)] = outbox.claim_due(demo_db, T0, 10).items()
+    assert outbox.renew(demo_db, reply_id, lease, T0) == T0 + outbox.LEASE
+    later = T0 + 3 * outbox.LEASE
+    taken = outbox.recover_stale(demo_db, later)
+    assert list(taken) == [reply.id]
+    assert outbox.renew(demo_db, reply_id, T0 + outbox.LEASE, later) is None
+
+
+def test_a_reply_that_cannot_be_built_fails_without_connecting(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    reply = queue(demo_db)
+    with demo_db.session() as s:
+        s.execute(
+            update(Reply).where(Reply.id == reply.id).values(to_addrs="a@x.example\r\nBcc: e@x")
+        )
+    report = drain_outbox(demo_db, secrets, now=T0)
+    assert (report.failed, report.connections, fake_server.connections) == (1, 0, [])
+    assert "To: must not contain line breaks" in (row(demo_db, reply.id).last_error or "")
+
+
+def test_without_the_smtp_password_here_replies_are_left_to_another_sender(
+    demo_db: Database, secrets: Any, no_smtp: list[object]
+) -> None:
+    reply = queue(demo_db)
+    for _ in range(2):
+        report = drain_outbox(demo_db, secrets, now=T0)
+        assert (report.claimed, report.retrying, report.connections) == (0, 0, 0)
+        assert "Support mailbox: No SMTP password" in report.errors[0]
+    got = row(demo_db, reply.id)
+    assert (got.state, got.attempts, got.next_attempt_at) == (ReplyState.QUEUED, 0, None)
+    assert (got.last_error or "").startswith("Waiting: No SMTP password is stored")
+    # the computer (or channel service) that has the password sends it at once
+    ChannelService(demo_db, SYSTEM, secrets).set_password(
+        support_channel(demo_db), "outbound", "secret"
+    )
+    server = FakeServer()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(smtp, "connect", server.connect)
+        assert drain_outbox(demo_db, secrets, now=T0).sent == 1
+    got = row(demo_db, reply.id)
+    assert (got.state, got.attempts, got.last_error) == (ReplyState.SENT, 1, None)
+
+
+def test_stopping_puts_claimed_replies_back(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    replies = [queue(demo_db).id for _ in range(3)]
+    stop = threading.Event()
+    stop.set()
+    report = drain_outbox(demo_db, secrets, now=T0, stop=stop)
+    assert (report.claimed, report.released, report.connections) == (3, 3, 0)
+    assert {row(demo_db, r).state for r in replies} == {ReplyState.QUEUED}
+    assert {row(demo_db, r).attempts for r in replies} == {0}
+
+
+def test_cli_outbox_drain(demo_db: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--database", demo_db.url, "outbox", "drain"]) == 0
+    assert capsys.readouterr().out.startswith("Outbox: 0 due, 0 sent")
+    assert main(["--database", demo_db.url, "outbox", "drain", "--channel", "Nope"]) == 3
+
+
+# ---- classifying an SMTP exchange -----------------------------------------------------------
+
+
+class FakeSMTP:
+    """Plays the server's side of MAIL, RCPT, DATA with scripted answers or failures."""
+
+    def __init__(self, **script: Any) -> None:
+        self.script = script
+        self.sent: list[bytes] = []
+        self.commands: list[str] = []
+
+    def ehlo_or_helo_if_needed(self) -> None:
+        pass
+
+    def _answer(self, step: str, default: tuple[int, bytes]) -> tuple[int, bytes]:
+        self.commands.append(step)
+        answer = self.script.get(step, default)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    def mail(self, sender: str) -> tuple[int, bytes]:
+        return self._answer("mail", (250, b"2.1.0 Ok"))
+
+    def rcpt(self, rcpt: str) -> tuple[int, bytes]:
+        return self._answer(f"rcpt {rcpt}", (250, b"2.1.5 Ok"))
+
+    def docmd(self, cmd: str) -> tuple[int, bytes]:
+        return self._answer("data", (354, b"End data with <CR><LF>.<CR><LF>"))
+
+    def send(self, data: bytes) -> None:
+        self._answer("send", (0, b""))
+        self.sent.append(data)
+
+    def getreply(self) -> tuple[int, bytes]:
+        return self._answer("final", (250, b"2.0.0 Ok: queued as ABC"))
+
+
+def run(fake: FakeSMTP, recipients: tuple[str, ...] = ("a@x.example", "b@x.example")) -> None:
+    transmit(fake, "s@example.com", recipients, b"Subject: x\r\n\r\n.dot\r\nbody")  # type: ignore[arg-type]
+
+
+def test_transmit_success_dot_stuffs_and_ends_data() -> None:
+    fake = FakeSMTP()
+    run(fake)
+    assert fake.sent == [b"Subject: x\r\n\r\n..dot\r\nbody\r\n.\r\n"]
+
+
+@pytest.mark.parametrize(
+    ("script", "error", "text"),
+    [
+        ({"mail": (451, b"4.3.0 busy")}, Temporary, "451 4.3.0 busy"),
+        ({"mail": (553, b"5.7.1 not yours")}, Permanent, "553 5.7.1 not yours"),
+        ({"rcpt b@x.example": (550, b"5.1.1 unknown")}, Permanent, "b@x.example: 550"),
+        ({"rcpt b@x.example": (452, b"4.5.3 too many")}, Temporary, "b@x.example: 452"),
+        ({"data": (554, b"5.5.1 no valid recipients")}, Permanent, "554"),
+        ({"final": (552, b"5.3.4 too big")}, Permanent, "552 5.3.4 too big"),
+        ({"final": (451, b"4.3.0 queue trouble")}, Temporary, "451"),
+        ({"mail": smtplib.SMTPServerDisconnected("gone")}, Temporary, "lost"),
+        ({"send": smtplib.SMTPServerDisconnected("gone")}, Temporary, "lost"),
+        ({"send": ConnectionResetError(104, "reset")}, Temporary, "lost"),
+        ({"final": smtplib.SMTPServerDisconnected("closed")}, UnknownOutcome, "may or may not"),
+        ({"final": TimeoutError("timed out")}, UnknownOutcome, "timed out"),
+    ],
+)
+def test_transmit_classifies_failures(
+    script: dict[str, Any], error: type[Exception], text: str
+) -> None:
+    fake = FakeSMTP(**script)
+    with pytest.raises(error, match=text):
+        run(fake)
+
+
+def test_one_refused_recipient_stops_the_whole_reply() -> None:
+    fake = FakeSMTP(**{"rcpt a@x.example": (550, b"5.1.1 unknown")})
+    with pytest.raises(Permanent):
+        run(fake)
+    assert "data" not in fake.commands and fake.sent == []
+
+
+def test_worker_drains_and_stops(demo_db: Database, no_smtp: list[object]) -> None:
+    stopping = threading.Event()
+    worker = sender.OutboxWorker(demo_db, None, stopping, interval=0.05)
+    worker.start()
+    reply = queue(demo_db)
+    worker.wake.set()
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while row(demo_db, reply.id).last_error is None and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.05)
+    stopping.set()
+    worker.wake.set()
+    worker.join(5)
+    assert not worker.is_alive()
+    # no SMTP password in this process: left queued, with the reason, for another sender
+    got = row(demo_db, reply.id)
+    assert got.attempts == 0 and "No SMTP password" in (got.last_error or "")
+
+
+# ---- a pass over the outbox with a scripted server --------------------------------------
+
+
+class FakeConnection(FakeSMTP):
+    def __init__(self, server: FakeServer) -> None:
+        super().__init__()
+        self.server = server
+
+    def mail(self, sender: str) -> tuple[int, bytes]:
+        self.server.messages += 1
+        hook = self.server.on_mail.pop(self.server.messages, None)
+        if hook is not None:
+            hook(self)
+        return super().mail(sender)
+
+    def rset(self) -> tuple[int, bytes]:
+        return (250, b"Ok")
+
+    def quit(self) -> tuple[int, bytes]:
+        return (221, b"Bye")
+
+    def close(self) -> None:
+        pass
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.connections: list[FakeConnection] = []
+        self.messages = 0
+        self.on_mail: dict[int, Any] = {}  # n-th MAIL FROM → hook(connection)
+
+    def connect(self, settings: smtp.SmtpSettings) -> FakeConnection:
+        conn = FakeConnection(self)
+        self.connections.append(conn)
+        return conn
+
+    def delivered(self) -> int:
+        return sum(len(c.sent) for c in self.connections)
+
+
+@pytest.fixture
+def fake_server(demo_db: Database, secrets: Any, monkeypatch: pytest.MonkeyPatch) -> FakeServer:
+    ChannelService(demo_db, SYSTEM, secrets).set_password(
+        support_channel(demo_db), "outbound", "secret"
+    )
+    server = FakeServer()
+    monkeypatch.setattr(smtp, "connect", server.connect)
+    return server
+
+
+def test_a_dropped_kept_connection_is_replaced_once(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    replies = [queue(demo_db).id for _ in range(3)]
+
+    def drop(conn: FakeConnection) -> None:
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    fake_server.on_mail[2] = drop  # the server closed the idle connection before message 2
+    report = drain_outbox(demo_db, secrets, now=T0)
+    assert (report.sent, report.retrying, report.connections) == (3, 0, 2)
+    assert fake_server.delivered() == 3
+    assert {(row(demo_db, r).state, row(demo_db, r).attempts) for r in replies} == {
+        (ReplyState.SENT, 1)
+    }
+
+
+def test_a_long_batch_keeps_its_leases_and_skips_a_reply_taken_over(
+    demo_db: Database, secrets: Any, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sender, "RENEW_EVERY", timedelta(0))  # renew before every message
+    replies = [queue(demo_db).id for _ in range(3)]
+    leases: list[datetime | None] = []
+
+    def watch(conn: FakeConnection) -> None:
+        leases.append(row(demo_db, replies[2]).next_attempt_at)
+        if len(leases) == 2:  # another process took the last reply over meanwhile
+            with demo_db.session() as s:
+                s.execute(
+                    update(Reply)
+                    .where(Reply.id == replies[2])
+                    .values(next_attempt_at=T0 + timedelta(hours=5))
+                )
+
+    fake_server.on_mail[1] = fake_server.on_mail[2] = watch
+    report = drain_outbox(demo_db, secrets, now=T0)
+    assert leases[0] is not None and leases[1] is not None and leases[1] > leases[0]
+    assert (report.sent, report.released, fake_server.delivered()) == (2, 0, 2)
+    assert "taken over" in report.errors[0]
+    last = row(demo_db, replies[2])  # left to the process that has it
+    assert (last.state, last.next_attempt_at) == (ReplyState.SENDING, T0 + timedelta(hours=5))
