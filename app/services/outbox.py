@@ -77,13 +77,11 @@ def _aware(value: datetime | None) -> datetime:
 
 
 def _channel_column() -> Any:
-    """The channel a reply goes out through: the answered email's channel (the mailbox the
-    customer wrote to). When that is gone, the campaign's channel, then the organisation's
-    default. (PRODUCT.md names the campaign's Email Channel as the sending channel; the
-    answered email's channel is used first for now so that the customer hears back from the
-    address they wrote to: changing the order here changes it everywhere.)"""
+    """The channel a reply goes out through, as the seed defines it: the campaign's Email
+    Channel, else the Organisation Default Email Channel; the mailbox the customer wrote to
+    only when neither is set."""
     default = select(Organisation.default_channel_id).limit(1).scalar_subquery()
-    return func.coalesce(Email.channel_id, Campaign.channel_id, default)
+    return func.coalesce(Campaign.channel_id, default, Email.channel_id)
 
 
 def _with_channel(statement: Any) -> Any:

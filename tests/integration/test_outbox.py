@@ -34,6 +34,7 @@ from app.db.models import (
 from app.mail import smtp
 from app.services import outbox
 from app.services.auth import SYSTEM
+from app.services.campaigns import CampaignData, CampaignService
 from app.services.channels import ChannelData, ChannelService
 from app.services.errors import ValidationError
 from app.services.secrets import SecretStore
@@ -88,11 +89,26 @@ def make_channel(
     return channel.id
 
 
+def campaign_sending_through(db: Database, channel_id: int) -> int:
+    """A campaign whose Email Channel is ``channel_id``: its replies go out through it."""
+    title = f"Replies via channel {channel_id}"
+    with db.session() as s:
+        found = s.scalar(select(Campaign.id).where(Campaign.title == title))
+        if found is not None:
+            return found
+        group_id = s.scalars(select(Campaign.group_id).where(Campaign.title == "Orders")).one()
+    return (
+        CampaignService(db, SYSTEM)
+        .create_campaign(CampaignData(title=title, group_id=group_id, channel_id=channel_id))
+        .id
+    )
+
+
 def customer_email(db: Database, channel_id: int) -> int:
     """An email from a customer, as retrieval would have stored it (with a thread behind it)."""
     tag = random.token_hex(4)
+    campaign = campaign_sending_through(db, channel_id)
     with db.session() as s:
-        campaign = s.scalars(select(Campaign.id).where(Campaign.title == "General Enquiries")).one()
         row = Email(
             channel_id=channel_id,
             campaign_id=campaign,

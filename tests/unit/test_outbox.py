@@ -163,6 +163,20 @@ def test_the_sending_channel_falls_back_to_the_organisation_default(demo_db: Dat
     assert prepared.channel_id == support_channel(demo_db)
 
 
+def test_the_campaigns_email_channel_sends_before_the_mailbox_written_to(demo_db: Database) -> None:
+    """The seed: a campaign's Email Channel is the channel replies are sent through."""
+    from app.db.models import Campaign
+
+    with demo_db.session() as s:
+        sales = s.scalars(select(Channel.id).where(Channel.name == "Sales mailbox")).one()
+        returns = s.scalars(select(Campaign).where(Campaign.title == "Returns")).one()
+        returns.channel_id = sales
+        returns_id = returns.id
+    email = new_email(demo_db, support_channel(demo_db), campaign_id=returns_id)
+    [prepared] = outbox.prepare(demo_db, {queue(demo_db, email).id: T0})
+    assert prepared.channel_id == sales
+
+
 # ---- claiming and back-off -------------------------------------------------------------
 
 
