@@ -49,6 +49,7 @@ def make_channel(
     security: Security = Security.SSL,
     ca_file: str | None = None,
     password: str | None = None,
+    host: str = "127.0.0.1",
 ) -> int:
     channels = ChannelService(db, SYSTEM, store)
     channel = channels.create_channel(
@@ -58,7 +59,7 @@ def make_channel(
             display_name="Real Support",
             default_campaign_id=campaign_id(db, "General Enquiries"),
             enabled=True,
-            imap_host="127.0.0.1",
+            imap_host=host,
             imap_port=port or server.imaps_port,
             imap_security=security,
             imap_username=box.address,
@@ -311,7 +312,7 @@ def test_idle_delivers_a_new_email_within_two_seconds(mail_server, mailbox, demo
     assert states[-1].state == "stopped" and states[-1].channel_id == channel
 
 
-@pytest.mark.parametrize("problem", ["password", "port", "ca", "folder", "starttls"])
+@pytest.mark.parametrize("problem", ["password", "port", "ca", "folder", "starttls", "lookup"])
 def test_test_connection_names_the_failure(mail_server, mailbox, demo_db, secrets, problem):  # type: ignore[no-untyped-def]
     kwargs: dict[str, object] = {}
     if problem == "password":
@@ -329,6 +330,8 @@ def test_test_connection_names_the_failure(mail_server, mailbox, demo_db, secret
         kwargs["folder"] = "Nonexistent"
     elif problem == "starttls":
         kwargs.update(port=mail_server.imap_port, security=Security.STARTTLS)
+    elif problem == "lookup":
+        kwargs["host"] = "imap.no-such-host.invalid"  # .invalid never resolves (RFC 2606)
     channel = make_channel(demo_db, mail_server, mailbox, secrets, **kwargs)  # type: ignore[arg-type]
     result = check_channel(demo_db, channel, secrets)
     expected = {
@@ -336,6 +339,7 @@ def test_test_connection_names_the_failure(mail_server, mailbox, demo_db, secret
         "port": "refused the connection",
         "ca": "is not trusted",
         "folder": "cannot be opened",
+        "lookup": "The name 'imap.no-such-host.invalid' could not be found",
     }
     if problem == "starttls":
         assert result.imap_ok, result.imap_message
