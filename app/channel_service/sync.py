@@ -4,13 +4,19 @@ Order matters for never losing or duplicating mail: a batch is committed to the 
 before its messages are deleted, marked read or moved on the server. A pass interrupted
 anywhere leaves messages that are either not stored (fetched again next time) or stored
 and still on the server (recognised by UID, or by Message-ID and hash, and only acted on).
+
+Fetching and storing overlap: a fetch thread owns the IMAP connection (one thread at a
+time may use it) and fetches the next batch while this thread parses and stores the one
+before. It acts on the server only for batches this thread hands back after their commit,
+and fetches at most one batch ahead, so memory does not grow with the number of messages.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -112,21 +118,121 @@ def sync_channel(
         done = 0
         if progress:
             progress(0, len(new))
-        for batch in imap.fetch(new):
-            if stop is not None and stop.is_set():
-                break
-            results = intake.store([Fetched(folder, uidvalidity, uid, raw) for uid, raw in batch])
-            report.fetched += len(batch)
-            report.stored += sum(1 for r in results if r.new)
-            report.already_stored += sum(1 for r in results if not r.new)
-            report.quarantined += sum(1 for r in results if r.quarantined)
-            imap.after_retrieval([r.uid for r in results], action, move_folder)
-            report.acted_on += len(results)
-            done += len(batch)
-            if progress:
-                progress(done, len(new))
+        fetcher = _Fetcher(imap, new, action, move_folder)
+        try:
+            for batch in fetcher.batches():
+                if stop is not None and stop.is_set():
+                    break
+                results = intake.store(
+                    [Fetched(folder, uidvalidity, uid, raw) for uid, raw in batch]
+                )
+                fetcher.act_on([r.uid for r in results])  # committed: now the server
+                report.fetched += len(batch)
+                report.stored += sum(1 for r in results if r.new)
+                report.already_stored += sum(1 for r in results if not r.new)
+                report.quarantined += sum(1 for r in results if r.quarantined)
+                done += len(batch)
+                if progress:
+                    progress(done, len(new))
+        finally:
+            failed = fetcher.finish()
+            report.acted_on += fetcher.acted
+        if failed is not None:
+            raise failed
     finally:
         if own_session:
             imap.close()
         report.seconds = time.monotonic() - started
     return report
+
+
+class _Fetcher:
+    """The fetch thread of one pass: fetches batches of ``uids`` one batch ahead of the
+    storing thread, and acts on the server for the batches handed back with ``act_on``
+    (after their commit). The session is the thread's until ``finish`` returns."""
+
+    def __init__(
+        self, imap: ImapSession, uids: Sequence[int], action: AfterRetrieval, move_folder: str
+    ) -> None:
+        self._imap = imap
+        self._uids = uids
+        self._action = action
+        self._move_folder = move_folder
+        self._lock = threading.Condition()
+        self._ready: list[tuple[int, bytes]] | None = None  # fetched, not yet taken
+        self._acts: deque[list[int]] = deque()  # committed, not yet acted on
+        self._fetched_all = False
+        self._finishing = False  # no more batches are taken, no more acts handed back
+        self._error: BaseException | None = None
+        self.acted = 0
+        self._thread = threading.Thread(target=self._run, name="imap-fetch", daemon=True)
+        self._thread.start()
+
+    # ---- the storing thread -----------------------------------------------------
+    def batches(self) -> Iterator[list[tuple[int, bytes]]]:
+        """The fetched batches in order; raises what failed in the fetch thread."""
+        while True:
+            with self._lock:
+                while self._ready is None and not self._fetched_all and self._error is None:
+                    self._lock.wait()
+                if self._error is not None:
+                    error, self._error = self._error, None
+                    raise error
+                batch, self._ready = self._ready, None
+                self._lock.notify_all()
+            if batch is None:
+                return
+            yield batch
+
+    def act_on(self, uids: list[int]) -> None:
+        """Hand back the UIDs of a committed batch, for the fetch thread to act on."""
+        with self._lock:
+            self._acts.append(uids)
+            self._lock.notify_all()
+
+    def finish(self) -> BaseException | None:
+        """Stop fetching, let the thread act on what was handed back, and wait for it.
+        Returns what failed in the fetch thread and was not raised yet."""
+        with self._lock:
+            self._finishing = True
+            self._lock.notify_all()
+        self._thread.join()
+        error, self._error = self._error, None
+        return error
+
+    # ---- the fetch thread -------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            for batch in self._imap.fetch(self._uids):
+                with self._lock:
+                    self._ready = batch
+                    self._lock.notify_all()
+                    # one batch ahead: the next fetch starts when this batch is taken
+                    while self._ready is not None and not self._finishing:
+                        self._lock.wait()
+                    if self._finishing:
+                        break
+                self._act()
+            with self._lock:
+                self._fetched_all = True
+                self._lock.notify_all()
+            while True:
+                with self._lock:
+                    while not self._acts and not self._finishing:
+                        self._lock.wait()
+                    if not self._acts:
+                        return
+                self._act()
+        except BaseException as exc:
+            with self._lock:
+                self._error = exc
+                self._lock.notify_all()
+
+    def _act(self) -> None:
+        while True:
+            with self._lock:
+                if not self._acts:
+                    return
+                uids = self._acts.popleft()
+            self._imap.after_retrieval(uids, self._action, self._move_folder)
+            self.acted += len(uids)

@@ -1,10 +1,15 @@
 """Reading customer email, however malformed.
 
-Two levels, because parsing costs most of the time of retrieval:
+Levels, because parsing costs most of the time of retrieval:
 - ``read_envelope`` reads only the headers that storing and routing need (fast path,
-  run for every message as it arrives);
-- ``read_body`` decodes the text, HTML and the list of attachments (for the Body filter,
-  and when the email is first shown).
+  run for every message as it arrives: the header block alone, not the body);
+- ``read_texts`` decodes the text and HTML parts only (what a Body filter looks at),
+  walking the MIME structure without parsing or decoding the other parts;
+- ``read_body`` decodes the text, HTML and the list of attachments (when the email is
+  first shown).
+
+The fast paths give exactly what the full parser (``email`` with ``compat32``) gives for
+well-formed mail, and hand anything unusual to that parser.
 
 Nothing here raises on bad input: problems are collected in ``problems`` so that the
 message is still stored, and routed, with a note of what was wrong.
@@ -12,9 +17,11 @@ message is still stored, and routed, with a note of what was wrong.
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -22,11 +29,16 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime, unquote
+from functools import lru_cache
 from html import unescape
 
 FALLBACK_CHARSET = "windows-1252"  # what unlabelled or mislabelled 8-bit mail usually is
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
+# the empty line that ends a header block (a line ending, then another: CRLF, LF or CR)
+_BLANK_LINE = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r)")
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+_HEADER_NAME = re.compile(r"[\041-\071\073-\176]+")  # what the email parser takes for one
 _MSGID = re.compile(r"<[^<>\s]+>")
 _AUTOMATED_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
 
@@ -109,7 +121,7 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = 
 
 def _raw_header_text(value: str) -> str:
     """compat32 keeps 8-bit header bytes as surrogate escapes: decode them properly."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not value.isascii() and any("\udc80" <= ch <= "\udcff" for ch in value):
         return decode_bytes(value.encode("ascii", "surrogateescape"), None)
     return value
 
@@ -140,12 +152,31 @@ def decode_header_text(value: object, problems: list[str] | None = None) -> str:
 
 
 def _addresses(values: list[str]) -> list[tuple[str, str]]:
+    return list(_address_pairs(tuple(values)))
+
+
+# 'Some Name <local@domain>' or 'local@domain' with nothing getaddresses() would treat
+# specially (quotes, comments, groups, several addresses, dots or brackets in the name)
+_SIMPLE_ADDRESS = re.compile(
+    r"(?:([^\s\"<>,;:@()\[\]\\.]+(?: [^\s\"<>,;:@()\[\]\\.]+)*) <({addr})>|({addr}))".format(
+        addr=r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+    )
+)
+
+
+@lru_cache(maxsize=2048)  # the same few addresses come again and again (To: support@...)
+def _address_pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    if len(values) == 1:
+        simple = _SIMPLE_ADDRESS.fullmatch(values[0])
+        if simple is not None:  # what getaddresses() gives, without its parser
+            name, address, bare = simple.groups()
+            return ((name, address),) if bare is None else (("", bare),)
     pairs = []
     for name, address in getaddresses(values):
         address = address.strip().strip("<>").strip()
         if address or name:
             pairs.append((name.strip(), address))
-    return pairs
+    return tuple(pairs)
 
 
 def _format(name: str, address: str) -> str:
@@ -154,23 +185,97 @@ def _format(name: str, address: str) -> str:
     return address or name
 
 
+# ---- header blocks ---------------------------------------------------------------
+
+HeaderGetter = Callable[[str], object]  # like Message.get: the first such header, or None
+
+
+def header_end(raw: bytes) -> int:
+    """Where the body of ``raw`` starts (after the empty line ending the headers), or -1
+    when there is no empty line. Line endings as the email parser sees them."""
+    if raw[:1] in (b"\r", b"\n"):  # no headers at all
+        return 2 if raw[:2] == b"\r\n" else 1
+    at = raw.find(b"\r\n\r\n")
+    if at >= 0:  # the usual case: the headers end with CRLF CRLF, and CRLF is all they use
+        head = raw[:at]
+        crlf = head.count(b"\r\n")
+        if head.count(b"\r") == crlf and head.count(b"\n") == crlf:
+            return at + 4
+    found = _BLANK_LINE.search(raw)
+    return found.end() if found else -1
+
+
+def _field_patterns(eol: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    # a header field: name, colon, value with its continuation lines (leading blanks of the
+    # first line are not part of the value, as in compat32)
+    field = rf"([\041-\071\073-\176]+):[ \t]*([^\r\n]*(?:{eol}[ \t][^\r\n]*)*){eol}"
+    return re.compile(field), re.compile(rf"(?:{field})*(?:{eol})?")
+
+
+_FIELDS = {"\r\n": _field_patterns("\r\n"), "\n": _field_patterns("\n")}
+
+
+def _header_pairs(block: bytes) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of a header block exactly as ``compat32`` stores them, or
+    None when the block is anything but plain header fields (the email parser then reads
+    it, and notes its defects)."""
+    text = block.decode("ascii", "surrogateescape")
+    eol = "\r\n" if "\r" in text else "\n"
+    if eol == "\r\n" and not text.count("\r") == text.count("\n") == text.count("\r\n"):
+        return None  # mixed or bare CR line endings
+    field, block_pattern = _FIELDS[eol]
+    if not text.endswith(eol):
+        text += eol  # the last line of a message without a body
+    if block_pattern.fullmatch(text) is None:
+        return None  # a continuation first, a mbox From_ line, a line that is no header
+    return field.findall(text)
+
+
+class Headers:
+    """The header block of a message (the body is not read), as ``compat32`` sees it."""
+
+    def __init__(self, raw: bytes) -> None:
+        end = header_end(raw)
+        self.body_start = end  # -1: there is no body
+        block = raw if end < 0 else raw[:end]
+        pairs = _header_pairs(block)
+        self.pairs = pairs  # None: read by the email parser (something was unusual)
+        self.defects: list[str] = []
+        self._first: dict[str, tuple[str, str]] = {}
+        if pairs is None:
+            msg = _HEADER_PARSER.parsebytes(block)
+            self.get: HeaderGetter = msg.get
+            self.defects = [type(d).__name__ for d in msg.defects]
+        else:
+            for name, value in pairs:
+                self._first.setdefault(name.lower(), (name, value))
+            self.get = self._get
+
+    def _get(self, name: str) -> object:
+        """Like ``Message.get``: the first header of that name, or None."""
+        found = self._first.get(name.lower())
+        return None if found is None else compat32.header_fetch_parse(*found)
+
+
 # ---- envelope --------------------------------------------------------------------
 
 
-def read_envelope(raw: bytes) -> Envelope:
-    """The routing and display headers of ``raw``; never raises."""
+def read_envelope(raw: bytes, headers: Headers | None = None) -> Envelope:
+    """The routing and display headers of ``raw`` (``headers``: read already); never
+    raises."""
     env = Envelope()
     try:
-        msg = _HEADER_PARSER.parsebytes(raw)
+        if headers is None:
+            headers = Headers(raw)
     except Exception as exc:  # pragma: no cover - compat32 is very tolerant
         env.problems.append(f"headers could not be parsed: {exc}")
         return env
+    get = headers.get
     problems = env.problems
-    for defect in getattr(msg, "defects", []):
-        problems.append(type(defect).__name__)
+    problems.extend(headers.defects)
 
     def header(name: str) -> str:
-        return decode_header_text(msg.get(name), problems)
+        return decode_header_text(get(name), problems)
 
     env.subject = header("Subject")
     from_text = header("From")
@@ -184,21 +289,21 @@ def read_envelope(raw: bytes) -> Envelope:
         problems.append("From header without a readable address")
     if from_text and "<" in from_text and ">" not in from_text:
         problems.append("From header has an unclosed '<'")
-    reply_to = _addresses([header("Reply-To")])
+    reply_to = _addresses([header("Reply-To")]) if get("Reply-To") else []
     env.reply_to = reply_to[0][1] if reply_to else ""
-    to_pairs = _addresses([header("To")]) if msg.get("To") else []
-    cc_pairs = _addresses([header("Cc")]) if msg.get("Cc") else []
+    to_pairs = _addresses([header("To")]) if get("To") else []
+    cc_pairs = _addresses([header("Cc")]) if get("Cc") else []
     env.to = [_format(n, a) for n, a in to_pairs]
     env.cc = [_format(n, a) for n, a in cc_pairs]
     env.recipient_addresses = [a.lower() for _, a in to_pairs + cc_pairs if a]
 
-    ids = _MSGID.findall(decode_header_text(msg.get("Message-ID")))
+    ids = _MSGID.findall(decode_header_text(get("Message-ID")))
     env.message_id = ids[0] if ids else None
-    irt = _MSGID.findall(decode_header_text(msg.get("In-Reply-To")))
+    irt = _MSGID.findall(decode_header_text(get("In-Reply-To")))
     env.in_reply_to = irt[0] if irt else None
-    env.references = _MSGID.findall(decode_header_text(msg.get("References")))
+    env.references = _MSGID.findall(decode_header_text(get("References")))
 
-    date = msg.get("Date")
+    date = get("Date")
     if date:
         try:
             parsed = parsedate_to_datetime(str(date))
@@ -208,23 +313,23 @@ def read_envelope(raw: bytes) -> Envelope:
     else:
         problems.append("no Date header")
 
-    env.is_auto_reply, env.is_bounce = _automated(msg, env.from_address)
+    env.is_auto_reply, env.is_bounce = _automated(get, env.from_address)
     return env
 
 
-def _automated(msg: Message, sender: str) -> tuple[bool, bool]:
+def _automated(get: HeaderGetter, sender: str) -> tuple[bool, bool]:
     """(auto-reply, bounce) by RFC 3834 and common practice."""
-    content_type = str(msg.get("Content-Type") or "").lower()
+    content_type = str(get("Content-Type") or "").lower()
     bounce = ("multipart/report" in content_type and "delivery-status" in content_type) or bool(
         _AUTOMATED_SENDERS.match(sender)
     )
-    auto_submitted = str(msg.get("Auto-Submitted") or "").strip().lower()
-    precedence = str(msg.get("Precedence") or "").strip().lower()
+    auto_submitted = str(get("Auto-Submitted") or "").strip().lower()
+    precedence = str(get("Precedence") or "").strip().lower()
     auto = (
         (auto_submitted != "" and not auto_submitted.startswith("no"))
         or precedence in ("bulk", "junk", "list", "auto_reply")
-        or msg.get("X-Autoreply") is not None
-        or msg.get("X-Autorespond") is not None
+        or get("X-Autoreply") is not None
+        or get("X-Autorespond") is not None
     )
     return auto or bounce, bounce
 
@@ -293,6 +398,220 @@ def read_body(raw: bytes) -> Body:
             )
         )
     return body
+
+
+# ---- the text a Body filter reads -------------------------------------------------
+
+
+def read_texts(
+    raw: bytes, headers: Headers | None = None
+) -> tuple[str | None, str | None, list[str]]:
+    """The text and the HTML that ``read_body`` gives (with the problems met decoding
+    them), reading only the header blocks of the other parts and decoding only those two.
+    Anything unusual in the structure is left to ``read_body``. ``headers``: those of
+    ``raw``, read already. Never raises."""
+    problems: list[str] = []
+    try:
+        found = _first_texts(raw, headers or Headers(raw), problems)
+    except Exception:  # pragma: no cover - the fast path gives up, the full parser decides
+        found = None
+    if found is None:
+        body = read_body(raw)
+        return body.text, body.html, body.problems
+    return found[0], found[1], problems
+
+
+def routing_text(text: str | None, html: str | None) -> str:
+    """The text a Body filter looks at: the text part, else the HTML part as text."""
+    if text is not None:
+        return text
+    return html_to_text(html) if html else ""
+
+
+@dataclass
+class _Part:
+    """What decides how a MIME part is read, as ``compat32``'s Message methods give it."""
+
+    content_type: str
+    boundary: str | None
+    charset: str | None
+    filename: str | None
+    disposition: str  # the first word of Content-Disposition, lower-case
+    encoding: str | None  # Content-Transfer-Encoding, lower-case, as it came (None: absent)
+
+
+_PARAM_VALUE = r'"[^"\\\r\n]*"|[^;"\s\\]*'
+_SIMPLE_PARAMS = re.compile(
+    r'\s*[^;\s"\\]+\s*(?:;\s*[A-Za-z0-9_.-]+\s*=\s*(?:' + _PARAM_VALUE + r")\s*)*(?:;\s*)?"
+)
+_ONE_PARAM = re.compile(r";\s*([A-Za-z0-9_.-]+)\s*=\s*(" + _PARAM_VALUE + r")")
+
+
+def _simple_params(value: str) -> dict[str, str] | None:
+    """The parameters of a header like 'type/sub; a=1; b="x y"', named in lower case and
+    unquoted as ``Message.get_param`` gives them; None for anything less plain."""
+    if _SIMPLE_PARAMS.fullmatch(value) is None:
+        return None
+    params: dict[str, str] = {}
+    for name, raw in _ONE_PARAM.findall(value):
+        params.setdefault(name.lower(), unquote(raw))
+    return params
+
+
+def _part_fast(pairs: list[tuple[str, str]]) -> _Part | None:
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key.startswith("content-"):
+            found.setdefault(key, value)
+    ctype = found.get("content-type")
+    disposition = found.get("content-disposition")
+    encoding = found.get("content-transfer-encoding")
+    if not all(v.isascii() for v in (ctype or "", disposition or "", encoding or "")):
+        return None  # 8-bit header bytes: the Message methods see Header objects
+    params = _simple_params(ctype) if ctype is not None else {}
+    dparams = _simple_params(disposition) if disposition is not None else {}
+    if params is None or dparams is None:
+        return None
+    content_type = "text/plain"
+    if ctype is not None:
+        main = ctype.partition(";")[0].strip().lower()
+        content_type = main if main.count("/") == 1 else "text/plain"
+    boundary = params.get("boundary")
+    charset = params.get("charset")
+    filename = dparams.get("filename", params.get("name"))
+    return _Part(
+        content_type=content_type,
+        boundary=None if boundary is None else unquote(boundary).rstrip(),
+        charset=None if charset is None else charset.lower(),
+        filename=None if filename is None else unquote(filename).strip(),
+        disposition=(disposition or "").split(";")[0].strip().lower(),
+        encoding=None if encoding is None else encoding.lower(),
+    )
+
+
+def _part_slow(pairs: list[tuple[str, str]]) -> _Part:
+    part = Message(policy=compat32)
+    for name, value in pairs:
+        if name[:8].lower() == "content-":  # all that decides how a part is read
+            part.set_raw(name, value)
+    encoding = part.get("Content-Transfer-Encoding")
+    return _Part(
+        content_type=part.get_content_type(),
+        boundary=part.get_boundary(),
+        charset=part.get_content_charset(),
+        filename=part.get_filename(),
+        disposition=str(part.get("Content-Disposition") or "").split(";")[0].strip().lower(),
+        encoding=None if encoding is None else str(encoding).lower(),
+    )
+
+
+def _first_texts(
+    raw: bytes, headers: Headers, problems: list[str]
+) -> tuple[str | None, str | None] | None:
+    """(text, HTML) as ``read_body`` finds them, walking the parts in the same order;
+    None when the message is not plain well-formed MIME."""
+    text: str | None = None
+    html: str | None = None
+    pending = [raw]  # parts still to visit, the next one last
+    while pending:
+        data = pending.pop()
+        if data is raw:
+            end, pairs = headers.body_start, headers.pairs
+        else:
+            end = header_end(data)
+            pairs = _header_pairs(data[:end]) if end >= 0 else None
+        if pairs is None or end < 0:
+            return None
+        part = _part_fast(pairs) or _part_slow(pairs)
+        maintype = part.content_type.partition("/")[0]
+        if maintype == "multipart":
+            if part.boundary is None or part.content_type == "multipart/digest":
+                return None
+            if (part.encoding if part.encoding is not None else "8bit") not in (
+                "7bit",
+                "8bit",
+                "binary",
+            ):
+                return None
+            children = _split_multipart(data[end:], part.boundary)
+            if children is None:
+                return None
+            pending.extend(reversed(children))
+            continue
+        if maintype == "message":
+            return None  # an attached message: the full parser walks into it
+        wanted = text if part.content_type == "text/plain" else html
+        if part.content_type not in ("text/plain", "text/html") or wanted is not None:
+            continue  # not read: an attachment
+        if part.disposition == "attachment" or (
+            part.filename and decode_header_text(part.filename, problems)
+        ):
+            continue
+        payload = _transfer_decoded(part.encoding or "", data[end:], problems)
+        if payload is None:
+            return None
+        decoded = decode_bytes(payload, part.charset, problems)
+        if part.content_type == "text/plain":
+            text = decoded
+        else:
+            html = decoded
+        if text is not None and html is not None:
+            break  # the rest would be attachments
+    return text, html
+
+
+def _transfer_decoded(cte: str, payload: bytes, problems: list[str]) -> bytes | None:
+    """``payload`` decoded as ``compat32``'s ``get_payload(decode=True)`` would; None for
+    anything it would decode with complaints."""
+    if cte.strip() not in ("", "7bit", "8bit", "binary", "base64", "quoted-printable"):
+        problems.append(f"unknown transfer encoding {cte.strip()!r}; kept as is")
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(payload)
+    if cte == "base64":
+        try:
+            return binascii.a2b_base64(b"".join(payload.splitlines()), strict_mode=True)
+        except binascii.Error:
+            return None  # bad base64: the full parser decodes it leniently, with a defect
+    if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+        return None
+    return payload
+
+
+def _split_multipart(body: bytes, boundary: str) -> list[bytes] | None:
+    """The parts of a multipart body (without the line ending before each delimiter), or
+    None when the delimiters are not all there (the full parser then notes a defect)."""
+    try:
+        delimiter = b"--" + boundary.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    parts: list[bytes] = []
+    start = -1  # where the current part begins
+    pos = 0
+    while True:
+        at = body.find(delimiter, pos)
+        if at < 0:
+            return None  # no closing delimiter
+        pos = at + len(delimiter)
+        if at > 0 and body[at - 1] not in b"\r\n":
+            continue  # not at the start of a line
+        closing = body.startswith(b"--", pos)
+        after = pos + 2 if closing else pos
+        while body[after : after + 1] in (b" ", b"\t"):
+            after += 1
+        line_end = _LINE_END.match(body, after)
+        if line_end is None and after != len(body):
+            continue  # more on the line: not a delimiter
+        if start >= 0:
+            part = body[start:at]
+            if part.endswith(b"\r\n"):
+                part = part[:-2]
+            elif part.endswith((b"\n", b"\r")):
+                part = part[:-1]
+            parts.append(part)
+        if closing:
+            return parts if start >= 0 else None
+        start = line_end.end() if line_end is not None else after
 
 
 def attachment_bytes(raw: bytes, part_index: int) -> bytes:

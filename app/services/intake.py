@@ -4,6 +4,9 @@ A message is known by (channel, folder, UIDVALIDITY, UID). When a server resets
 UIDVALIDITY, the same message comes back under new UIDs: then Message-ID plus the hash
 of the raw bytes recognise it (and a message without a Message-ID by its hash alone).
 The raw bytes are committed before the channel service touches the message on the server.
+
+Only what storing and routing need is parsed: the header block, and for a Body filter the
+text and HTML parts. Attachments are listed when the email is first shown.
 """
 
 from __future__ import annotations
@@ -11,16 +14,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.engine import Database
 from app.db.models import Channel, Email, EmailStatus, History, Organisation, utcnow
-from app.mail.parse import Envelope, content_hash, html_to_text, read_body, read_envelope
+from app.mail.parse import (
+    Envelope,
+    Headers,
+    content_hash,
+    read_envelope,
+    read_texts,
+    routing_text,
+)
 from app.services.routing import CompiledFilter, compile_filters, needs_body, route
 
 BATCH_SIZE = 200
+_EMAILS = cast(Table, Email.__table__)
+_HISTORY = cast(Table, History.__table__)
 
 
 @dataclass(frozen=True)
@@ -86,138 +99,203 @@ class Intake:
     def store(
         self, messages: Sequence[Fetched], received_at: datetime | None = None
     ) -> list[Stored]:
-        """Store and route ``messages`` in one transaction; already known ones are skipped."""
+        """Store and route ``messages`` in one transaction; already known ones are skipped.
+
+        New emails and their history are inserted in bulk (two statements a batch): the
+        per-object work of the ORM would cost more than reading the mail."""
         if not messages:
             return []
         now = received_at or utcnow()
-        results: list[Stored] = []
+        results: list[Stored | None] = [None] * len(messages)
         with self.db.session() as s:
             by_identity = self._existing_by_uid(s, messages)
-            prepared = []
-            for m in messages:
+            prepared: list[tuple[int, Fetched, Headers, Envelope, str]] = []
+            for i, m in enumerate(messages):
                 existing = by_identity.get((m.folder, m.uidvalidity, m.uid))
                 if existing is not None:
-                    results.append(Stored(m.uid, existing[0], False, existing[1], False))
+                    results[i] = Stored(m.uid, existing[0], False, existing[1], False)
                     continue
-                prepared.append((m, read_envelope(m.raw), content_hash(m.raw)))
-            by_content = self._existing_by_content(s, [(env, h) for _, env, h in prepared])
-            new_rows: list[tuple[Fetched, Email, str]] = []
-            for m, env, digest in prepared:
-                twin = by_content.get((env.message_id, digest))
+                headers = Headers(m.raw)
+                env = read_envelope(m.raw, headers)
+                prepared.append((i, m, headers, env, content_hash(m.raw)))
+            by_content = self._existing_by_content(
+                s, {(env.message_id, digest) for _, _, _, env, digest in prepared}
+            )
+            rows: list[dict[str, object]] = []
+            notes: list[str] = []
+            positions: list[list[int]] = []  # the messages each new row stands for
+            in_batch: dict[tuple[str | None, str], int] = {}
+            for i, m, headers, env, digest in prepared:
+                key = (env.message_id, digest)
+                twin = by_content.get(key)
                 if twin is not None:
                     # The same message under a new UIDVALIDITY: adopt the new identity.
-                    twin.imap_folder, twin.uidvalidity, twin.uid = m.folder, m.uidvalidity, m.uid
-                    results.append(Stored(m.uid, twin.id, False, twin.campaign_id, False))
+                    twin_id, twin_campaign = twin
+                    s.execute(
+                        update(Email)
+                        .where(Email.id == twin_id)
+                        .values(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
+                    )
+                    results[i] = Stored(m.uid, twin_id, False, twin_campaign, False)
                     continue
-                email, route_note = self._build(m, env, digest, now)
-                s.add(email)
-                new_rows.append((m, email, route_note))
-                by_content[(env.message_id, digest)] = email
-            s.flush()
-            for m, email, route_note in new_rows:
-                s.add(
-                    History(
-                        email_id=email.id,
-                        at=now,
-                        action="arrived",
-                        detail=f"Retrieved from {self.channel_name} ({m.folder}, UID {m.uid})",
+                if key in in_batch:  # twice in this batch: one email, the later identity
+                    row = rows[in_batch[key]]
+                    row.update(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
+                    positions[in_batch[key]].append(i)
+                    continue
+                row, note = self._row(m, headers, env, digest, now)
+                in_batch[key] = len(rows)
+                rows.append(row)
+                notes.append(note)
+                positions.append([i])
+            if rows:
+                # Core statements on the tables: no ORM bookkeeping per row
+                ids = (
+                    s.connection()
+                    .execute(
+                        insert(_EMAILS).returning(_EMAILS.c.id, sort_by_parameter_order=True), rows
                     )
+                    .scalars()
+                    .all()
                 )
-                s.add(
-                    History(
-                        email_id=email.id,
-                        at=now,
-                        action="quarantined"
-                        if email.status == EmailStatus.QUARANTINED
-                        else "routed",
-                        detail=route_note,
+                history: list[dict[str, object]] = []
+                for email_id, row, note, where in zip(ids, rows, notes, positions, strict=True):
+                    quarantined = row["status"] == EmailStatus.QUARANTINED
+                    history.append(
+                        {
+                            "email_id": email_id,
+                            "at": now,
+                            "action": "arrived",
+                            "detail": f"Retrieved from {self.channel_name} "
+                            f"({row['imap_folder']}, UID {row['uid']})",
+                        }
                     )
-                )
-                results.append(
-                    Stored(
-                        m.uid,
-                        email.id,
-                        True,
-                        email.campaign_id,
-                        email.status == EmailStatus.QUARANTINED,
+                    history.append(
+                        {
+                            "email_id": email_id,
+                            "at": now,
+                            "action": "quarantined" if quarantined else "routed",
+                            "detail": note,
+                        }
                     )
-                )
-        return results
+                    campaign = row["campaign_id"]
+                    assert campaign is None or isinstance(campaign, int)
+                    for n, i in enumerate(where):
+                        uid = messages[i].uid
+                        results[i] = Stored(uid, email_id, n == 0, campaign, quarantined)
+                s.connection().execute(insert(_HISTORY), history)
+        return [r for r in results if r is not None]
 
     # ---- helpers ------------------------------------------------------------
     def _existing_by_uid(
         self, s: Session, messages: Sequence[Fetched]
     ) -> dict[tuple[str, int, int], tuple[int, int | None]]:
-        keys = {(m.folder, m.uidvalidity, m.uid) for m in messages}
-        rows = s.execute(
-            select(
-                Email.imap_folder, Email.uidvalidity, Email.uid, Email.id, Email.campaign_id
-            ).where(
-                Email.channel_id == self.channel_id,
-                tuple_(Email.imap_folder, Email.uidvalidity, Email.uid).in_(list(keys)),
-            )
-        )
-        return {(f or "", v or 0, u or 0): (i, c) for f, v, u, i, c in rows}
+        # by folder and UIDVALIDITY (one of each, as a rule), so that the UID index is used
+        by_folder: dict[tuple[str, int], list[int]] = {}
+        for m in messages:
+            by_folder.setdefault((m.folder, m.uidvalidity), []).append(m.uid)
+        found: dict[tuple[str, int, int], tuple[int, int | None]] = {}
+        for (folder, uidvalidity), uids in by_folder.items():
+            for start in range(0, len(uids), 500):
+                rows = s.execute(
+                    select(Email.uid, Email.id, Email.campaign_id).where(
+                        Email.channel_id == self.channel_id,
+                        Email.imap_folder == folder,
+                        Email.uidvalidity == uidvalidity,
+                        Email.uid.in_(uids[start : start + 500]),
+                    )
+                )
+                found.update(((folder, uidvalidity, u or 0), (i, c)) for u, i, c in rows)
+        return found
 
     def _existing_by_content(
-        self, s: Session, items: list[tuple[Envelope, str]]
-    ) -> dict[tuple[str | None, str], Email]:
-        hashes = {digest for _, digest in items}
-        if not hashes:
-            return {}
-        found = s.scalars(
-            select(Email).where(Email.channel_id == self.channel_id, Email.content_hash.in_(hashes))
-        )
-        return {(e.message_id, e.content_hash or ""): e for e in found}
+        self, s: Session, keys: set[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], tuple[int, int | None]]:
+        """Stored emails of this channel with the same Message-ID (or none) and hash, by
+        (Message-ID, hash); looked up by the indexed Message-ID, not by scanning hashes."""
+        found: dict[tuple[str | None, str], tuple[int, int | None]] = {}
+        ids = sorted({mid for mid, _ in keys if mid is not None})
+        no_id = sorted({digest for mid, digest in keys if mid is None})
+        columns = (Email.message_id, Email.content_hash, Email.id, Email.campaign_id)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found.update(
+                ((mid, digest or ""), (i, c))
+                for mid, digest, i, c in s.execute(
+                    select(*columns).where(
+                        Email.channel_id == self.channel_id, Email.message_id.in_(chunk)
+                    )
+                )
+            )
+        for start in range(0, len(no_id), 500):
+            chunk = no_id[start : start + 500]
+            found.update(
+                ((None, digest or ""), (i, c))
+                for _, digest, i, c in s.execute(
+                    select(*columns).where(
+                        Email.channel_id == self.channel_id,
+                        Email.message_id.is_(None),
+                        Email.content_hash.in_(chunk),
+                    )
+                )
+            )
+        return found
 
-    def _build(self, m: Fetched, env: Envelope, digest: str, now: datetime) -> tuple[Email, str]:
+    def _row(
+        self, m: Fetched, headers: Headers, env: Envelope, digest: str, now: datetime
+    ) -> tuple[dict[str, object], str]:
+        """The new email's columns, routed, and the note of how it was routed."""
         oversize = len(m.raw) > self.max_size
         body_text: str | None = None
         text = html = None
         problems = list(env.problems)
         if not oversize and self.body_needed:
-            body = read_body(m.raw)
-            text, html = body.text, body.html
-            body_text = text if text is not None else (html_to_text(html) if html else "")
-            problems += body.problems
+            # Only the text and HTML parts are decoded; the attachments are listed when
+            # the email is first shown.
+            text, html, body_problems = read_texts(m.raw, headers)
+            body_text = routing_text(text, html)
+            problems += body_problems
         matched = route(self.filters, env, body_text)
-        email = Email(
-            channel_id=self.channel_id,
-            status=EmailStatus.QUEUED,
-            from_addr=env.from_display,
-            reply_to=env.reply_to,
-            to_addrs=", ".join(env.to),
-            cc_addrs=", ".join(env.cc),
-            subject=env.subject,
-            message_id=env.message_id,
-            in_reply_to=env.in_reply_to,
-            references=" ".join(env.references) or None,
-            received_at=now,
-            queued_at=now,
-            raw=m.raw,
-            size=len(m.raw),
-            text_body=text,
-            html_body=html,
-            imap_folder=m.folder,
-            uidvalidity=m.uidvalidity,
-            uid=m.uid,
-            content_hash=digest,
-            is_auto_reply=env.is_auto_reply,
-            is_bounce=env.is_bounce,
-            is_oversize=oversize,
-        )
+        row: dict[str, object] = {
+            "channel_id": self.channel_id,
+            "campaign_id": None,
+            "status": EmailStatus.QUEUED,
+            "from_addr": env.from_display,
+            "reply_to": env.reply_to,
+            "to_addrs": ", ".join(env.to),
+            "cc_addrs": ", ".join(env.cc),
+            "subject": env.subject,
+            "message_id": env.message_id,
+            "in_reply_to": env.in_reply_to,
+            "references": " ".join(env.references) or None,
+            "received_at": now,
+            "queued_at": now,
+            "raw": m.raw,
+            "size": len(m.raw),
+            "text_body": text,
+            "html_body": html,
+            "imap_folder": m.folder,
+            "uidvalidity": m.uidvalidity,
+            "uid": m.uid,
+            "content_hash": digest,
+            "is_auto_reply": env.is_auto_reply,
+            "is_bounce": env.is_bounce,
+            "is_oversize": oversize,
+            "quarantine_reason": None,
+        }
         if matched is not None:
-            email.campaign_id = matched.campaign_id
+            row["campaign_id"] = matched.campaign_id
             note = f"Routed by filter {matched.description}"
         elif self.default_campaign_id is not None:
-            email.campaign_id = self.default_campaign_id
+            row["campaign_id"] = self.default_campaign_id
             note = "No filter matched: routed to the channel's default campaign"
         else:
-            email.status = EmailStatus.QUARANTINED
-            email.quarantine_reason = "No filter matched and the channel has no default campaign."
-            note = email.quarantine_reason
+            row["status"] = EmailStatus.QUARANTINED
+            reason = "No filter matched and the channel has no default campaign."
+            row["quarantine_reason"] = reason
+            note = reason
         if oversize:
             note += f" (over the size limit of {self.max_size // (1024 * 1024)} MB: stored raw)"
         if problems:
             note += "; problems: " + "; ".join(dict.fromkeys(problems))
-        return email, note
+        return row, note
