@@ -55,6 +55,32 @@ class Stored:
     quarantined: bool
 
 
+# Column sizes (PostgreSQL enforces them) and NUL characters (PostgreSQL refuses them in
+# text): a header that breaks either must not stop the message, or the ones after it.
+_HEADER_LIMITS = {"from_display": 1000, "reply_to": 1000, "message_id": 1000, "in_reply_to": 1000}
+
+
+def _without_nul(text: str | None) -> str | None:
+    return text.replace("\x00", "\ufffd") if text is not None and "\x00" in text else text
+
+
+def storable(env: Envelope) -> Envelope:
+    """``env`` made safe to store on any database; what was changed is noted in problems."""
+    for name, value in list(vars(env).items()):
+        if isinstance(value, str):
+            cleaned = _without_nul(value) or ""
+            if cleaned != value:
+                env.problems.append(f"NUL characters in {name} replaced")
+            limit = _HEADER_LIMITS.get(name)
+            if limit is not None and len(cleaned) > limit:
+                env.problems.append(f"{name} shortened to {limit} characters")
+                cleaned = cleaned[:limit]
+            setattr(env, name, cleaned)
+        elif isinstance(value, list) and name != "problems":
+            setattr(env, name, [_without_nul(v) if isinstance(v, str) else v for v in value])
+    return env
+
+
 class Intake:
     """Stores and routes the messages of one channel."""
 
@@ -116,7 +142,7 @@ class Intake:
                     results[i] = Stored(m.uid, existing[0], False, existing[1], False)
                     continue
                 headers = Headers(m.raw)
-                env = read_envelope(m.raw, headers)
+                env = storable(read_envelope(m.raw, headers))
                 prepared.append((i, m, headers, env, content_hash(m.raw)))
             by_content = self._existing_by_content(
                 s, {(env.message_id, digest) for _, _, _, env, digest in prepared}
@@ -253,6 +279,7 @@ class Intake:
             # Only the text and HTML parts are decoded; the attachments are listed when
             # the email is first shown.
             text, html, body_problems = read_texts(m.raw, headers)
+            text, html = _without_nul(text), _without_nul(html)
             body_text = routing_text(text, html)
             problems += body_problems
         matched = route(self.filters, env, body_text)

@@ -235,3 +235,27 @@ def test_disabled_filters_are_skipped_and_priority_order_wins(demo_db) -> None:
     intake.reload()
     [b] = intake.store([Fetched("INBOX", 1, 2, mail(subject="refund", message_id="<2@x>"))])
     assert b.campaign_id == campaign_id(demo_db, "Complaints")
+
+
+def test_nul_characters_and_huge_headers_do_not_stop_storing(demo_db, support) -> None:
+    huge_id = "<" + "x" * 3000 + "@example.com>"
+    raw = (
+        b"From: Nul\x00Sender <n@example.com>\r\nSubject: order\x00 with a NUL\r\n"
+        b"Message-ID: " + huge_id.encode() + b"\r\nContent-Type: text/plain\r\n\r\n"
+        b"body with \x00 NUL complaint\r\n"
+    )
+    [a, b] = support.store([Fetched("INBOX", 7, 1, raw), Fetched("INBOX", 7, 2, mail())])
+    assert a.new and b.new
+    with demo_db.session() as s:
+        email = s.get_one(Email, a.email_id)
+        assert "\x00" not in email.subject and email.subject.startswith("order")
+        assert email.message_id is not None and len(email.message_id) == 1000
+        assert email.campaign_id == campaign_id(demo_db, "Orders")
+        notes = " ".join(
+            h.detail for h in s.scalars(select(History).where(History.email_id == email.id))
+        )
+    assert "NUL characters in subject replaced" in notes
+    assert "message_id shortened to 1000 characters" in notes
+    # Recognised again after a UIDVALIDITY change, despite the shortened Message-ID.
+    [again] = support.store([Fetched("INBOX", 8, 1, raw)])
+    assert not again.new and again.email_id == a.email_id
