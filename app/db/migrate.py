@@ -55,6 +55,8 @@ def backup_sqlite(db: Database) -> Path | None:
 
 def upgrade(db: Database, revision: str = "head") -> Path | None:
     """Bring the database to ``revision``; returns the SQLite backup made, if any."""
-    backup = backup_sqlite(db) if needs_upgrade(db) else None
+    if revision == "head" and not needs_upgrade(db):
+        return None  # already current: skip loading Alembic's environment (start-up time)
+    backup = backup_sqlite(db)
     command.upgrade(alembic_config(db), revision)
     return backup
