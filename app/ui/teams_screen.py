@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QPlainTextEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,7 +34,14 @@ from app.services.people import TeamData
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.widgets import confirm_and_run, select_record, selected_record, table_view, yes_no
+from app.ui.widgets import (
+    confirm_and_run,
+    find_bar,
+    select_record,
+    selected_record,
+    table_view,
+    yes_no,
+)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -216,19 +222,10 @@ class TeamsScreen(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         layout = QVBoxLayout(self)
-        header = QHBoxLayout()
-        self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter by team, member count or campaign")
-        self.filter_edit.setClearButtonEnabled(True)
-        filter_label = QLabel("&Find:", self)
-        filter_label.setBuddy(self.filter_edit)
-        header.addWidget(filter_label)
-        header.addWidget(self.filter_edit, 1)
-        self.new_button = QPushButton("&New Team…", self)
-        self.edit_button = QPushButton("&Edit…", self)
-        self.delete_button = QPushButton("&Delete", self)
-        for b in (self.new_button, self.edit_button, self.delete_button):
-            header.addWidget(b)
+        header, self.filter_edit, buttons = find_bar(
+            self, "Filter by team, member count or campaign", "&New Team…", "&Edit…", "&Delete"
+        )
+        self.new_button, self.edit_button, self.delete_button = buttons
         layout.addLayout(header)
         self.model: RecordTableModel[Team] = RecordTableModel(
             [

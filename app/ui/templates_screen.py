@@ -6,7 +6,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -24,7 +23,7 @@ from app.services import placeholders
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.widgets import confirm_and_run, selected_record, table_view
+from app.ui.widgets import confirm_and_run, find_bar, selected_record, table_view
 
 
 class TemplateEditorDialog(FormDialog):
@@ -145,18 +144,10 @@ class TemplatesScreen(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         layout = QVBoxLayout(self)
-        header = QHBoxLayout()
-        self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter by name or subject")
-        filter_label = QLabel("&Find:", self)
-        filter_label.setBuddy(self.filter_edit)
-        header.addWidget(filter_label)
-        header.addWidget(self.filter_edit, 1)
-        self.new_button = QPushButton("&New Template…", self)
-        self.edit_button = QPushButton("&Edit…", self)
-        self.delete_button = QPushButton("&Delete", self)
-        for b in (self.new_button, self.edit_button, self.delete_button):
-            header.addWidget(b)
+        header, self.filter_edit, buttons = find_bar(
+            self, "Filter by name or subject", "&New Template…", "&Edit…", "&Delete"
+        )
+        self.new_button, self.edit_button, self.delete_button = buttons
         layout.addLayout(header)
         self.model: RecordTableModel[Template] = RecordTableModel(
             [

@@ -7,10 +7,8 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -24,7 +22,14 @@ from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
 from app.ui.models import Column, RecordTableModel, sortable
 from app.ui.teams_screen import CheckList
-from app.ui.widgets import confirm_and_run, select_record, selected_record, table_view, yes_no
+from app.ui.widgets import (
+    confirm_and_run,
+    find_bar,
+    select_record,
+    selected_record,
+    table_view,
+    yes_no,
+)
 
 PASSWORD = "Password"  # the field name the service's password check reports
 CONFIRM_PASSWORD = "Confirm Password"
@@ -166,20 +171,15 @@ class UsersScreen(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         layout = QVBoxLayout(self)
-        header = QHBoxLayout()
-        self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter by name, email, role or team")
-        self.filter_edit.setClearButtonEnabled(True)
-        filter_label = QLabel("&Find:", self)
-        filter_label.setBuddy(self.filter_edit)
-        header.addWidget(filter_label)
-        header.addWidget(self.filter_edit, 1)
-        self.new_button = QPushButton("&New User…", self)
-        self.edit_button = QPushButton("&Edit…", self)
-        self.delete_button = QPushButton("&Delete", self)
-        self.password_button = QPushButton("Set &Password…", self)
-        for b in (self.new_button, self.edit_button, self.delete_button, self.password_button):
-            header.addWidget(b)
+        header, self.filter_edit, buttons = find_bar(
+            self,
+            "Filter by name, email, role or team",
+            "&New User…",
+            "&Edit…",
+            "&Delete",
+            "Set &Password…",
+        )
+        self.new_button, self.edit_button, self.delete_button, self.password_button = buttons
         layout.addLayout(header)
         self.model: RecordTableModel[User] = RecordTableModel(
             [

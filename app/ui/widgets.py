@@ -6,7 +6,16 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QWidget,
+)
 
 from app.ui.models import ROW_ROLE
 
@@ -80,3 +89,21 @@ def confirm_and_run(
         messages.error(parent, title, str(exc))
         return False
     return True
+
+
+def find_bar(
+    parent: QWidget, placeholder: str, *buttons: str
+) -> tuple[QHBoxLayout, QLineEdit, list[QPushButton]]:
+    """The header of a list screen: "Find:" with its filter box, then the action buttons."""
+    header = QHBoxLayout()
+    edit = QLineEdit(parent)
+    edit.setPlaceholderText(placeholder)
+    edit.setClearButtonEnabled(True)
+    label = QLabel("&Find:", parent)
+    label.setBuddy(edit)
+    header.addWidget(label)
+    header.addWidget(edit, 1)
+    made = [QPushButton(text, parent) for text in buttons]
+    for button in made:
+        header.addWidget(button)
+    return header, edit, made
