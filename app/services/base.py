@@ -75,7 +75,8 @@ def ensure_unique(
     exclude_id: int | None,
 ) -> None:
     """Names are unique regardless of letter case."""
-    query = select(model.id).where(func.lower(column) == value.lower())
+    # casefold matches the SQLite lower() of app.db.engine ("Größe" = "GRÖSSE")
+    query = select(model.id).where(func.lower(column) == value.casefold())
     if exclude_id is not None:
         query = query.where(model.id != exclude_id)
     if session.scalar(query.limit(1)) is not None:

@@ -386,6 +386,8 @@ def test_filters_narrow_the_list(service, seeded, demo_db) -> None:  # type: ign
     }
     assert ids(EmailQuery(text="support@example")) == set(seeded.ids)
     assert ids(EmailQuery(text="5 € 日本")) == {seeded.ids[n] for n in (9, 19, 29, 39, 49)}
+    # non-ASCII letters too: "GRÖSSE" finds "Größe"
+    assert ids(EmailQuery(text="GRÖSSE – 5")) == {seeded.ids[n] for n in (9, 19, 29, 39, 49)}
     assert ids(EmailQuery(text="%")) == set()
     assert ids(EmailQuery(text="_")) == set()
     combined = EmailQuery(campaign_id=orders, text="#1", status=EmailStatus.QUEUED)

@@ -67,6 +67,14 @@ def test_duplicate_campaign_title_is_refused_whatever_the_case(demo_db, supervis
     assert "already used" in info.value.message
 
 
+def test_duplicate_titles_are_found_whatever_the_case_of_non_ascii_letters(demo_db, supervisor):
+    with pytest.raises(ValidationError) as info:
+        CampaignService(demo_db, supervisor).create_campaign(
+            data(demo_db, title="GRÖSSE – 5 € AKTION")
+        )
+    assert "already used" in info.value.message
+
+
 def test_campaign_title_is_trimmed_and_non_ascii_kept(demo_db, supervisor):
     created = CampaignService(demo_db, supervisor).create_campaign(
         data(demo_db, title="  日本語 – Größe 5 €  ")
