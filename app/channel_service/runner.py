@@ -187,6 +187,13 @@ class ChannelService:
                 self.outbox = OutboxWorker(self.db, self.secrets, self.stopping)
                 self.outbox.start()
 
+    def use_secrets(self, secrets: SecretStore | None) -> None:
+        """Read passwords from ``secrets`` from now on (the user chose another store)."""
+        self.secrets = secrets
+        if self.outbox is not None:
+            self.outbox.secrets = secrets
+        self.check_now()  # channels that had no password can try again at once
+
     def check_now(self, channel_id: int | None = None) -> None:
         for worker in list(self.workers.values()):
             if channel_id is None or worker.channel_id == channel_id:

@@ -33,6 +33,9 @@ class ChannelEvents(QObject):
     def stop(self) -> None:
         self.service.stop()
 
+    def use_secrets(self, secrets: SecretStore | None) -> None:
+        self.service.use_secrets(secrets)
+
     def check_now(self, channel_id: int | None = None) -> None:
         self.service.check_now(channel_id)
 

@@ -576,6 +576,8 @@ class ChannelDialog(FormDialog):
         ):
             return
         self.ctx.secrets = secret_store.choose_plain_file_fallback()
+        if self.ctx.channel_events is not None:  # retrieval and sending use it at once
+            self.ctx.channel_events.use_secrets(self.ctx.secrets)
         self._update_password_fields()
         self.imap_password_edit.setFocus()
 

@@ -459,7 +459,10 @@ def test_filter_needs_a_target_campaign(qtbot, screen):  # type: ignore[no-untyp
 def test_without_a_keyring_passwords_wait_for_the_explicit_file_fallback(  # type: ignore[no-untyped-def]
     qtbot, screen, ctx, shown, isolated_home
 ):
+    from app.ui.channel_status import ChannelEvents
+
     ctx.secrets = None  # no keyring backend, and no fallback chosen yet
+    ctx.channel_events = ChannelEvents(ctx.db, None)  # not started: only its store matters
     dialog = open_new_dialog(qtbot, screen)
     assert dialog.keyring_notice.isVisible()
     assert "No system keyring was found" in dialog.keyring_notice_label.text()
@@ -485,6 +488,7 @@ def test_without_a_keyring_passwords_wait_for_the_explicit_file_fallback(  # typ
     assert dialog.imap_password_edit.isEnabled() and dialog.smtp_password_edit.isEnabled()
     assert "an unencrypted file" in dialog.imap_storage_label.text()
     assert str(ctx.secrets.path) in dialog.smtp_storage_label.text()
+    assert ctx.channel_events.service.secrets is ctx.secrets  # retrieval reads it too
 
     fill_general(qtbot, dialog, "File store", "file@example.com")
     go_to_tab(qtbot, dialog, "Incoming (IMAP)")
