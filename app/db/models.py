@@ -439,7 +439,8 @@ class Email(Base):
         UniqueConstraint(
             "channel_id", "imap_folder", "uidvalidity", "uid", name="uq_emails_imap_identity"
         ),
-        Index("ix_emails_queue", "status", "campaign_id", "queued_at"),
+        Index("ix_emails_queue", "status", "campaign_id", "queued_at", "id"),
+        Index("ix_emails_campaign_received", "campaign_id", "received_at"),
         Index("ix_emails_message_id", "channel_id", "message_id"),
         Index("ix_emails_agent", "agent_id", "status"),
         Index("ix_emails_received_at", "received_at"),

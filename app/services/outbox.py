@@ -147,59 +147,89 @@ def queue_reply(
     now (and kept across retries). Anything that could not go into the message — a line break
     in the subject, an address that is not exactly one address — is a ValidationError naming
     the field, and nothing is queued."""
-    now = _aware(now)
     with db.session() as s:
         email = s.get(Email, email_id)
         if email is None:
             raise NotFound("The email no longer exists (it may have been deleted by someone else).")
-        channel_id = sending_channel_id(s, email)
-        channel = s.get(Channel, channel_id) if channel_id is not None else None
-        if channel is None:
-            raise ValidationError(
-                "Email Channel",
-                "no channel to send the reply through: the email's channel was removed and "
-                "neither its campaign nor the organisation names one.",
-            )
-        try:
-            to_boxes = compose.parse_mailboxes("To", to)
-            cc_boxes = compose.parse_mailboxes("Cc", cc)
-            bcc_boxes = compose.parse_mailboxes("Bcc", bcc)
-            compose.check_header_text("Subject", subject)
-            reply = Reply(
-                email_id=email.id,
-                agent_id=agent_id,
-                template_id=template_id,
-                to_addrs=compose.format_mailboxes(to_boxes),
-                cc_addrs=compose.format_mailboxes(cc_boxes),
-                bcc_addrs=compose.format_mailboxes(bcc_boxes),
-                subject=subject,
-                body=body,
-                message_id=compose.make_message_id(channel.email_address),
-                state=ReplyState.QUEUED,
-                attempts=0,
-                created_at=now,
-            )
-            # Build it once now: whatever would fail at sending time fails here, in front
-            # of the agent, instead of in the background.
-            compose.build(_outgoing(reply, email, channel))
-        except compose.HeaderError as exc:
-            raise ValidationError(exc.field, exc.message) from exc
-        s.add(reply)
-        if email.status != EmailStatus.ACTIONED:
-            email.status = EmailStatus.ACTIONED
-            email.actioned_at = now
-        recipients = ", ".join(m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes))
-        s.add(
-            History(
-                email_id=email.id,
-                at=now,
-                user_id=agent_id,
-                action="replied",
-                detail=f"Reply to {recipients} queued for sending through {channel.name}",
-            )
+        return queue_in(
+            s, email, agent_id, to, cc, bcc, subject, body, template_id, now=_aware(now)
         )
-        s.flush()
-        return reply
+
+
+def queue_in(
+    s: Session,
+    email: Email,
+    agent_id: int | None,
+    to: str | Sequence[str],
+    cc: str | Sequence[str],
+    bcc: str | Sequence[str],
+    subject: str,
+    body: str,
+    template_id: int | None,
+    *,
+    now: datetime,
+    reply: Reply | None = None,
+) -> Reply:
+    """``queue_reply`` inside the caller's transaction; ``reply`` is a draft to send (its row
+    becomes the queued reply, with a Message-ID made now)."""
+    channel_id = sending_channel_id(s, email)
+    channel = s.get(Channel, channel_id) if channel_id is not None else None
+    if channel is None:
+        raise ValidationError(
+            "Email Channel",
+            "no channel to send the reply through: the email's channel was removed and "
+            "neither its campaign nor the organisation names one.",
+        )
+    try:
+        to_boxes = compose.parse_mailboxes("To", to)
+        cc_boxes = compose.parse_mailboxes("Cc", cc)
+        bcc_boxes = compose.parse_mailboxes("Bcc", bcc)
+        if not (to_boxes or cc_boxes or bcc_boxes):
+            raise compose.HeaderError("To", "is required: add at least one recipient.")
+        compose.check_header_text("Subject", subject)
+        values: dict[str, Any] = {
+            "email_id": email.id,
+            "agent_id": agent_id,
+            "template_id": template_id,
+            "to_addrs": compose.format_mailboxes(to_boxes),
+            "cc_addrs": compose.format_mailboxes(cc_boxes),
+            "bcc_addrs": compose.format_mailboxes(bcc_boxes),
+            "subject": subject,
+            "body": body,
+            "message_id": compose.make_message_id(channel.email_address),
+            "state": ReplyState.QUEUED,
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": None,
+            "created_at": now,
+        }
+        candidate = Reply(**values)
+        # Build it once now: whatever would fail at sending time fails here, in front
+        # of the agent, instead of in the background.
+        compose.build(_outgoing(candidate, email, channel))
+    except compose.HeaderError as exc:
+        raise ValidationError(exc.field, exc.message) from exc
+    if reply is None:
+        reply = candidate
+        s.add(reply)
+    else:
+        for key, value in values.items():
+            setattr(reply, key, value)
+    if email.status != EmailStatus.ACTIONED:
+        email.status = EmailStatus.ACTIONED
+        email.actioned_at = now
+    recipients = ", ".join(m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes))
+    s.add(
+        History(
+            email_id=email.id,
+            at=now,
+            user_id=agent_id,
+            action="replied",
+            detail=f"Reply to {recipients} queued for sending through {channel.name}",
+        )
+    )
+    s.flush()
+    return reply
 
 
 # ---- the sender's state machine -------------------------------------------------------

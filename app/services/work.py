@@ -1,0 +1,789 @@
+"""The agent's work: queues, taking emails, replying, putting back, moving, drafts.
+
+An email is *held* by an agent while it is ``assigned`` or ``draft`` with their id in
+``agent_id``. Every change of hands is one ``UPDATE … WHERE status = … [AND agent_id = …]``
+checked for the rows it changed, so two agents — two processes, two workstations — never
+hold the same email, and an action on an email someone else has meanwhile taken, moved or
+re-opened is refused with a clear message instead of overwriting their work.
+
+What a campaign allows (put back, move, draft, free-format, address confirmation) is checked
+here, not only by hiding buttons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parseaddr
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import CursorResult, and_, delete, func, select, union_all, update
+from sqlalchemy.orm import Session
+
+from app.db.models import (
+    Campaign,
+    CampaignTemplate,
+    Channel,
+    Email,
+    EmailStatus,
+    History,
+    Organisation,
+    Reply,
+    ReplyState,
+    Role,
+    Template,
+    User,
+    campaign_teams,
+    team_members,
+    utcnow,
+)
+from app.mail import compose
+from app.services import outbox, placeholders
+from app.services.auth import Permission
+from app.services.base import Service, get_or_404
+from app.services.errors import (
+    ConflictError,
+    PermissionDenied,
+    ServiceError,
+    ValidationError,
+)
+
+HELD = (EmailStatus.ASSIGNED, EmailStatus.DRAFT)
+TEMPLATE = "Template"
+
+CONFIRMATION_TEXT = (
+    "The input email address '{address}' appears to be invalid. Please confirm that you do "
+    "want to use this email address, by pressing OK, or press Cancel and go back and "
+    "correct it."
+)
+
+
+class AddressesNeedConfirmation(ServiceError):
+    """The campaign requires confirmation of addresses that fail validation."""
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        super().__init__(
+            "Please confirm these recipient addresses before sending: " + ", ".join(addresses)
+        )
+        self.addresses = list(addresses)
+
+
+def confirmation_text(address: str) -> str:
+    """The seed's exact question for one address."""
+    return CONFIRMATION_TEXT.format(address=address)
+
+
+def split_recipients(text: str) -> list[str]:
+    """Recipients typed as one text: separated by ',' or ';' (not inside quotes or <>)."""
+    return compose.split_addresses(text)
+
+
+_ANGLE = re.compile(r"(?P<name>[^<>]*)<(?P<address>[^<>]*)>")
+
+
+def address_is_valid(item: str) -> bool:
+    """One recipient (``a@b.example`` or ``Name <a@b.example>``), by syntax only: no
+    network lookups."""
+    typed = item.strip()
+    angle = _ANGLE.fullmatch(typed)
+    address = angle.group("address").strip() if angle else typed
+    try:
+        validate_email(address, check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def invalid_addresses(*fields: str) -> list[str]:
+    """Every recipient of the given To/Cc/Bcc texts that fails validation, in order."""
+    found: list[str] = []
+    for text in fields:
+        found.extend(item for item in split_recipients(text) if not address_is_valid(item))
+    return found
+
+
+@dataclass(frozen=True)
+class Queue:
+    campaign_id: int
+    title: str
+    waiting: int
+    oldest_queued_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HeldEmail:
+    email_id: int
+    subject: str
+    from_addr: str
+    campaign_id: int | None
+    campaign: str | None
+    status: EmailStatus
+    received_at: datetime
+    taken_at: datetime | None
+    agent_id: int | None = None
+    agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the email's campaign allows."""
+
+    allow_free_format: bool
+    require_address_confirmation: bool
+    allow_put_back: bool
+    allow_move: bool
+    allow_draft: bool
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    template_id: int
+    name: str
+    subject: str  # rendered
+    body: str  # rendered
+
+
+@dataclass(frozen=True)
+class ReplyText:
+    """What the agent typed (or a template filled in)."""
+
+    to: str = ""
+    cc: str = ""
+    bcc: str = ""
+    subject: str = ""
+    body: str = ""
+    template_id: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A held email ready for the reply editor."""
+
+    email_id: int
+    campaign_id: int | None
+    campaign: str | None
+    status: EmailStatus
+    rules: Rules
+    reply: ReplyText  # the saved draft, or the starting point of a new reply
+    has_draft: bool
+    last_error: str | None  # why the reply being reworked failed
+
+
+@dataclass(frozen=True)
+class AgentFailedSend:
+    reply_id: int
+    email_id: int
+    state: ReplyState
+    subject: str
+    to_addrs: str
+    last_error: str | None
+    created_at: datetime
+
+
+def reply_subject(subject: str) -> str:
+    """ "Re: …" once, however many times the conversation went back and forth."""
+    stripped = subject.strip()
+    if stripped[:3].casefold() == "re:":
+        return stripped
+    return f"Re: {stripped}" if stripped else "Re:"
+
+
+def _rows(s: Session, statement: Any) -> int:
+    return cast(CursorResult[Any], s.execute(statement)).rowcount
+
+
+class WorkService(Service):
+    """What an agent (or a supervisor working a queue) does with emails."""
+
+    # ---- where the agent works ------------------------------------------------------
+    def _campaign_ids(self, s: Session) -> list[int]:
+        """The campaigns assigned to the teams the signed-in user is a member of."""
+        return list(
+            s.scalars(
+                select(campaign_teams.c.campaign_id)
+                .join(team_members, team_members.c.team_id == campaign_teams.c.team_id)
+                .where(team_members.c.user_id == self.actor.user_id)
+                .distinct()
+            )
+        )
+
+    def campaign_ids(self) -> list[int]:
+        with self.read(Permission.WORK_EMAILS) as s:
+            return self._campaign_ids(s)
+
+    def queues(self) -> list[Queue]:
+        """The agent's campaigns with how many emails wait and since when, by title."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            ids = self._campaign_ids(s)
+            if not ids:
+                return []
+            counts = {
+                cid: (n, oldest)
+                for cid, n, oldest in s.execute(
+                    select(Email.campaign_id, func.count(), func.min(Email.queued_at))
+                    .where(Email.status == EmailStatus.QUEUED, Email.campaign_id.in_(ids))
+                    .group_by(Email.campaign_id)
+                )
+            }
+            titles = s.execute(
+                select(Campaign.id, Campaign.title).where(Campaign.id.in_(ids))
+            ).all()
+        queues = []
+        for cid, title in titles:
+            n, oldest = counts.get(cid, (0, None))
+            # min() over a UTCDateTime comes back without the type's conversion on SQLite.
+            if isinstance(oldest, str):
+                oldest = datetime.fromisoformat(oldest)
+            if oldest is not None and oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            queues.append(Queue(cid, title, n, oldest))
+        return sorted(queues, key=lambda q: q.title.casefold())
+
+    def change_token(self) -> int:
+        """Grows whenever anything happens to any email (every change writes History)."""
+        with self.db.session() as s:
+            return int(s.scalar(select(func.max(History.id))) or 0)
+
+    # ---- taking ---------------------------------------------------------------------
+    def _oldest_queued(self, campaign_ids: Sequence[int]) -> Any:
+        """A scalar subquery: the id of the oldest queued email of these campaigns.
+
+        One indexed lookup per campaign (the first entry of its queue), then the oldest of
+        those: fast however long the queues are."""
+        firsts = []
+        for cid in campaign_ids:
+            first = (
+                select(Email.id, Email.queued_at)
+                .where(Email.status == EmailStatus.QUEUED, Email.campaign_id == cid)
+                .order_by(Email.queued_at, Email.id)
+                .limit(1)
+            )
+            if not self.db.is_sqlite:
+                first = first.with_for_update(skip_locked=True)
+            firsts.append(first.subquery())
+        if len(firsts) == 1:
+            return select(firsts[0].c.id).scalar_subquery()
+        every = union_all(*(select(f.c.id, f.c.queued_at) for f in firsts)).subquery()
+        return select(every.c.id).order_by(every.c.queued_at, every.c.id).limit(1).scalar_subquery()
+
+    def take_next(self, campaign_id: int | None = None, now: datetime | None = None) -> int | None:
+        """Take the oldest queued email of the agent's campaigns (or of one of them).
+        Returns its id, or None when the queues are empty."""
+        now = now or utcnow()
+        self.actor.require(Permission.WORK_EMAILS)
+        for _attempt in range(20):
+            with self.db.session() as s:
+                ids = self._campaign_ids(s)
+                if campaign_id is not None:
+                    if campaign_id not in ids:
+                        raise PermissionDenied(
+                            "That campaign is not assigned to any of your teams."
+                        )
+                    ids = [campaign_id]
+                if not ids:
+                    return None
+                target = self._oldest_queued(ids)
+                taken = s.scalar(
+                    update(Email)
+                    .where(Email.id == target, Email.status == EmailStatus.QUEUED)
+                    .values(status=EmailStatus.ASSIGNED, agent_id=self.actor.user_id, taken_at=now)
+                    .returning(Email.id)
+                    .execution_options(synchronize_session=False)
+                )
+                if taken is not None:
+                    self._history(s, taken, now, "taken", f"Taken by {self.actor.display_name}")
+                    return int(taken)
+                # Nothing queued, or (PostgreSQL) another agent took it between the look-up
+                # and the update: look again.
+                more = s.scalar(
+                    select(Email.id)
+                    .where(Email.status == EmailStatus.QUEUED, Email.campaign_id.in_(ids))
+                    .limit(1)
+                )
+                if more is None:
+                    return None
+        return None
+
+    def take(self, email_id: int, now: datetime | None = None) -> None:
+        """Take one chosen queued email of the agent's campaigns."""
+        now = now or utcnow()
+        with self.write(Permission.WORK_EMAILS, "The email") as s:
+            email = get_or_404(s, Email, email_id, "email")
+            if email.campaign_id not in self._campaign_ids(s):
+                raise PermissionDenied("That email is not in a campaign of your teams.")
+            changed = _rows(
+                s,
+                update(Email)
+                .where(Email.id == email_id, Email.status == EmailStatus.QUEUED)
+                .values(status=EmailStatus.ASSIGNED, agent_id=self.actor.user_id, taken_at=now)
+                .execution_options(synchronize_session=False),
+            )
+            if not changed:
+                s.refresh(email)
+                raise ConflictError(self._not_queued(s, email))
+            self._history(s, email_id, now, "taken", f"Taken by {self.actor.display_name}")
+
+    def _not_queued(self, s: Session, email: Email) -> str:
+        if email.status in HELD:
+            who = s.get(User, email.agent_id) if email.agent_id else None
+            name = who.display_name if who else "someone"
+            return f"Too late: {name} has already taken this email."
+        return f"This email is no longer queued (it is {email.status.value})."
+
+    # ---- the agent's own emails -------------------------------------------------------
+    def _held_rows(self, s: Session, where: Any) -> list[HeldEmail]:
+        stmt = (
+            select(Email, Campaign.title, User.display_name)
+            .outerjoin(Campaign, Email.campaign_id == Campaign.id)
+            .outerjoin(User, Email.agent_id == User.id)
+            .where(where)
+            .order_by(Email.taken_at, Email.id)
+        )
+        return [
+            HeldEmail(
+                email_id=e.id,
+                subject=e.subject,
+                from_addr=e.from_addr,
+                campaign_id=e.campaign_id,
+                campaign=title,
+                status=e.status,
+                received_at=e.received_at,
+                taken_at=e.taken_at,
+                agent_id=e.agent_id,
+                agent=agent,
+            )
+            for e, title, agent in s.execute(stmt)
+        ]
+
+    def held(self) -> list[HeldEmail]:
+        """The emails the agent holds (taken or with a draft), the longest-held first."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            return self._held_rows(
+                s, and_(Email.agent_id == self.actor.user_id, Email.status.in_(HELD))
+            )
+
+    def drafts(self) -> list[HeldEmail]:
+        """My drafts: emails kept with a saved reply, to come back to."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            return self._held_rows(
+                s, and_(Email.agent_id == self.actor.user_id, Email.status == EmailStatus.DRAFT)
+            )
+
+    def _held_email(self, s: Session, email_id: int) -> Email:
+        email = get_or_404(s, Email, email_id, "email")
+        if email.agent_id != self.actor.user_id or email.status not in HELD:
+            if email.status in HELD and email.agent_id is not None:
+                other = s.get(User, email.agent_id)
+                name = other.display_name if other else "another agent"
+                raise ConflictError(f"This email is now held by {name}, not by you.")
+            raise ConflictError(
+                f"You no longer hold this email (it is {email.status.value}): it may have "
+                "been re-opened, moved or put back by a supervisor."
+            )
+        return email
+
+    def _rules(self, s: Session, email: Email) -> Rules:
+        campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
+        if campaign is None:
+            return Rules(False, True, False, False, False)
+        return Rules(
+            allow_free_format=campaign.allow_free_format,
+            require_address_confirmation=campaign.require_address_confirmation,
+            allow_put_back=campaign.allow_put_back,
+            allow_move=campaign.allow_move,
+            allow_draft=campaign.allow_draft,
+        )
+
+    def _draft(self, s: Session, email_id: int) -> Reply | None:
+        return s.scalar(
+            select(Reply)
+            .where(Reply.email_id == email_id, Reply.state == ReplyState.DRAFT)
+            .order_by(Reply.id.desc())
+            .limit(1)
+        )
+
+    def open(self, email_id: int) -> WorkItem:
+        """A held email with its saved draft, or the start of a new reply: To from
+        Reply-To (else From), Subject "Re: …"."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            email = self._held_email(s, email_id)
+            draft = self._draft(s, email_id)
+            if draft is not None:
+                text = ReplyText(
+                    to=draft.to_addrs,
+                    cc=draft.cc_addrs,
+                    bcc=draft.bcc_addrs,
+                    subject=draft.subject,
+                    body=draft.body,
+                    template_id=draft.template_id,
+                )
+            else:
+                text = ReplyText(
+                    to=email.reply_to or email.from_addr, subject=reply_subject(email.subject)
+                )
+            campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
+            return WorkItem(
+                email_id=email.id,
+                campaign_id=email.campaign_id,
+                campaign=campaign.title if campaign else None,
+                status=email.status,
+                rules=self._rules(s, email),
+                reply=text,
+                has_draft=draft is not None,
+                last_error=draft.last_error if draft is not None else None,
+            )
+
+    # ---- templates ----------------------------------------------------------------------
+    def _values(self, s: Session, email: Email) -> dict[str, str]:
+        org = s.scalar(select(Organisation))
+        agent = s.get(User, self.actor.user_id) if self.actor.user_id else None
+        campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
+        channel_id = outbox.sending_channel_id(s, email)
+        channel = s.get(Channel, channel_id) if channel_id else None
+        name, address = parseaddr(email.reply_to or email.from_addr)
+        received = email.received_at
+        if org is not None:
+            received = received.astimezone(ZoneInfo(org.timezone))
+        return {
+            "customer.name": name or address,
+            "customer.email": address,
+            "email.subject": email.subject,
+            "email.received": received.strftime("%Y-%m-%d %H:%M"),
+            "agent.name": agent.display_name if agent else self.actor.display_name,
+            "agent.email": agent.email if agent else "",
+            "campaign.title": campaign.title if campaign else "",
+            "organisation.name": org.name if org else "",
+            "channel.address": channel.email_address if channel else "",
+        }
+
+    def templates(self, email_id: int) -> list[TemplateChoice]:
+        """The campaign's templates with the placeholders filled for this email."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            email = self._held_email(s, email_id)
+            values = self._values(s, email)
+            rows = s.scalars(
+                select(Template)
+                .join(CampaignTemplate, CampaignTemplate.template_id == Template.id)
+                .where(CampaignTemplate.campaign_id == email.campaign_id)
+                .order_by(Template.name)
+            )
+            choices = []
+            for t in rows:
+                subject = placeholders.render(t.subject, values).strip()
+                choices.append(
+                    TemplateChoice(
+                        template_id=t.id,
+                        name=t.name,
+                        subject=subject or reply_subject(email.subject),
+                        body=placeholders.render(t.body, values),
+                    )
+                )
+            return choices
+
+    def _check_template(self, s: Session, email: Email, rules: Rules, text: ReplyText) -> None:
+        if text.template_id is not None:
+            linked = s.scalar(
+                select(CampaignTemplate.template_id).where(
+                    CampaignTemplate.campaign_id == email.campaign_id,
+                    CampaignTemplate.template_id == text.template_id,
+                )
+            )
+            if linked is None:
+                raise ValidationError(TEMPLATE, "is not one of this campaign's templates.")
+        elif not rules.allow_free_format:
+            raise ValidationError(
+                TEMPLATE,
+                "choose one of the campaign's templates: this campaign does not allow "
+                "free-format emails.",
+            )
+
+    # ---- actions --------------------------------------------------------------------------
+    def _history(self, s: Session, email_id: int, at: datetime, action: str, detail: str) -> None:
+        s.add(
+            History(
+                email_id=email_id, at=at, user_id=self.actor.user_id, action=action, detail=detail
+            )
+        )
+
+    def _discard_draft(self, s: Session, email_id: int) -> bool:
+        return bool(
+            _rows(
+                s,
+                delete(Reply)
+                .where(Reply.email_id == email_id, Reply.state == ReplyState.DRAFT)
+                .execution_options(synchronize_session=False),
+            )
+        )
+
+    def _requeue(self, s: Session, email: Email, campaign_id: int | None) -> None:
+        """Back to a queue, keeping its place (queued at): only if the agent still holds it."""
+        values: dict[str, Any] = {"status": EmailStatus.QUEUED, "agent_id": None, "taken_at": None}
+        if campaign_id is not None:
+            values["campaign_id"] = campaign_id
+        changed = _rows(
+            s,
+            update(Email)
+            .where(
+                Email.id == email.id,
+                Email.agent_id == self.actor.user_id,
+                Email.status.in_(HELD),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False),
+        )
+        if not changed:
+            raise ConflictError("You no longer hold this email.")
+
+    def put_back(self, email_id: int, now: datetime | None = None) -> None:
+        """Put the email back in its queue (if the campaign allows it); any draft of it is
+        discarded."""
+        now = now or utcnow()
+        with self.write(Permission.WORK_EMAILS, "The email") as s:
+            email = self._held_email(s, email_id)
+            if not self._rules(s, email).allow_put_back:
+                raise PermissionDenied("This campaign does not allow putting emails back.")
+            dropped = self._discard_draft(s, email_id)
+            self._requeue(s, email, None)
+            detail = "Put back to the queue" + (" (its draft discarded)" if dropped else "")
+            self._history(s, email_id, now, "put back", detail)
+
+    def move_targets(self, email_id: int) -> list[tuple[int, str]]:
+        """The other email campaigns, by title."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            email = self._held_email(s, email_id)
+            return [
+                (cid, title)
+                for cid, title in s.execute(
+                    select(Campaign.id, Campaign.title)
+                    .where(Campaign.id != email.campaign_id)
+                    .order_by(func.lower(Campaign.title))
+                )
+            ]
+
+    def move(self, email_id: int, campaign_id: int, now: datetime | None = None) -> None:
+        """Move the email to another campaign's queue (if its campaign allows it); it keeps
+        its arrival time and place."""
+        now = now or utcnow()
+        with self.write(Permission.WORK_EMAILS, "The email") as s:
+            email = self._held_email(s, email_id)
+            if not self._rules(s, email).allow_move:
+                raise PermissionDenied("This campaign does not allow moving emails.")
+            if campaign_id == email.campaign_id:
+                raise ValidationError("Campaign", "choose another campaign than the email's own.")
+            target = get_or_404(s, Campaign, campaign_id, "email campaign")
+            source = s.get(Campaign, email.campaign_id) if email.campaign_id else None
+            dropped = self._discard_draft(s, email_id)
+            self._requeue(s, email, target.id)
+            detail = f"Moved from {source.title if source else '(none)'} to {target.title}"
+            self._history(s, email_id, now, "moved", detail + (" (draft discarded)" * dropped))
+
+    def save_draft(self, email_id: int, text: ReplyText, now: datetime | None = None) -> None:
+        """Keep the reply as it is; the email stays with the agent in My drafts."""
+        now = now or utcnow()
+        with self.write(Permission.WORK_EMAILS, "The draft") as s:
+            email = self._held_email(s, email_id)
+            if not self._rules(s, email).allow_draft:
+                raise PermissionDenied("This campaign does not allow saving drafts.")
+            if text.template_id is not None:
+                self._check_template(s, email, self._rules(s, email), text)
+            draft = self._draft(s, email_id)
+            if draft is None:
+                draft = Reply(
+                    email_id=email_id,
+                    state=ReplyState.DRAFT,
+                    message_id=f"<draft.{email_id}.{now.timestamp():.6f}@draft.invalid>",
+                    created_at=now,
+                )
+                s.add(draft)
+            draft.agent_id = self.actor.user_id
+            draft.to_addrs, draft.cc_addrs, draft.bcc_addrs = text.to, text.cc, text.bcc
+            draft.subject, draft.body, draft.template_id = text.subject, text.body, text.template_id
+            email.status = EmailStatus.DRAFT
+            self._history(s, email_id, now, "draft saved", "Reply saved as a draft")
+
+    def send(
+        self,
+        email_id: int,
+        text: ReplyText,
+        confirmed: Collection[str] = (),
+        now: datetime | None = None,
+    ) -> int:
+        """Queue the reply for sending; the email becomes Actioned. With address
+        confirmation required, every invalid recipient must be among ``confirmed`` (else
+        AddressesNeedConfirmation lists them). Returns the reply's id."""
+        now = now or utcnow()
+        with self.write(Permission.WORK_EMAILS, "The reply") as s:
+            email = self._held_email(s, email_id)
+            rules = self._rules(s, email)
+            self._check_template(s, email, rules, text)
+            if rules.require_address_confirmation:
+                pending = [
+                    a for a in invalid_addresses(text.to, text.cc, text.bcc) if a not in confirmed
+                ]
+                if pending:
+                    raise AddressesNeedConfirmation(pending)
+            reply = outbox.queue_in(
+                s,
+                email,
+                self.actor.user_id,
+                text.to,
+                text.cc,
+                text.bcc,
+                text.subject,
+                text.body,
+                text.template_id,
+                now=now,
+                reply=self._draft(s, email_id),
+            )
+            return reply.id
+
+    # ---- leaving ----------------------------------------------------------------------
+    def release_held(self, now: datetime | None = None) -> tuple[int, int]:
+        """On signing out or closing: held emails without a draft go back to their queues
+        (keeping their place); drafts stay. Returns (returned, drafts kept)."""
+        now = now or utcnow()
+        with self.write(Permission.WORK_EMAILS, "Your emails") as s:
+            mine = list(
+                s.scalars(
+                    select(Email.id).where(
+                        Email.agent_id == self.actor.user_id,
+                        Email.status == EmailStatus.ASSIGNED,
+                    )
+                )
+            )
+            returned = 0
+            for email_id in mine:
+                returned += _rows(
+                    s,
+                    update(Email)
+                    .where(
+                        Email.id == email_id,
+                        Email.agent_id == self.actor.user_id,
+                        Email.status == EmailStatus.ASSIGNED,
+                    )
+                    .values(status=EmailStatus.QUEUED, agent_id=None, taken_at=None)
+                    .execution_options(synchronize_session=False),
+                )
+                self._history(
+                    s, email_id, now, "put back", "Returned to the queue when the agent left"
+                )
+            drafts = s.scalar(
+                select(func.count())
+                .select_from(Email)
+                .where(Email.agent_id == self.actor.user_id, Email.status == EmailStatus.DRAFT)
+            )
+            return returned, int(drafts or 0)
+
+    # ---- failed sends -------------------------------------------------------------------
+    def my_failed_sends(self) -> list[AgentFailedSend]:
+        """The agent's replies that could not be delivered, with the server's reason."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            return [
+                AgentFailedSend(
+                    r.id, r.email_id, r.state, r.subject, r.to_addrs, r.last_error, r.created_at
+                )
+                for r in s.scalars(
+                    select(Reply)
+                    .where(
+                        Reply.agent_id == self.actor.user_id,
+                        Reply.state.in_([ReplyState.FAILED, ReplyState.UNCERTAIN]),
+                    )
+                    .order_by(Reply.created_at, Reply.id)
+                )
+            ]
+
+    def rework_failed(self, reply_id: int, now: datetime | None = None) -> int:
+        """Take a failed reply back to correct it: it becomes a draft of its email, which
+        the agent holds again. Returns the email's id."""
+        now = now or utcnow()
+        with self.write(Permission.WORK_EMAILS, "The reply") as s:
+            reply = get_or_404(s, Reply, reply_id, "reply")
+            if reply.agent_id != self.actor.user_id:
+                raise PermissionDenied("Only the agent who wrote a reply can rework it.")
+            changed = _rows(
+                s,
+                update(Reply)
+                .where(Reply.id == reply_id, Reply.state == ReplyState.FAILED)
+                .values(state=ReplyState.DRAFT, next_attempt_at=None)
+                .execution_options(synchronize_session=False),
+            )
+            if not changed:
+                raise ConflictError(
+                    "Only a failed reply can be corrected and sent again; this one is "
+                    f"{reply.state.value} (an uncertain one is settled by a supervisor)."
+                )
+            taken = _rows(
+                s,
+                update(Email)
+                .where(Email.id == reply.email_id, Email.status.in_([EmailStatus.ACTIONED]))
+                .values(status=EmailStatus.DRAFT, agent_id=self.actor.user_id, taken_at=now)
+                .execution_options(synchronize_session=False),
+            )
+            if not taken:
+                email = get_or_404(s, Email, reply.email_id, "email")
+                raise ConflictError(
+                    f"The email of this reply is {email.status.value} now, so it cannot be "
+                    "taken back: ask a supervisor to re-open it."
+                )
+            self._history(
+                s,
+                reply.email_id,
+                now,
+                "send failed",
+                "The failed reply was taken back to correct it",
+            )
+            return reply.email_id
+
+    # ---- supervisors ------------------------------------------------------------------------
+    def holdings(self) -> list[HeldEmail]:
+        """Who holds what, the longest-held first."""
+        with self.read(Permission.CONFIGURE_CAMPAIGNS) as s:
+            return self._held_rows(s, Email.status.in_(HELD))
+
+    def agents(self) -> list[tuple[int, str]]:
+        """Active users who can work emails, for re-opening to a named agent."""
+        with self.read(Permission.CONFIGURE_CAMPAIGNS) as s:
+            return [
+                (uid, name)
+                for uid, name in s.execute(
+                    select(User.id, User.display_name)
+                    .where(User.active.is_(True))
+                    .where(User.role.in_([Role.AGENT, Role.SUPERVISOR, Role.ADMINISTRATOR]))
+                    .order_by(func.lower(User.display_name))
+                )
+            ]
+
+    def reopen(
+        self, email_id: int, agent_id: int | None = None, now: datetime | None = None
+    ) -> None:
+        """An Actioned email goes back to its queue, or straight to a named agent."""
+        now = now or utcnow()
+        with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email") as s:
+            email = get_or_404(s, Email, email_id, "email")
+            agent = get_or_404(s, User, agent_id, "user") if agent_id is not None else None
+            if agent is not None and not agent.active:
+                raise ValidationError("Agent", f"{agent.display_name} is not an active user.")
+            values: dict[str, Any] = (
+                {"status": EmailStatus.ASSIGNED, "agent_id": agent.id, "taken_at": now}
+                if agent is not None
+                else {"status": EmailStatus.QUEUED, "agent_id": None, "taken_at": None}
+            )
+            changed = _rows(
+                s,
+                update(Email)
+                .where(Email.id == email_id, Email.status == EmailStatus.ACTIONED)
+                .values(actioned_at=None, **values)
+                .execution_options(synchronize_session=False),
+            )
+            if not changed:
+                raise ConflictError(
+                    f"Only an actioned email can be re-opened; this one is {email.status.value}."
+                )
+            to = f"to {agent.display_name}" if agent is not None else "to the queue"
+            self._history(
+                s, email_id, now, "re-opened", f"Re-opened {to} by {self.actor.display_name}"
+            )
