@@ -35,7 +35,7 @@ from app.mail.html import sanitize
 from app.mail.parse import attachment_bytes, read_body
 from app.services.auth import Permission
 from app.services.base import Service, get_or_404
-from app.services.errors import NotFound, ValidationError
+from app.services.errors import NotFound, PermissionDenied, ValidationError
 
 PERMISSION = Permission.CONFIGURE_CAMPAIGNS
 # Inline images are shown from data: URLs; larger ones are listed as attachments only.
@@ -411,9 +411,25 @@ class EmailService(Service):
             )
 
     # ---- one email ------------------------------------------------------------
+    def _may_see(self, s: Session, email_id: int) -> None:
+        """Supervisors see every email; an agent the emails they hold."""
+        if self.actor.can(PERMISSION):
+            return
+        held = s.execute(
+            select(Email.agent_id, Email.status).where(Email.id == email_id)
+        ).one_or_none()
+        if held is None:
+            raise NotFound("The email no longer exists (it may have been deleted).")
+        if held.agent_id != self.actor.user_id or held.status not in (
+            EmailStatus.ASSIGNED,
+            EmailStatus.DRAFT,
+        ):
+            raise PermissionDenied("You can see an email while you hold it; this one you do not.")
+
     def detail(self, email_id: int) -> EmailDetail:
         """The email with its replies and history; decodes and saves the body on first view."""
-        with self.write(PERMISSION, "The email") as s:
+        with self.write(Permission.WORK_EMAILS, "The email") as s:
+            self._may_see(s, email_id)
             email = get_or_404(s, Email, email_id, "email")
             attachments = list(
                 s.scalars(
@@ -556,7 +572,8 @@ class EmailService(Service):
 
     def raw(self, email_id: int) -> bytes:
         """The message exactly as it was received."""
-        with self.read(PERMISSION) as s:
+        with self.read(Permission.WORK_EMAILS) as s:
+            self._may_see(s, email_id)
             raw = s.scalar(select(Email.raw).where(Email.id == email_id))
             if raw is None:
                 raise NotFound("The email no longer exists (it may have been deleted).")
@@ -564,7 +581,8 @@ class EmailService(Service):
 
     def attachment(self, email_id: int, attachment_id: int) -> tuple[str, str, bytes]:
         """(file name, content type, decoded content) of one attachment of the email."""
-        with self.read(PERMISSION) as s:
+        with self.read(Permission.WORK_EMAILS) as s:
+            self._may_see(s, email_id)
             found = s.execute(
                 select(
                     Attachment.filename, Attachment.content_type, Attachment.part_index, Email.raw

@@ -492,3 +492,22 @@ def test_change_token_grows_with_every_action(demo_db: Database) -> None:
     after_arrival = w.change_token()
     w.take(e)
     assert before < after_arrival < w.change_token()
+
+
+def test_an_agent_reads_the_emails_they_hold_and_no_other(demo_db: Database) -> None:
+    from app.services.emails import EmailService
+
+    mine = add_email(demo_db, "Orders", body="Parcel 4711 is late")
+    other = add_email(demo_db, "Orders")
+    w = work(demo_db, "alice")
+    w.take(mine)
+    reader = EmailService(demo_db, actor_of(demo_db, "alice"))
+    assert reader.detail(mine).text_body == "Parcel 4711 is late"
+    assert b"Parcel 4711" in reader.raw(mine)
+    with pytest.raises(PermissionDenied, match="while you hold it"):
+        reader.detail(other)
+    with pytest.raises(PermissionDenied):
+        reader.raw(other)
+    w.put_back(mine)
+    with pytest.raises(PermissionDenied):
+        reader.detail(mine)
