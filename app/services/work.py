@@ -115,6 +115,17 @@ class Queue:
 
 
 @dataclass(frozen=True)
+class QueuedEmail:
+    """An email waiting in a queue, as the agent sees it before taking it."""
+
+    email_id: int
+    subject: str
+    from_addr: str
+    received_at: datetime
+    queued_at: datetime
+
+
+@dataclass(frozen=True)
 class HeldEmail:
     email_id: int
     subject: str
@@ -326,6 +337,20 @@ class WorkService(Service):
                 s.refresh(email)
                 raise ConflictError(self._not_queued(s, email))
             self._history(s, email_id, now, "taken", f"Taken by {self.actor.display_name}")
+
+    def queued(self, campaign_id: int, limit: int = 500) -> list[QueuedEmail]:
+        """The emails waiting in one of the agent's campaigns, the oldest first, to take a
+        chosen one (their text stays hidden until taken)."""
+        with self.read(Permission.WORK_EMAILS) as s:
+            if campaign_id not in self._campaign_ids(s):
+                raise PermissionDenied("That campaign is not assigned to any of your teams.")
+            rows = s.execute(
+                select(Email.id, Email.subject, Email.from_addr, Email.received_at, Email.queued_at)
+                .where(Email.status == EmailStatus.QUEUED, Email.campaign_id == campaign_id)
+                .order_by(Email.queued_at, Email.id)
+                .limit(limit)
+            )
+            return [QueuedEmail(*row) for row in rows]
 
     def _not_queued(self, s: Session, email: Email) -> str:
         if email.status in HELD:

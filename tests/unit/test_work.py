@@ -113,6 +113,24 @@ def test_taking_a_chosen_email(demo_db: Database) -> None:
         w.take(other)
 
 
+def test_queued_lists_one_campaigns_waiting_emails_oldest_first(demo_db: Database) -> None:
+    later = add_email(demo_db, "Orders", subject="Later", queued_at=T0 + timedelta(minutes=9))
+    first = add_email(demo_db, "Orders", subject="First", queued_at=T0)
+    taken = add_email(demo_db, "Orders", queued_at=T0 + timedelta(minutes=1))
+    add_email(demo_db, "Returns", queued_at=T0)
+    w = work(demo_db, "alice")
+    w.take(taken)
+    queued = w.queued(campaign_id(demo_db, "Orders"))
+    assert [(q.email_id, q.subject, q.queued_at) for q in queued] == [
+        (first, "First", T0),
+        (later, "Later", T0 + timedelta(minutes=9)),
+    ]
+    assert queued[0].from_addr == "Zoe Adams <zoe@customers.example>"
+    assert len(w.queued(campaign_id(demo_db, "Orders"), limit=1)) == 1
+    with pytest.raises(PermissionDenied):
+        w.queued(campaign_id(demo_db, "Complaints"))
+
+
 def test_an_agent_cannot_act_on_an_email_they_do_not_hold(demo_db: Database) -> None:
     held_by_alice = add_email(demo_db, "Returns")
     work(demo_db, "alice").take(held_by_alice)
