@@ -361,28 +361,26 @@ class WorkService(Service):
 
     # ---- the agent's own emails -------------------------------------------------------
     def _held_rows(self, s: Session, where: Any) -> list[HeldEmail]:
+        # Only the listed columns: never the raw message or the bodies.
         stmt = (
-            select(Email, Campaign.title, User.display_name)
+            select(
+                Email.id.label("email_id"),
+                Email.subject,
+                Email.from_addr,
+                Email.campaign_id,
+                Campaign.title.label("campaign"),
+                Email.status,
+                Email.received_at,
+                Email.taken_at,
+                Email.agent_id,
+                User.display_name.label("agent"),
+            )
             .outerjoin(Campaign, Email.campaign_id == Campaign.id)
             .outerjoin(User, Email.agent_id == User.id)
             .where(where)
             .order_by(Email.taken_at, Email.id)
         )
-        return [
-            HeldEmail(
-                email_id=e.id,
-                subject=e.subject,
-                from_addr=e.from_addr,
-                campaign_id=e.campaign_id,
-                campaign=title,
-                status=e.status,
-                received_at=e.received_at,
-                taken_at=e.taken_at,
-                agent_id=e.agent_id,
-                agent=agent,
-            )
-            for e, title, agent in s.execute(stmt)
-        ]
+        return [HeldEmail(**row._mapping) for row in s.execute(stmt)]
 
     def held(self) -> list[HeldEmail]:
         """The emails the agent holds (taken or with a draft), the longest-held first."""
@@ -768,6 +766,33 @@ class WorkService(Service):
         """Who holds what, the longest-held first."""
         with self.read(Permission.CONFIGURE_CAMPAIGNS) as s:
             return self._held_rows(s, Email.status.in_(HELD))
+
+    def return_to_queue(self, email_id: int, now: datetime | None = None) -> None:
+        """A supervisor takes an email away from the agent holding it (who went home, say):
+        it goes back to its queue with its place; a draft of it is discarded."""
+        now = now or utcnow()
+        with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email") as s:
+            email = get_or_404(s, Email, email_id, "email")
+            holder = s.get(User, email.agent_id) if email.agent_id else None
+            changed = _rows(
+                s,
+                update(Email)
+                .where(
+                    Email.id == email_id,
+                    Email.status.in_(HELD),
+                    Email.agent_id == email.agent_id,
+                )
+                .values(status=EmailStatus.QUEUED, agent_id=None, taken_at=None)
+                .execution_options(synchronize_session=False),
+            )
+            if not changed:
+                raise ConflictError(
+                    f"This email is not held by anyone now (it is {email.status.value})."
+                )
+            dropped = self._discard_draft(s, email_id)
+            who = holder.display_name if holder else "its agent"
+            detail = f"Returned to the queue from {who} by {self.actor.display_name}"
+            self._history(s, email_id, now, "put back", detail + (" (draft discarded)" * dropped))
 
     def agents(self) -> list[tuple[int, str]]:
         """Active users who can work emails, for re-opening to a named agent."""

@@ -64,6 +64,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.models import EmailStatus
 from app.mail.html import to_html
+from app.services.auth import Permission
 from app.services.emails import (
     FLAG_LABELS,
     EmailDetail,
@@ -74,6 +75,7 @@ from app.services.emails import (
     SortKey,
 )
 from app.services.errors import ServiceError
+from app.services.work import WorkService
 from app.ui.context import AppContext
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
@@ -378,6 +380,7 @@ class EmailDetailPane(QWidget):
     """One email: its headers, then tabs with the conversation, raw source and history."""
 
     released = Signal(int)
+    reopened = Signal(int)
 
     def __init__(self, ctx: AppContext, service: EmailService, parent: QWidget | None) -> None:
         super().__init__(parent)
@@ -406,6 +409,20 @@ class EmailDetailPane(QWidget):
         release_layout.addWidget(release_label)
         release_layout.addWidget(self.release_combo, 1)
         release_layout.addWidget(self.release_button)
+
+        # Supervisors re-open an actioned email: to its queue or straight to an agent.
+        self.reopen_row = QWidget(self)
+        reopen_layout = QHBoxLayout(self.reopen_row)
+        reopen_layout.setContentsMargins(0, 0, 0, 0)
+        self.reopen_combo = QComboBox(self.reopen_row)
+        reopen_label = QLabel("Re-open, &back to:", self.reopen_row)
+        reopen_label.setBuddy(self.reopen_combo)
+        self.reopen_button = QPushButton("Re-open", self.reopen_row)
+        self.reopen_button.setToolTip("Put the actioned email back to work")
+        self.reopen_button.clicked.connect(self.reopen)
+        reopen_layout.addWidget(reopen_label)
+        reopen_layout.addWidget(self.reopen_combo, 1)
+        reopen_layout.addWidget(self.reopen_button)
 
         self.tabs = QTabWidget(self)
         # Conversation: the body, its attachments, the replies below it.
@@ -478,6 +495,7 @@ class EmailDetailPane(QWidget):
         layout.addWidget(self.placeholder)
         layout.addWidget(self.header)
         layout.addWidget(self.release_row)
+        layout.addWidget(self.reopen_row)
         layout.addWidget(self.tabs, 1)
         self.clear()
 
@@ -489,6 +507,7 @@ class EmailDetailPane(QWidget):
         self.placeholder.show()
         self.header.hide()
         self.release_row.hide()
+        self.reopen_row.hide()
         self.tabs.hide()
 
     def show_email(self, email_id: int) -> None:
@@ -557,6 +576,14 @@ class EmailDetailPane(QWidget):
         if d.status == EmailStatus.QUARANTINED and self.release_combo.count() == 0:
             for campaign_id, title in self.service.filter_options().campaigns:
                 self.release_combo.addItem(title, campaign_id)
+        can_reopen = d.status == EmailStatus.ACTIONED and self.ctx.can(
+            Permission.CONFIGURE_CAMPAIGNS
+        )
+        self.reopen_row.setVisible(can_reopen)
+        if can_reopen and self.reopen_combo.count() == 0:
+            self.reopen_combo.addItem("the queue of its campaign", None)
+            for agent_id, name in WorkService(self.ctx.db, self.ctx.actor).agents():
+                self.reopen_combo.addItem(name, agent_id)
         self.tabs.show()
         self._update_buttons()
         if self.tabs.currentIndex() == 1:
@@ -635,6 +662,20 @@ class EmailDetailPane(QWidget):
             messages.error(self, "Release", str(exc))
             return
         self.released.emit(self.detail.id)
+        self.show_email(self.detail.id)
+
+    def reopen(self) -> None:
+        """Re-open the shown actioned email to its queue or to the chosen agent."""
+        if self.detail is None:
+            return
+        try:
+            WorkService(self.ctx.db, self.ctx.actor).reopen(
+                self.detail.id, self.reopen_combo.currentData()
+            )
+        except ServiceError as exc:
+            messages.error(self, "Re-open", str(exc))
+            return
+        self.reopened.emit(self.detail.id)
         self.show_email(self.detail.id)
 
     def choose_save_path(self, title: str, suggested: str) -> str | None:
@@ -774,6 +815,7 @@ class EmailsScreen(QWidget):
         top_layout.addWidget(self.view, 1)
         self.detail = EmailDetailPane(ctx, self.service, self)
         self.detail.released.connect(lambda _email_id: self.model.refresh())
+        self.detail.reopened.connect(lambda _email_id: self.model.refresh())
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.detail)

@@ -107,6 +107,8 @@ class MainWindow(QMainWindow):
             self._action(campaigns, "templates", "Email &Templates", self.open_templates)
             management = bar.addMenu("&Management")
             self._action(management, "emails", "&Emails", self.open_emails)
+            self._action(management, "failed_sends", "&Failed Sends", self.open_failed_sends)
+            self._action(management, "held_emails", "&Held Emails", self.open_held_emails)
         if self.ctx.can(Permission.ADMINISTER):
             channels = bar.addMenu("C&hannels")
             self._action(channels, "channels", "&Email", self.open_channels)
@@ -159,6 +161,20 @@ class MainWindow(QMainWindow):
         from app.ui.emails_screen import EmailsScreen
 
         return self.open_screen("emails", "Emails", lambda: EmailsScreen(self.ctx, self))
+
+    def open_failed_sends(self) -> QWidget:
+        from app.ui.supervision import FailedSendsScreen
+
+        return self.open_screen(
+            "failed_sends", "Failed Sends", lambda: FailedSendsScreen(self.ctx, self)
+        )
+
+    def open_held_emails(self) -> QWidget:
+        from app.ui.supervision import HeldEmailsScreen
+
+        return self.open_screen(
+            "held_emails", "Held Emails", lambda: HeldEmailsScreen(self.ctx, self)
+        )
 
     def open_channels(self) -> QWidget:
         from app.ui.channels_screen import ChannelsScreen

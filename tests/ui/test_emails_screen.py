@@ -390,3 +390,25 @@ def test_every_input_has_a_label_buddy_with_a_unique_mnemonic(screen) -> None:  
     keys += [mnemonic(tabs.tabText(i)) for i in range(tabs.count())]
     assert len(keys) == len(set(keys)), keys
     assert not set(keys) & {"w", "c", "m", "h", "a"}  # the Workspace's menu bar
+
+
+def test_a_supervisor_reopens_an_actioned_email(qtbot, screen, seeded, demo_db) -> None:  # type: ignore[no-untyped-def]
+    from app.db.models import Email, EmailStatus, History, User
+
+    actioned, assigned = seeded.assigned_ids[0], seeded.assigned_ids[1]
+    select_email(qtbot, screen, assigned)
+    pane = screen.detail
+    assert not pane.reopen_row.isVisible()
+    select_email(qtbot, screen, actioned)
+    assert pane.reopen_row.isVisible()
+    assert pane.reopen_combo.itemText(0) == "the queue of its campaign"
+    choose(pane.reopen_combo, "Jürgen Größe")
+    qtbot.mouseClick(pane.reopen_button, Qt.MouseButton.LeftButton)
+    with demo_db.session() as s:
+        email = s.get_one(Email, actioned)
+        jurgen = s.query(User).filter_by(login="jurgen").one()
+        assert (email.status, email.agent_id) == (EmailStatus.ASSIGNED, jurgen.id)
+        last = s.query(History).filter_by(email_id=actioned).order_by(History.id.desc()).first()
+        assert last.action == "re-opened" and "to Jürgen Größe" in last.detail
+    assert not pane.reopen_row.isVisible()  # shown again: assigned now
+    assert "Jürgen Größe" in pane.header.text()

@@ -529,3 +529,20 @@ def test_an_agent_reads_the_emails_they_hold_and_no_other(demo_db: Database) -> 
     w.put_back(mine)
     with pytest.raises(PermissionDenied):
         reader.detail(mine)
+
+
+def test_supervisor_returns_a_held_email_to_the_queue(demo_db: Database, supervisor: Actor) -> None:
+    e = add_email(demo_db, "Orders", queued_at=T0)
+    alice = work(demo_db, "alice")
+    alice.take(e)
+    alice.save_draft(e, ReplyText(to="zoe@customers.example", subject="Re: x", body="draft"))
+    boss = WorkService(demo_db, supervisor)
+    boss.return_to_queue(e)
+    back = email(demo_db, e)
+    assert (back.status, back.agent_id, back.queued_at) == (EmailStatus.QUEUED, None, T0)
+    with demo_db.session() as s:
+        assert s.scalar(select(Reply.id).where(Reply.email_id == e)) is None
+    with pytest.raises(ConflictError, match="not held by anyone"):
+        boss.return_to_queue(e)
+    with pytest.raises(PermissionDenied):
+        alice.return_to_queue(e)

@@ -1,0 +1,135 @@
+"""Management ▸ Failed Sends and Held Emails: what supervisors see and do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from app.db.models import Email, EmailStatus, Reply, ReplyState, utcnow
+from app.services import outbox
+from app.services.work import ReplyText, WorkService
+from app.ui.supervision import FailedSendsScreen, HeldEmailsScreen, waited
+from tests.conftest import actor_of
+from tests.work_data import add_email
+
+
+def show(qtbot, widget):  # type: ignore[no-untyped-def]
+    qtbot.addWidget(widget)
+    widget.resize(1000, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def texts(screen, column: int) -> list[str]:  # type: ignore[no-untyped-def]
+    model = screen.model
+    return [model.index(r, column).data() for r in range(model.rowCount())]
+
+
+def failed_reply(db, *, uncertain: bool = False) -> int:  # type: ignore[no-untyped-def]
+    e = add_email(db, "General Enquiries")
+    alice = WorkService(db, actor_of(db, "alice"))
+    alice.take(e)
+    reply_id = alice.send(e, ReplyText(to="nobody@customers.example", subject="Re: x", body="y"))
+    assert outbox.claim_ids(db, [reply_id], utcnow())
+    if uncertain:
+        assert outbox.mark_uncertain(db, reply_id, "Connection lost after DATA")
+    else:
+        assert outbox.mark_failed(db, reply_id, "550 5.1.1 no such user")
+    return reply_id
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(5, "5 s"), (12 * 60, "12 min"), (3 * 3600 + 5 * 60, "3 h 05 min"), (50 * 3600, "2 d 2 h")],
+)
+def test_waited(seconds: int, text: str) -> None:
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert waited(now - timedelta(seconds=seconds), now) == text
+
+
+def test_failed_sends_show_the_reason_and_retry(
+    qtbot, demo_db, supervisor, make_ctx, answers
+) -> None:  # type: ignore[no-untyped-def]
+    reply_id = failed_reply(demo_db)
+    screen = show(qtbot, FailedSendsScreen(make_ctx(demo_db, supervisor)))
+    assert texts(screen, 6) == ["550 5.1.1 no such user"]
+    assert texts(screen, 4) == ["Alice Agent"]
+    screen.view.selectRow(0)
+    assert screen.retry_button.isEnabled()
+    assert not screen.accept_button.isEnabled()  # only for uncertain sends
+    qtbot.mouseClick(screen.retry_button, Qt.MouseButton.LeftButton)
+    shown, _replies = answers
+    assert shown[-1][0] == "confirm" and "nobody@customers.example" in shown[-1][1]
+    with demo_db.session() as s:
+        assert s.get_one(Reply, reply_id).state == ReplyState.QUEUED
+    assert screen.model.rowCount() == 0
+    assert "No failed sends" in screen.note.text()
+
+
+def test_an_uncertain_send_is_accepted_as_sent(
+    qtbot, demo_db, supervisor, make_ctx, answers
+) -> None:  # type: ignore[no-untyped-def]
+    reply_id = failed_reply(demo_db, uncertain=True)
+    screen = show(qtbot, FailedSendsScreen(make_ctx(demo_db, supervisor)))
+    screen.view.selectRow(0)
+    assert "Check with the customer" in screen.note.text()
+    qtbot.mouseClick(screen.accept_button, Qt.MouseButton.LeftButton)
+    with demo_db.session() as s:
+        reply = s.get_one(Reply, reply_id)
+        assert reply.state == ReplyState.SENT
+        assert s.get_one(Email, reply.email_id).first_reply_at is not None
+
+
+def test_failed_sends_appear_on_their_own(qtbot, demo_db, supervisor, make_ctx) -> None:  # type: ignore[no-untyped-def]
+    screen = show(qtbot, FailedSendsScreen(make_ctx(demo_db, supervisor)))
+    assert screen.model.rowCount() == 0
+    failed_reply(demo_db)
+    qtbot.waitUntil(lambda: screen.model.rowCount() == 1, timeout=5000)
+
+
+def test_held_emails_and_returning_one_to_the_queue(
+    qtbot, demo_db, supervisor, make_ctx, answers
+) -> None:  # type: ignore[no-untyped-def]
+    first = add_email(demo_db, "Orders", subject="Parcel late")
+    second = add_email(demo_db, "Complaints", subject="Rude driver")
+    alice = WorkService(demo_db, actor_of(demo_db, "alice"))
+    jurgen = WorkService(demo_db, actor_of(demo_db, "jurgen"))
+    alice.take(first, now=utcnow() - timedelta(minutes=42))
+    jurgen.take(second)
+    jurgen.save_draft(second, ReplyText(to="zoe@customers.example", subject="Re", body="..."))
+    screen = show(qtbot, HeldEmailsScreen(make_ctx(demo_db, supervisor)))
+    assert texts(screen, 0) == ["Alice Agent", "Jürgen Größe"]
+    assert texts(screen, 1)[0] == "42 min"
+    assert texts(screen, 2) == ["Taken", "Draft"]
+    screen.view.selectRow(1)
+    qtbot.mouseClick(screen.return_button, Qt.MouseButton.LeftButton)
+    shown, _ = answers
+    assert "draft reply will be discarded" in shown[-1][1]
+    with demo_db.session() as s:
+        assert s.get_one(Email, second).status == EmailStatus.QUEUED
+        assert s.scalar(select(Reply.id).where(Reply.email_id == second)) is None
+    assert texts(screen, 4) == ["Parcel late"]
+
+
+def test_agents_cannot_open_the_supervision_screens(demo_db, agent, make_ctx) -> None:  # type: ignore[no-untyped-def]
+    from app.services.errors import PermissionDenied
+
+    for screen in (HeldEmailsScreen, FailedSendsScreen):
+        with pytest.raises(PermissionDenied):
+            screen(make_ctx(demo_db, agent))
+
+
+def test_the_management_menu_opens_them(qtbot, demo_db, supervisor, make_ctx) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(make_ctx(demo_db, supervisor))
+    qtbot.addWidget(window)
+    window.menu_actions["failed_sends"].trigger()
+    assert isinstance(window.tabs.currentWidget(), FailedSendsScreen)
+    window.menu_actions["held_emails"].trigger()
+    assert isinstance(window.tabs.currentWidget(), HeldEmailsScreen)
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Held Emails"
