@@ -216,4 +216,44 @@ class MainWindow(QMainWindow):
             if confirm is not None and not confirm():
                 event.ignore()
                 return
+        if not self.leave_held_emails():
+            event.ignore()
+            return
         super().closeEvent(event)
+
+    def leave_held_emails(self) -> bool:
+        """Signing out or closing: emails held without a draft go back to their queues (after
+        a warning); drafts stay. False when the user chose to stay."""
+        if not self.ctx.can(Permission.WORK_EMAILS):
+            return True
+        from app.db.models import EmailStatus
+        from app.services.errors import ServiceError
+        from app.services.work import WorkService
+
+        work = WorkService(self.ctx.db, self.ctx.actor)
+        try:
+            held = work.held()
+        except ServiceError:
+            return True
+        taken = sum(1 for h in held if h.status == EmailStatus.ASSIGNED)
+        drafts = len(held) - taken
+        if not taken:
+            return True
+        emails = "1 email" if taken == 1 else f"{taken} emails"
+        kept = {0: "", 1: "\n\nYour draft stays with you in My drafts."}.get(
+            drafts, f"\n\nYour {drafts} drafts stay with you in My drafts."
+        )
+        if not messages.confirm(
+            self,
+            "Emails Held",
+            f"You hold {emails} without a draft. They go back to their queues, keeping their "
+            f"place, for another agent to take.{kept}",
+            ok="Put them back and leave",
+        ):
+            return False
+        try:
+            work.release_held()
+        except ServiceError as exc:
+            messages.error(self, "Emails Held", str(exc))
+            return False
+        return True

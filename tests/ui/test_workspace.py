@@ -89,3 +89,43 @@ def test_administrator_opens_every_screen_once(qtbot, demo_db, admin, make_ctx):
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Campaign Configuration"
     window.menu_actions["emails"].trigger()
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Emails"
+
+
+def test_leaving_with_held_emails_warns_returns_them_and_keeps_drafts(  # type: ignore[no-untyped-def]
+    qtbot, demo_db, agent, make_ctx, answers
+):
+    from app.db.models import Email, EmailStatus
+    from app.services.work import ReplyText, WorkService
+    from tests.work_data import add_email
+
+    taken, drafted = add_email(demo_db, "Orders"), add_email(demo_db, "Orders")
+    work = WorkService(demo_db, agent)
+    work.take(taken)
+    work.take(drafted)
+    work.save_draft(drafted, ReplyText(to="zoe@customers.example", subject="Re", body="later"))
+    window = MainWindow(make_ctx(demo_db, agent))
+    qtbot.addWidget(window)
+    window.show()
+    shown, replies = answers
+    replies.append(False)  # stay
+    assert not window.close()
+    assert shown[-1] == (
+        "confirm",
+        "You hold 1 email without a draft. They go back to their queues, keeping their place, "
+        "for another agent to take.\n\nYour draft stays with you in My drafts.",
+    )
+    with demo_db.session() as s:
+        assert s.get_one(Email, taken).status == EmailStatus.ASSIGNED
+    with qtbot.waitSignal(window.signed_out):
+        window.sign_out()  # answered OK
+    with demo_db.session() as s:
+        assert s.get_one(Email, taken).status == EmailStatus.QUEUED
+        assert s.get_one(Email, drafted).status == EmailStatus.DRAFT
+
+
+def test_leaving_without_held_emails_asks_nothing(qtbot, demo_db, agent, make_ctx, answers):  # type: ignore[no-untyped-def]
+    window = MainWindow(make_ctx(demo_db, agent))
+    qtbot.addWidget(window)
+    window.show()
+    assert window.close()
+    assert answers[0] == []
