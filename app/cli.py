@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from app.db.engine import Database
 from app.db.models import EmailStatus
 from app.services import config_io, demo, secrets
 from app.services.auth import SYSTEM
-from app.services.errors import ServiceError
+from app.services.errors import ServiceError, ValidationError
 from app.services.secrets import SecretStoreError
 
 EXIT_USAGE = 2
@@ -243,6 +244,47 @@ def cmd_emails_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day_argument(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD.") from None
+
+
+def cmd_report_service_level(args: argparse.Namespace) -> int:
+    from app.services.service_level import FROM_FIELD, ServiceLevelService
+
+    service = ServiceLevelService(open_database(args.database), SYSTEM)
+    last_day = args.to if args.to is not None else service.local_today()
+    first_day = args.from_ if args.from_ is not None else last_day
+    try:
+        report = service.report(first_day, last_day)
+    except ValidationError as exc:
+        option = "--from" if exc.field == FROM_FIELD else "--to"
+        raise CliError(f"{option}: {exc.message}") from exc
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return 0
+    days = report.first_day.isoformat()
+    if not report.is_single_day:
+        days += f" to {report.last_day.isoformat()}"
+    print(f"Service level for {days} ({report.timezone}), as of {report.now:%Y-%m-%d %H:%M} UTC")
+    width = max([len("Campaign"), *(len(r.campaign) for r in report.rows)])
+    print(
+        f"{'Campaign':<{width}}  {'Period':>7}  {'Answered':>8}  {'Within':>8}  "
+        f"{'Waiting beyond':>14}  {'Service level':>13}"
+    )
+    for row in (*report.rows, report.overall):
+        period = f"{row.period} s" if row.period is not None else ""
+        level = row.service_level
+        shown = f"{level:.1f} %" if level is not None else "-"
+        print(
+            f"{row.campaign:<{width}}  {period:>7}  {row.answered:>8}  {row.answered_within:>8}  "
+            f"{row.waiting_beyond:>14}  {shown:>13}"
+        )
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from app.ui.application import run_gui
 
@@ -359,6 +401,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="only emails with this status",
     )
     listing.add_argument("--limit", type=int, metavar="N", help="at most N emails")
+
+    report = add(sub, "report", None, "reports")
+    report_sub = report.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    level = add(
+        report_sub,
+        "service-level",
+        cmd_report_service_level,
+        "the service level per campaign and overall for days in the organisation's time zone "
+        "(docs/service-level.md describes it and --json)",
+    )
+    level.add_argument("--json", action="store_true", help="write a JSON object")
+    level.add_argument(
+        "--from",
+        dest="from_",
+        type=_day_argument,
+        metavar="YYYY-MM-DD",
+        help="first day (default: the last day)",
+    )
+    level.add_argument(
+        "--to", type=_day_argument, metavar="YYYY-MM-DD", help="last day (default: today)"
+    )
     return parser
 
 
