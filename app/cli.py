@@ -167,6 +167,16 @@ def cmd_channel_test(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_ENVIRONMENT
 
 
+def _lease_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 3 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 3 and 3600 seconds")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import signal
@@ -187,7 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             last[state.channel_id] = line
             logging.info("%s", line)
 
-    service = ChannelService(db, secrets.default_store(), report)
+    service = ChannelService(db, secrets.default_store(), report, lease_seconds=args.lease_seconds)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
     service.start()
@@ -336,7 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add(sub, "demo", cmd_demo, "fill an empty database with the demo organisation")
 
-    add(sub, "serve", cmd_serve, "run the channel service (retrieval) without a GUI")
+    serve = add(sub, "serve", cmd_serve, "run the channel service (retrieval) without a GUI")
+    serve.add_argument(
+        "--lease-seconds",
+        type=_lease_seconds,
+        default=30.0,
+        metavar="S",
+        help="how long a channel stays with this process if it stops renewing (dies): "
+        "another process takes over after S seconds (default 30)",
+    )
 
     user = add(sub, "user", None, "user accounts")
     user_sub = user.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -14,10 +14,12 @@ from datetime import datetime
 
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.engine import Database
 from app.db.models import Channel, utcnow
 from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
+from app.services.leases import DEFAULT_TTL, LeaseHolder, channel_lease_name, process_name
 from app.services.secrets import SecretStore
 
 from .outbox import OutboxWorker
@@ -32,7 +34,7 @@ MAX_BACKOFF = 300.0
 class ChannelState:
     channel_id: int
     name: str
-    state: str = "starting"  # connecting, syncing, idle, error, stopped
+    state: str = "starting"  # standby, connecting, syncing, idle, error, stopped
     done: int = 0
     total: int = 0
     last_check: datetime | None = None
@@ -44,6 +46,8 @@ class ChannelState:
         """One line for a person: the status bar and the channel screen use it."""
         if self.state == "syncing" and self.total:
             text = f"{self.name}: syncing {self.done} of {self.total}"
+        elif self.state == "standby":
+            text = f"{self.name}: standby — {self.last_report}"
         elif self.state == "error":
             text = f"{self.name}: error — {self.last_error}"
         else:
@@ -65,15 +69,46 @@ class ChannelWorker(threading.Thread):
         self.state = ChannelState(channel.id, channel.name)
         self.wake = threading.Event()
         self._last_progress = 0.0
+        # Exactly one process retrieves a channel: the one holding its lease.
+        self.lease = LeaseHolder(
+            service.db, channel_lease_name(channel.id), service.holder, service.lease_seconds
+        )
+        self.lease_lost = threading.Event()
 
     def emit(self, **changes: object) -> None:
         self.state = replace(self.state, **changes)  # type: ignore[arg-type]
         self.service.publish(self.state)
 
     def interrupted(self) -> bool:
-        return self.service.stopping.is_set() or self.wake.is_set()
+        return self.service.stopping.is_set() or self.wake.is_set() or not self.keep_lease()
+
+    def keep_lease(self) -> bool:
+        """Renew the lease when due; once it is lost, every wait and pass ends early."""
+        if not self.lease_lost.is_set() and not self.lease.keep():
+            self.lease_lost.set()
+        return not self.lease_lost.is_set()
+
+    def wait_for_lease(self) -> bool:
+        """Take the channel's lease, or wait in standby while another process retrieves it.
+        False when stopping."""
+        stop = self.service.stopping
+        while not stop.is_set():
+            try:
+                if self.lease.acquire():
+                    self.lease_lost.clear()
+                    return True
+                holder = self.lease.current_holder()
+            except SQLAlchemyError as exc:
+                self.emit(state="error", last_error=f"database: {exc}")
+                holder = None
+            if holder is not None:
+                self.emit(state="standby", last_error=None, last_report=f"retrieved by {holder}")
+            self.wake.clear()
+            self.wake.wait(max(1.0, self.lease.ttl / 3))
+        return False
 
     def progress(self, done: int, total: int) -> None:
+        self.keep_lease()
         now = time.monotonic()
         if done in (0, total) or now - self._last_progress >= PROGRESS_INTERVAL:
             self._last_progress = now
@@ -97,12 +132,16 @@ class ChannelWorker(threading.Thread):
                 settings = self.current_settings()
                 if settings is None:
                     break
+                if not self.wait_for_lease():
+                    break
                 self.emit(state="connecting")
                 session = ImapSession(settings)
                 failures = 0
                 self.emit(idle_supported=session.has_idle, last_error=None)
                 while not stop.is_set():
                     self.wake.clear()
+                    if not self.keep_lease():
+                        break  # another process retrieves this channel now: standby
                     if self.current_settings() != session.settings:
                         break  # disabled, or host/login/password changed: reconnect
                     report = self.pass_once(session)
@@ -134,6 +173,8 @@ class ChannelWorker(threading.Thread):
                 if session is not None:
                     with contextlib.suppress(Exception):
                         session.close()
+        with contextlib.suppress(SQLAlchemyError):
+            self.lease.release()
         with self.service.lock:
             self.service.workers.pop(self.channel_id, None)
         self.emit(state="stopped" if stop.is_set() else "disabled")
@@ -145,18 +186,36 @@ class ChannelWorker(threading.Thread):
             self.channel_id,
             self.service.secrets,
             progress=self.progress,
-            stop=self.service.stopping,
+            stop=_Either(self.service.stopping, self.lease_lost),
             session=session,
         )
+
+
+class _Either(threading.Event):
+    """Set when either of two events is (read-only view for ``sync_channel``'s ``stop``)."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        super().__init__()
+        self._events = (first, second)
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self._events)
 
 
 class ChannelService:
     """Runs a worker per enabled channel, and the outbox sender, until ``stop()``."""
 
     def __init__(
-        self, db: Database, secrets: SecretStore | None, listener: Listener | None = None
+        self,
+        db: Database,
+        secrets: SecretStore | None,
+        listener: Listener | None = None,
+        *,
+        lease_seconds: float = DEFAULT_TTL,
     ) -> None:
         self.db = db
+        self.holder = process_name()
+        self.lease_seconds = lease_seconds
         self.secrets = secrets
         self.listener = listener
         self.stopping = threading.Event()

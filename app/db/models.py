@@ -506,3 +506,15 @@ class History(Base):
 
     email: Mapped[Email] = relationship(back_populates="history")
     user: Mapped[User | None] = relationship()
+
+
+class Lease(Base):
+    """A job that exactly one process may do at a time (retrieving a channel), held by one
+    process until it expires; the holder renews it while it works."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
