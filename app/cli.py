@@ -206,8 +206,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         len(service.workers),
         db.describe(),
     )
-    while not done.wait(30):
+    from app.services import presence
+
+    while not done.wait(presence.HEARTBEAT):
         service.start()  # channels enabled meanwhile (in any workstation) get a worker
+        try:
+            returned = presence.return_abandoned(db)
+        except SQLAlchemyError as exc:
+            logging.warning("returning abandoned emails failed: %s", exc)
+        else:
+            if returned:
+                logging.info("%d held email(s) of silent workstations returned", len(returned))
     logging.info("stopping")
     service.stop()
     return 0

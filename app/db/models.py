@@ -189,6 +189,9 @@ class Organisation(Base):
         ForeignKey("channels.id", ondelete="SET NULL", use_alter=True)
     )
     max_message_size: Mapped[int] = mapped_column(Integer, default=25 * 1024 * 1024)
+    # Emails held by an agent whose workstation stopped giving signs of life go back to
+    # their queues after this many minutes.
+    held_email_timeout: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     default_channel: Mapped[Channel | None] = relationship(foreign_keys=[default_channel_id])
@@ -273,6 +276,8 @@ class User(Base):
     # A demo account keeps this flag until its password is changed; the sign-in
     # screen lists only such accounts.
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last sign of life of a workstation where the user is signed in.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     teams: Mapped[list[Team]] = relationship(
         secondary=team_members, back_populates="members", order_by="Team.name"
@@ -440,7 +445,9 @@ class Email(Base):
             "channel_id", "imap_folder", "uidvalidity", "uid", name="uq_emails_imap_identity"
         ),
         Index("ix_emails_queue", "status", "campaign_id", "queued_at", "id"),
-        Index("ix_emails_campaign_received", "campaign_id", "received_at"),
+        Index(
+            "ix_emails_campaign_received", "campaign_id", "received_at", "first_reply_at", "status"
+        ),
         Index("ix_emails_message_id", "channel_id", "message_id"),
         Index("ix_emails_agent", "agent_id", "status"),
         Index("ix_emails_received_at", "received_at"),

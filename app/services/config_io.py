@@ -69,6 +69,7 @@ def export_config(db: Database) -> dict[str, Any]:
                 "date_format": org.date_format,
                 "default_email_channel": org.default_channel.name if org.default_channel else None,
                 "max_message_size_mb": org.max_message_size // (1024 * 1024),
+                "held_email_timeout_minutes": org.held_email_timeout,
             },
             "groups": [
                 {
@@ -337,6 +338,7 @@ def _import(db: Database, actor: Actor, data: Any) -> dict[str, int]:
                 channel_ids, settings.get("default_email_channel"), "settings.default_email_channel"
             ),
             max_message_size_mb=settings.get("max_message_size_mb", 25),
+            held_email_timeout=settings.get("held_email_timeout_minutes", 30),
         )
     )
     return {

@@ -13,6 +13,7 @@ from app.services.auth import Permission
 from app.services.base import Service, check_version, get_or_404
 
 DEFAULT_CHANNEL = "Organisation Default Email Channel"
+HELD_TIMEOUT = "Return Held Emails After (minutes)"
 
 
 @dataclass
@@ -22,6 +23,7 @@ class SettingsData:
     date_format: str = "yyyy-MM-dd HH:mm"
     default_channel_id: int | None = None
     max_message_size_mb: int | str = 25
+    held_email_timeout: int | str = 30
 
 
 def organisation(s: Session) -> Organisation:
@@ -55,6 +57,9 @@ class SettingsService(Service):
                 )
                 * 1024
                 * 1024
+            )
+            org.held_email_timeout = v.whole_number(
+                HELD_TIMEOUT, data.held_email_timeout, minimum=1, maximum=7 * 24 * 60
             )
             s.flush()
             s.refresh(org, ["default_channel"])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
+from app.services import presence
 from app.services.auth import Permission
 from app.ui.context import AppContext
 from app.ui.messages import messages
@@ -69,6 +71,20 @@ class MainWindow(QMainWindow):
             f"database {ctx.db.describe()}"
         )
         self.resize(1200, 760)
+        # Signs of life: while this window is open the user's held emails stay theirs;
+        # emails of workstations that went silent go back to their queues.
+        self.heartbeat = QTimer(self)
+        self.heartbeat.setInterval(presence.HEARTBEAT * 1000)
+        self.heartbeat.timeout.connect(self.beat)
+        self.heartbeat.start()
+        self.beat()
+
+    def beat(self) -> None:
+        try:
+            presence.heartbeat(self.ctx.db, self.ctx.actor.user_id)
+            presence.return_abandoned(self.ctx.db)
+        except SQLAlchemyError as exc:  # the database is away: the next beat tries again
+            self.statusBar().showMessage(f"The database cannot be reached: {exc}", 10000)
 
     # ---- menus --------------------------------------------------------------
     def _action(
@@ -109,6 +125,7 @@ class MainWindow(QMainWindow):
             self._action(management, "emails", "&Emails", self.open_emails)
             self._action(management, "failed_sends", "&Failed Sends", self.open_failed_sends)
             self._action(management, "held_emails", "&Held Emails", self.open_held_emails)
+            self._action(management, "service_level", "&Service Level", self.open_service_level)
         if self.ctx.can(Permission.ADMINISTER):
             channels = bar.addMenu("C&hannels")
             self._action(channels, "channels", "&Email", self.open_channels)
@@ -174,6 +191,13 @@ class MainWindow(QMainWindow):
 
         return self.open_screen(
             "held_emails", "Held Emails", lambda: HeldEmailsScreen(self.ctx, self)
+        )
+
+    def open_service_level(self) -> QWidget:
+        from app.ui.service_level_screen import ServiceLevelScreen
+
+        return self.open_screen(
+            "service_level", "Service Level", lambda: ServiceLevelScreen(self.ctx, self)
         )
 
     def open_channels(self) -> QWidget:

@@ -78,6 +78,14 @@ class SettingsScreen(QWidget):
         form.insertRow(form.rowCount() - 1, "", self.date_example)
         self._add(form, "Organisation Default &Email Channel:", self.channel_combo)
         self._add(form, "&Maximum Message Size (MB):", self.size_spin)
+        self.held_spin = QSpinBox(self)
+        self.held_spin.setRange(1, 7 * 24 * 60)
+        self.held_spin.setToolTip(
+            "When a workstation stops giving signs of life (it crashed, lost the network), "
+            "the emails its agent held without a draft go back to their queues after this "
+            "many minutes"
+        )
+        self._add(form, "Ret&urn Held Emails After (minutes):", self.held_spin)
 
         self.buttons = QDialogButtonBox(self)
         self.save_button = self.buttons.addButton("&Save", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -97,6 +105,7 @@ class SettingsScreen(QWidget):
         self.timezone_combo.editTextChanged.connect(self.update_example)
         self.channel_combo.currentIndexChanged.connect(self.mark_dirty)
         self.size_spin.valueChanged.connect(self.mark_dirty)
+        self.held_spin.valueChanged.connect(self.mark_dirty)
         self.save_button.clicked.connect(self.try_save)
         self.revert_button.clicked.connect(self.revert)
         self.load()
@@ -123,6 +132,7 @@ class SettingsScreen(QWidget):
         self.date_format_edit.setText(org.date_format)
         combo_select_data(self.channel_combo, org.default_channel_id)
         self.size_spin.setValue(max(1, org.max_message_size // MB))
+        self.held_spin.setValue(org.held_email_timeout)
         self._loading = False
         self._dirty = False
         self.clear_errors()
@@ -179,6 +189,7 @@ class SettingsScreen(QWidget):
             date_format=self.date_format_edit.text(),
             default_channel_id=self.channel_combo.currentData(),
             max_message_size_mb=self.size_spin.value(),
+            held_email_timeout=self.held_spin.value(),
         )
 
     def try_save(self) -> bool:

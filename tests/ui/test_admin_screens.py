@@ -442,6 +442,9 @@ def test_valid_settings_are_saved_and_reloaded(qtbot, settings, ctx):  # type: i
     spin_edit = settings.size_spin.findChild(QLineEdit)
     spin_edit.selectAll()
     qtbot.keyClicks(spin_edit, "30")
+    held_edit = settings.held_spin.findChild(QLineEdit)
+    held_edit.selectAll()
+    qtbot.keyClicks(held_edit, "45")
     assert settings.dirty
     with qtbot.waitSignal(settings.saved, timeout=2000):
         click(qtbot, settings.save_button)
@@ -453,6 +456,7 @@ def test_valid_settings_are_saved_and_reloaded(qtbot, settings, ctx):  # type: i
     assert org.name == "Größe GmbH – 5 € 日本語"
     assert org.default_channel is not None and org.default_channel.name == "Sales mailbox"
     assert org.max_message_size == 30 * 1024 * 1024
+    assert org.held_email_timeout == 45
 
     reopened = show(qtbot, SettingsScreen(ctx), 800, 500)
     assert reopened.name_edit.text() == "Größe GmbH – 5 € 日本語"
