@@ -256,8 +256,9 @@ class WorkService(Service):
 
     def change_token(self) -> int:
         """Grows whenever anything happens to any email (every change writes History)."""
-        with self.db.session() as s:
-            return int(s.scalar(select(func.max(History.id))) or 0)
+        from app.services.changes import polled_token
+
+        return polled_token(self.db)
 
     # ---- taking ---------------------------------------------------------------------
     def _oldest_queued(self, campaign_ids: Sequence[int]) -> Any:

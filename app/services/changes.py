@@ -1,0 +1,105 @@
+"""Knowing, within a second or two, that emails changed anywhere — in this process, another
+workstation or the channel service — without reading the emails again.
+
+``token()`` returns a number that grows whenever emails, replies or their history change.
+Screens compare it with the last one they saw and reload only when it moved.
+
+- PostgreSQL: a thread LISTENs on ``email_campaigns_changes`` (triggers of migration 0006
+  NOTIFY on every committed change) and counts the notifications; ``token()`` costs nothing.
+  While the listening connection is down, ``token()`` falls back to reading the counter below.
+- SQLite: ``token()`` reads ``max(history.id)`` (every change of an email writes History),
+  one index lookup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from app.db.engine import Database
+from app.db.models import History
+
+log = logging.getLogger(__name__)
+CHANNEL = "email_campaigns_changes"
+
+
+def polled_token(db: Database) -> int:
+    """Grows with every change of an email: arrival, taking, replies queued, sent or failed
+    — each writes History."""
+    with db.session() as s:
+        return int(s.scalar(select(func.max(History.id))) or 0)
+
+
+class ChangeFeed:
+    """One per process: ``start()`` it, read ``token()``, ``stop()`` it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._count = 0
+        self._listening = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def listening(self) -> bool:
+        return self._listening.is_set()
+
+    def start(self) -> None:
+        if self.db.is_sqlite or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._listen, name="change-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def token(self) -> int:
+        if self._listening.is_set():
+            with self._lock:
+                return -self._count - 1  # negative: never equal to a polled token
+        return polled_token(self.db)
+
+    def _bump(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def _conninfo(self) -> str:
+        url = make_url(self.db.url).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
+    def _listen(self) -> None:
+        import psycopg
+
+        wait = 1.0
+        while not self._stopping.is_set():
+            conn: Any = None
+            try:
+                conn = psycopg.connect(self._conninfo(), autocommit=True, connect_timeout=5)
+                conn.execute(f"LISTEN {CHANNEL}")
+                self._bump()  # whatever happened while not listening: look once
+                self._listening.set()
+                wait = 1.0
+                while not self._stopping.is_set():
+                    for _notify in conn.notifies(timeout=1.0):
+                        self._bump()
+                    # a quiet second: check the connection is alive
+                    conn.execute("SELECT 1")
+            except Exception as exc:  # psycopg.Error, OSError: reconnect with a back-off
+                if self._listening.is_set():
+                    log.warning("change notifications lost (%s); reconnecting", exc)
+                self._listening.clear()
+                self._stopping.wait(wait)
+                wait = min(wait * 2, 30.0)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+        self._listening.clear()

@@ -1,0 +1,83 @@
+"""Changes reach other workstations within 2 s on PostgreSQL (LISTEN/NOTIFY), also after
+the database server was restarted; and taking stays atomic there."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import text
+
+from app.db import migrate
+from app.db.engine import Database
+from app.services import demo
+from app.services.changes import ChangeFeed
+from app.services.work import WorkService
+from tests.conftest import actor_of
+from tests.work_data import add_email
+
+pytestmark = pytest.mark.server
+
+
+def wait_for(check, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def pg_demo(postgres_url: str):  # type: ignore[no-untyped-def]
+    db = Database(postgres_url)
+    migrate.upgrade(db)
+    demo.seed(db)
+    yield db
+    db.dispose()
+
+
+def test_a_change_on_another_workstation_is_noticed_within_2_s(pg_demo, postgres_server) -> None:  # type: ignore[no-untyped-def]
+    feed = ChangeFeed(pg_demo)
+    feed.start()
+    try:
+        assert wait_for(lambda: feed.listening, 10)
+        other = Database(pg_demo.url)  # another workstation: its own engine and connections
+        before = feed.token()
+        add_email(other, "Orders")
+        started = time.monotonic()
+        assert wait_for(lambda: feed.token() != before, 2)
+        assert time.monotonic() - started < 2
+
+        # The token costs no query while listening: it stays put when nothing happens.
+        quiet = feed.token()
+        time.sleep(1.2)
+        assert feed.token() == quiet
+
+        postgres_server.restart()  # the listening connection is cut off
+        assert wait_for(lambda: not feed.listening, 10)
+        assert wait_for(lambda: feed.listening, 30), "did not listen again after the restart"
+        other.dispose()
+        other = Database(pg_demo.url)
+        before = feed.token()
+        WorkService(other, actor_of(other, "alice")).take_next()
+        assert wait_for(lambda: feed.token() != before, 2)
+        other.dispose()
+    finally:
+        feed.stop()
+
+
+def test_take_next_on_postgresql_skips_locked_rows(pg_demo) -> None:  # type: ignore[no-untyped-def]
+    ids = [add_email(pg_demo, "Orders") for _ in range(3)]
+    alice = WorkService(pg_demo, actor_of(pg_demo, "alice"))
+    bob = WorkService(pg_demo, actor_of(pg_demo, "bob"))
+    # Alice's transaction holds the oldest row locked (as if mid-take): Bob gets the next
+    # one at once instead of waiting.
+    with pg_demo.session() as s:
+        s.execute(text("SELECT id FROM emails WHERE id = :id FOR UPDATE"), {"id": ids[0]})
+        started = time.monotonic()
+        assert bob.take_next() == ids[1]
+        assert time.monotonic() - started < 1
+    assert alice.take_next() == ids[0]
+    assert bob.take_next() == ids[2]
+    assert alice.take_next() is None
