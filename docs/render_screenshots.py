@@ -230,8 +230,96 @@ def main() -> int:
         QApplication.processEvents()
         save(admin_window, "emails")
         admin_window.close()
+
+        render_my_work(db, intake, len(samples))
         db.dispose()
     return 0
+
+
+def render_my_work(db, intake, first_uid: int) -> None:  # type: ignore[no-untyped-def]
+    """My Work as Alice sees it mid-morning: an order email open with a template chosen."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from app.db.models import Email, utcnow
+    from app.services import auth, demo
+    from app.services.intake import Fetched
+    from app.services.work import ReplyText, WorkService
+    from app.ui.context import AppContext
+    from app.ui.main_window import MainWindow
+    from app.ui.my_work import MyWorkScreen
+
+    letters = [
+        (
+            "Hannah Becker <hannah.becker@example.net>",
+            "Order 5521 – where is my parcel?",
+            "Hello,\r\n\r\nI ordered a rain jacket (order 5521) on Monday and paid for express "
+            "delivery. The tracking page has said 'in preparation' for three days now.\r\n\r\n"
+            "Could you tell me when it will be sent? I need it before Saturday.\r\n\r\n"
+            "Thank you,\r\nHannah Becker",
+        ),
+        ("Tom Price <tom@example.org>", "Order 5530 arrived damaged", "The box was crushed."),
+        ("Lea Roth <lea@example.net>", "Order 5544: new delivery address", "I have moved."),
+        ("Ian Moss <ian@example.com>", "Jacket too small – return label?", "It is too small."),
+    ]
+    intake.store(
+        [
+            Fetched(
+                "INBOX",
+                1,
+                first_uid + n,
+                (
+                    f"From: {sender}\r\nTo: support@example.com\r\nSubject: {subject}\r\n"
+                    f"Date: Fri, 27 Nov 2026 08:{10 + n:02d}:00 +0000\r\n"
+                    f"Message-ID: <my-work-{n}@example.net>\r\n"
+                    "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                    f"{body}\r\n"
+                ).encode(),
+            )
+            for n, (sender, subject, body) in enumerate(letters, 1)
+        ]
+    )
+    with db.session() as s:  # a believable morning: emails have waited a while
+        ids = list(s.scalars(select(Email.id).where(Email.campaign_id.is_not(None))))
+        for n, email_id in enumerate(sorted(ids)):
+            s.execute(
+                update(Email)
+                .where(Email.id == email_id)
+                .values(queued_at=utcnow() - timedelta(minutes=95 - 11 * n))
+            )
+        by_subject = {subject: i for subject, i in s.execute(select(Email.subject, Email.id))}
+    actor = auth.sign_in(db, "alice", demo.DEMO_PASSWORD)
+    work = WorkService(db, actor)
+    for subject in ("Bestellung 4711 – wo ist sie?", "Jacket too small – return label?"):
+        work.take(by_subject[subject])
+    work.save_draft(
+        by_subject["Jacket too small – return label?"],
+        ReplyText(
+            to="ian@example.com", subject="Re: Jacket too small – return label?", body="Hi Ian,"
+        ),
+    )
+    opened = by_subject["Order 5521 – where is my parcel?"]
+    work.take(opened)
+    ctx = AppContext(db, actor)
+    ctx.refresh_settings()
+    window = MainWindow(ctx)
+    window.resize(1280, 800)
+    window.show()
+    screen = window.open_screen("my_work", "My Work", lambda: MyWorkScreen(ctx, window))
+    assert isinstance(screen, MyWorkScreen)
+    screen.reload()
+    screen.open_email(opened, focus=True)
+    combo = screen.editor.template_combo
+    combo.setCurrentIndex(combo.findText("Order status"))
+    screen.show_status("Reply queued for sending. Opened your next email.")
+    save(window, "my-work")
+    screen.show_shortcuts()
+    assert screen.shortcuts_dialog is not None
+    save(screen.shortcuts_dialog, "shortcuts")
+    screen.shortcuts_dialog.close()
+    screen.editor.clear()  # the reply was only for the picture: close without asking
+    window.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,648 @@
+"""Workspace ▸ My Work: the agent's queues, the emails they hold, the open email and the
+reply to it — built to be worked all day from the keyboard.
+
+The lists follow the database on their own: a cheap change token is polled every second and
+everything is reloaded when it moves (another agent took an email, intake queued one, a
+supervisor re-opened one — from any workstation); they are also reloaded every ten
+seconds so that the waiting times age.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.models import EmailStatus, utcnow
+from app.services.emails import EmailService
+from app.services.errors import ServiceError
+from app.services.work import AgentFailedSend, HeldEmail, Queue, QueuedEmail, WorkService
+from app.ui.context import AppContext
+from app.ui.emails_screen import EmailDetailPane
+from app.ui.messages import messages
+from app.ui.models import ROW_ROLE, Column, RecordTableModel
+from app.ui.reply_editor import ReplyEditor, action_button, screen_action
+from app.ui.shortcuts import ShortcutsDialog
+from app.ui.widgets import table_view
+
+T = TypeVar("T")
+POLL_MS = 1000  # change token: one indexed MAX() per second
+AGE_MS = 10_000  # reload anyway, so that "Oldest wait" ages
+
+
+def format_wait(seconds: float) -> str:
+    """How long something has waited: "< 1 min", "12 min", "3 h 5 min", "2 d 4 h"."""
+    minutes = int(max(seconds, 0) // 60)
+    if minutes < 1:
+        return "< 1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _waited(since: datetime | None) -> str:
+    return "" if since is None else format_wait((utcnow() - since).total_seconds())
+
+
+def _seconds(since: datetime | None) -> float:
+    return -1.0 if since is None else (utcnow() - since).total_seconds()
+
+
+def _state(h: HeldEmail) -> str:
+    return "Draft" if h.status == EmailStatus.DRAFT else "Taken"
+
+
+def _pane_title(text: str, parent: QWidget) -> QLabel:
+    label = QLabel(f"<b>{text}</b>", parent)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    return label
+
+
+def _selected(view: QTableView) -> Any:
+    rows = view.selectionModel().selectedRows()
+    return view.model().data(rows[0], ROW_ROLE) if rows else None
+
+
+def _select(view: QTableView, key: Callable[[Any], object], value: object) -> bool:
+    model = view.model()
+    for row in range(model.rowCount()):
+        if key(model.data(model.index(row, 0), ROW_ROLE)) == value:
+            view.selectionModel().setCurrentIndex(
+                model.index(row, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            return True
+    return False
+
+
+def _list(
+    parent: QWidget, name: str, model: RecordTableModel[Any], stretch: int | None = 0
+) -> QTableView:
+    """A list of the narrow left column: one column (the subject, the campaign) takes the
+    room, the others fit their contents."""
+    view = table_view(parent, name)
+    view.setSortingEnabled(False)  # the service's order (oldest first) is the useful one
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.setModel(model)  # before the header's modes: setting a model resets them
+    if stretch is not None:
+        header = view.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    return view
+
+
+class QueuedEmailsDialog(QDialog):
+    """The emails waiting in one campaign, the oldest first: take a chosen one."""
+
+    taken = Signal(int)
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        work: WorkService,
+        campaign_id: int,
+        title: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.work, self.campaign_id = work, campaign_id
+        self.setWindowTitle(f"Queued Emails — {title}")
+        self.model: RecordTableModel[QueuedEmail] = RecordTableModel(
+            [
+                Column("Waiting", lambda q: _waited(q.queued_at)),
+                Column("Received", lambda q: ctx.format_datetime(q.received_at)),
+                Column("From", lambda q: q.from_addr),
+                Column("Subject", lambda q: q.subject or "(no subject)"),
+            ],
+            self,
+        )
+        self.view = _list(self, f"Queued emails of {title}", self.model, stretch=3)
+        self.view.activated.connect(lambda _index: self.take())
+        self.note = QLabel(self)
+        buttons = QDialogButtonBox(self)
+        self.take_button = buttons.addButton("&Take", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.take_button.setToolTip("Take the selected email and open it")
+        buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        buttons.accepted.connect(self.take)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.note)
+        layout.addWidget(buttons)
+        self.resize(760, 420)
+        self.reload()
+        self.view.setFocus()
+
+    def reload(self) -> None:
+        chosen = _selected(self.view)
+        try:
+            rows = self.work.queued(self.campaign_id)
+        except (ServiceError, SQLAlchemyError) as exc:
+            self.note.setText(str(exc))
+            return
+        self.model.set_rows(rows)
+        if not (chosen and _select(self.view, lambda q: q.email_id, chosen.email_id)) and rows:
+            self.view.selectRow(0)
+        self.note.setText(
+            f"{len(rows)} waiting, the oldest first." if rows else "No email is waiting here."
+        )
+        self.take_button.setEnabled(bool(rows))
+
+    def take(self) -> None:
+        chosen: QueuedEmail | None = _selected(self.view)
+        if chosen is None:
+            return
+        try:
+            self.work.take(chosen.email_id)
+        except (ServiceError, SQLAlchemyError) as exc:
+            messages.error(self, "Take", str(exc))
+            self.reload()
+            return
+        self.accept()
+        self.taken.emit(chosen.email_id)
+
+
+class MyWorkScreen(QWidget):
+    """Queues and My emails on the left; the open email and the reply to it on the right."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.work = WorkService(ctx.db, ctx.actor)
+        self._token: int | None = None
+        self._reloading = False
+        self.queued_dialog: QueuedEmailsDialog | None = None
+        self.shortcuts_dialog: ShortcutsDialog | None = None
+
+        # ---- queues ----------------------------------------------------------------
+        left = QSplitter(Qt.Orientation.Vertical, self)
+        queues_box = QWidget(left)
+        self.queue_model: RecordTableModel[Queue] = RecordTableModel(
+            [
+                Column("Campaign", lambda q: q.title),
+                Column("Waiting", lambda q: q.waiting),
+                Column("Oldest wait", lambda q: _waited(q.oldest_queued_at)),
+            ],
+            self,
+        )
+        self.queues_view = _list(queues_box, "Queues", self.queue_model)
+        self.queues_view.activated.connect(lambda _index: self.show_queued())
+        self.queues_view.selectionModel().selectionChanged.connect(self._update_actions)
+
+        self.take_next_action = screen_action(
+            self,
+            "Take &next",
+            self.take_next,
+            ["Ctrl+N"],
+            "Take the oldest email waiting in any of your queues",
+        )
+        self.take_selected_action = screen_action(
+            self,
+            "Take next from se&lected",
+            self.take_next_selected,
+            ["Ctrl+Shift+N"],
+            "Take the oldest email waiting in the selected campaign",
+        )
+        self.queued_action = screen_action(
+            self,
+            "&Queued emails…",
+            self.show_queued,
+            ["Ctrl+L"],
+            "List the emails waiting in the selected campaign, to take a chosen one",
+        )
+        self.take_next_button = action_button(self.take_next_action, queues_box)
+        self.take_selected_button = action_button(self.take_selected_action, queues_box)
+        self.queued_button = action_button(self.queued_action, queues_box)
+        queue_buttons = QHBoxLayout()
+        queue_buttons.addWidget(self.take_next_button, 1)
+        queue_buttons.addWidget(self.take_selected_button, 1)
+        queues_layout = QVBoxLayout(queues_box)
+        queues_layout.setContentsMargins(0, 0, 4, 0)
+        queues_layout.addWidget(_pane_title("Queues", queues_box))
+        queues_layout.addWidget(self.queues_view, 1)
+        queues_layout.addLayout(queue_buttons)
+        queues_layout.addWidget(self.queued_button)
+
+        # ---- my emails ---------------------------------------------------------------
+        mine_box = QWidget(left)
+        held_columns: list[Column[HeldEmail]] = [
+            Column("Subject", lambda h: h.subject or "(no subject)"),
+            Column("State", _state),
+            Column("Campaign", lambda h: h.campaign or ""),
+        ]
+        self.held_model: RecordTableModel[HeldEmail] = RecordTableModel(held_columns, self)
+        self.drafts_model: RecordTableModel[HeldEmail] = RecordTableModel(
+            [c for c in held_columns if c.title != "State"], self
+        )
+        self.failed_model: RecordTableModel[AgentFailedSend] = RecordTableModel(
+            [
+                Column("Subject", lambda f: f.subject or "(no subject)"),
+                Column("Reason", lambda f: f.last_error or f.state.value.capitalize()),
+                Column("To", lambda f: f.to_addrs),
+            ],
+            self,
+        )
+        self.mine_tabs = QTabWidget(mine_box)
+        self.held_view = _list(self.mine_tabs, "Emails I hold", self.held_model)
+        self.drafts_view = _list(self.mine_tabs, "My drafts", self.drafts_model)
+        failed_page = QWidget(self.mine_tabs)
+        self.failed_view = _list(failed_page, "My failed sends", self.failed_model, stretch=None)
+        self.rework_action = screen_action(
+            self,
+            "Correct and send aga&in",
+            self.rework,
+            [],
+            "Take the failed reply back as a draft, to correct it and send it again",
+        )
+        self.rework_button = action_button(self.rework_action, failed_page)
+        failed_layout = QVBoxLayout(failed_page)
+        failed_layout.setContentsMargins(0, 0, 0, 0)
+        failed_layout.addWidget(self.failed_view, 1)
+        failed_layout.addWidget(self.rework_button)
+        self.mine_tabs.addTab(self.held_view, "&Held")
+        self.mine_tabs.addTab(self.drafts_view, "My d&rafts")
+        self.mine_tabs.addTab(failed_page, "&Failed sends")
+        for view in (self.held_view, self.drafts_view):
+            view.selectionModel().selectionChanged.connect(
+                lambda _s, _d, v=view: self._held_selected(v)
+            )
+            view.activated.connect(self._held_activated)
+        self.failed_view.activated.connect(lambda _index: self.rework())
+        self.failed_view.selectionModel().selectionChanged.connect(self._update_actions)
+        mine_layout = QVBoxLayout(mine_box)
+        mine_layout.setContentsMargins(0, 4, 4, 0)
+        mine_layout.addWidget(_pane_title("My emails", mine_box))
+        mine_layout.addWidget(self.mine_tabs, 1)
+        left.addWidget(queues_box)
+        left.addWidget(mine_box)
+        left.setStretchFactor(0, 1)
+        left.setStretchFactor(1, 1)
+        left.setChildrenCollapsible(False)
+
+        # ---- the email and the reply --------------------------------------------------
+        right = QSplitter(Qt.Orientation.Vertical, self)
+        self.pane = EmailDetailPane(ctx, EmailService(ctx.db, ctx.actor), right)
+        self.pane.clear("Take an email to read it here.")
+        self.editor = ReplyEditor(self.work, right)
+        self.editor.finished.connect(self._finished)
+        self.editor.draft_saved.connect(self._draft_saved)
+        self.editor.lost.connect(self._lost)
+        right.addWidget(self.pane)
+        right.addWidget(self.editor)
+        right.setStretchFactor(0, 5)
+        right.setStretchFactor(1, 6)
+        right.setChildrenCollapsible(False)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([360, 920])
+        right.setSizes([430, 370])
+        left.setSizes([260, 440])
+        self.left_splitter, self.right_splitter = left, right
+
+        self.status = QLabel(self)
+        self.status.setAccessibleName("Status")
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.status)
+
+        # The reply's actions work anywhere in the screen, not only in the editor.
+        self.addActions(
+            [
+                self.editor.send_action,
+                self.editor.draft_action,
+                self.editor.put_back_action,
+                self.editor.move_action,
+            ]
+        )
+        self.next_pane_action = screen_action(self, "Next pane", lambda: self.cycle_pane(1), ["F6"])
+        self.previous_pane_action = screen_action(
+            self, "Previous pane", lambda: self.cycle_pane(-1), ["Shift+F6"]
+        )
+        self.pane_actions = [
+            screen_action(self, text, self._pane_slot(n), [f"Alt+{n + 1}"])
+            for n, text in enumerate(
+                ["Go to Queues", "Go to My emails", "Go to the email", "Go to the reply"]
+            )
+        ]
+        self.refresh_action = screen_action(self, "Refresh now", self.reload, ["F5"])
+        self.shortcuts_action = screen_action(
+            self, "Keyboard shortcuts", self.show_shortcuts, ["F1"]
+        )
+
+        self.poll_timer = QTimer(self)
+        self.poll_timer.setInterval(POLL_MS)
+        self.poll_timer.timeout.connect(self.poll)
+        self.age_timer = QTimer(self)
+        self.age_timer.setInterval(AGE_MS)
+        self.age_timer.timeout.connect(self.reload)
+        self.reload()
+        if self.queue_model.rowCount():
+            self.queues_view.selectRow(0)
+        self._update_actions()
+
+    # ---- following the database -------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self.poll_timer.isActive():
+            self.reload()
+            self.poll_timer.start()
+            self.age_timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.poll_timer.stop()
+        self.age_timer.stop()
+
+    def poll(self) -> None:
+        try:
+            token = self.work.change_token()
+        except SQLAlchemyError as exc:
+            self.show_status(f"The database could not be reached: {exc}")
+            return
+        if token != self._token:
+            self.reload()
+
+    def reload(self) -> None:
+        """Read the queues and my emails again, keeping what is selected."""
+        try:
+            token = self.work.change_token()  # first: a change during the reads is seen next poll
+            queues = self.work.queues()
+            held = self.work.held()
+            failed = self.work.my_failed_sends()
+        except (ServiceError, SQLAlchemyError) as exc:
+            self.show_status(f"My Work could not be updated: {exc}")
+            return
+        self._token = token
+        self._reloading = True
+        try:
+            self._set_rows(self.queues_view, self.queue_model, queues, lambda q: q.campaign_id)
+            self._set_rows(self.held_view, self.held_model, held, lambda h: h.email_id)
+            drafts = [h for h in held if h.status == EmailStatus.DRAFT]
+            self._set_rows(self.drafts_view, self.drafts_model, drafts, lambda h: h.email_id)
+            self._set_rows(self.failed_view, self.failed_model, failed, lambda f: f.reply_id)
+        finally:
+            self._reloading = False
+        self.mine_tabs.setTabText(0, f"&Held ({len(held)})")
+        self.mine_tabs.setTabText(1, f"My d&rafts ({len(drafts)})")
+        self.mine_tabs.setTabText(2, f"&Failed sends ({len(failed)})")
+        held_ids = {h.email_id for h in held}
+        self.editor.forget_except(held_ids)
+        open_id = self.editor.email_id
+        if open_id is not None and open_id not in held_ids:
+            # Re-opened, moved or put back by someone else (another workstation).
+            self.editor.clear()
+            self.pane.clear("This email is no longer yours.")
+            self.show_status(
+                "The email you had open is no longer yours: a supervisor returned it to the "
+                "queue, re-opened it to someone else or moved it."
+            )
+        self._select_open()
+        if self.queued_dialog is not None and self.queued_dialog.isVisible():
+            self.queued_dialog.reload()
+        self._update_actions()
+
+    def _set_rows(
+        self,
+        view: QTableView,
+        model: RecordTableModel[T],
+        rows: list[T],
+        key: Callable[[T], object],
+    ) -> None:
+        chosen = _selected(view)
+        if model.rows() == rows:
+            # Nothing changed: leave the view (and its scroll position) alone; only the
+            # waiting times are read again.
+            if rows:
+                last = model.index(len(rows) - 1, model.columnCount() - 1)
+                model.dataChanged.emit(model.index(0, 0), last)
+            return
+        current = view.currentIndex()
+        model.set_rows(rows)
+        if chosen is not None and _select(view, key, key(chosen)):
+            return
+        if current.isValid() and rows and view is self.queues_view:
+            view.selectRow(min(current.row(), len(rows) - 1))
+
+    def _select_open(self) -> None:
+        """Show the open email as the selected row of My emails."""
+        open_id = self.editor.email_id
+        self._reloading = True
+        try:
+            for view in (self.held_view, self.drafts_view):
+                if open_id is None or not _select(view, lambda h: h.email_id, open_id):
+                    view.clearSelection()
+        finally:
+            self._reloading = False
+
+    # ---- taking ---------------------------------------------------------------------
+    def selected_queue(self) -> Queue | None:
+        return _selected(self.queues_view)  # type: ignore[no-any-return]
+
+    def take_next(self) -> int | None:
+        return self._take_next(None)
+
+    def take_next_selected(self) -> int | None:
+        queue = self.selected_queue()
+        if queue is None:
+            self.show_status("Select a campaign in Queues first.")
+            return None
+        return self._take_next(queue)
+
+    def _take_next(self, queue: Queue | None) -> int | None:
+        try:
+            email_id = self.work.take_next(queue.campaign_id if queue else None)
+        except (ServiceError, SQLAlchemyError) as exc:
+            messages.error(self, "Take Next", str(exc))
+            return None
+        if email_id is None:
+            where = f"in {queue.title}" if queue else "in your queues"
+            self.show_status(f"No email is waiting {where}.")
+            self.reload()
+            return None
+        self.reload()
+        self.open_email(email_id, focus=True)
+        return email_id
+
+    def show_queued(self) -> None:
+        queue = self.selected_queue()
+        if queue is None:
+            self.show_status("Select a campaign in Queues first.")
+            return
+        if self.queued_dialog is not None:
+            self.queued_dialog.close()
+        dialog = QueuedEmailsDialog(self.ctx, self.work, queue.campaign_id, queue.title, self)
+        dialog.taken.connect(self._taken)
+        dialog.finished.connect(lambda _r: self._dialog_closed(dialog))
+        self.queued_dialog = dialog
+        dialog.open()
+
+    def _dialog_closed(self, dialog: QueuedEmailsDialog) -> None:
+        if self.queued_dialog is dialog:
+            self.queued_dialog = None
+        dialog.deleteLater()
+
+    def _taken(self, email_id: int) -> None:
+        self.reload()
+        self.open_email(email_id, focus=True)
+
+    # ---- my emails -------------------------------------------------------------------
+    def _held_selected(self, view: QTableView) -> None:
+        if self._reloading:
+            return
+        chosen: HeldEmail | None = _selected(view)
+        if chosen is not None and chosen.email_id != self.editor.email_id:
+            self.open_email(chosen.email_id)
+
+    def _held_activated(self, *_args: object) -> None:
+        self.editor.focus_start()
+
+    def open_email(self, email_id: int, focus: bool = False) -> bool:
+        """Show a held email and its reply; ``focus`` puts the cursor where the reply starts."""
+        if not self.editor.open_email(email_id):
+            self.pane.clear(self.editor.placeholder.text())
+            self.reload()
+            return False
+        self.pane.show_email(email_id)
+        self._select_open()
+        self._update_actions()
+        if focus:
+            self.editor.focus_start()
+        return True
+
+    def rework(self) -> int | None:
+        failed: AgentFailedSend | None = _selected(self.failed_view)
+        if failed is None:
+            return None
+        try:
+            email_id = self.work.rework_failed(failed.reply_id)
+        except (ServiceError, SQLAlchemyError) as exc:
+            messages.error(self, "Correct and Send Again", str(exc))
+            self.reload()
+            return None
+        self.reload()
+        self.mine_tabs.setCurrentIndex(1)
+        self.open_email(email_id, focus=True)
+        self.show_status("The failed reply is a draft again: correct it and send it.")
+        return email_id
+
+    # ---- after the reply ----------------------------------------------------------------
+    def _finished(self, email_id: int, what: str) -> None:
+        done = {
+            "sent": "Reply queued for sending.",
+            "put back": "Email put back to its queue.",
+            "moved": "Email moved to the other campaign's queue.",
+        }.get(what, "Done.")
+        self.pane.clear("Take an email to read it here.")
+        self.reload()
+        # Carry on with the next email taken and not parked as a draft, if there is one.
+        waiting = [h for h in self.held_model.rows() if h.status == EmailStatus.ASSIGNED]
+        if waiting and self.open_email(waiting[0].email_id, focus=True):
+            self.show_status(f"{done} Opened your next email.")
+        else:
+            self.show_status(f"{done} Take next with Ctrl+N.")
+            self.queues_view.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _draft_saved(self, _email_id: int) -> None:
+        self.reload()
+        self.show_status("Draft saved: it waits in My drafts.")
+
+    def _lost(self, _email_id: int, why: str) -> None:
+        self.pane.clear(why)
+        self.reload()
+        self.show_status(why)
+
+    def show_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _update_actions(self, *_args: object) -> None:
+        self.take_selected_action.setEnabled(self.selected_queue() is not None)
+        self.queued_action.setEnabled(self.selected_queue() is not None)
+        self.rework_action.setEnabled(_selected(self.failed_view) is not None)
+
+    # ---- keyboard ------------------------------------------------------------------------
+    def panes(self) -> list[QWidget]:
+        return [self.queues_view, self.mine_tabs, self.pane, self.editor]
+
+    def focus_pane(self, number: int) -> None:
+        """0 Queues, 1 My emails, 2 the email, 3 the reply."""
+        if number == 0:
+            self.queues_view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        elif number == 1:
+            views = [self.held_view, self.drafts_view, self.failed_view]
+            views[self.mine_tabs.currentIndex()].setFocus(Qt.FocusReason.ShortcutFocusReason)
+        elif number == 2:
+            target = self.pane.browser if self.pane.browser.isVisible() else self.pane
+            target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        elif self.editor.item is not None:
+            self.editor.focus_start()
+        else:
+            self.editor.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _pane_slot(self, number: int) -> Callable[..., None]:
+        return lambda *_args: self.focus_pane(number)
+
+    def current_pane(self) -> int | None:
+        focused = self.focusWidget()
+        for number, pane in enumerate(self.panes()):
+            if focused is not None and (focused is pane or pane.isAncestorOf(focused)):
+                return number
+        return None
+
+    def cycle_pane(self, step: int) -> None:
+        current = self.current_pane()
+        start = -1 if current is None and step > 0 else (current or 0)
+        self.focus_pane((start + step) % len(self.panes()))
+
+    def show_shortcuts(self) -> None:
+        root = self.window()
+        self.shortcuts_dialog = ShortcutsDialog.for_widget(root, self)
+        self.shortcuts_dialog.open()
+
+    def shortcut_actions(self) -> list[Any]:
+        """This screen's actions with keys, as the shortcuts dialog lists them."""
+        return [a for a in self.actions() if not a.shortcut().isEmpty()]
+
+    # ---- leaving -----------------------------------------------------------------------
+    def confirm_close(self) -> bool:
+        """Closing loses replies typed and neither sent nor saved: ask first."""
+        unsent = self.editor.unsent_count()
+        if not unsent:
+            return True
+        what = "a reply" if unsent == 1 else f"{unsent} replies"
+        return messages.confirm(
+            self,
+            "My Work",
+            f"You typed {what} that you have neither sent nor saved as a draft. "
+            "Close My Work and lose what you typed?",
+            ok="Close and lose it",
+            cancel="Keep working",
+        )

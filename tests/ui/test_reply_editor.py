@@ -1,0 +1,473 @@
+"""The reply editor driven like an agent: templates, recipients, address confirmation, the
+campaign's flags on and off, drafts, and refusals that never lose what was typed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import update
+
+from app.db.engine import Database
+from app.db.models import Campaign, Email, EmailStatus, Reply, ReplyState, utcnow
+from app.services import outbox
+from app.services.work import ReplyText, WorkService, confirmation_text
+from app.ui.reply_editor import CHOOSE_TEMPLATE, MoveDialog, ReplyEditor
+from tests.conftest import actor_of
+from tests.ui.keyboard import type_text
+from tests.work_data import add_email, campaign_id
+
+# campaign → (agent, free format, confirmation, put back, move, draft), as the demo has them
+DEMO_FLAGS = {
+    "Orders": ("alice", False, True, True, True, True),
+    "Returns": ("alice", False, True, True, False, True),
+    "General Enquiries": ("alice", True, False, True, True, False),
+    "Complaints": ("jurgen", True, True, False, False, True),
+}
+
+
+def work(db: Database, login: str) -> WorkService:
+    return WorkService(db, actor_of(db, login))
+
+
+def status(db: Database, email_id: int) -> EmailStatus:
+    with db.session() as s:
+        return s.get_one(Email, email_id).status
+
+
+def set_flags(db: Database, title: str, **flags: object) -> None:
+    with db.session() as s:
+        s.execute(update(Campaign).where(Campaign.title == title).values(**flags))
+
+
+@pytest.fixture
+def open_reply(qtbot, demo_db: Database) -> Callable[..., tuple[ReplyEditor, int]]:  # type: ignore[no-untyped-def]
+    """A taken email of ``campaign`` open in a shown editor (as its campaign's agent)."""
+
+    def make(campaign: str, login: str | None = None, **email: object) -> tuple[ReplyEditor, int]:
+        login = login or DEMO_FLAGS[campaign][0]
+        email_id = add_email(demo_db, campaign, **email)  # type: ignore[arg-type]
+        service = work(demo_db, login)
+        service.take(email_id)
+        editor = ReplyEditor(service)
+        qtbot.addWidget(editor)
+        editor.resize(900, 560)
+        editor.show()
+        qtbot.waitExposed(editor)
+        editor.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is editor, timeout=1000)
+        assert editor.open_email(email_id)
+        return editor, email_id
+
+    return make
+
+
+def choose_template(qtbot, editor: ReplyEditor, name: str) -> None:  # type: ignore[no-untyped-def]
+    """With the keyboard: focus the picker, then arrow up or down to ``name``."""
+    combo = editor.template_combo
+    combo.setFocus()
+    target = combo.findText(name)
+    assert target >= 0, f"{name} is not offered"
+    for _ in range(combo.count()):
+        if combo.currentIndex() == target:
+            return
+        key = Qt.Key.Key_Down if combo.currentIndex() < target else Qt.Key.Key_Up
+        qtbot.keyClick(combo, key)
+    raise AssertionError(f"could not reach {name}")
+
+
+def fields(editor: ReplyEditor) -> tuple[str, str, str, str, str, str]:
+    return (
+        editor.to_edit.text(),
+        editor.cc_edit.text(),
+        editor.bcc_edit.text(),
+        editor.subject_edit.text(),
+        editor.body_edit.toPlainText(),
+        editor.template_combo.currentText(),
+    )
+
+
+# ---- what the campaign allows -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("campaign", list(DEMO_FLAGS))
+def test_only_the_actions_the_campaign_allows_are_shown(open_reply, campaign: str) -> None:  # type: ignore[no-untyped-def]
+    _agent, _free, _confirm, put_back, move, draft = DEMO_FLAGS[campaign]
+    editor, _email_id = open_reply(campaign)
+    assert editor.send_button.isVisible()
+    assert editor.put_back_button.isVisible() is put_back
+    assert editor.move_button.isVisible() is move
+    assert editor.draft_button.isVisible() is draft
+    assert editor.put_back_action.isVisible() is put_back
+    assert editor.move_action.isVisible() is move
+    assert editor.draft_action.isVisible() is draft
+
+
+@pytest.mark.parametrize(
+    ("flag", "button"),
+    [
+        ("allow_put_back", "put_back_button"),
+        ("allow_move", "move_button"),
+        ("allow_draft", "draft_button"),
+    ],
+)
+def test_each_flag_turned_off_hides_its_button_and_its_keys(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, flag: str, button: str
+) -> None:
+    set_flags(demo_db, "Orders", **{flag: False})
+    editor, email_id = open_reply("Orders")
+    assert not getattr(editor, button).isVisible()
+    others = {"put_back_button", "move_button", "draft_button"} - {button}
+    assert all(getattr(editor, b).isVisible() for b in others)
+    choose_template(qtbot, editor, "Order status")
+    keys = {
+        "put_back_button": (
+            Qt.Key.Key_B,
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+        ),
+        "move_button": (Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier),
+        "draft_button": (Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier),
+    }[button]
+    qtbot.keyClick(editor.body_edit, *keys)
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED  # nothing happened
+    assert editor.move_dialog is None
+
+
+# ---- free format and templates ---------------------------------------------------------------
+
+
+def test_free_format_off_send_waits_for_a_template_whose_text_stays_editable(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    editor, email_id = open_reply("Orders", sender="Zoe Adams <zoe@customers.example>")
+    assert editor.template_combo.itemText(0) == CHOOSE_TEMPLATE
+    assert not editor.send_button.isEnabled()
+    assert "does not allow free-format" in editor.title.text()
+    assert editor.to_edit.text() == "Zoe Adams <zoe@customers.example>"
+    assert editor.subject_edit.text() == "Re: Where is my parcel?"
+    choose_template(qtbot, editor, "Order status")
+    assert editor.send_button.isEnabled()
+    assert editor.body_edit.toPlainText().startswith("Dear Zoe Adams,")
+    assert "Alice Agent" in editor.body_edit.toPlainText()
+    editor.body_edit.moveCursor(editor.body_edit.textCursor().MoveOperation.End)
+    type_text(qtbot, editor.body_edit, "\nPS: Größe 42 is in stock.")
+    editor.send_button.click()
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+    with demo_db.session() as s:
+        reply = s.query(Reply).filter(Reply.email_id == email_id).one()
+        assert reply.body.endswith("PS: Größe 42 is in stock.")
+        assert reply.template_id is not None
+    assert answers[0] == []  # no question was needed
+
+
+def test_going_back_to_no_template_disables_send_again(qtbot, open_reply) -> None:  # type: ignore[no-untyped-def]
+    editor, _ = open_reply("Orders")
+    choose_template(qtbot, editor, "Acknowledgement")
+    assert editor.send_button.isEnabled()
+    choose_template(qtbot, editor, CHOOSE_TEMPLATE)
+    assert not editor.send_button.isEnabled()
+    assert not editor.send()
+
+
+def test_free_format_on_sends_without_a_template(qtbot, open_reply, demo_db: Database) -> None:  # type: ignore[no-untyped-def]
+    editor, email_id = open_reply("General Enquiries")
+    assert editor.send_button.isEnabled()
+    assert "does not allow" not in editor.title.text()
+    type_text(qtbot, editor.body_edit, "We open at nine.")
+    editor.send_button.click()
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+
+
+def test_choosing_a_template_asks_before_replacing_typed_text(qtbot, open_reply, answers) -> None:  # type: ignore[no-untyped-def]
+    shown, replies = answers
+    editor, _ = open_reply("Orders")
+    choose_template(qtbot, editor, "Acknowledgement")
+    assert shown == []  # only filled-in text so far: nothing to lose
+    choose_template(qtbot, editor, "Order status")
+    assert shown == []  # switching between untouched templates does not ask either
+    editor.body_edit.selectAll()
+    type_text(qtbot, editor.body_edit, "My own words")
+    typed = fields(editor)
+    replies.append(False)  # Keep my text
+    qtbot.keyClick(editor.template_combo, Qt.Key.Key_Down)  # to "Rückfrage (Deutsch)"
+    assert shown[-1][0] == "confirm" and "Rückfrage (Deutsch)" in shown[-1][1]
+    assert fields(editor) == typed  # the text and the chosen template are as they were
+    replies.append(True)  # Replace
+    qtbot.keyClick(editor.template_combo, Qt.Key.Key_Down)
+    assert editor.template_combo.currentText() == "Rückfrage (Deutsch)"
+    assert editor.body_edit.toPlainText().startswith("Guten Tag Zoe Adams,")
+    assert editor.subject_edit.text() == "Ihre Anfrage – Where is my parcel?"
+
+
+# ---- recipients and address confirmation -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "zoe@customers.example, max@customers.example",
+        "zoe@customers.example; max@customers.example",
+        '"Adams, Zoe" <zoe@customers.example>; max@customers.example',
+    ],
+)
+def test_comma_and_semicolon_separate_recipients_without_a_question(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers, to: str
+) -> None:
+    editor, email_id = open_reply("Complaints")  # confirmation on, free format
+    editor.to_edit.clear()
+    type_text(qtbot, editor.to_edit, to)
+    editor.send_button.click()
+    assert answers[0] == []
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+    with demo_db.session() as s:
+        reply = s.query(Reply).filter(Reply.email_id == email_id).one()
+        assert "zoe@customers.example" in reply.to_addrs
+        assert "max@customers.example" in reply.to_addrs
+
+
+def test_cancel_on_an_address_question_returns_with_everything_intact(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    type_text(qtbot, editor.to_edit, "zoe.customers.example")
+    type_text(qtbot, editor.cc_edit, "max@customers.example")
+    type_text(qtbot, editor.bcc_edit, "boss@example.com")
+    editor.subject_edit.selectAll()
+    type_text(qtbot, editor.subject_edit, "Ihre Beschwerde – Größe")
+    type_text(qtbot, editor.body_edit, "Sorry for the trouble.\nWe will call you.")
+    typed = fields(editor)
+    replies.append(False)
+    editor.send_button.click()
+    assert shown == [("confirm", confirmation_text("zoe.customers.example"))]
+    assert shown[0][1] == (
+        "The input email address 'zoe.customers.example' appears to be invalid. Please confirm "
+        "that you do want to use this email address, by pressing OK, or press Cancel and go "
+        "back and correct it."
+    )
+    assert fields(editor) == typed
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+    assert editor.to_edit.hasFocus()
+    assert editor.to_edit.selectedText() == "zoe.customers.example"
+    assert editor.email_id == email_id
+
+
+def test_ok_on_every_address_question_sends_anyway(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    type_text(qtbot, editor.to_edit, "zoe@localhost")
+    type_text(qtbot, editor.cc_edit, "max@intranet")
+    replies.extend([True, True])
+    sent: list[tuple[int, str]] = []
+    editor.finished.connect(lambda e, what: sent.append((e, what)))
+    editor.send_button.click()
+    assert [text for _kind, text in shown] == [
+        confirmation_text("zoe@localhost"),
+        confirmation_text("max@intranet"),
+    ]
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+    assert sent == [(email_id, "sent")]
+    assert editor.email_id is None
+
+
+def test_cancel_on_the_second_address_sends_nothing(
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:  # type: ignore[no-untyped-def]
+    shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.setText("zoe@localhost")
+    editor.cc_edit.setText("max@intranet")
+    replies.extend([True, False])
+    editor.send_button.click()
+    assert len(shown) == 2
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+    assert editor.cc_edit.hasFocus() and editor.cc_edit.selectedText() == "max@intranet"
+    assert editor.to_edit.text() == "zoe@localhost"
+
+
+def test_a_space_between_two_addresses_asks_then_explains_next_to_to(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    pair = "zoe@customers.example max@customers.example"
+    type_text(qtbot, editor.to_edit, pair)
+    type_text(qtbot, editor.body_edit, "Hello")
+    typed = fields(editor)
+    replies.append(True)
+    editor.send_button.click()
+    assert shown == [("confirm", confirmation_text(pair))]
+    assert editor.errors["To"].isVisible()
+    assert "not one valid email address" in editor.errors["To"].text()
+    assert fields(editor) == typed
+    assert editor.to_edit.hasFocus()
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+
+
+def test_confirmation_off_never_asks(qtbot, open_reply, demo_db: Database, answers) -> None:  # type: ignore[no-untyped-def]
+    editor, email_id = open_reply("General Enquiries")
+    editor.to_edit.setText("zoe@localhost")
+    editor.send_button.click()
+    assert answers[0] == []
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+
+
+def test_a_missing_recipient_is_explained_next_to_to(qtbot, open_reply, demo_db: Database) -> None:  # type: ignore[no-untyped-def]
+    editor, email_id = open_reply("General Enquiries")
+    editor.to_edit.clear()
+    type_text(qtbot, editor.body_edit, "Hello")
+    editor.send_button.click()
+    assert "To is required" in editor.errors["To"].text()
+    assert editor.body_edit.toPlainText() == "Hello"
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+    editor.to_edit.setText("zoe@customers.example")
+    editor.send_button.click()
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+
+
+# ---- drafts, put back, move ------------------------------------------------------------------
+
+
+def test_a_saved_draft_is_resumed_with_its_text_intact(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database
+) -> None:
+    editor, email_id = open_reply("Orders")
+    choose_template(qtbot, editor, "Order status")
+    editor.cc_edit.setText("team@example.com")
+    type_text(qtbot, editor.body_edit, "Größe 42 – ")
+    typed = fields(editor)
+    saved: list[int] = []
+    editor.draft_saved.connect(saved.append)
+    editor.draft_button.click()
+    assert saved == [email_id]
+    assert status(demo_db, email_id) == EmailStatus.DRAFT
+    assert not editor.is_dirty()
+    again = ReplyEditor(work(demo_db, "alice"))
+    qtbot.addWidget(again)
+    assert again.open_email(email_id)
+    assert fields(again) == typed
+    assert "saved draft" in again.title.text()
+    assert again.send_button.isEnabled()
+
+
+def test_put_back_asks_only_when_a_reply_would_be_lost(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    shown, replies = answers
+    editor, email_id = open_reply("Orders")
+    editor.put_back_button.click()
+    assert shown == []
+    assert status(demo_db, email_id) == EmailStatus.QUEUED
+    editor, second = open_reply("Orders")
+    choose_template(qtbot, editor, "Order status")
+    replies.append(False)
+    editor.put_back_button.click()
+    assert "will be discarded" in shown[-1][1]
+    assert status(demo_db, second) == EmailStatus.ASSIGNED
+    assert editor.template_combo.currentText() == "Order status"
+    editor.put_back_button.click()  # answered yes this time
+    assert status(demo_db, second) == EmailStatus.QUEUED
+
+
+def test_move_to_a_chosen_campaign(qtbot, open_reply, demo_db: Database) -> None:  # type: ignore[no-untyped-def]
+    editor, email_id = open_reply("Orders")
+    editor.move_button.click()
+    dialog = editor.move_dialog
+    assert isinstance(dialog, MoveDialog)
+    qtbot.waitExposed(dialog)
+    titles = [dialog.list.item(i).text() for i in range(dialog.list.count())]
+    assert "Orders" not in titles and "Returns" in titles
+    dialog.list.setCurrentRow(titles.index("Returns"))
+    qtbot.keyClick(dialog.list, Qt.Key.Key_Return)
+    with demo_db.session() as s:
+        moved = s.get_one(Email, email_id)
+        assert (moved.status, moved.campaign_id) == (
+            EmailStatus.QUEUED,
+            campaign_id(demo_db, "Returns"),
+        )
+    assert editor.email_id is None
+
+
+def test_move_cancelled_keeps_the_email(qtbot, open_reply, demo_db: Database) -> None:  # type: ignore[no-untyped-def]
+    editor, email_id = open_reply("Orders")
+    choose_template(qtbot, editor, "Order status")
+    editor.move_button.click()
+    dialog = editor.move_dialog
+    assert dialog is not None
+    assert "will be discarded" in " ".join(
+        w.text() for w in dialog.findChildren(type(editor.banner)) if w.isVisible()
+    )
+    dialog.reject()
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+    assert editor.template_combo.currentText() == "Order status"
+
+
+# ---- someone else was quicker; a failed send comes back -------------------------------------
+
+
+def test_an_email_put_back_elsewhere_meanwhile_gives_a_clear_message_and_clears(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    shown, _replies = answers
+    editor, email_id = open_reply("General Enquiries")
+    other = Database(demo_db.url)  # Alice's second workstation
+    try:
+        work(other, "alice").put_back(email_id)
+        work(other, "bob").take(email_id)
+    finally:
+        other.dispose()
+    lost: list[tuple[int, str]] = []
+    editor.lost.connect(lambda e, why: lost.append((e, why)))
+    type_text(qtbot, editor.body_edit, "Hello")
+    editor.send_button.click()
+    assert shown == [("error", "This email is now held by Bob Agent, not by you.")]
+    assert lost == [(email_id, "This email is now held by Bob Agent, not by you.")]
+    assert editor.email_id is None
+    assert editor.stack.currentIndex() == 0
+    assert "Bob Agent" in editor.placeholder.text()
+
+
+def test_a_reworked_failed_send_shows_why_it_failed(qtbot, demo_db: Database) -> None:  # type: ignore[no-untyped-def]
+    email_id = add_email(demo_db, "General Enquiries")
+    service = work(demo_db, "alice")
+    service.take(email_id)
+    reply_id = service.send(
+        email_id, ReplyText(to="nobody@customers.example", subject="Re: x", body="y")
+    )
+    assert outbox.claim_ids(demo_db, [reply_id], utcnow())
+    outbox.mark_failed(demo_db, reply_id, "550 5.1.1 <nobody@customers.example>: no such user")
+    service.rework_failed(reply_id)
+    editor = ReplyEditor(service)
+    qtbot.addWidget(editor)
+    editor.show()
+    assert editor.open_email(email_id)
+    assert editor.banner.isVisible()
+    assert "550 5.1.1 <nobody@customers.example>: no such user" in editor.banner.text()
+    assert editor.to_edit.text() == "nobody@customers.example"
+    editor.to_edit.setText("zoe@customers.example")
+    editor.send_button.click()
+    with demo_db.session() as s:
+        assert s.get_one(Reply, reply_id).state == ReplyState.QUEUED
+
+
+def test_text_typed_for_an_email_switched_away_from_comes_back(
+    qtbot, open_reply, demo_db: Database
+) -> None:  # type: ignore[no-untyped-def]
+    editor, first = open_reply("General Enquiries")
+    second = add_email(demo_db, "General Enquiries", subject="Opening hours")
+    work(demo_db, "alice").take(second)
+    type_text(qtbot, editor.body_edit, "Half-written answer")
+    assert editor.unsent_count() == 1
+    assert editor.open_email(second)
+    assert editor.body_edit.toPlainText() == ""
+    assert editor.subject_edit.text() == "Re: Opening hours"
+    assert editor.open_email(first)
+    assert editor.body_edit.toPlainText() == "Half-written answer"
+    assert editor.is_dirty()
