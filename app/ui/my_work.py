@@ -38,7 +38,7 @@ from app.ui.emails_screen import EmailDetailPane
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
 from app.ui.reply_editor import ReplyEditor, action_button, screen_action
-from app.ui.shortcuts import ShortcutsDialog
+from app.ui.shortcuts import HELP_KEYS, ShortcutsDialog, step_aside_for_window_help
 from app.ui.widgets import table_view
 
 T = TypeVar("T")
@@ -355,7 +355,7 @@ class MyWorkScreen(QWidget):
         ]
         self.refresh_action = screen_action(self, "Refresh now", self.reload, ["F5"])
         self.shortcuts_action = screen_action(
-            self, "Keyboard shortcuts", self.show_shortcuts, ["F1"]
+            self, "Keyboard shortcuts", self.show_shortcuts, [HELP_KEYS]
         )
 
         self.poll_timer = QTimer(self)
@@ -372,6 +372,7 @@ class MyWorkScreen(QWidget):
     # ---- following the database -------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        step_aside_for_window_help(self.shortcuts_action, self)
         if not self.poll_timer.isActive():
             self.reload()
             self.poll_timer.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -31,7 +32,13 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.services.errors import ConflictError, NotFound, ServiceError, ValidationError
+from app.services.errors import (
+    ConflictError,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    ValidationError,
+)
 from app.services.work import (
     AddressesNeedConfirmation,
     ReplyText,
@@ -470,6 +477,19 @@ class ReplyEditor(QWidget):
             self.lost.emit(email_id, str(exc))
         else:
             self.show_error(exc)
+            if isinstance(exc, PermissionDenied) and self.item is not None:
+                self._refresh_rules()
+
+    def _refresh_rules(self) -> None:
+        """A supervisor changed what the campaign allows: show the buttons it allows now,
+        keeping everything typed."""
+        assert self.item is not None
+        try:
+            rules = self.service.open(self.item.email_id).rules
+        except (ServiceError, SQLAlchemyError):
+            return
+        self.item = replace(self.item, rules=rules)
+        self._update()
 
     def _focus_address(self, address: str) -> None:
         """Back to the field holding ``address``, with it selected, to correct it."""

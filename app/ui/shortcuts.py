@@ -24,6 +24,9 @@ from app.ui.forms import plain
 SECTION_PROPERTY = "shortcut_section"
 DEFAULT_SECTION = "Workspace"
 
+STEPPED_ASIDE = "shortcut_stepped_aside"
+HELP_KEYS = "F1"
+
 Section = tuple[str, Sequence[QAction]]
 
 
@@ -31,6 +34,23 @@ def set_section(action: QAction, section: str) -> QAction:
     """File ``action`` under ``section`` in the shortcuts list."""
     action.setProperty(SECTION_PROPERTY, section)
     return action
+
+
+def step_aside_for_window_help(action: QAction, screen: QWidget) -> None:
+    """A screen's own F1 opens the same list as the window's Help ▸ Keyboard Shortcuts: when
+    the window binds F1 itself, the screen's action steps aside (two enabled actions on one
+    key would make Qt ignore the key as ambiguous)."""
+    window = screen.window()
+    theirs = window is not screen and any(
+        other is not action
+        and other.isEnabled()
+        and other.shortcut() == QKeySequence(HELP_KEYS)
+        and not screen.isAncestorOf(other.parent())  # type: ignore[arg-type]
+        for other in [*window.actions(), *window.findChildren(QAction)]
+        if isinstance(other.parent(), QWidget)
+    )
+    action.setEnabled(not theirs)
+    action.setProperty(STEPPED_ASIDE, bool(theirs))
 
 
 def keys_text(action: QAction) -> str:
@@ -48,7 +68,7 @@ def sections_of(root: QWidget) -> list[tuple[str, list[QAction]]]:
     found: list[QAction] = []
     seen: set[int] = set()
     for action in [*root.actions(), *root.findChildren(QAction)]:
-        if id(action) in seen or not keys_text(action):
+        if id(action) in seen or not keys_text(action) or action.property(STEPPED_ASIDE):
             continue
         seen.add(id(action))
         found.append(action)

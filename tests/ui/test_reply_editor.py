@@ -471,3 +471,19 @@ def test_text_typed_for_an_email_switched_away_from_comes_back(
     assert editor.open_email(first)
     assert editor.body_edit.toPlainText() == "Half-written answer"
     assert editor.is_dirty()
+
+
+def test_a_flag_turned_off_meanwhile_is_explained_and_its_button_hidden(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database
+) -> None:
+    editor, email_id = open_reply("Orders")
+    choose_template(qtbot, editor, "Order status")
+    type_text(qtbot, editor.body_edit, "Größe 42 ")
+    typed = fields(editor)
+    set_flags(demo_db, "Orders", allow_draft=False)  # a supervisor, meanwhile
+    editor.draft_button.click()
+    assert editor.banner.text() == "This campaign does not allow saving drafts."
+    assert not editor.draft_button.isVisible()
+    assert editor.put_back_button.isVisible()
+    assert fields(editor) == typed
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
