@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db.models import EmailStatus, utcnow
+from app.db.models import EmailStatus, ReplyState, utcnow
 from app.services.emails import EmailService
 from app.services.errors import ServiceError
 from app.services.work import AgentFailedSend, HeldEmail, Queue, QueuedEmail, WorkService
@@ -70,6 +70,12 @@ def _seconds(since: datetime | None) -> float:
 
 def _state(h: HeldEmail) -> str:
     return "Draft" if h.status == EmailStatus.DRAFT else "Taken"
+
+
+def _failure_reason(f: AgentFailedSend) -> str:
+    if f.state == ReplyState.UNCERTAIN:
+        return f"May have been sent — a supervisor will check: {f.last_error or ''}".rstrip(": ")
+    return f.last_error or "Failed"
 
 
 def _pane_title(text: str, parent: QWidget) -> QLabel:
@@ -260,7 +266,7 @@ class MyWorkScreen(QWidget):
         self.failed_model: RecordTableModel[AgentFailedSend] = RecordTableModel(
             [
                 Column("Subject", lambda f: f.subject or "(no subject)"),
-                Column("Reason", lambda f: f.last_error or f.state.value.capitalize()),
+                Column("Reason", _failure_reason),
                 Column("To", lambda f: f.to_addrs),
             ],
             self,
@@ -587,7 +593,9 @@ class MyWorkScreen(QWidget):
     def _update_actions(self, *_args: object) -> None:
         self.take_selected_action.setEnabled(self.selected_queue() is not None)
         self.queued_action.setEnabled(self.selected_queue() is not None)
-        self.rework_action.setEnabled(_selected(self.failed_view) is not None)
+        failed: AgentFailedSend | None = _selected(self.failed_view)
+        # An uncertain send may have reached the customer: a supervisor settles it.
+        self.rework_action.setEnabled(failed is not None and failed.state == ReplyState.FAILED)
 
     # ---- keyboard ------------------------------------------------------------------------
     def panes(self) -> list[QWidget]:

@@ -394,6 +394,62 @@ def test_a_failed_send_is_shown_with_the_reason_and_corrected(  # type: ignore[n
         assert s.get_one(Reply, reply_id).state == ReplyState.QUEUED
 
 
+def test_an_uncertain_send_is_shown_but_left_to_a_supervisor(  # type: ignore[no-untyped-def]
+    qtbot, open_screen, demo_db: Database
+) -> None:
+    e = add_email(demo_db, "General Enquiries", subject="Hours")
+    alice = work(demo_db, "alice")
+    alice.take(e)
+    reply_id = alice.send(e, ReplyText(to="zoe@customers.example", subject="Re: Hours", body="9"))
+    assert outbox.claim_ids(demo_db, [reply_id], utcnow())
+    outbox.mark_uncertain(demo_db, reply_id, "connection lost after DATA")
+    screen = open_screen()
+    screen.mine_tabs.setCurrentIndex(2)
+    screen.failed_view.selectRow(0)
+    assert "a supervisor will check" in screen.failed_model.index(0, 1).data()
+    assert "connection lost after DATA" in screen.failed_model.index(0, 1).data()
+    assert not screen.rework_button.isEnabled()
+
+
+def test_tab_goes_through_the_screen_in_reading_order(
+    qtbot, open_screen, demo_db: Database
+) -> None:  # type: ignore[no-untyped-def]
+    add_email(demo_db, "Orders")
+    screen = open_screen()
+    screen.take_next_button.click()
+    editor = screen.editor
+    editor.template_combo.setCurrentIndex(1)  # Send is enabled (and so in the chain)
+    wanted = [
+        screen.queues_view,
+        screen.take_next_button,
+        screen.take_selected_button,
+        screen.queued_button,
+        screen.held_view,
+        screen.pane.browser,
+        editor.template_combo,
+        editor.to_edit,
+        editor.cc_edit,
+        editor.bcc_edit,
+        editor.subject_edit,
+        editor.body_edit,
+        editor.send_button,
+        editor.draft_button,
+        editor.put_back_button,
+        editor.move_button,
+    ]
+    screen.queues_view.setFocus()
+    reached: list[QWidget] = []
+    for _ in range(60):
+        focused = QApplication.focusWidget()
+        if focused in wanted and focused not in reached:
+            reached.append(focused)
+        press(qtbot, Qt.Key.Key_Tab)
+    assert [w.accessibleName() or getattr(w, "text", str)() for w in reached] == [
+        w.accessibleName() or getattr(w, "text", str)() for w in wanted
+    ]
+    assert reached == wanted
+
+
 # ---- conflicts --------------------------------------------------------------------------
 
 
