@@ -198,6 +198,12 @@ class MyWorkScreen(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.work = WorkService(ctx.db, ctx.actor)
+        # The process's change feed (app.services.changes.ChangeFeed: LISTEN/NOTIFY on
+        # PostgreSQL) when the application gives one, else the polled counter.
+        feed = getattr(ctx, "change_feed", None)
+        self._change_token: Callable[[], int] = (
+            feed.token if feed is not None else self.work.change_token
+        )
         self._token: int | None = None
         self._reloading = False
         self.queued_dialog: QueuedEmailsDialog | None = None
@@ -391,7 +397,7 @@ class MyWorkScreen(QWidget):
 
     def poll(self) -> None:
         try:
-            token = self.work.change_token()
+            token = self._change_token()
         except SQLAlchemyError as exc:
             self.show_status(f"The database could not be reached: {exc}")
             return
@@ -401,7 +407,7 @@ class MyWorkScreen(QWidget):
     def reload(self) -> None:
         """Read the queues and my emails again, keeping what is selected."""
         try:
-            token = self.work.change_token()  # first: a change during the reads is seen next poll
+            token = self._change_token()  # first: a change during the reads is seen next poll
             queues = self.work.queues()
             held = self.work.held()
             failed = self.work.my_failed_sends()

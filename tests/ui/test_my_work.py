@@ -137,6 +137,28 @@ def test_queues_follow_another_workstation_within_two_seconds(  # type: ignore[n
         other.dispose()
 
 
+def test_a_change_feed_given_by_the_application_is_what_is_watched(  # type: ignore[no-untyped-def]
+    qtbot, demo_db: Database, make_ctx
+) -> None:
+    class Feed:  # stands in for app.services.changes.ChangeFeed
+        count = 0
+
+        def token(self) -> int:
+            return self.count
+
+    ctx = make_ctx(demo_db, actor_of(demo_db, "alice"))
+    ctx.change_feed = feed = Feed()
+    screen = MyWorkScreen(ctx)
+    qtbot.addWidget(screen)
+    screen.show()
+    screen.age_timer.stop()  # only the feed may trigger a reload here
+    add_email(demo_db, "Orders")
+    qtbot.wait(1300)
+    assert queue_rows(screen)["Orders"][0] == "0"  # the feed has not moved
+    feed.count += 1
+    qtbot.waitUntil(lambda: queue_rows(screen)["Orders"][0] == "1", timeout=2500)
+
+
 def test_the_open_email_taken_away_elsewhere_clears_the_pane(  # type: ignore[no-untyped-def]
     qtbot, open_screen, demo_db: Database
 ) -> None:
