@@ -32,9 +32,14 @@ class CliError(Exception):
         self.code = code
 
 
+_opened: list[Database] = []
+
+
 def open_database(url: str | None) -> Database:
-    """Open the database and bring its schema up to date (backing up a SQLite file first)."""
+    """Open the database and bring its schema up to date (backing up a SQLite file first).
+    ``main`` closes it when the command ends."""
     db = Database(url or paths.default_database_url())
+    _opened.append(db)
     try:
         backup = migrate.upgrade(db)
     except OperationalError as exc:
@@ -468,3 +473,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as exc:
         print(f"email-campaigns: database error: {exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT
+    finally:
+        while _opened:
+            _opened.pop().dispose()

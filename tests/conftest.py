@@ -1,10 +1,20 @@
-"""Shared fixtures: every test gets its own data folders, database and keyring."""
+"""Shared fixtures: every test gets its own data folders, database and keyring.
+
+The suite runs on SQLite (the default) and, with ``EMAIL_CAMPAIGNS_TEST_DATABASE=postgresql``,
+on a real PostgreSQL server started here: then ``db`` and ``demo_db`` are PostgreSQL
+databases (the demo one copied from a template database), and tests marked ``sqlite_only``
+(about the SQLite file itself) are skipped.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import keyring
 import keyring.backend
@@ -18,6 +28,74 @@ from app.db.models import Role
 from app.services import demo
 from app.services.auth import SYSTEM, Actor
 from app.services.secrets import KeyringStore
+from tests.servers import ServerError
+from tests.servers.postgres import PostgresServer
+
+BACKEND = os.environ.get("EMAIL_CAMPAIGNS_TEST_DATABASE", "sqlite").lower()
+if BACKEND not in ("sqlite", "postgresql"):
+    raise SystemExit(f"EMAIL_CAMPAIGNS_TEST_DATABASE must be sqlite or postgresql, not {BACKEND}")
+ON_POSTGRES = BACKEND == "postgresql"
+_database_numbers = itertools.count(1)
+T = TypeVar("T")
+
+
+def pytest_report_header() -> str:
+    return f"database backend: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="about the SQLite file itself; this run is on PostgreSQL")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
+def require_server(reason: str | None) -> None:
+    """Skip a test whose server cannot run here — but fail when ``CI=true``: a CI run must
+    not pass by skipping."""
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; the server tests must run when CI=true", pytrace=False)
+    pytest.skip(reason)
+
+
+def server_base_dir(kind: str) -> Path:
+    # short (unix socket paths) and reachable by the daemons' users, unlike pytest's tmp_path
+    return Path(tempfile.mkdtemp(prefix=f"ec-{kind}-", dir="/tmp"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the whole session (role app/app, database email_campaigns)."""
+    require_server(PostgresServer.unavailable())
+    base = server_base_dir("pg")
+    server = PostgresServer(base)
+    try:
+        server.start()
+    except ServerError as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"PostgreSQL did not start: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def new_database_name() -> str:
+    return f"test_{os.getpid()}_{next(_database_numbers)}"
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """SQLAlchemy URL of an empty database of its own for this test (dropped afterwards)."""
+    name = new_database_name()
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -64,17 +142,29 @@ def secrets(memory_keyring: MemoryKeyring) -> KeyringStore:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+def db(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
     """An empty database at the newest schema."""
-    database = Database(f"sqlite:///{tmp_path / 'test.sqlite3'}")
+    if ON_POSTGRES:
+        database = Database(request.getfixturevalue("postgres_url"))
+    else:
+        database = Database(f"sqlite:///{tmp_path / 'test.sqlite3'}")
     migrate.upgrade(database)
     yield database
     database.dispose()
 
 
 @pytest.fixture(scope="session")
-def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo organisation, built once; each test gets a copy of the file."""
+def _demo_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    """The demo organisation, built once: a SQLite file each test gets a copy of, or on
+    PostgreSQL a template database each test's database is created from."""
+    if ON_POSTGRES:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"demo_template_{os.getpid()}"
+        database = Database(server.create_database(name))
+        migrate.upgrade(database)
+        demo.seed(database)
+        database.dispose()
+        return name
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
     database = Database(f"sqlite:///{path}")
     migrate.upgrade(database)
@@ -82,17 +172,61 @@ def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with database.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     database.dispose()
-    return path
+    return str(path)
+
+
+def copy_database(template: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
+    """A database of its own for a test, copied from a template built by the session; on
+    PostgreSQL it is dropped when the test ends."""
+    if ON_POSTGRES:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = new_database_name()
+        database = Database(server.create_database(name, template=template))
+
+        def drop() -> None:
+            database.dispose()
+            server.drop_database(name)
+
+        request.addfinalizer(drop)
+        return database
+    path = tmp_path / "demo.sqlite3"
+    shutil.copy(template, path)
+    return Database(f"sqlite:///{path}")
+
+
+def derived_template(
+    base: str,
+    label: str,
+    prepare: Callable[[Database], T],
+    directory: Path,
+    request: pytest.FixtureRequest,
+) -> tuple[str, T]:
+    """A new template: a copy of ``base`` changed by ``prepare`` (e.g. emails added), for
+    the tests of one module to copy again. Returns it and what ``prepare`` returned."""
+    if ON_POSTGRES:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"{label}_template_{os.getpid()}"
+        server.drop_database(name)
+        database = Database(server.create_database(name, template=base))
+        prepared = prepare(database)
+        database.dispose()
+        return name, prepared
+    path = directory / f"{label}.sqlite3"
+    shutil.copy(base, path)
+    database = Database(f"sqlite:///{path}")
+    prepared = prepare(database)
+    with database.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.dispose()
+    return str(path), prepared
 
 
 @pytest.fixture
-def demo_db(_demo_template: Path, tmp_path: Path) -> Iterator[Database]:
+def demo_db(
+    _demo_template: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Database]:
     """A database holding the demo organisation."""
-    import shutil
-
-    path = tmp_path / "demo.sqlite3"
-    shutil.copy(_demo_template, path)
-    database = Database(f"sqlite:///{path}")
+    database = copy_database(_demo_template, tmp_path, request)
     yield database
     database.dispose()
 

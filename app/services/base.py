@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.db.engine import Database
+from app.db.functions import folded
 from app.services.auth import Actor, Permission
 from app.services.errors import ConflictError, NotFound, ValidationError
 
@@ -76,7 +77,7 @@ def ensure_unique(
 ) -> None:
     """Names are unique regardless of letter case."""
     # casefold matches the SQLite lower() of app.db.engine ("Größe" = "GRÖSSE")
-    query = select(model.id).where(func.lower(column) == value.casefold())
+    query = select(model.id).where(folded(column) == value.casefold())
     if exclude_id is not None:
         query = query.where(model.id != exclude_id)
     if session.scalar(query.limit(1)) is not None:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.db.functions import folded
 from app.db.models import (
     Attachment,
     Campaign,
@@ -209,15 +210,15 @@ def _sort_expression(key: SortKey) -> ColumnElement[Any] | Any:
     if key == SortKey.RECEIVED:
         return Email.received_at
     if key == SortKey.FROM:
-        return func.lower(Email.from_addr)
+        return folded(Email.from_addr)
     if key == SortKey.SUBJECT:
-        return func.lower(Email.subject)
+        return folded(Email.subject)
     if key == SortKey.CAMPAIGN:
-        return func.lower(func.coalesce(Campaign.title, ""))
+        return folded(func.coalesce(Campaign.title, ""))
     if key == SortKey.CHANNEL:
-        return func.lower(func.coalesce(Channel.name, ""))
+        return folded(func.coalesce(Channel.name, ""))
     if key == SortKey.AGENT:
-        return func.lower(func.coalesce(User.display_name, ""))
+        return folded(func.coalesce(User.display_name, ""))
     if key == SortKey.STATUS:  # in lifecycle order, not alphabetical
         order = list(EmailStatus)
         return case(*((Email.status == s, i) for i, s in enumerate(order)), else_=len(order))
@@ -257,7 +258,7 @@ class EmailService(Service):
             stmt = stmt.where(Email.channel_id == q.channel_id)
         text = q.text.strip()
         if text:
-            pattern = _like_pattern(text)
+            pattern = _like_pattern(text.casefold())
             # Bodies are NULL until decoded: then only the headers can match.
             columns = (
                 Email.subject,
@@ -267,7 +268,7 @@ class EmailService(Service):
                 Email.text_body,
                 Email.html_body,
             )
-            stmt = stmt.where(or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+            stmt = stmt.where(or_(*(folded(c).like(pattern, escape="\\") for c in columns)))
         return stmt
 
     @staticmethod
@@ -393,19 +394,19 @@ class EmailService(Service):
                 campaigns=[
                     (i, t)
                     for i, t in s.execute(
-                        select(Campaign.id, Campaign.title).order_by(func.lower(Campaign.title))
+                        select(Campaign.id, Campaign.title).order_by(folded(Campaign.title))
                     )
                 ],
                 channels=[
                     (i, n)
                     for i, n in s.execute(
-                        select(Channel.id, Channel.name).order_by(func.lower(Channel.name))
+                        select(Channel.id, Channel.name).order_by(folded(Channel.name))
                     )
                 ],
                 agents=[
                     (i, n)
                     for i, n in s.execute(
-                        select(User.id, User.display_name).order_by(func.lower(User.display_name))
+                        select(User.id, User.display_name).order_by(folded(User.display_name))
                     )
                 ],
             )

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, select
 
+from app.db.functions import folded
 from app.db.models import Campaign, Email, EmailStatus, Organisation
 from app.services.auth import Permission
 from app.services.base import Service
@@ -243,7 +244,7 @@ class ServiceLevelService(Service):
                 ),
             )
             .group_by(Campaign.id, Campaign.title, period)
-            .order_by(func.lower(Campaign.title), Campaign.id)
+            .order_by(folded(Campaign.title), Campaign.id)
         )
 
 

@@ -24,6 +24,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import CursorResult, and_, delete, func, select, union_all, update
 from sqlalchemy.orm import Session
 
+from app.db.functions import folded
 from app.db.models import (
     Campaign,
     CampaignTemplate,
@@ -584,7 +585,7 @@ class WorkService(Service):
                 for cid, title in s.execute(
                     select(Campaign.id, Campaign.title)
                     .where(Campaign.id != email.campaign_id)
-                    .order_by(func.lower(Campaign.title))
+                    .order_by(folded(Campaign.title))
                 )
             ]
 
@@ -804,7 +805,7 @@ class WorkService(Service):
                     select(User.id, User.display_name)
                     .where(User.active.is_(True))
                     .where(User.role.in_([Role.AGENT, Role.SUPERVISOR, Role.ADMINISTRATOR]))
-                    .order_by(func.lower(User.display_name))
+                    .order_by(folded(User.display_name))
                 )
             ]
 

@@ -1,34 +1,69 @@
 """The one way to run work off the GUI thread: ``Operation(parent, work).success(...)
-.failure(...).run()``. The result or the error comes back on the GUI thread."""
+.failure(...).run()``. The result or the error comes back on the GUI thread.
+
+Workers hand their outcome over through a thread-safe queue that a timer of the GUI thread
+empties while operations are running (every 15 ms): no signal is emitted from a worker
+thread (a queued signal from a pool thread was occasionally lost). An operation whose
+widget was closed and deleted meanwhile reports to nobody.
+"""
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+import shiboken6
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer
 
 T = TypeVar("T")
-_running: set[Operation[Any]] = set()  # keeps operations alive until they report back
+POLL_MS = 15
 
 
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(object)
+class _Dispatcher:
+    """Runs the callbacks of finished operations on the GUI thread."""
+
+    def __init__(self) -> None:
+        self.finished: queue.SimpleQueue[tuple[Operation[Any], bool, Any]] = queue.SimpleQueue()
+        self.running: set[Operation[Any]] = set()  # keeps operations alive until they report
+        self.timer: QTimer | None = None
+
+    def started(self, operation: Operation[Any]) -> None:
+        self.running.add(operation)
+        if self.timer is None:
+            self.timer = QTimer()
+            self.timer.setInterval(POLL_MS)
+            self.timer.timeout.connect(self.deliver)
+        if not self.timer.isActive():
+            self.timer.start()
+
+    def deliver(self) -> None:
+        while True:
+            try:
+                operation, ok, outcome = self.finished.get_nowait()
+            except queue.Empty:
+                break
+            self.running.discard(operation)
+            operation._report(ok, outcome)
+        if not self.running and self.timer is not None:
+            self.timer.stop()
+
+
+_dispatcher = _Dispatcher()
 
 
 class _Runnable(QRunnable):
-    def __init__(self, work: Callable[[], Any], signals: _Signals) -> None:
+    def __init__(self, operation: Operation[Any]) -> None:
         super().__init__()
-        self.work, self.signals = work, signals
+        self.operation = operation
 
     def run(self) -> None:
         try:
-            result = self.work()
+            result = self.operation.work()
         except BaseException as exc:  # delivered to the GUI thread, shown there
-            self.signals.failed.emit(exc)
+            _dispatcher.finished.put((self.operation, False, exc))
         else:
-            self.signals.done.emit(result)
+            _dispatcher.finished.put((self.operation, True, result))
 
 
 class Operation(Generic[T]):
@@ -37,7 +72,6 @@ class Operation(Generic[T]):
         self.work = work
         self._success: Callable[[T], object] = lambda _result: None
         self._failure: Callable[[BaseException], object] | None = None
-        self.signals = _Signals(parent)
 
     def success(self, callback: Callable[[T], object]) -> Operation[T]:
         self._success = callback
@@ -48,22 +82,24 @@ class Operation(Generic[T]):
         return self
 
     def run(self, pool: QThreadPool | None = None) -> Operation[T]:
-        self.signals.done.connect(self._on_done)
-        self.signals.failed.connect(self._on_failed)
-        _running.add(self)
-        (pool or QThreadPool.globalInstance()).start(_Runnable(self.work, self.signals))
+        _dispatcher.started(self)
+        runnable = _Runnable(self)
+        (pool or QThreadPool.globalInstance()).start(runnable)
         return self
 
-    def _on_done(self, result: T) -> None:
-        _running.discard(self)
-        self._success(result)
+    def _parent_gone(self) -> bool:
+        """The widget that asked was closed and deleted meanwhile: nobody to tell."""
+        return isinstance(self.parent, QObject) and not shiboken6.isValid(self.parent)
 
-    def _on_failed(self, exc: BaseException) -> None:
-        _running.discard(self)
-        if self._failure is not None:
-            self._failure(exc)
+    def _report(self, ok: bool, outcome: Any) -> None:
+        if self._parent_gone():
+            return
+        if ok:
+            self._success(outcome)
+        elif self._failure is not None:
+            self._failure(outcome)
         else:
             from app.ui.messages import messages
 
             parent = self.parent if hasattr(self.parent, "isWidgetType") else None
-            messages.error(parent, "Error", str(exc) or type(exc).__name__)  # type: ignore[arg-type]
+            messages.error(parent, "Error", str(outcome) or type(outcome).__name__)  # type: ignore[arg-type]

@@ -168,12 +168,19 @@ class PostgresServer:
         self.stop()
 
     # ------------------------------------------------------------------ databases
-    def create_database(self, name: str) -> str:
-        """Create an empty database owned by app and return its SQLAlchemy URL."""
-        if not _NAME.fullmatch(name):
-            raise ValueError(f"bad database name {name!r} (lower case letters, digits, _)")
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create a database owned by app — empty, or a copy of ``template`` (which nobody
+        may be connected to) — and return its SQLAlchemy URL."""
+        for each in (name, template or name):
+            if not _NAME.fullmatch(each):
+                raise ValueError(f"bad database name {each!r} (lower case letters, digits, _)")
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
         with psycopg.connect(self.dsn_for("postgres"), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(statement)
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:

@@ -22,14 +22,14 @@ from app.services.errors import PermissionDenied
 from app.ui import messages as messages_module
 from app.ui.emails_screen import EmailsScreen, EmailTableModel
 from app.ui.main_window import MainWindow
+from tests.conftest import copy_database, derived_template
 from tests.ui.keyboard import type_text
 from tests.unit.test_emails_service import (
     PDF,
     UNICODE_SUBJECT,
     Seeded,
     bulk_emails,
-    copy_database,
-    seeded_template,
+    seed_emails,
     sqlite_lower,
 )
 
@@ -38,21 +38,25 @@ from tests.unit.test_emails_service import (
 
 @pytest.fixture(scope="module")
 def _emails_template(
-    _demo_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Seeded]:
-    return seeded_template(_demo_template, tmp_path_factory.mktemp("emails_ui"))
+    _demo_template: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[str, Seeded]:
+    return derived_template(
+        _demo_template, "emails_ui", seed_emails, tmp_path_factory.mktemp("emails_ui"), request
+    )
 
 
 @pytest.fixture
-def demo_db(_emails_template: tuple[Path, Seeded], tmp_path: Path) -> Iterator[Database]:
+def demo_db(
+    _emails_template: tuple[str, Seeded], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Database]:
     """The demo organisation with 50 varied emails (overrides conftest's)."""
-    database = copy_database(_emails_template[0], tmp_path)
+    database = copy_database(_emails_template[0], tmp_path, request)
     yield database
     database.dispose()
 
 
 @pytest.fixture
-def seeded(_emails_template: tuple[Path, Seeded]) -> Seeded:
+def seeded(_emails_template: tuple[str, Seeded]) -> Seeded:
     return _emails_template[1]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from app.services.auth import Actor
 from app.services.emails import EmailQuery, EmailService, SortKey
 from app.services.errors import NotFound, PermissionDenied
 from app.services.intake import Fetched, Intake
+from tests.conftest import copy_database, derived_template
 
 # ---- realistic mail ------------------------------------------------------------
 
@@ -254,41 +254,27 @@ def bulk_emails(db: Database, count: int) -> None:
         s.execute(insert(Email), rows)
 
 
-def seeded_template(demo_template: Path, directory: Path) -> tuple[Path, Seeded]:
-    """A copy of the demo database with ``seed_emails`` done, ready to copy per test."""
-    path = directory / "emails.sqlite3"
-    shutil.copy(demo_template, path)
-    database = Database(f"sqlite:///{path}")
-    seeded = seed_emails(database)
-    with database.engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    database.dispose()
-    return path, seeded
-
-
-def copy_database(template: Path, directory: Path) -> Database:
-    path = directory / "copy.sqlite3"
-    shutil.copy(template, path)
-    return Database(f"sqlite:///{path}")
-
-
 @pytest.fixture(scope="module")
 def _emails_template(
-    _demo_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Seeded]:
-    return seeded_template(_demo_template, tmp_path_factory.mktemp("emails"))
+    _demo_template: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[str, Seeded]:
+    return derived_template(
+        _demo_template, "emails", seed_emails, tmp_path_factory.mktemp("emails"), request
+    )
 
 
 @pytest.fixture
-def demo_db(_emails_template: tuple[Path, Seeded], tmp_path: Path) -> Iterator[Database]:
+def demo_db(
+    _emails_template: tuple[str, Seeded], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Database]:
     """The demo organisation with the 50 emails of ``seed_emails`` (overrides conftest's)."""
-    database = copy_database(_emails_template[0], tmp_path)
+    database = copy_database(_emails_template[0], tmp_path, request)
     yield database
     database.dispose()
 
 
 @pytest.fixture
-def seeded(_emails_template: tuple[Path, Seeded]) -> Seeded:
+def seeded(_emails_template: tuple[str, Seeded]) -> Seeded:
     return _emails_template[1]
 
 
