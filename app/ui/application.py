@@ -13,6 +13,7 @@ from app import APP_ID, APP_NAME, __version__, paths
 from app.db import migrate
 from app.db.engine import Database
 from app.services import demo, secrets
+from app.services.changes import ChangeFeed
 from app.ui.channel_status import ChannelEvents
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
@@ -51,12 +52,16 @@ def run_gui(database_url: str | None = None) -> int:
         events = ChannelEvents(db, store)
         ctx.channel_events = events
         events.start()
+        feed = ChangeFeed(db)  # screens see changes from every workstation within 2 s
+        ctx.change_feed = feed
+        feed.start()
         window = MainWindow(ctx)
         outcome = {"signed_out": False}
         window.signed_out.connect(lambda state=outcome: state.update(signed_out=True))
         window.show()
         app.exec()
         events.stop()  # cooperative: each channel ends its batch and logs out
+        feed.stop()
         store = ctx.secrets  # the user may have chosen the file fallback
         if not outcome["signed_out"]:
             return 0

@@ -28,6 +28,8 @@ class AppContext:
     date_format: str = "yyyy-MM-dd HH:mm"
     # The channel service's Qt adapter (app.ui.channel_status.ChannelEvents), when running.
     channel_events: Any = None
+    # app.services.changes.ChangeFeed: tells screens that emails changed anywhere.
+    change_feed: Any = None
     _tz: ZoneInfo | None = field(default=None, repr=False)
 
     def can(self, permission: Permission) -> bool:

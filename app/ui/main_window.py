@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayou
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
+from app.db.models import Role
 from app.services import presence
 from app.services.auth import Permission
 from app.ui.context import AppContext
@@ -23,6 +24,10 @@ class HomePage(QWidget):
         super().__init__(parent)
         org = ctx.settings.get()
         can = []
+        if ctx.can(Permission.WORK_EMAILS):
+            can.append(
+                "take and answer the emails of your teams' campaigns (Workspace ▸ My Work, Ctrl+1)"
+            )
         if ctx.can(Permission.CONFIGURE_CAMPAIGNS):
             can.append("configure campaign groups, email campaigns and templates (Campaigns menu)")
             can.append("see every email, its history and replies (Management ▸ Emails)")
@@ -31,7 +36,7 @@ class HomePage(QWidget):
                 "manage teams, users, email channels and settings "
                 "(Channels and Administration menus)"
             )
-        items = "".join(f"<li>{c}</li>" for c in can) or "<li>work your teams' queues</li>"
+        items = "".join(f"<li>{c}</li>" for c in can)
         text = QLabel(
             f"<h2>{org.name}</h2>"
             f"<p>Signed in as <b>{ctx.actor.display_name}</b> ({ctx.actor.role.label}).</p>"
@@ -71,6 +76,8 @@ class MainWindow(QMainWindow):
             f"database {ctx.db.describe()}"
         )
         self.resize(1200, 760)
+        if ctx.actor.role == Role.AGENT:
+            self.open_my_work()  # what an agent is here for
         # Signs of life: while this window is open the user's held emails stay theirs;
         # emails of workstations that went silent go back to their queues.
         self.heartbeat = QTimer(self)
@@ -103,17 +110,12 @@ class MainWindow(QMainWindow):
         self.menu_actions[key] = action
         return action
 
-    def _pending(self, menu: QMenu, key: str, text: str, why: str) -> None:
-        action = self._action(menu, key, text, lambda: None)
-        action.setEnabled(False)
-        action.setStatusTip(why)
-        action.setToolTip(why)
-
     def _build_menus(self) -> None:
         bar = self.menuBar()
         workspace = bar.addMenu("&Workspace")
-        self._pending(workspace, "my_work", "&My Work", "My Work arrives with the agent workspace.")
-        workspace.addSeparator()
+        if self.ctx.can(Permission.WORK_EMAILS):
+            self._action(workspace, "my_work", "&My Work", self.open_my_work, "Ctrl+1")
+            workspace.addSeparator()
         self._action(workspace, "sign_out", "&Sign Out", self.sign_out)
         self._action(workspace, "quit", "&Quit", self.close, "Ctrl+Q")
 
@@ -134,6 +136,7 @@ class MainWindow(QMainWindow):
             self._action(admin, "users", "&Users", self.open_users)
             self._action(admin, "settings", "&Settings", self.open_settings)
         help_menu = bar.addMenu("Help")
+        self._action(help_menu, "shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self._action(help_menu, "about", f"&About {APP_NAME}", self.about)
 
     # ---- screens ------------------------------------------------------------
@@ -157,6 +160,18 @@ class MainWindow(QMainWindow):
         self.tabs.removeTab(index)
         self.screens = {k: w for k, w in self.screens.items() if w is not widget}
         widget.deleteLater()
+
+    def open_my_work(self) -> QWidget:
+        from app.ui.my_work import MyWorkScreen
+
+        return self.open_screen("my_work", "My Work", lambda: MyWorkScreen(self.ctx, self))
+
+    def show_shortcuts(self) -> None:
+        """The keyboard shortcuts of the window and of the screen in front."""
+        from app.ui.shortcuts import ShortcutsDialog
+
+        self.shortcuts_dialog = ShortcutsDialog.for_widget(self)
+        self.shortcuts_dialog.open()
 
     def open_configuration(self) -> QWidget:
         from app.ui.campaign_config import CampaignConfigurationScreen

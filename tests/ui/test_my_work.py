@@ -543,33 +543,26 @@ def test_f1_lists_every_shortcut_from_the_actions(qtbot, open_screen) -> None:  
 def test_f1_of_the_window_wins_over_the_screens_own(  # type: ignore[no-untyped-def]
     qtbot, demo_db: Database, make_ctx
 ) -> None:
-    """Inside the Workspace, whose Help menu binds F1, the screen's F1 steps aside (else
-    Qt would ignore the key as ambiguous) and the list shows it once."""
-    from PySide6.QtGui import QAction, QKeySequence
-
+    """Inside the Workspace, whose Help ▸ Keyboard Shortcuts binds F1, the screen's F1 steps
+    aside (else Qt would ignore the key as ambiguous) and the list shows it once."""
     from app.ui.main_window import MainWindow
 
     window = MainWindow(make_ctx(demo_db, actor_of(demo_db, "alice")))
     qtbot.addWidget(window)
-    opened: list[ShortcutsDialog] = []
-    help_action = QAction("Keyboard Shortcuts", window)
-    help_action.setShortcut(QKeySequence("F1"))
-    help_action.triggered.connect(
-        lambda: opened.append(ShortcutsDialog.for_widget(window)) or opened[-1].open()
-    )
-    window.addAction(help_action)
     window.show()
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=1000)
-    screen = window.open_screen("my_work", "My Work", lambda: MyWorkScreen(window.ctx, window))
+    screen = window.tabs.currentWidget()  # an agent starts on My Work
     assert isinstance(screen, MyWorkScreen)
     screen.queues_view.setFocus()
     press(qtbot, Qt.Key.Key_F1)
-    assert len(opened) == 1
-    rows = [(action, keys) for _section, action, keys in opened[0].rows()]
+    dialog = getattr(window, "shortcuts_dialog", None)
+    assert isinstance(dialog, ShortcutsDialog) and dialog.isVisible()
+    rows = [(action, keys) for _section, action, keys in dialog.rows()]
     assert [r for r in rows if r[1] == "F1"] == [("Keyboard Shortcuts", "F1")]
     assert ("Take next", "Ctrl+N") in rows
-    opened[0].close()
+    assert ("My Work", "Ctrl+1") in rows
+    dialog.close()
     window.tabs.setCurrentIndex(0)  # the Home tab
     window.close()
 
