@@ -276,4 +276,29 @@ def make_ctx(secrets: KeyringStore):  # type: ignore[no-untyped-def]
     return build
 
 
+@pytest.fixture
+def answers(monkeypatch):  # type: ignore[no-untyped-def]
+    """Message boxes answered through the one factory; records what was shown.
+
+    Returns (shown, replies): ``shown`` lists (kind, text); ``replies`` holds the answers
+    to the next confirmations (True when empty)."""
+    from app.ui import messages as messages_module
+
+    shown: list[tuple[str, str]] = []
+    replies: list[bool] = []
+
+    def confirm(parent, title, text, **_kw):  # type: ignore[no-untyped-def]
+        shown.append(("confirm", text))
+        return replies.pop(0) if replies else True
+
+    monkeypatch.setattr(messages_module.messages, "confirm", confirm)
+    monkeypatch.setattr(
+        messages_module.messages, "error", lambda p, t, text: shown.append(("error", text))
+    )
+    monkeypatch.setattr(
+        messages_module.messages, "info", lambda p, t, text: shown.append(("info", text))
+    )
+    return shown, replies
+
+
 __all__ = ["Role", "actor_of"]
