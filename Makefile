@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest system-deps package screenshots clean
+.PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgresql system-deps package screenshots clean
 
 run: system-deps $(STAMP)
 	$(BIN)/email-campaigns
@@ -23,8 +23,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The whole suite on SQLite, then again on a PostgreSQL server started by the suite.
+pytest: pytest-sqlite pytest-postgresql
+
+pytest-sqlite: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/pytest $(PYTEST_ARGS)
+
+pytest-postgresql: $(STAMP)
+	EMAIL_CAMPAIGNS_TEST_DATABASE=postgresql QT_QPA_PLATFORM=offscreen $(BIN)/pytest $(PYTEST_ARGS)
 
 system-deps:
 	@sh packaging/install-system-deps.sh

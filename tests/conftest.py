@@ -301,4 +301,22 @@ def answers(monkeypatch):  # type: ignore[no-untyped-def]
     return shown, replies
 
 
+def stored_bytes(db: Database) -> bytes:
+    """Everything the database holds, to search for what must never be stored (passwords):
+    the SQLite file and its WAL byte for byte; on PostgreSQL every row of every table."""
+    if db.sqlite_path is not None:
+        path = db.sqlite_path
+        files = (path, path.with_name(path.name + "-wal"))
+        return b"".join(p.read_bytes() for p in files if p.exists())
+    from sqlalchemy import inspect, text
+
+    rows = []
+    with db.engine.connect() as conn:
+        for table in inspect(db.engine).get_table_names():
+            rows.extend(
+                conn.execute(text(f'SELECT row_to_json(t)::text FROM "{table}" t')).scalars()
+            )
+    return "\n".join(rows).encode()
+
+
 __all__ = ["Role", "actor_of"]

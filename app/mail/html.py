@@ -129,6 +129,7 @@ def _escape_keep_entities(text: str) -> str:
 
 
 def to_html(text: str) -> str:
-    """Plain text shown as HTML: escaped, line breaks kept."""
-    escaped = html_lib.escape(text, quote=False)
+    """Plain text shown as HTML: escaped, line breaks kept (CR LF and CR count once)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n")
+    escaped = html_lib.escape(lines, quote=False)
     return f'<div style="white-space:pre-wrap">{escaped}</div>'

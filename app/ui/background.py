@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer
 
 T = TypeVar("T")
 POLL_MS = 15
+IO_THREADS = 8
 
 
 class _Dispatcher:
@@ -52,6 +53,15 @@ class _Dispatcher:
 _dispatcher = _Dispatcher()
 
 
+def _io_pool() -> QThreadPool:
+    """The shared pool, sized for waiting (database queries, connection checks), not for the
+    number of cores: a slow check must not hold up the screens' queries."""
+    pool = QThreadPool.globalInstance()
+    if pool.maxThreadCount() < IO_THREADS:
+        pool.setMaxThreadCount(IO_THREADS)
+    return pool
+
+
 class _Runnable(QRunnable):
     def __init__(self, operation: Operation[Any]) -> None:
         super().__init__()
@@ -84,7 +94,7 @@ class Operation(Generic[T]):
     def run(self, pool: QThreadPool | None = None) -> Operation[T]:
         _dispatcher.started(self)
         runnable = _Runnable(self)
-        (pool or QThreadPool.globalInstance()).start(runnable)
+        (pool or _io_pool()).start(runnable)
         return self
 
     def _parent_gone(self) -> bool:

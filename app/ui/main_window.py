@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         if not self.leave_held_emails():
             event.ignore()
             return
+        self.heartbeat.stop()
         super().closeEvent(event)
 
     def leave_held_emails(self) -> bool:

@@ -184,7 +184,9 @@ class PostgresServer:
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.dsn_for("postgres"), autocommit=True) as conn:
+        # As the superuser: FORCE may have to end an autovacuum worker, which the app role
+        # may not.
+        with psycopg.connect(self._admin_dsn(), autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )

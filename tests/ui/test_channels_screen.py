@@ -27,6 +27,7 @@ from app.services.secrets import PlainFileStore, channel_key
 from app.ui import messages as messages_module
 from app.ui.channels_screen import ChannelDialog, ChannelsScreen, FilterDialog
 from app.ui.forms import ErrorLabel
+from tests.conftest import stored_bytes
 from tests.ui.keyboard import type_text
 
 IMAP_PASSWORD = "imap-S3cret!pw-7f3a"
@@ -240,10 +241,9 @@ def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore
         IMAP_PASSWORD
     )
 
-    # ... and nowhere in the database: not in the file's bytes (main file and WAL) ...
-    path = demo_db.sqlite_path
-    assert path is not None
-    raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    # ... and nowhere in the database: not in the file's bytes (main file and WAL; every row
+    # on PostgreSQL) ...
+    raw = stored_bytes(demo_db)
     assert b"Retail Inbox 42" in raw  # the search does find what was saved
     assert DISPLAY.encode() in raw
     for secret in (IMAP_PASSWORD, SMTP_PASSWORD):

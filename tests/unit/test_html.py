@@ -171,3 +171,11 @@ def test_plain_text_as_html_is_escaped() -> None:
     assert to_html("a < b & <script>\nline 2") == (
         '<div style="white-space:pre-wrap">a &lt; b &amp; &lt;script&gt;\nline 2</div>'
     )
+
+
+def test_plain_text_line_endings_count_once() -> None:
+    from app.mail.html import to_html
+
+    assert to_html("Hello,\r\n\r\nBye\rnow\n") == (
+        '<div style="white-space:pre-wrap">Hello,\n\nBye\nnow\n</div>'
+    )

@@ -20,6 +20,7 @@ from app.services.errors import (
 from app.services.people import PeopleService, TeamData, UserData
 from app.services.settings import SettingsData, SettingsService
 from app.services.templates import TemplateService
+from tests.conftest import stored_bytes
 
 
 def group_id(db: Database, name: str) -> int:
@@ -438,10 +439,8 @@ def test_channel_passwords_go_to_the_keyring_only(demo_db, admin, secrets, memor
     svc.set_password(channel.id, "inbound", "imap-Geheimnis-1")
     assert svc.get_password(channel.id, "inbound") == "imap-Geheimnis-1"
     assert "imap-Geheimnis-1" in memory_keyring.secrets.values()
-    raw = demo_db.sqlite_path.read_bytes() if demo_db.sqlite_path else b""
-    wal = demo_db.sqlite_path.with_name(demo_db.sqlite_path.name + "-wal")
-    raw += wal.read_bytes() if wal.exists() else b""
-    assert b"imap-Geheimnis-1" not in raw
+    raw = stored_bytes(demo_db)
+    assert raw and b"imap-Geheimnis-1" not in raw
 
 
 # ---- settings ------------------------------------------------------------------
