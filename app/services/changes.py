@@ -42,6 +42,7 @@ class ChangeFeed:
         self.db = db
         self._count = 0
         self._listening = threading.Event()
+        self._tried = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -49,6 +50,11 @@ class ChangeFeed:
     @property
     def listening(self) -> bool:
         return self._listening.is_set()
+
+    @property
+    def started(self) -> bool:
+        """Listening has been tried: from then on ``listening`` says whether it works."""
+        return self._thread is not None and self._tried.is_set()
 
     def start(self) -> None:
         if self.db.is_sqlite or self._thread is not None:
@@ -86,6 +92,7 @@ class ChangeFeed:
                 conn.execute(f"LISTEN {CHANNEL}")
                 self._bump()  # whatever happened while not listening: look once
                 self._listening.set()
+                self._tried.set()
                 wait = 1.0
                 while not self._stopping.is_set():
                     for _notify in conn.notifies(timeout=1.0):
@@ -96,6 +103,7 @@ class ChangeFeed:
                 if self._listening.is_set():
                     log.warning("change notifications lost (%s); reconnecting", exc)
                 self._listening.clear()
+                self._tried.set()
                 self._stopping.wait(wait)
                 wait = min(wait * 2, 30.0)
             finally:

@@ -85,6 +85,34 @@ class MainWindow(QMainWindow):
         self.heartbeat.timeout.connect(self.beat)
         self.heartbeat.start()
         self.beat()
+        # On a shared database: say so while the connection is lost, and when it is back.
+        self.database_label = QLabel(self)
+        self.database_label.setStyleSheet("color: #b35c00; font-weight: bold;")
+        self.database_label.hide()
+        self.statusBar().addPermanentWidget(self.database_label)
+        self.connection_timer = QTimer(self)
+        self.connection_timer.setInterval(1000)
+        self.connection_timer.timeout.connect(self.watch_connection)
+        self.connection_timer.start()
+        self._connected = True
+
+    def watch_connection(self) -> None:
+        """The change feed listens on its own connection: when that is lost, so (for now)
+        is the database. Shown in the status bar until it is back."""
+        feed = self.ctx.change_feed
+        if feed is None or self.ctx.db.is_sqlite or not feed.started:
+            return
+        connected = feed.listening
+        if connected == self._connected:
+            return
+        self._connected = connected
+        if connected:
+            self.database_label.hide()
+            self.statusBar().showMessage("Connected to the database again.", 10000)
+            presence.heartbeat(self.ctx.db, self.ctx.actor.user_id)
+        else:
+            self.database_label.setText("Reconnecting to the database…")
+            self.database_label.show()
 
     def beat(self) -> None:
         try:

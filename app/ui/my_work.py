@@ -370,6 +370,7 @@ class MyWorkScreen(QWidget):
             self, "Keyboard shortcuts", self.show_shortcuts, [HELP_KEYS]
         )
 
+        self._database_lost = False
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(POLL_MS)
         self.poll_timer.timeout.connect(self.poll)
@@ -399,9 +400,18 @@ class MyWorkScreen(QWidget):
         try:
             token = self._change_token()
         except SQLAlchemyError as exc:
-            self.show_status(f"The database could not be reached: {exc}")
+            self._database_lost = True
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            self.show_status(
+                f"Reconnecting to the database… ({reason}). What you typed is kept; "
+                "send it when the connection is back."
+            )
             return
-        if token != self._token:
+        if self._database_lost:
+            self._database_lost = False
+            self.show_status("Connected to the database again.")
+            self.reload()
+        elif token != self._token:
             self.reload()
 
     def reload(self) -> None:

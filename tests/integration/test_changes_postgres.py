@@ -81,3 +81,62 @@ def test_take_next_on_postgresql_skips_locked_rows(pg_demo) -> None:  # type: ig
     assert alice.take_next() == ids[0]
     assert bob.take_next() == ids[2]
     assert alice.take_next() is None
+
+
+def test_the_workspace_shows_reconnecting_and_carries_on(  # type: ignore[no-untyped-def]
+    qtbot, pg_demo, postgres_server, make_ctx
+) -> None:
+    """The database goes away while an agent is typing: the window says it is reconnecting,
+    nothing typed is lost, and once the database is back the reply is sent and a new email
+    shows up in the queues."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.db.models import Email, EmailStatus
+    from app.ui.main_window import MainWindow
+    from app.ui.my_work import MyWorkScreen
+
+    first = add_email(pg_demo, "General Enquiries")
+    ctx = make_ctx(pg_demo, actor_of(pg_demo, "alice"))
+    feed = ChangeFeed(pg_demo)
+    ctx.change_feed = feed
+    feed.start()
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        screen = window.tabs.currentWidget()
+        assert isinstance(screen, MyWorkScreen)
+        qtbot.waitUntil(lambda: feed.listening, timeout=10_000)
+        screen.take_next_button.click()
+        assert screen.editor.email_id == first
+        screen.editor.body_edit.setPlainText("Our shop opens at nine.")
+
+        postgres_server.stop()
+        qtbot.waitUntil(lambda: window.database_label.isVisible(), timeout=10_000)
+        assert window.database_label.text() == "Reconnecting to the database…"
+        qtbot.waitUntil(
+            lambda: "Reconnecting to the database" in screen.status.text(), timeout=5000
+        )
+        screen.editor.send()  # refused while the database is away ...
+        assert screen.editor.email_id == first
+        assert screen.editor.body_edit.toPlainText() == "Our shop opens at nine."  # ... kept
+
+        postgres_server.start()
+        qtbot.waitUntil(lambda: not window.database_label.isVisible(), timeout=30_000)
+        qtbot.waitUntil(lambda: "again" in screen.status.text(), timeout=5000)
+        other = Database(pg_demo.url)  # another workstation adds work meanwhile
+        second = add_email(other, "Orders")
+        other.dispose()
+        qtbot.waitUntil(
+            lambda: any(q.title == "Orders" and q.waiting == 1 for q in screen.queue_model.rows()),
+            timeout=3000,
+        )
+        assert screen.editor.send()
+        with pg_demo.session() as s:
+            assert s.get_one(Email, first).status == EmailStatus.ACTIONED
+            assert s.get_one(Email, second).status == EmailStatus.QUEUED
+        assert QApplication.instance() is not None
+    finally:
+        window.close()
+        feed.stop()
