@@ -259,3 +259,35 @@ def test_spec_bundles_data_where_the_frozen_app_looks_for_it(
     assert exe["console"] is False
     _, collect = recorder.calls["COLLECT"]
     assert collect["name"] == "email-campaigns"
+
+
+def test_systemd_unit_runs_serve_and_passes_systemd_analyze(tmp_path: Path) -> None:
+    """The unit of a site's channel service: upgrade the schema, then `serve`; stopped by
+    SIGTERM (serve ends its batch and gives up its leases); restarted on failure."""
+    import configparser
+    import shutil
+    import subprocess
+    import sys
+
+    unit_path = ROOT / "packaging" / "email-campaigns.service"
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(unit_path)
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("/email-campaigns serve")
+    assert service["ExecStartPre"].endswith("/email-campaigns db upgrade")
+    assert service["KillSignal"] == "SIGTERM" and service["Restart"] == "on-failure"
+    assert "EMAIL_CAMPAIGNS_HOME" in service["Environment"]
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return  # not a systemd machine: the parse above is what can be checked
+    script = Path(sys.executable).with_name("email-campaigns")
+    local = tmp_path / "email-campaigns.service"
+    local.write_text(
+        unit_path.read_text().replace("/opt/email-campaigns/.venv/bin/email-campaigns", str(script))
+    )
+    result = subprocess.run(
+        [analyze, "verify", str(local)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "email-campaigns.service" not in result.stderr, result.stderr
