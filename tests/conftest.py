@@ -29,6 +29,7 @@ from app.services import demo
 from app.services.auth import SYSTEM, Actor
 from app.services.secrets import KeyringStore
 from tests.servers import ServerError
+from tests.servers.mail import MailServer
 from tests.servers.postgres import PostgresServer
 
 BACKEND = os.environ.get("EMAIL_CAMPAIGNS_TEST_DATABASE", "sqlite").lower()
@@ -62,27 +63,31 @@ def require_server(reason: str | None) -> None:
     pytest.skip(reason)
 
 
-def server_base_dir(kind: str) -> Path:
-    # short (unix socket paths) and reachable by the daemons' users, unlike pytest's tmp_path
-    return Path(tempfile.mkdtemp(prefix=f"ec-{kind}-", dir="/tmp"))
+S = TypeVar("S", bound="PostgresServer | MailServer")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster for the whole session (role app/app, database email_campaigns)."""
-    require_server(PostgresServer.unavailable())
-    base = server_base_dir("pg")
-    server = PostgresServer(base)
+def session_server(kind: type[S], label: str, what: str) -> Iterator[S]:
+    """Start a server for the session in a short folder of its own (unix socket paths;
+    reachable by the daemons' users, unlike pytest's tmp_path), and stop it at the end."""
+    require_server(kind.unavailable())
+    base = Path(tempfile.mkdtemp(prefix=f"ec-{label}-", dir="/tmp"))
+    server = kind(base)
     try:
         server.start()
     except ServerError as exc:
         shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start: {exc}", pytrace=False)
+        pytest.fail(f"{what} did not start: {exc}", pytrace=False)
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the whole session (role app/app, database email_campaigns)."""
+    yield from session_server(PostgresServer, "pg", "PostgreSQL")
 
 
 def new_database_name() -> str:

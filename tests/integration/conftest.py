@@ -9,13 +9,11 @@ skipping).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Generator, Iterator
 
 import pytest
 
-from tests.conftest import require_server, server_base_dir
-from tests.servers import ServerError
+from tests.conftest import session_server
 from tests.servers.mail import Mailbox, MailServer
 
 
@@ -37,19 +35,7 @@ def pytest_runtest_makereport(
 @pytest.fixture(scope="session")
 def mail_server() -> Iterator[MailServer]:
     """dovecot (IMAP/IMAPS/LMTP) + postfix (SMTP) for the whole session."""
-    require_server(MailServer.unavailable())
-    base = server_base_dir("mail")
-    server = MailServer(base)
-    try:
-        server.start()
-    except ServerError as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"mail server did not start: {exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    yield from session_server(MailServer, "mail", "mail server")
 
 
 @pytest.fixture

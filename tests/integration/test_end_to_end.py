@@ -23,7 +23,7 @@ from app.services.channels import ChannelData, ChannelService, FilterData
 from app.services.secrets import KeyringStore
 from app.ui.my_work import MyWorkScreen
 from tests.conftest import actor_of
-from tests.ui.keyboard import type_text
+from tests.ui.keyboard import show_active, type_text
 from tests.work_data import campaign_id
 
 pytestmark = pytest.mark.server
@@ -112,13 +112,7 @@ def test_customer_email_to_answer_read_back_by_the_customer(  # type: ignore[no-
     assert routed is not None and "Body contains 'PARCEL'" in routed
 
     # 3. Alice takes it in My Work and answers from a template, without the mouse.
-    screen = MyWorkScreen(make_ctx(demo_db, actor_of(demo_db, "alice")))
-    qtbot.addWidget(screen)
-    screen.resize(1280, 800)
-    screen.show()
-    qtbot.waitExposed(screen)
-    screen.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is screen, timeout=2000)
+    screen = show_active(qtbot, MyWorkScreen(make_ctx(demo_db, actor_of(demo_db, "alice"))))
     press(qtbot, Qt.Key.Key_N, CTRL)  # Take next
     assert screen.editor.email_id == email_id
     assert screen.editor.to_edit.text() == f"Zoë Adams <{customer.address}>"

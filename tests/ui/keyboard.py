@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 
 def type_text(qtbot, widget: QWidget, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -30,3 +32,18 @@ def type_text(qtbot, widget: QWidget, text: str) -> None:  # type: ignore[no-unt
             )
     if ascii_run:
         qtbot.keyClicks(widget, ascii_run)
+
+
+W = TypeVar("W", bound=QWidget)
+
+
+def show_active(qtbot, widget: W, width: int = 1280, height: int = 800) -> W:  # type: ignore[no-untyped-def]
+    """Show ``widget`` as the active window, ready for key presses: a shortcut only
+    reaches the window that has the focus."""
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is widget, timeout=2000)
+    return widget

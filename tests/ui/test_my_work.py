@@ -17,7 +17,7 @@ from app.services.work import ReplyText, WorkService
 from app.ui.my_work import MyWorkScreen, QueuedEmailsDialog, format_wait
 from app.ui.shortcuts import ShortcutsDialog
 from tests.conftest import actor_of
-from tests.ui.keyboard import type_text
+from tests.ui.keyboard import show_active, type_text
 from tests.work_data import add_email, campaign_id
 
 CTRL = Qt.KeyboardModifier.ControlModifier
@@ -36,14 +36,7 @@ def email(db: Database, email_id: int) -> Email:
 @pytest.fixture
 def open_screen(qtbot, demo_db: Database, make_ctx):  # type: ignore[no-untyped-def]
     def make(login: str = "alice") -> MyWorkScreen:
-        screen = MyWorkScreen(make_ctx(demo_db, actor_of(demo_db, login)))
-        qtbot.addWidget(screen)
-        screen.resize(1280, 800)
-        screen.show()
-        qtbot.waitExposed(screen)
-        screen.activateWindow()
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is screen, timeout=1000)
-        return screen
+        return show_active(qtbot, MyWorkScreen(make_ctx(demo_db, actor_of(demo_db, login))))
 
     return make
 

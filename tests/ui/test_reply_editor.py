@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
 from app.db.engine import Database
@@ -16,7 +15,7 @@ from app.services import outbox
 from app.services.work import ReplyText, WorkService, confirmation_text
 from app.ui.reply_editor import CHOOSE_TEMPLATE, MoveDialog, ReplyEditor
 from tests.conftest import actor_of
-from tests.ui.keyboard import type_text
+from tests.ui.keyboard import show_active, type_text
 from tests.work_data import add_email, campaign_id
 
 # campaign → (agent, free format, confirmation, put back, move, draft), as the demo has them
@@ -51,13 +50,7 @@ def open_reply(qtbot, demo_db: Database) -> Callable[..., tuple[ReplyEditor, int
         email_id = add_email(demo_db, campaign, **email)  # type: ignore[arg-type]
         service = work(demo_db, login)
         service.take(email_id)
-        editor = ReplyEditor(service)
-        qtbot.addWidget(editor)
-        editor.resize(900, 560)
-        editor.show()
-        qtbot.waitExposed(editor)
-        editor.activateWindow()
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is editor, timeout=1000)
+        editor = show_active(qtbot, ReplyEditor(service), 900, 560)
         assert editor.open_email(email_id)
         return editor, email_id
 
