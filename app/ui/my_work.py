@@ -371,6 +371,7 @@ class MyWorkScreen(QWidget):
         )
 
         self._database_lost = False
+        self._shown_before = False  # the first showing follows the reload of __init__
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(POLL_MS)
         self.poll_timer.timeout.connect(self.poll)
@@ -387,7 +388,9 @@ class MyWorkScreen(QWidget):
         super().showEvent(event)
         step_aside_for_window_help(self.shortcuts_action, self)
         if not self.poll_timer.isActive():
-            self.reload()
+            if self._shown_before:  # back on screen: what it shows may be old
+                self.reload()
+            self._shown_before = True
             self.poll_timer.start()
             self.age_timer.start()
 

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 
 from app.ui.models import ROW_ROLE
 
+RESIZE_SAMPLE_ROWS = 100
+
 
 def yes_no(value: bool) -> str:
     return "Yes" if value else "No"
@@ -28,6 +30,8 @@ class RecordTableView(QTableView):
     """A table that fits its columns to their contents whenever its rows are replaced."""
 
     def setModel(self, model: QAbstractItemModel | None) -> None:
+        # Fit columns to a sample of rows, not to every row of a long list.
+        self.horizontalHeader().setResizeContentsPrecision(RESIZE_SAMPLE_ROWS)
         super().setModel(model)
         if model is not None:
             model.modelReset.connect(self._fit_columns)
