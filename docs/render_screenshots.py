@@ -319,6 +319,7 @@ def render_my_work(db, intake, first_uid: int) -> None:  # type: ignore[no-untyp
     save(screen.shortcuts_dialog, "shortcuts")
     screen.shortcuts_dialog.close()
     screen.editor.clear()  # the reply was only for the picture: close without asking
+    WorkService(db, window.ctx.actor).release_held()  # ... and without the held-emails warning
     window.close()
 
 
