@@ -47,6 +47,18 @@ class Fetched:
 
 
 @dataclass(frozen=True)
+class Analysed:
+    """One message read for storing, without the database: its identity (Message-ID and
+    hash) and the email's columns that depend on the message alone, routed. Made by
+    ``Intake.analyse``, which may run in another process (it only reads ``raw``)."""
+
+    message_id: str | None
+    digest: str
+    columns: dict[str, object]
+    note: str
+
+
+@dataclass(frozen=True)
 class Stored:
     uid: int
     email_id: int
@@ -122,37 +134,54 @@ class Intake:
                 )
         return found
 
+    def analyse(self, m: Fetched) -> Analysed:
+        """Parse, hash and route ``m``: everything storing needs but the database."""
+        headers = Headers(m.raw)
+        env = storable(read_envelope(m.raw, headers))
+        digest = content_hash(m.raw)
+        columns, note = self._columns(m, headers, env, digest)
+        return Analysed(env.message_id, digest, columns, note)
+
     def store(
-        self, messages: Sequence[Fetched], received_at: datetime | None = None
+        self,
+        messages: Sequence[Fetched],
+        received_at: datetime | None = None,
+        analysed: Sequence[Analysed | None] | None = None,
     ) -> list[Stored]:
         """Store and route ``messages`` in one transaction; already known ones are skipped.
 
-        New emails and their history are inserted in bulk (two statements a batch): the
-        per-object work of the ORM would cost more than reading the mail."""
+        ``analysed``: what ``analyse`` gave for each message, where it was run already
+        (None where not). New emails and their history are inserted in bulk (two
+        statements a batch): the per-object work of the ORM would cost more than reading
+        the mail."""
         if not messages:
             return []
         now = received_at or utcnow()
         results: list[Stored | None] = [None] * len(messages)
         with self.db.session() as s:
+            if self.db.is_sqlite:
+                # The server deletes, marks or moves these messages once this commit returns:
+                # it must survive a power cut, not only a crash (WAL with NORMAL, the
+                # engine's setting, syncs only at checkpoints).
+                s.connection().exec_driver_sql("PRAGMA synchronous=FULL")
             by_identity = self._existing_by_uid(s, messages)
-            prepared: list[tuple[int, Fetched, Headers, Envelope, str]] = []
+            prepared: list[tuple[int, Fetched, Analysed]] = []
             for i, m in enumerate(messages):
                 existing = by_identity.get((m.folder, m.uidvalidity, m.uid))
                 if existing is not None:
                     results[i] = Stored(m.uid, existing[0], False, existing[1], False)
                     continue
-                headers = Headers(m.raw)
-                env = storable(read_envelope(m.raw, headers))
-                prepared.append((i, m, headers, env, content_hash(m.raw)))
+                done = analysed[i] if analysed is not None else None
+                prepared.append((i, m, done if done is not None else self.analyse(m)))
             by_content = self._existing_by_content(
-                s, {(env.message_id, digest) for _, _, _, env, digest in prepared}
+                s, {(a.message_id, a.digest) for _, _, a in prepared}
             )
             rows: list[dict[str, object]] = []
             notes: list[str] = []
             positions: list[list[int]] = []  # the messages each new row stands for
             in_batch: dict[tuple[str | None, str], int] = {}
-            for i, m, headers, env, digest in prepared:
-                key = (env.message_id, digest)
+            for i, m, a in prepared:
+                key = (a.message_id, a.digest)
                 twin = by_content.get(key)
                 if twin is not None:
                     # The same message under a new UIDVALIDITY: adopt the new identity.
@@ -169,10 +198,18 @@ class Intake:
                     row.update(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
                     positions[in_batch[key]].append(i)
                     continue
-                row, note = self._row(m, headers, env, digest, now)
+                row = {
+                    **a.columns,
+                    "received_at": now,
+                    "queued_at": now,
+                    "raw": m.raw,
+                    "imap_folder": m.folder,
+                    "uidvalidity": m.uidvalidity,
+                    "uid": m.uid,
+                }
                 in_batch[key] = len(rows)
                 rows.append(row)
-                notes.append(note)
+                notes.append(a.note)
                 positions.append([i])
             if rows:
                 # Core statements on the tables: no ORM bookkeeping per row
@@ -267,10 +304,11 @@ class Intake:
             )
         return found
 
-    def _row(
-        self, m: Fetched, headers: Headers, env: Envelope, digest: str, now: datetime
+    def _columns(
+        self, m: Fetched, headers: Headers, env: Envelope, digest: str
     ) -> tuple[dict[str, object], str]:
-        """The new email's columns, routed, and the note of how it was routed."""
+        """The new email's columns that depend on the message, routed, and the note of
+        how it was routed."""
         oversize = len(m.raw) > self.max_size
         body_text: str | None = None
         text = html = None
@@ -295,15 +333,9 @@ class Intake:
             "message_id": env.message_id,
             "in_reply_to": env.in_reply_to,
             "references": " ".join(env.references) or None,
-            "received_at": now,
-            "queued_at": now,
-            "raw": m.raw,
             "size": len(m.raw),
             "text_body": text,
             "html_body": html,
-            "imap_folder": m.folder,
-            "uidvalidity": m.uidvalidity,
-            "uid": m.uid,
             "content_hash": digest,
             "is_auto_reply": env.is_auto_reply,
             "is_bounce": env.is_bounce,
