@@ -12,10 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app import __version__, paths
-from app.db import migrate
 from app.db.engine import Database
 from app.db.models import EmailStatus
-from app.services import config_io, demo, secrets
+from app.services import secrets
 from app.services.auth import SYSTEM
 from app.services.errors import ServiceError
 from app.services.secrets import SecretStoreError
@@ -33,6 +32,8 @@ class CliError(Exception):
 
 def open_database(url: str | None) -> Database:
     """Open the database and bring its schema up to date (backing up a SQLite file first)."""
+    from app.db import migrate  # (the subcommands import what they need: start-up time)
+
     db = Database(url or paths.default_database_url())
     try:
         backup = migrate.upgrade(db)
@@ -57,12 +58,16 @@ def _read_secret(prompt: str) -> str:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from app.db import migrate
+
     db = open_database(args.database)
     print(f"Database {db.describe()} is at revision {migrate.current_revision(db)}.")
     return 0
 
 
 def cmd_config_export(args: argparse.Namespace) -> int:
+    from app.services import config_io
+
     data = config_io.export_config(open_database(args.database))
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if args.file in (None, "-"):
@@ -73,6 +78,8 @@ def cmd_config_export(args: argparse.Namespace) -> int:
 
 
 def cmd_config_import(args: argparse.Namespace) -> int:
+    from app.services import config_io
+
     try:
         raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -87,6 +94,8 @@ def cmd_config_import(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from app.services import demo
+
     db = open_database(args.database)
     demo.seed(db)
     print(
@@ -143,6 +152,7 @@ def _channel_id(db: Database, name: str) -> int:
 
 
 def cmd_channel_sync(args: argparse.Namespace) -> int:
+    from app.channel_service.forked import ReaderEnded
     from app.channel_service.sync import sync_channel
     from app.mail.imap import ConnectionProblem
 
@@ -150,7 +160,7 @@ def cmd_channel_sync(args: argparse.Namespace) -> int:
     channel_id = _channel_id(db, args.name)
     try:
         report = sync_channel(db, channel_id, secrets.default_store())
-    except ConnectionProblem as exc:
+    except (ConnectionProblem, ReaderEnded) as exc:
         raise CliError(f"channel {args.name}: {exc}", EXIT_ENVIRONMENT) from exc
     print(report.summary())
     return 0

@@ -24,8 +24,13 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.models import AfterRetrieval, Channel, Organisation
 from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
-from app.services.intake import Fetched, Intake
+from app.services.intake import Analysed, Fetched, Intake
 from app.services.secrets import SecretStore, channel_key
+
+from . import forked
+
+# From this many new messages on, a pass fetches and reads them in a second process.
+FORK_FROM = 400
 
 
 @dataclass
@@ -97,6 +102,7 @@ def sync_channel(
         channel = s.get_one(Channel, channel_id)
         action, move_folder = channel.after_retrieval, channel.move_folder
     own_session = session is None
+    detached = False
     imap = session or ImapSession(imap_settings(db, channel_id, secrets))
     try:
         folder = imap.settings.folder
@@ -118,13 +124,21 @@ def sync_channel(
         done = 0
         if progress:
             progress(0, len(new))
-        fetcher = _Fetcher(imap, new, action, move_folder)
+        fetcher: _Fetcher | forked.ForkedReader
+        if own_session and len(new) >= FORK_FROM and forked.can_fork():
+            fetcher = forked.ForkedReader(
+                imap, new, action, move_folder, intake, folder, uidvalidity, _Fetcher
+            )
+            detached = True  # the session is the child's now
+        else:
+            fetcher = _Fetcher(imap, new, action, move_folder)
         try:
-            for batch in fetcher.batches():
+            for batch, analysed in fetcher.batches():
                 if stop is not None and stop.is_set():
                     break
                 results = intake.store(
-                    [Fetched(folder, uidvalidity, uid, raw) for uid, raw in batch]
+                    [Fetched(folder, uidvalidity, uid, raw) for uid, raw in batch],
+                    analysed=analysed,
                 )
                 fetcher.act_on([r.uid for r in results])  # committed: now the server
                 report.fetched += len(batch)
@@ -140,7 +154,7 @@ def sync_channel(
         if failed is not None:
             raise failed
     finally:
-        if own_session:
+        if own_session and not detached:
             imap.close()
         report.seconds = time.monotonic() - started
     return report
@@ -169,8 +183,9 @@ class _Fetcher:
         self._thread.start()
 
     # ---- the storing thread -----------------------------------------------------
-    def batches(self) -> Iterator[list[tuple[int, bytes]]]:
-        """The fetched batches in order; raises what failed in the fetch thread."""
+    def batches(self) -> Iterator[tuple[list[tuple[int, bytes]], list[Analysed | None] | None]]:
+        """The fetched batches in order (not read yet: None); raises what failed in the
+        fetch thread."""
         while True:
             with self._lock:
                 while self._ready is None and not self._fetched_all and self._error is None:
@@ -182,7 +197,7 @@ class _Fetcher:
                 self._lock.notify_all()
             if batch is None:
                 return
-            yield batch
+            yield batch, None
 
     def act_on(self, uids: list[int]) -> None:
         """Hand back the UIDs of a committed batch, for the fetch thread to act on."""
