@@ -29,6 +29,7 @@ from app.mail.parse import (
     read_texts,
     routing_text,
 )
+from app.services.bulk import sqlite_inserter
 from app.services.routing import CompiledFilter, compile_filters, needs_body, route
 
 BATCH_SIZE = 200
@@ -78,18 +79,22 @@ def _without_nul(text: str | None) -> str | None:
 
 def storable(env: Envelope) -> Envelope:
     """``env`` made safe to store on any database; what was changed is noted in problems."""
-    for name, value in list(vars(env).items()):
+    fields = vars(env)
+    for name, value in list(fields.items()):
         if isinstance(value, str):
-            cleaned = _without_nul(value) or ""
-            if cleaned != value:
+            if "\x00" in value:
+                value = fields[name] = value.replace("\x00", "\ufffd")
                 env.problems.append(f"NUL characters in {name} replaced")
             limit = _HEADER_LIMITS.get(name)
-            if limit is not None and len(cleaned) > limit:
+            if limit is not None and len(value) > limit:
                 env.problems.append(f"{name} shortened to {limit} characters")
-                cleaned = cleaned[:limit]
-            setattr(env, name, cleaned)
-        elif isinstance(value, list) and name != "problems":
-            setattr(env, name, [_without_nul(v) if isinstance(v, str) else v for v in value])
+                fields[name] = value[:limit]
+        elif (
+            isinstance(value, list)
+            and name != "problems"
+            and any(isinstance(v, str) and "\x00" in v for v in value)
+        ):
+            fields[name] = [_without_nul(v) if isinstance(v, str) else v for v in value]
     return env
 
 
@@ -212,15 +217,21 @@ class Intake:
                 notes.append(a.note)
                 positions.append([i])
             if rows:
-                # Core statements on the tables: no ORM bookkeeping per row
-                ids = (
-                    s.connection()
-                    .execute(
-                        insert(_EMAILS).returning(_EMAILS.c.id, sort_by_parameter_order=True), rows
+                # Core statements on the tables (on SQLite the DB-API cursor, see bulk.py):
+                # no ORM bookkeeping per row
+                conn = s.connection()
+                fast = sqlite_inserter(conn, _EMAILS, list(rows[0]))
+                if fast is not None:
+                    ids = fast.insert_returning_ids(rows)
+                else:
+                    ids = list(
+                        conn.execute(
+                            insert(_EMAILS).returning(_EMAILS.c.id, sort_by_parameter_order=True),
+                            rows,
+                        )
+                        .scalars()
+                        .all()
                     )
-                    .scalars()
-                    .all()
-                )
                 history: list[dict[str, object]] = []
                 for email_id, row, note, where in zip(ids, rows, notes, positions, strict=True):
                     quarantined = row["status"] == EmailStatus.QUARANTINED
@@ -246,7 +257,11 @@ class Intake:
                     for n, i in enumerate(where):
                         uid = messages[i].uid
                         results[i] = Stored(uid, email_id, n == 0, campaign, quarantined)
-                s.connection().execute(insert(_HISTORY), history)
+                fast_history = sqlite_inserter(conn, _HISTORY, list(history[0]))
+                if fast_history is not None:
+                    fast_history.insert_many(history)
+                else:
+                    conn.execute(insert(_HISTORY), history)
         return [r for r in results if r is not None]
 
     # ---- helpers ------------------------------------------------------------
