@@ -37,6 +37,7 @@ from app.services.intake import Analysed, Fetched, Intake
 
 Batch = list[tuple[int, bytes]]
 SHARE_STEP = 8  # messages of a batch moved between the processes at a time
+CHILD_AHEAD = 2  # batches the child's fetch thread fetches ahead of its reading
 WAITED = 0.002  # seconds this process may wait for a batch without calling it waiting
 
 
@@ -175,7 +176,7 @@ def _child(
     share: int,
 ) -> None:
     parent_end.close()  # so that the parent's end closing is seen here as the end
-    fetcher = fetcher_type(imap, uids, action, move_folder)
+    fetcher = fetcher_type(imap, uids, action, move_folder, ahead=CHILD_AHEAD)
     finishing = False
 
     def send(message: tuple[Any, ...]) -> None:

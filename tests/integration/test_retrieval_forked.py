@@ -183,12 +183,12 @@ def test_killing_either_process_of_a_forked_pass_loses_and_duplicates_nothing(  
     assert isinstance(store, PlainFileStore)
     channel = make_channel(db, mail_server, mailbox, store, name="Forked")
     add_body_filter(db, store, channel)
-    raws = messages(8 * 500)
+    trials, per_trial = 6, sync.FORK_FROM + 100  # a pass of FORK_FROM messages or more forks
+    raws = messages(trials * per_trial)
     rng = random.Random(20261127)
     kills = {"parent": 0, "child": 0}
-    for trial in range(8):
-        # a pass of at least sync.FORK_FROM messages forks
-        append(mail_server, mailbox.address, raws[trial * 500 : (trial + 1) * 500])
+    for trial in range(trials):
+        append(mail_server, mailbox.address, raws[trial * per_trial : (trial + 1) * per_trial])
         proc = subprocess.Popen(
             [*cli, "channel", "sync", "Forked"],
             env=env,
