@@ -210,8 +210,11 @@ class ImapSession:
     def detach(self) -> None:
         """Close this process's copy of the connection without a word to the server: the
         session went on in a forked child, whose TLS state this process no longer has."""
+        imap4 = self.client._imap
         with contextlib.suppress(OSError):
-            self.client._imap.sock.close()  # no close_notify: only unwrap() would send one
+            imap4.file.close()  # the socket's file first: until then close() leaves it open
+        with contextlib.suppress(OSError):
+            imap4.sock.close()  # no close_notify: only unwrap() would send one
 
     def close(self) -> None:
         try:

@@ -223,3 +223,14 @@ def test_killing_either_process_of_a_forked_pass_loses_and_duplicates_nothing(  
     assert count == uids == distinct == len(raws)
     assert server_uids(mail_server, mailbox) == []
     db.dispose()
+
+
+def test_detach_closes_this_processs_socket(mail_server, mailbox, demo_db, secrets) -> None:  # type: ignore[no-untyped-def]
+    from app.mail.imap import ImapSession
+
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    session = ImapSession(sync.imap_settings(demo_db, channel, secrets))
+    fd = session.client._imap.sock.fileno()
+    session.detach()
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed here (the file imaplib made of the socket kept it open before)
