@@ -732,18 +732,28 @@ def main(argv: list[str] | None = None) -> int:
             contenders.append(("mbsync", lambda i: run_mbsync(bench, base / f"mbsync{i}")))
         if not skip_getmail:
             contenders.append(("getmail", lambda i: run_getmail(bench, base / f"getmail{i}")))
+        failed = 0
         for label, run in contenders:
             runs = []
             for i in range(args.repeat):
-                r = run(i)
+                try:
+                    r = run(i)
+                except RuntimeError as exc:  # e.g. getmail timing out its delivery child
+                    failed += 1
+                    print(f"  {label}: run failed: {str(exc)[-500:]}", flush=True)
+                    continue
                 print(
                     f"  {label}: {r.seconds:.2f} s, {r.peak_mb:.0f} MB, {r.retrieved}", flush=True
                 )
                 if r.retrieved != args.n:
                     raise RuntimeError(f"{label} retrieved {r.retrieved} of {args.n} messages")
                 runs.append(r)
-            results.append(median_result(runs))
+            if runs:
+                results.append(median_result(runs))
         print_table(args.n, mbytes, results)
+        if failed:
+            print(f"{failed} run(s) failed (see above): not in the table", file=sys.stderr)
+            return 1
     finally:
         bench.server.stop()
         if args.keep:
