@@ -13,10 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app import __version__, paths
-from app.db import migrate
 from app.db.engine import Database
 from app.db.models import EmailStatus
-from app.services import config_io, demo, secrets
+from app.services import secrets
 from app.services.auth import SYSTEM
 from app.services.errors import ServiceError, ValidationError
 from app.services.secrets import SecretStoreError
@@ -38,6 +37,8 @@ _opened: list[Database] = []
 def open_database(url: str | None) -> Database:
     """Open the database and bring its schema up to date (backing up a SQLite file first).
     ``main`` closes it when the command ends."""
+    from app.db import migrate  # (the subcommands import what they need: start-up time)
+
     db = Database(url or paths.default_database_url())
     _opened.append(db)
     try:
@@ -63,12 +64,16 @@ def _read_secret(prompt: str) -> str:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from app.db import migrate
+
     db = open_database(args.database)
     print(f"Database {db.describe()} is at revision {migrate.current_revision(db)}.")
     return 0
 
 
 def cmd_config_export(args: argparse.Namespace) -> int:
+    from app.services import config_io
+
     data = config_io.export_config(open_database(args.database))
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if args.file in (None, "-"):
@@ -79,6 +84,8 @@ def cmd_config_export(args: argparse.Namespace) -> int:
 
 
 def cmd_config_import(args: argparse.Namespace) -> int:
+    from app.services import config_io
+
     try:
         raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -93,6 +100,8 @@ def cmd_config_import(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from app.services import demo
+
     db = open_database(args.database)
     demo.seed(db)
     print(
@@ -149,6 +158,7 @@ def _channel_id(db: Database, name: str) -> int:
 
 
 def cmd_channel_sync(args: argparse.Namespace) -> int:
+    from app.channel_service.forked import ReaderEnded
     from app.channel_service.sync import sync_channel
     from app.mail.imap import ConnectionProblem
 
@@ -156,7 +166,7 @@ def cmd_channel_sync(args: argparse.Namespace) -> int:
     channel_id = _channel_id(db, args.name)
     try:
         report = sync_channel(db, channel_id, secrets.default_store())
-    except ConnectionProblem as exc:
+    except (ConnectionProblem, ReaderEnded) as exc:
         raise CliError(f"channel {args.name}: {exc}", EXIT_ENVIRONMENT) from exc
     print(report.summary())
     return 0

@@ -24,8 +24,14 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.models import AfterRetrieval, Channel, Organisation
 from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
-from app.services.intake import Fetched, Intake
+from app.services.intake import Analysed, Fetched, Intake
 from app.services.secrets import SecretStore, channel_key
+
+from . import forked
+
+# From this many new messages on, a pass fetches and reads them in a second process (for
+# fewer, starting it gains little; and its fetching runs further ahead of storing).
+FORK_FROM = 1000
 
 
 @dataclass
@@ -97,6 +103,7 @@ def sync_channel(
         channel = s.get_one(Channel, channel_id)
         action, move_folder = channel.after_retrieval, channel.move_folder
     own_session = session is None
+    detached = False
     imap = session or ImapSession(imap_settings(db, channel_id, secrets))
     try:
         folder = imap.settings.folder
@@ -118,13 +125,21 @@ def sync_channel(
         done = 0
         if progress:
             progress(0, len(new))
-        fetcher = _Fetcher(imap, new, action, move_folder)
+        fetcher: _Fetcher | forked.ForkedReader
+        if own_session and len(new) >= FORK_FROM and forked.can_fork():
+            fetcher = forked.ForkedReader(
+                imap, new, action, move_folder, intake, folder, uidvalidity, _Fetcher
+            )
+            detached = True  # the session is the child's now
+        else:
+            fetcher = _Fetcher(imap, new, action, move_folder)
         try:
-            for batch in fetcher.batches():
+            for batch, analysed in fetcher.batches():
                 if stop is not None and stop.is_set():
                     break
                 results = intake.store(
-                    [Fetched(folder, uidvalidity, uid, raw) for uid, raw in batch]
+                    [Fetched(folder, uidvalidity, uid, raw) for uid, raw in batch],
+                    analysed=analysed,
                 )
                 fetcher.act_on([r.uid for r in results])  # committed: now the server
                 report.fetched += len(batch)
@@ -140,26 +155,33 @@ def sync_channel(
         if failed is not None:
             raise failed
     finally:
-        if own_session:
+        if own_session and not detached:
             imap.close()
         report.seconds = time.monotonic() - started
     return report
 
 
 class _Fetcher:
-    """The fetch thread of one pass: fetches batches of ``uids`` one batch ahead of the
-    storing thread, and acts on the server for the batches handed back with ``act_on``
-    (after their commit). The session is the thread's until ``finish`` returns."""
+    """The fetch thread of one pass: fetches batches of ``uids`` up to ``ahead`` batches
+    ahead of the storing thread, and acts on the server for the batches handed back with
+    ``act_on`` (after their commit). The session is the thread's until ``finish`` returns.
+    """
 
     def __init__(
-        self, imap: ImapSession, uids: Sequence[int], action: AfterRetrieval, move_folder: str
+        self,
+        imap: ImapSession,
+        uids: Sequence[int],
+        action: AfterRetrieval,
+        move_folder: str,
+        ahead: int = 1,
     ) -> None:
         self._imap = imap
+        self._ahead = ahead  # more than one smooths the server's pauses out
         self._uids = uids
         self._action = action
         self._move_folder = move_folder
         self._lock = threading.Condition()
-        self._ready: list[tuple[int, bytes]] | None = None  # fetched, not yet taken
+        self._ready: deque[list[tuple[int, bytes]]] = deque()  # fetched, not yet taken
         self._acts: deque[list[int]] = deque()  # committed, not yet acted on
         self._fetched_all = False
         self._finishing = False  # no more batches are taken, no more acts handed back
@@ -169,20 +191,21 @@ class _Fetcher:
         self._thread.start()
 
     # ---- the storing thread -----------------------------------------------------
-    def batches(self) -> Iterator[list[tuple[int, bytes]]]:
-        """The fetched batches in order; raises what failed in the fetch thread."""
+    def batches(self) -> Iterator[tuple[list[tuple[int, bytes]], list[Analysed | None] | None]]:
+        """The fetched batches in order (not read yet: None); raises what failed in the
+        fetch thread."""
         while True:
             with self._lock:
-                while self._ready is None and not self._fetched_all and self._error is None:
+                while not self._ready and not self._fetched_all and self._error is None:
                     self._lock.wait()
-                if self._error is not None:
+                if not self._ready and self._error is not None:
                     error, self._error = self._error, None
                     raise error
-                batch, self._ready = self._ready, None
+                batch = self._ready.popleft() if self._ready else None
                 self._lock.notify_all()
             if batch is None:
                 return
-            yield batch
+            yield batch, None
 
     def act_on(self, uids: list[int]) -> None:
         """Hand back the UIDs of a committed batch, for the fetch thread to act on."""
@@ -205,10 +228,10 @@ class _Fetcher:
         try:
             for batch in self._imap.fetch(self._uids):
                 with self._lock:
-                    self._ready = batch
+                    self._ready.append(batch)
                     self._lock.notify_all()
-                    # one batch ahead: the next fetch starts when this batch is taken
-                    while self._ready is not None and not self._finishing:
+                    # the next fetch starts when fewer than `ahead` batches wait to be taken
+                    while len(self._ready) >= self._ahead and not self._finishing:
                         self._lock.wait()
                     if self._finishing:
                         break

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.engine import Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported only to migrate (or when the quick check below cannot tell): loading it
+# costs more start-up time than everything else a command like `channel sync` needs.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_REVISION = re.compile(r"""^revision(?:\s*:[^=\n]*)?\s*=\s*["']([^"'\n]+)["']\s*$""", re.M)
+_DOWN_REVISION = re.compile(
+    r"""^down_revision(?:\s*:[^=\n]*)?\s*=\s*(?:["']([^"'\n]+)["']|(None))\s*$""", re.M
+)
 
 
 def alembic_config(db: Database) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
@@ -25,18 +36,51 @@ def alembic_config(db: Database) -> Config:
 
 
 def current_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with db.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision(db: Database) -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config(db)).get_current_head()
     assert head is not None
     return head
 
 
 def needs_upgrade(db: Database) -> bool:
+    head = _quick_head()
+    if head is not None and _quick_current(db) == head:
+        return False
     return current_revision(db) != head_revision(db)
+
+
+def _quick_head() -> str | None:
+    """The head revision from the ``revision`` and ``down_revision`` lines of the version
+    files, without Alembic; None when anything is unusual (several heads, a merge)."""
+    down_of: dict[str, str | None] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision = _REVISION.findall(source)
+        down = _DOWN_REVISION.findall(source)
+        if len(revision) != 1 or len(down) != 1:
+            return None
+        down_of[revision[0]] = down[0][0] or None
+    heads = set(down_of) - set(down_of.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _quick_current(db: Database) -> str | None:
+    """The revision recorded in the database, if exactly one is; None otherwise (no
+    table yet, or several heads: Alembic decides)."""
+    try:
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except SQLAlchemyError:
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 def backup_sqlite(db: Database) -> Path | None:
@@ -57,6 +101,8 @@ def upgrade(db: Database, revision: str = "head") -> Path | None:
     """Bring the database to ``revision``; returns the SQLite backup made, if any."""
     if revision == "head" and not needs_upgrade(db):
         return None  # already current: skip loading Alembic's environment (start-up time)
+    from alembic import command
+
     backup = backup_sqlite(db)
     command.upgrade(alembic_config(db), revision)
     return backup

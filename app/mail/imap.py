@@ -14,6 +14,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from app.db.models import AfterRetrieval, Security
+from app.mail.fetch_reader import read_fetch, uid_set
 
 FETCH_BATCH = 200
 
@@ -24,6 +25,9 @@ class ConnectionProblem(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind  # lookup, refused, timeout, tls, credentials, folder, protocol
+
+    def __reduce__(self) -> tuple[type[ConnectionProblem], tuple[str, str]]:
+        return ConnectionProblem, (self.kind, str(self))  # (sent between processes)
 
 
 @dataclass(frozen=True)
@@ -162,15 +166,21 @@ class ImapSession:
         """The raw bytes of ``uids``, in batches, without setting \\Seen."""
         for start in range(0, len(uids), batch):
             chunk = list(uids[start : start + batch])
-            data = self.client.fetch(chunk, ["BODY.PEEK[]"])
-            out = []
-            for uid in chunk:
-                item = data.get(uid)
-                if item is None:  # expunged meanwhile by someone else
-                    continue
-                raw = item.get(b"BODY[]")
-                out.append((uid, bytes(raw) if raw is not None else b""))
-            yield out
+            data = self._fetch_bodies(chunk)
+            # what is missing was expunged meanwhile by someone else
+            yield [(uid, data[uid]) for uid in chunk if uid in data]
+
+    def _fetch_bodies(self, uids: list[int]) -> dict[int, bytes]:
+        """``UID FETCH uids (BODY.PEEK[])`` read by our lean reader (fetch_reader), on
+        imaplib's connection under imapclient: imapclient's general parser costs more
+        than the transfer."""
+        imap4 = self.client._imap
+        tag = imap4._new_tag()
+        try:
+            imap4.send(tag + b" UID FETCH " + uid_set(uids) + b" (BODY.PEEK[])\r\n")
+            return read_fetch(imap4, tag, uids)
+        finally:
+            imap4.tagged_commands.pop(tag, None)
 
     def after_retrieval(
         self, uids: Sequence[int], action: AfterRetrieval, move_folder: str = ""
@@ -196,6 +206,15 @@ class ImapSession:
             self.client.uid_expunge(list(uids))
         else:
             self.client.expunge()
+
+    def detach(self) -> None:
+        """Close this process's copy of the connection without a word to the server: the
+        session went on in a forked child, whose TLS state this process no longer has."""
+        imap4 = self.client._imap
+        with contextlib.suppress(OSError):
+            imap4.file.close()  # the socket's file first: until then close() leaves it open
+        with contextlib.suppress(OSError):
+            imap4.sock.close()  # no close_notify: only unwrap() would send one
 
     def close(self) -> None:
         try:

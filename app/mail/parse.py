@@ -254,7 +254,11 @@ class Headers:
     def _get(self, name: str) -> object:
         """Like ``Message.get``: the first header of that name, or None."""
         found = self._first.get(name.lower())
-        return None if found is None else compat32.header_fetch_parse(*found)
+        if found is None:
+            return None
+        if found[1].isascii():  # what compat32 gives for any value without 8-bit bytes
+            return found[1]
+        return compat32.header_fetch_parse(*found)
 
 
 # ---- envelope --------------------------------------------------------------------
@@ -428,7 +432,7 @@ def routing_text(text: str | None, html: str | None) -> str:
     return html_to_text(html) if html else ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Part:
     """What decides how a MIME part is read, as ``compat32``'s Message methods give it."""
 
@@ -461,12 +465,17 @@ def _simple_params(value: str) -> dict[str, str] | None:
 def _part_fast(pairs: list[tuple[str, str]]) -> _Part | None:
     found: dict[str, str] = {}
     for name, value in pairs:
-        key = name.lower()
-        if key.startswith("content-"):
-            found.setdefault(key, value)
-    ctype = found.get("content-type")
-    disposition = found.get("content-disposition")
-    encoding = found.get("content-transfer-encoding")
+        if name[:8].lower() == "content-":
+            found.setdefault(name.lower(), value)
+    return _part_of(
+        found.get("content-type"),
+        found.get("content-disposition"),
+        found.get("content-transfer-encoding"),
+    )
+
+
+@lru_cache(maxsize=4096)  # the same few header values come again and again
+def _part_of(ctype: str | None, disposition: str | None, encoding: str | None) -> _Part | None:
     if not all(v.isascii() for v in (ctype or "", disposition or "", encoding or "")):
         return None  # 8-bit header bytes: the Message methods see Header objects
     params = _simple_params(ctype) if ctype is not None else {}

@@ -29,6 +29,7 @@ from app.mail.parse import (
     read_texts,
     routing_text,
 )
+from app.services.bulk import sqlite_inserter
 from app.services.routing import CompiledFilter, compile_filters, needs_body, route
 
 BATCH_SIZE = 200
@@ -44,6 +45,18 @@ class Fetched:
     uidvalidity: int
     uid: int
     raw: bytes
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """One message read for storing, without the database: its identity (Message-ID and
+    hash) and the email's columns that depend on the message alone, routed. Made by
+    ``Intake.analyse``, which may run in another process (it only reads ``raw``)."""
+
+    message_id: str | None
+    digest: str
+    columns: dict[str, object]
+    note: str
 
 
 @dataclass(frozen=True)
@@ -66,18 +79,22 @@ def _without_nul(text: str | None) -> str | None:
 
 def storable(env: Envelope) -> Envelope:
     """``env`` made safe to store on any database; what was changed is noted in problems."""
-    for name, value in list(vars(env).items()):
+    fields = vars(env)
+    for name, value in list(fields.items()):
         if isinstance(value, str):
-            cleaned = _without_nul(value) or ""
-            if cleaned != value:
+            if "\x00" in value:
+                value = fields[name] = value.replace("\x00", "\ufffd")
                 env.problems.append(f"NUL characters in {name} replaced")
             limit = _HEADER_LIMITS.get(name)
-            if limit is not None and len(cleaned) > limit:
+            if limit is not None and len(value) > limit:
                 env.problems.append(f"{name} shortened to {limit} characters")
-                cleaned = cleaned[:limit]
-            setattr(env, name, cleaned)
-        elif isinstance(value, list) and name != "problems":
-            setattr(env, name, [_without_nul(v) if isinstance(v, str) else v for v in value])
+                fields[name] = value[:limit]
+        elif (
+            isinstance(value, list)
+            and name != "problems"
+            and any(isinstance(v, str) and "\x00" in v for v in value)
+        ):
+            fields[name] = [_without_nul(v) if isinstance(v, str) else v for v in value]
     return env
 
 
@@ -122,37 +139,54 @@ class Intake:
                 )
         return found
 
+    def analyse(self, m: Fetched) -> Analysed:
+        """Parse, hash and route ``m``: everything storing needs but the database."""
+        headers = Headers(m.raw)
+        env = storable(read_envelope(m.raw, headers))
+        digest = content_hash(m.raw)
+        columns, note = self._columns(m, headers, env, digest)
+        return Analysed(env.message_id, digest, columns, note)
+
     def store(
-        self, messages: Sequence[Fetched], received_at: datetime | None = None
+        self,
+        messages: Sequence[Fetched],
+        received_at: datetime | None = None,
+        analysed: Sequence[Analysed | None] | None = None,
     ) -> list[Stored]:
         """Store and route ``messages`` in one transaction; already known ones are skipped.
 
-        New emails and their history are inserted in bulk (two statements a batch): the
-        per-object work of the ORM would cost more than reading the mail."""
+        ``analysed``: what ``analyse`` gave for each message, where it was run already
+        (None where not). New emails and their history are inserted in bulk (two
+        statements a batch): the per-object work of the ORM would cost more than reading
+        the mail."""
         if not messages:
             return []
         now = received_at or utcnow()
         results: list[Stored | None] = [None] * len(messages)
         with self.db.session() as s:
+            if self.db.is_sqlite:
+                # The server deletes, marks or moves these messages once this commit returns:
+                # it must survive a power cut, not only a crash (WAL with NORMAL, the
+                # engine's setting, syncs only at checkpoints).
+                s.connection().exec_driver_sql("PRAGMA synchronous=FULL")
             by_identity = self._existing_by_uid(s, messages)
-            prepared: list[tuple[int, Fetched, Headers, Envelope, str]] = []
+            prepared: list[tuple[int, Fetched, Analysed]] = []
             for i, m in enumerate(messages):
                 existing = by_identity.get((m.folder, m.uidvalidity, m.uid))
                 if existing is not None:
                     results[i] = Stored(m.uid, existing[0], False, existing[1], False)
                     continue
-                headers = Headers(m.raw)
-                env = storable(read_envelope(m.raw, headers))
-                prepared.append((i, m, headers, env, content_hash(m.raw)))
+                done = analysed[i] if analysed is not None else None
+                prepared.append((i, m, done if done is not None else self.analyse(m)))
             by_content = self._existing_by_content(
-                s, {(env.message_id, digest) for _, _, _, env, digest in prepared}
+                s, {(a.message_id, a.digest) for _, _, a in prepared}
             )
             rows: list[dict[str, object]] = []
             notes: list[str] = []
             positions: list[list[int]] = []  # the messages each new row stands for
             in_batch: dict[tuple[str | None, str], int] = {}
-            for i, m, headers, env, digest in prepared:
-                key = (env.message_id, digest)
+            for i, m, a in prepared:
+                key = (a.message_id, a.digest)
                 twin = by_content.get(key)
                 if twin is not None:
                     # The same message under a new UIDVALIDITY: adopt the new identity.
@@ -169,21 +203,35 @@ class Intake:
                     row.update(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
                     positions[in_batch[key]].append(i)
                     continue
-                row, note = self._row(m, headers, env, digest, now)
+                row = {
+                    **a.columns,
+                    "received_at": now,
+                    "queued_at": now,
+                    "raw": m.raw,
+                    "imap_folder": m.folder,
+                    "uidvalidity": m.uidvalidity,
+                    "uid": m.uid,
+                }
                 in_batch[key] = len(rows)
                 rows.append(row)
-                notes.append(note)
+                notes.append(a.note)
                 positions.append([i])
             if rows:
-                # Core statements on the tables: no ORM bookkeeping per row
-                ids = (
-                    s.connection()
-                    .execute(
-                        insert(_EMAILS).returning(_EMAILS.c.id, sort_by_parameter_order=True), rows
+                # Core statements on the tables (on SQLite the DB-API cursor, see bulk.py):
+                # no ORM bookkeeping per row
+                conn = s.connection()
+                fast = sqlite_inserter(conn, _EMAILS, list(rows[0]))
+                if fast is not None:
+                    ids = fast.insert_returning_ids(rows)
+                else:
+                    ids = list(
+                        conn.execute(
+                            insert(_EMAILS).returning(_EMAILS.c.id, sort_by_parameter_order=True),
+                            rows,
+                        )
+                        .scalars()
+                        .all()
                     )
-                    .scalars()
-                    .all()
-                )
                 history: list[dict[str, object]] = []
                 for email_id, row, note, where in zip(ids, rows, notes, positions, strict=True):
                     quarantined = row["status"] == EmailStatus.QUARANTINED
@@ -209,7 +257,11 @@ class Intake:
                     for n, i in enumerate(where):
                         uid = messages[i].uid
                         results[i] = Stored(uid, email_id, n == 0, campaign, quarantined)
-                s.connection().execute(insert(_HISTORY), history)
+                fast_history = sqlite_inserter(conn, _HISTORY, list(history[0]))
+                if fast_history is not None:
+                    fast_history.insert_many(history)
+                else:
+                    conn.execute(insert(_HISTORY), history)
         return [r for r in results if r is not None]
 
     # ---- helpers ------------------------------------------------------------
@@ -267,10 +319,11 @@ class Intake:
             )
         return found
 
-    def _row(
-        self, m: Fetched, headers: Headers, env: Envelope, digest: str, now: datetime
+    def _columns(
+        self, m: Fetched, headers: Headers, env: Envelope, digest: str
     ) -> tuple[dict[str, object], str]:
-        """The new email's columns, routed, and the note of how it was routed."""
+        """The new email's columns that depend on the message, routed, and the note of
+        how it was routed."""
         oversize = len(m.raw) > self.max_size
         body_text: str | None = None
         text = html = None
@@ -295,15 +348,9 @@ class Intake:
             "message_id": env.message_id,
             "in_reply_to": env.in_reply_to,
             "references": " ".join(env.references) or None,
-            "received_at": now,
-            "queued_at": now,
-            "raw": m.raw,
             "size": len(m.raw),
             "text_body": text,
             "html_body": html,
-            "imap_folder": m.folder,
-            "uidvalidity": m.uidvalidity,
-            "uid": m.uid,
             "content_hash": digest,
             "is_auto_reply": env.is_auto_reply,
             "is_bounce": env.is_bounce,
