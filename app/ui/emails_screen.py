@@ -76,6 +76,7 @@ from app.services.emails import (
 )
 from app.services.errors import ServiceError
 from app.services.work import WorkService
+from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
@@ -798,6 +799,11 @@ class EmailsScreen(QWidget):
         caption.setBuddy(self.view)
         self.count_label = QLabel(self)
         self.count_label.setAccessibleName("Number of emails")
+        self.changes_note = QLabel("Emails have changed — press F5 (Reload) to see them.", self)
+        self.changes_note.setStyleSheet("color: #b35c00;")
+        self.changes_note.hide()
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.follow_changes)
         self.error_label = QLabel(self)
         self.error_label.setStyleSheet(f"color: {QUARANTINE_COLOR};")
         self.error_label.hide()
@@ -805,6 +811,7 @@ class EmailsScreen(QWidget):
         list_header.addWidget(caption)
         list_header.addStretch(1)
         list_header.addWidget(self.error_label)
+        list_header.addWidget(self.changes_note)
         list_header.addWidget(self.count_label)
 
         top = QWidget(self)
@@ -928,8 +935,17 @@ class EmailsScreen(QWidget):
 
     def reload(self) -> None:
         self.model.refresh()
+        self.changes_note.hide()
         if self.detail.detail is not None:
             self.detail.show_email(self.detail.detail.id)
+
+    def follow_changes(self) -> None:
+        """Emails changed somewhere: reload at once while the top of the list is shown;
+        further down (the reader is somewhere in the list), offer it instead of jumping."""
+        if self.view.verticalScrollBar().value() == 0:
+            self.reload()
+        else:
+            self.changes_note.show()
 
     # ---- list and selection ---------------------------------------------------------
     def _after_reset(self) -> None:

@@ -276,3 +276,27 @@ def test_a_slow_query_makes_the_refresh_less_frequent(
     assert screen.refresh_timer.interval() == 25_000
     screen._loaded(None, report, 0.01)
     assert screen.refresh_timer.interval() == 1000
+
+
+def test_a_reply_sent_anywhere_shows_within_2_seconds(
+    qtbot, demo_db, supervisor, make_ctx, fresh_email
+) -> None:  # type: ignore[no-untyped-def]
+    """Without waiting for the periodic refresh (a minute here): the change feed."""
+    from app.db.models import History
+
+    screen = open_screen(qtbot, make_ctx(demo_db, supervisor))  # refreshes every 60 s
+    try:
+        assert row(screen, "Orders")[1] == "2"
+        other = Database(demo_db.url)  # the channel service of another machine sends it
+        with other.session() as s:
+            s.execute(
+                update(Email)
+                .where(Email.id == fresh_email)
+                .values(first_reply_at=NOW - timedelta(seconds=10), status=EmailStatus.ACTIONED)
+            )
+            s.add(History(email_id=fresh_email, at=NOW, action="sent", detail="test"))
+        other.dispose()
+        qtbot.waitUntil(lambda: row(screen, "Orders")[1] == "3", timeout=2000)
+    finally:
+        screen.refresh_timer.stop()
+        qtbot.waitUntil(lambda: not screen.busy)
