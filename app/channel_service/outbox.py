@@ -188,6 +188,13 @@ def _close(conn: smtplib.SMTP) -> None:
 
 
 class ChannelDown(Exception):
+    """The batch cannot send through its channel. ``here_only``: only this process cannot
+    (no password in its keyring): the replies are given back untouched for another sender."""
+
+    def __init__(self, message: str, *, here_only: bool = False) -> None:
+        super().__init__(message)
+        self.here_only = here_only
+
     """No SMTP connection could be made: every remaining reply of the batch waits."""
 
 
@@ -224,8 +231,12 @@ class _Batch:
             if not self.exists:
                 raise ChannelDown("The email channel was removed; sending waits for another.")
             try:
-                self.conn = smtp.connect(smtp_settings(self.db, self.channel_id, self.secrets))
+                settings = smtp_settings(self.db, self.channel_id, self.secrets)
             except (ConnectionProblem, ServiceError) as exc:  # ServiceError: the keyring
+                raise ChannelDown(str(exc), here_only=True) from exc
+            try:
+                self.conn = smtp.connect(settings)
+            except ConnectionProblem as exc:
                 raise ChannelDown(str(exc)) from exc
             self.report.connections += 1
             self.conn_used = False
@@ -285,6 +296,10 @@ class _Batch:
                 self.send(item, leases[item.reply_id])
             except ChannelDown as exc:
                 self.report.errors.append(f"{self.name}: {exc}")
+                if exc.here_only:
+                    # Left in ``untried``: given back with the attempt not counted; the next
+                    # pass notes on them why they wait (the channel is blocked from the start).
+                    return
                 for waiting in to_send[n:]:
                     self.untried.discard(waiting.reply_id)
                     self._retry(waiting, str(exc))

@@ -665,3 +665,20 @@ def test_a_long_batch_keeps_its_leases_and_skips_a_reply_taken_over(
     assert "taken over" in report.errors[0]
     last = row(demo_db, replies[2])  # left to the process that has it
     assert (last.state, last.next_attempt_at) == (ReplyState.SENDING, T0 + timedelta(hours=5))
+
+
+def test_a_reply_claimed_without_a_password_here_is_given_back_uncounted(
+    demo_db: Database, no_smtp: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply was queued between the pass's look at the channels and its claim (so the
+    channel was not known to be blocked): it is given back untouched for another sender,
+    not retried with a back-off as if the server had failed."""
+    reply = queue(demo_db)
+    monkeypatch.setattr(outbox, "due_channel_ids", lambda *_a, **_k: [])
+    report = sender.drain_outbox(demo_db, None)
+    assert report.claimed == 1 and report.released == 1
+    got = row(demo_db, reply.id)
+    assert (got.state, got.attempts, got.next_attempt_at) == (ReplyState.QUEUED, 0, None)
+    monkeypatch.undo()
+    sender.drain_outbox(demo_db, None)  # an ordinary pass notes why it waits
+    assert "No SMTP password" in (row(demo_db, reply.id).last_error or "")
