@@ -16,6 +16,21 @@ process's own:
 
 Targets (issue 4): Take next p95 <= 10 ms; My Work opens in <= 200 ms; the Emails screen
 shows its first rows in <= 300 ms with <= 50 MB more memory than on an empty database.
+
+On PostgreSQL (issue 5): many agents, each its own process, taking and replying::
+
+    .venv/bin/python bench/queue.py --database postgresql://app:app@host/db --agents 20
+    .venv/bin/python bench/queue.py --start-postgresql --emails 20000   # throw-away server
+
+Prepares the database (migrations, the demo organisation if it is empty, N agents in Front
+Line, the queued emails spread over Orders, Returns and General Enquiries), then runs N
+processes of ``WorkService.take_next()`` + ``send()`` (a template reply) until the queues are
+empty, and the same claims and replies in plain SQL with psycopg as baselines: "any" (one
+``… campaign_id = ANY(…) ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED``) and
+"index" (the first entry of each campaign's queue, as ``take_next`` does). Each run prints
+throughput, p50/p95 of take + reply, and checks the database: duplicates (emails taken
+twice or with more than one reply) and lost emails (not actioned, or without a reply).
+Target: 0 duplicates, 0 lost, ours >= 1/1.5 of the raw baseline's throughput.
 """
 
 # ruff: noqa: E402  (the path is fixed before the other imports)
@@ -39,6 +54,7 @@ import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -277,6 +293,505 @@ def measure_emails(path: Path) -> dict[str, float]:
     }
 
 
+# ---- PostgreSQL: many agent processes against one queue (--database) --------------------
+
+BENCH_MARK = "<bench-q."  # Message-ID prefix of the benchmark's emails
+BENCH_CAMPAIGNS = ("Orders", "Returns", "General Enquiries")  # the Front Line campaigns
+REPLY_SUBJECT = "Re: Where is my order?"
+REPLY_BODY = (
+    "Dear customer,\n\nthank you for your message. Your order left our warehouse yesterday "
+    "and should reach you within two working days.\n\nKind regards,\nExample Retail Support\n"
+)
+# The raw-SQL baselines' claims. "any": one statement over all the agent's campaigns, as
+# the issue words it; PostgreSQL sorts every queued email of those campaigns for it (no index
+# gives that order across campaigns). "index": the same plan as WorkService.take_next, the
+# first entry of each campaign's queue (ix_emails_queue), then the oldest of those.
+CLAIM_ANY = (
+    "SELECT id FROM emails WHERE status = 'queued' AND campaign_id = ANY(%s)"
+    " ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+CLAIM_FIRST = (
+    "(SELECT id, queued_at FROM emails WHERE status = 'queued' AND campaign_id = %s"
+    " ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+)
+KINDS = {
+    "ours": "ours (WorkService)",
+    "any": "raw SQL, = ANY",
+    "index": "raw SQL, per campaign",
+}
+
+
+def reply_to(email_id: int) -> str:
+    """The customer a reply goes to: a different address for every email, as in life."""
+    return f"Customer {email_id} <customer{email_id}@customers.example>"
+
+
+def _libpq(url: str) -> str:
+    """A SQLAlchemy or libpq URL as psycopg.connect() takes it."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def pg_prepare(url: str, agents: int, emails: int) -> dict[str, object]:
+    """Migrate and seed if needed, make the agents, and (re)insert the queued emails.
+    Returns what the workers need: logins, the campaigns and a template of each."""
+    import psycopg
+    from sqlalchemy import select
+
+    from app.db import migrate
+    from app.db.engine import Database
+    from app.db.models import (
+        Campaign,
+        CampaignTemplate,
+        Organisation,
+        Role,
+        Team,
+        User,
+    )
+    from app.services import demo
+    from app.services.auth import SYSTEM
+    from app.services.people import PeopleService, UserData
+
+    db = Database(url)
+    migrate.upgrade(db)
+    with db.session() as s:
+        seeded = s.scalar(select(Organisation.id)) is not None
+    if not seeded:
+        demo.seed(db)
+    with db.session() as s:
+        front_line = s.scalar(select(Team.id).where(Team.name == "Front Line"))
+        campaigns = {
+            title: cid
+            for cid, title in s.execute(
+                select(Campaign.id, Campaign.title).where(Campaign.title.in_(BENCH_CAMPAIGNS))
+            )
+        }
+        templates = {}
+        for title, cid in campaigns.items():
+            templates[title] = s.scalar(
+                select(CampaignTemplate.template_id)
+                .where(CampaignTemplate.campaign_id == cid)
+                .order_by(CampaignTemplate.template_id)
+                .limit(1)
+            )
+        default_channel = s.scalar(select(Organisation.default_channel_id))
+        existing = set(s.scalars(select(User.login).where(User.login.like("bench%"))))
+    assert front_line is not None and len(campaigns) == 3 and default_channel is not None
+    people = PeopleService(db, SYSTEM)
+    logins = [f"bench{i:02d}" for i in range(1, agents + 1)]
+    for login in logins:
+        if login not in existing:
+            people.create_user(
+                UserData(
+                    login,
+                    f"Bench Agent {login[5:]}",
+                    f"{login}@example.com",
+                    Role.AGENT,
+                    True,
+                    [front_line],
+                ),
+                None,
+            )
+    db.dispose()
+    # The campaign of an email follows from its id (id % 3): a worker knows which template
+    # to reply with without another query, the same for both runs.
+    order = [campaigns[t] for t in BENCH_CAMPAIGNS]
+    with psycopg.connect(_libpq(url)) as conn:
+        others = conn.execute(
+            "SELECT count(*) FROM emails WHERE status = 'queued' AND campaign_id = ANY(%s)"
+            " AND (message_id IS NULL OR message_id NOT LIKE %s)",
+            (order, BENCH_MARK + "%"),
+        ).fetchone()
+        if others and others[0]:
+            raise SystemExit(
+                f"{others[0]} other emails are queued in the Front Line campaigns of this "
+                "database: use an empty database (or --start-postgresql)."
+            )
+        conn.execute("DELETE FROM emails WHERE message_id LIKE %s", (BENCH_MARK + "%",))
+        conn.commit()
+        start = datetime.now(UTC) - timedelta(days=1)
+        with conn.cursor().copy(
+            "COPY emails (channel_id, campaign_id, status, from_addr, reply_to, to_addrs,"
+            " cc_addrs, subject, message_id, received_at, queued_at, raw, size,"
+            " is_auto_reply, is_bounce, is_oversize) FROM STDIN"
+        ) as copy:
+            for n in range(emails):
+                received = start + timedelta(milliseconds=n)
+                subject = SUBJECTS[n % len(SUBJECTS)].format(n=n)
+                date = received.strftime("%a, %d %b %Y %H:%M:%S +0000")
+                raw = RAW.format(n=n, subject=subject, date=date).encode()
+                copy.write_row(
+                    (
+                        default_channel,
+                        order[0],
+                        "queued",
+                        f"Customer {n} <customer{n}@customers.example>",
+                        "",
+                        "support@example.com",
+                        "",
+                        subject,
+                        f"{BENCH_MARK}{n}@customers.example>",
+                        received,
+                        received,
+                        raw,
+                        len(raw),
+                        False,
+                        False,
+                        False,
+                    )
+                )
+        conn.execute(
+            "UPDATE emails SET campaign_id = (%s::int[])[id %% 3 + 1] WHERE message_id LIKE %s",
+            (order, BENCH_MARK + "%"),
+        )
+        conn.commit()
+    vacuum(url)
+    return {
+        "logins": logins,
+        "campaigns": order,
+        "templates": {str(i): templates[t] for i, t in enumerate(BENCH_CAMPAIGNS)},
+    }
+
+
+def vacuum(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        for table in ("emails", "replies", "history"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+
+
+def pg_reset(url: str) -> None:
+    """The benchmark's emails queued again, without the replies and history of a run."""
+    import psycopg
+
+    like = BENCH_MARK + "%"
+    with psycopg.connect(_libpq(url)) as conn:
+        ids = "SELECT id FROM emails WHERE message_id LIKE %s"
+        conn.execute(f"DELETE FROM replies WHERE email_id IN ({ids})", (like,))
+        conn.execute(f"DELETE FROM history WHERE email_id IN ({ids})", (like,))
+        conn.execute(
+            "UPDATE emails SET status = 'queued', agent_id = NULL, taken_at = NULL,"
+            " actioned_at = NULL, first_reply_at = NULL WHERE message_id LIKE %s",
+            (like,),
+        )
+        conn.commit()
+    vacuum(url)
+
+
+def pg_check(url: str) -> dict[str, int]:
+    """Every benchmark email actioned, taken once, replied to once?"""
+    import psycopg
+
+    like = BENCH_MARK + "%"
+    with psycopg.connect(_libpq(url)) as conn:
+        row = conn.execute(
+            """
+            WITH bench AS (SELECT id, status FROM emails WHERE message_id LIKE %s),
+            r AS (SELECT email_id, count(*) AS n FROM replies
+                  WHERE email_id IN (SELECT id FROM bench) GROUP BY email_id),
+            t AS (SELECT email_id, count(*) AS n FROM history
+                  WHERE action = 'taken' AND email_id IN (SELECT id FROM bench)
+                  GROUP BY email_id)
+            SELECT
+              (SELECT count(*) FROM bench),
+              (SELECT count(*) FROM bench WHERE status = 'actioned'),
+              (SELECT count(*) FROM bench b WHERE b.status <> 'actioned'
+                 OR NOT EXISTS (SELECT 1 FROM r WHERE r.email_id = b.id)),
+              (SELECT count(*) FROM bench b WHERE
+                 EXISTS (SELECT 1 FROM r WHERE r.email_id = b.id AND r.n > 1)
+                 OR EXISTS (SELECT 1 FROM t WHERE t.email_id = b.id AND t.n > 1))
+            """,
+            (like,),
+        ).fetchone()
+    assert row is not None
+    total, actioned, lost, duplicates = (int(v) for v in row)
+    return {"total": total, "actioned": actioned, "lost": lost, "duplicates": duplicates}
+
+
+def worker_ours(url: str, login: str, templates: dict[str, int]) -> dict[str, object]:
+    from app.db.engine import Database
+    from app.services.work import ReplyText, WorkService
+    from tests.conftest import actor_of
+
+    db = Database(url)
+    work = WorkService(db, actor_of(db, login))
+    chosen = {int(k): t for k, t in templates.items()}
+    print("ready", flush=True)
+    sys.stdin.readline()
+    latencies, ids = [], []
+    begun, cpu = time.time(), time.process_time()
+    while True:
+        started = time.perf_counter()
+        taken = work.take_next()
+        if taken is None:
+            break
+        text = ReplyText(
+            to=reply_to(taken),
+            subject=REPLY_SUBJECT,
+            body=REPLY_BODY,
+            template_id=chosen[taken % 3],
+        )
+        work.send(taken, text)
+        latencies.append((time.perf_counter() - started) * 1000)
+        ids.append(taken)
+    ended, cpu = time.time(), time.process_time() - cpu
+    db.dispose()
+    return {"latencies": latencies, "ids": ids, "begun": begun, "ended": ended, "cpu": cpu}
+
+
+def worker_raw(  # type: ignore[no-untyped-def]
+    url: str, login: str, templates: dict[str, int], campaigns: list[int], claim: str
+):
+    import uuid
+
+    import psycopg
+
+    conn = psycopg.connect(_libpq(url))
+    row = conn.execute("SELECT id, display_name FROM users WHERE login = %s", (login,)).fetchone()
+    assert row is not None
+    agent, name = row
+    conn.commit()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    latencies, ids = [], []
+    begun, cpu = time.time(), time.process_time()
+    cur = conn.cursor()
+    if claim == "any":
+        statement, params = CLAIM_ANY, (campaigns,)
+    else:
+        statement = (
+            "SELECT id FROM ("
+            + " UNION ALL ".join(
+                f"SELECT id, queued_at FROM {CLAIM_FIRST} AS first{i}"
+                for i in range(len(campaigns))
+            )
+            + ") AS firsts ORDER BY queued_at, id LIMIT 1"
+        )
+        params = tuple(campaigns)
+    while True:
+        started = time.perf_counter()
+        claimed = cur.execute(statement, params).fetchone()
+        if claimed is None:
+            more = cur.execute(
+                "SELECT 1 FROM emails WHERE status = 'queued' AND campaign_id = ANY(%s) LIMIT 1",
+                (campaigns,),
+            ).fetchone()
+            conn.rollback()
+            if more is None:
+                break
+            continue
+        email_id = claimed[0]
+        now = datetime.now(UTC)
+        cur.execute(
+            "UPDATE emails SET status = 'assigned', agent_id = %s, taken_at = %s WHERE id = %s",
+            (agent, now, email_id),
+        )
+        cur.execute(
+            "INSERT INTO history (email_id, at, user_id, action, detail)"
+            " VALUES (%s, %s, %s, 'taken', %s)",
+            (email_id, now, agent, f"Taken by {name}"),
+        )
+        conn.commit()
+        now = datetime.now(UTC)
+        cur.execute(
+            "INSERT INTO replies (email_id, agent_id, template_id, to_addrs, cc_addrs, bcc_addrs,"
+            " subject, body, message_id, state, attempts, created_at)"
+            " VALUES (%s, %s, %s, %s, '', '', %s, %s, %s, 'queued', 0, %s)",
+            (
+                email_id,
+                agent,
+                templates[str(email_id % 3)],
+                reply_to(email_id),
+                REPLY_SUBJECT,
+                REPLY_BODY,
+                f"<{uuid.uuid4().hex}@example.com>",
+                now,
+            ),
+        )
+        cur.execute(
+            "UPDATE emails SET status = 'actioned', actioned_at = %s"
+            " WHERE id = %s AND status = 'assigned' AND agent_id = %s",
+            (now, email_id, agent),
+        )
+        cur.execute(
+            "INSERT INTO history (email_id, at, user_id, action, detail)"
+            " VALUES (%s, %s, %s, 'replied', %s)",
+            (email_id, now, agent, f"Reply to customer{email_id}@customers.example queued"),
+        )
+        conn.commit()
+        latencies.append((time.perf_counter() - started) * 1000)
+        ids.append(email_id)
+    ended, cpu = time.time(), time.process_time() - cpu
+    conn.close()
+    return {"latencies": latencies, "ids": ids, "begun": begun, "ended": ended, "cpu": cpu}
+
+
+def server_cpu(data_dir: Path | None) -> float:
+    """CPU seconds the PostgreSQL server has used so far, its ended backends included
+    (only for a server of ours: its postmaster is on this machine); NaN otherwise."""
+    try:
+        assert data_dir is not None
+        pid = (data_dir / "postmaster.pid").read_text().split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (AssertionError, OSError, IndexError):
+        return float("nan")
+    # utime, stime, cutime, cstime: fields 14-17 of stat(5), counted after the name.
+    ticks = sum(int(v) for v in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pg_run(
+    kind: str, url: str, setup: dict[str, object], data_dir: Path | None = None
+) -> dict[str, float]:
+    """One run: every agent in its own process, started together once all are ready."""
+    server_before = server_cpu(data_dir)
+    logins = cast(list[str], setup["logins"])
+    config = json.dumps({"templates": setup["templates"], "campaigns": setup["campaigns"]})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory(prefix="ec-bench-queue-") as scratch:
+        workers = []
+        for login in logins:
+            err = (Path(scratch) / f"{login}.err").open("w")
+            workers.append(
+                (
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--pg-worker",
+                            kind,
+                            "--database",
+                            url,
+                            "--login",
+                            login,
+                            "--config",
+                            config,
+                        ],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=err,
+                        text=True,
+                        cwd=ROOT,
+                        env=env,
+                    ),
+                    err,
+                )
+            )
+        for worker, err in workers:
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != "ready":
+                worker.wait()
+                err.close()
+                raise SystemExit(f"an agent process failed:\n{Path(err.name).read_text()}")
+        for worker, _ in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        results = []
+        for worker, err in workers:
+            out, _ = worker.communicate()
+            err.close()
+            if worker.returncode != 0:
+                raise SystemExit(f"an agent process failed:\n{Path(err.name).read_text()}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    client_s = sum(r["cpu"] for r in results)  # from "go" on: not starting Python
+    server_s = server_cpu(data_dir) - server_before
+    latencies = [x for r in results for x in r["latencies"]]
+    ids = [x for r in results for x in r["ids"]]
+    wall = max(r["ended"] for r in results) - min(r["begun"] for r in results)
+    check = pg_check(url)
+    reported_twice = len(ids) - len(set(ids))
+    return {
+        "emails": len(ids),
+        "wall_s": wall,
+        "per_s": len(ids) / wall if wall else float("nan"),
+        "p50_ms": _percentile(latencies, 0.50),
+        "p95_ms": _percentile(latencies, 0.95),
+        "duplicates": max(check["duplicates"], reported_twice),
+        "lost": check["lost"],
+        "client_ms": client_s * 1000 / max(len(ids), 1),
+        "server_ms": server_s * 1000 / max(len(ids), 1),
+        "busiest": max(len(r["ids"]) for r in results),
+        "idlest": min(len(r["ids"]) for r in results),
+    }
+
+
+def pg_main(args: argparse.Namespace) -> int:
+    server = None
+    scratch = None
+    url = args.database
+    try:
+        if args.start_postgresql:
+            from tests.servers.postgres import PostgresServer
+
+            scratch = tempfile.mkdtemp(prefix="ec-bench-pg-", dir="/tmp")
+            os.chmod(scratch, 0o755)
+            server = PostgresServer(Path(scratch) / "server")
+            print("starting PostgreSQL …", file=sys.stderr, flush=True)
+            server.start()
+            url = server.url
+        started = time.perf_counter()
+        print(f"preparing {args.emails:,} queued emails …", file=sys.stderr, flush=True)
+        setup = pg_prepare(url, args.agents, args.emails)
+        print(f"  prepared in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        runs = {}
+        for kind in ["ours", *args.raw]:
+            print(f"{KINDS[kind]}: {args.agents} agent processes …", file=sys.stderr, flush=True)
+            runs[kind] = pg_run(kind, url, setup, server.data_dir if server else None)
+            print(f"  {runs[kind]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+            pg_reset(url)
+    finally:
+        if server is not None:
+            server.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    kinds = list(runs)
+    ours = runs["ours"]
+    print(
+        f"\nQueue benchmark — PostgreSQL, {args.agents} agent processes,"
+        f" {args.emails:,} queued emails (take + reply each)"
+    )
+    print(f"{'':20}" + "".join(f"{KINDS[k]:>24}" for k in kinds))
+    table = [
+        ("emails done", "{emails:,.0f}"),
+        ("wall time", "{wall_s:.1f} s"),
+        ("throughput", "{per_s:.0f} /s"),
+        ("latency p50", "{p50_ms:.1f} ms"),
+        ("latency p95", "{p95_ms:.1f} ms"),
+        ("emails per agent", "{idlest:.0f}–{busiest:.0f}"),
+        ("client CPU per email", "{client_ms:.2f} ms"),
+        ("server CPU per email", "{server_ms:.2f} ms"),
+        ("duplicates", "{duplicates:.0f}"),
+        ("lost", "{lost:.0f}"),
+    ]
+    for name, figure in table:
+        print(f"{name:20}" + "".join(f"{figure.format(**runs[k]):>24}" for k in kinds))
+    ratios = {k: ours["per_s"] / runs[k]["per_s"] for k in kinds}
+    print(f"{'ratio ours/this':20}" + "".join(f"{ratios[k]:>24.2f}" for k in kinds))
+    # Against the faster raw baseline: the stronger one.
+    ratio = min(ratios[k] for k in kinds if k != "ours") if len(kinds) > 1 else float("nan")
+    correct = all(r["duplicates"] == 0 and r["lost"] == 0 for r in runs.values())
+    if len(kinds) == 1:
+        print(f"\n0 duplicates, 0 lost: {'yes' if correct else 'NO'} (no raw baseline run)")
+        return 0
+    print(
+        f"\n0 duplicates, 0 lost: {'yes' if correct else 'NO'}; throughput ours/raw"
+        f" {ratio:.2f} against the faster raw baseline (target ≥ {1 / 1.5:.2f})"
+    )
+    print("target met" if correct and ratio >= 1 / 1.5 else "target NOT met")
+    return 0
+
+
 def child(kind: str, path: Path, takes: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--db", str(path), "--takes", str(takes)],
@@ -290,12 +805,51 @@ def child(kind: str, path: Path, takes: int) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--emails", type=int, default=1_000_000)
+    parser.add_argument(
+        "--emails",
+        type=int,
+        help="queued emails (default 1,000,000 on SQLite, 100,000 on PostgreSQL)",
+    )
     parser.add_argument("--takes", type=int, default=1000)
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached database")
     parser.add_argument("--child", choices=["take", "mywork", "emails"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database", metavar="URL", help="PostgreSQL: agent processes against this database"
+    )
+    parser.add_argument(
+        "--start-postgresql",
+        action="store_true",
+        help="PostgreSQL: the same against a throw-away server (needs root)",
+    )
+    parser.add_argument("--agents", type=int, default=20, help="PostgreSQL: agent processes")
+    parser.add_argument(
+        "--raw",
+        type=lambda v: [k for k in v.split(",") if k],
+        default=["any", "index"],
+        help="PostgreSQL: raw-SQL baselines to run, of any,index (default both)",
+    )
+    parser.add_argument("--pg-worker", choices=list(KINDS), help=argparse.SUPPRESS)
+    parser.add_argument("--login", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.pg_worker:
+        config = json.loads(args.config)
+        if args.pg_worker == "ours":
+            result = worker_ours(args.database, args.login, config["templates"])
+        else:
+            result = worker_raw(
+                args.database, args.login, config["templates"], config["campaigns"], args.pg_worker
+            )
+        print(json.dumps(result))
+        return 0
+    if args.database or args.start_postgresql:
+        if args.emails is None:
+            args.emails = 100_000
+        return pg_main(args)
+    if args.emails is None:
+        args.emails = 1_000_000
 
     if args.child:
         measure = {

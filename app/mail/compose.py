@@ -45,7 +45,28 @@ class _MessageIdsHeader(UnstructuredHeader):
         return policy.linesep.join(lines) + policy.linesep
 
 
-_HEADERS = HeaderRegistry()
+class _Registry(HeaderRegistry):
+    """The standard registry, making each header's class once: the email package's makes
+    a new class with ``type()`` for every header it parses, which is most of the cost of
+    checking an address. The classes are alike, so the headers are too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[Any]] = {}
+
+    def map_to_type(self, name: str, cls: type[Any]) -> None:
+        super().map_to_type(name, cls)
+        self._made.clear()
+
+    def __getitem__(self, name: str) -> type[Any]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+_HEADERS = _Registry()
 _HEADERS.map_to_type("in-reply-to", _MessageIdsHeader)  # type: ignore[arg-type]
 _HEADERS.map_to_type("references", _MessageIdsHeader)  # type: ignore[arg-type]
 # SMTP line endings; bodies and headers 7-bit (quoted-printable/base64, RFC 2047), so the

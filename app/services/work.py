@@ -17,12 +17,24 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import CursorResult, and_, delete, func, select, union_all, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session, defer
 
 from app.db.functions import folded
 from app.db.models import (
@@ -38,6 +50,7 @@ from app.db.models import (
     Role,
     Template,
     User,
+    UTCDateTime,
     campaign_teams,
     team_members,
     utcnow,
@@ -196,12 +209,118 @@ class AgentFailedSend:
     created_at: datetime
 
 
+@lru_cache(maxsize=2)
+def _for_sending(with_template: bool) -> Any:
+    """``WorkService._for_sending``'s query, bound with ``email_id`` (and ``template_id``)."""
+    linked: Any = None
+    if with_template:
+        linked = (
+            select(CampaignTemplate.template_id)
+            .where(
+                CampaignTemplate.campaign_id == Email.campaign_id,
+                CampaignTemplate.template_id == bindparam("template_id", type_=Integer()),
+            )
+            .scalar_subquery()
+        )
+    draft = (
+        select(Reply.id)
+        .where(Reply.email_id == Email.id, Reply.state == ReplyState.DRAFT)
+        .order_by(Reply.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Email,
+            Campaign.id,
+            Campaign.allow_free_format,
+            Campaign.require_address_confirmation,
+            Campaign.allow_put_back,
+            Campaign.allow_move,
+            Campaign.allow_draft,
+            linked,
+            Channel,
+            draft,
+        )
+        .outerjoin(Campaign, Email.campaign_id == Campaign.id)
+        .outerjoin(Channel, Channel.id == outbox.channel_column())
+        .where(Email.id == bindparam("email_id", type_=Integer()))
+        # The message and its text are not needed to reply: leave them in the database.
+        .options(defer(Email.raw), defer(Email.text_body), defer(Email.html_body))
+    )
+
+
+# An email outside any campaign (its campaign was removed): nothing is allowed.
+NO_CAMPAIGN_RULES = Rules(False, True, False, False, False)
+
+
 def reply_subject(subject: str) -> str:
     """ "Re: …" once, however many times the conversation went back and forth."""
     stripped = subject.strip()
     if stripped[:3].casefold() == "re:":
         return stripped
     return f"Re: {stripped}" if stripped else "Re:"
+
+
+# The campaigns of the teams a user (bound as ``user_id``) is a member of.
+_CAMPAIGN_IDS = (
+    select(campaign_teams.c.campaign_id)
+    .join(team_members, team_members.c.team_id == campaign_teams.c.team_id)
+    .where(team_members.c.user_id == bindparam("user_id"))
+    .distinct()
+)
+_HISTORY_INSERT = cast(Table, History.__table__).insert()
+
+
+def add_history(
+    s: Session, email_id: int, at: datetime, user_id: int | None, action: str, detail: str
+) -> None:
+    """A History row, written now in the session's transaction (a plain INSERT: cheaper than
+    adding an object for the next flush, and the same row)."""
+    s.connection().execute(
+        _HISTORY_INSERT,
+        {"email_id": email_id, "at": at, "user_id": user_id, "action": action, "detail": detail},
+    )
+
+
+# Statements are built once per set of campaigns: building them costs more than running them.
+@lru_cache(maxsize=256)
+def _oldest_queued(campaign_ids: tuple[int, ...], is_sqlite: bool) -> Any:
+    firsts = []
+    for cid in campaign_ids:
+        first = (
+            select(Email.id, Email.queued_at)
+            .where(Email.status == EmailStatus.QUEUED, Email.campaign_id == cid)
+            .order_by(Email.queued_at, Email.id)
+            .limit(1)
+        )
+        if not is_sqlite:
+            first = first.with_for_update(skip_locked=True)
+        firsts.append(first.subquery())
+    if len(firsts) == 1:
+        return select(firsts[0].c.id).scalar_subquery()
+    every = union_all(*(select(f.c.id, f.c.queued_at) for f in firsts)).subquery()
+    return select(every.c.id).order_by(every.c.queued_at, every.c.id).limit(1).scalar_subquery()
+
+
+@lru_cache(maxsize=256)
+def _take_oldest(campaign_ids: tuple[int, ...], is_sqlite: bool) -> Any:
+    """Queued → assigned for the oldest queued email of these campaigns, bound with
+    ``agent_id`` and ``taken_at``; returns its id (none when another agent was first)."""
+    return (
+        update(Email)
+        .where(
+            Email.id == _oldest_queued(campaign_ids, is_sqlite),
+            Email.status == EmailStatus.QUEUED,
+        )
+        .values(
+            status=EmailStatus.ASSIGNED,
+            agent_id=bindparam("agent_id", type_=Integer()),
+            taken_at=bindparam("taken_at", type_=UTCDateTime()),
+        )
+        .returning(Email.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _rows(s: Session, statement: Any) -> int:
@@ -214,14 +333,7 @@ class WorkService(Service):
     # ---- where the agent works ------------------------------------------------------
     def _campaign_ids(self, s: Session) -> list[int]:
         """The campaigns assigned to the teams the signed-in user is a member of."""
-        return list(
-            s.scalars(
-                select(campaign_teams.c.campaign_id)
-                .join(team_members, team_members.c.team_id == campaign_teams.c.team_id)
-                .where(team_members.c.user_id == self.actor.user_id)
-                .distinct()
-            )
-        )
+        return list(s.scalars(_CAMPAIGN_IDS, {"user_id": self.actor.user_id}))
 
     def campaign_ids(self) -> list[int]:
         with self.read(Permission.WORK_EMAILS) as s:
@@ -267,21 +379,7 @@ class WorkService(Service):
 
         One indexed lookup per campaign (the first entry of its queue), then the oldest of
         those: fast however long the queues are."""
-        firsts = []
-        for cid in campaign_ids:
-            first = (
-                select(Email.id, Email.queued_at)
-                .where(Email.status == EmailStatus.QUEUED, Email.campaign_id == cid)
-                .order_by(Email.queued_at, Email.id)
-                .limit(1)
-            )
-            if not self.db.is_sqlite:
-                first = first.with_for_update(skip_locked=True)
-            firsts.append(first.subquery())
-        if len(firsts) == 1:
-            return select(firsts[0].c.id).scalar_subquery()
-        every = union_all(*(select(f.c.id, f.c.queued_at) for f in firsts)).subquery()
-        return select(every.c.id).order_by(every.c.queued_at, every.c.id).limit(1).scalar_subquery()
+        return _oldest_queued(tuple(campaign_ids), self.db.is_sqlite)
 
     def take_next(self, campaign_id: int | None = None, now: datetime | None = None) -> int | None:
         """Take the oldest queued email of the agent's campaigns (or of one of them).
@@ -299,16 +397,19 @@ class WorkService(Service):
                     ids = [campaign_id]
                 if not ids:
                     return None
-                target = self._oldest_queued(ids)
                 taken = s.scalar(
-                    update(Email)
-                    .where(Email.id == target, Email.status == EmailStatus.QUEUED)
-                    .values(status=EmailStatus.ASSIGNED, agent_id=self.actor.user_id, taken_at=now)
-                    .returning(Email.id)
-                    .execution_options(synchronize_session=False)
+                    _take_oldest(tuple(ids), self.db.is_sqlite),
+                    {"agent_id": self.actor.user_id, "taken_at": now},
                 )
                 if taken is not None:
-                    self._history(s, taken, now, "taken", f"Taken by {self.actor.display_name}")
+                    add_history(
+                        s,
+                        taken,
+                        now,
+                        self.actor.user_id,
+                        "taken",
+                        f"Taken by {self.actor.display_name}",
+                    )
                     return int(taken)
                 # Nothing queued, or (PostgreSQL) another agent took it between the look-up
                 # and the update: look again.
@@ -399,7 +500,9 @@ class WorkService(Service):
             )
 
     def _held_email(self, s: Session, email_id: int) -> Email:
-        email = get_or_404(s, Email, email_id, "email")
+        return self._check_held(s, get_or_404(s, Email, email_id, "email"))
+
+    def _check_held(self, s: Session, email: Email) -> Email:
         if email.agent_id != self.actor.user_id or email.status not in HELD:
             if email.status in HELD and email.agent_id is not None:
                 other = s.get(User, email.agent_id)
@@ -414,7 +517,7 @@ class WorkService(Service):
     def _rules(self, s: Session, email: Email) -> Rules:
         campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
         if campaign is None:
-            return Rules(False, True, False, False, False)
+            return NO_CAMPAIGN_RULES
         return Rules(
             allow_free_format=campaign.allow_free_format,
             require_address_confirmation=campaign.require_address_confirmation,
@@ -422,6 +525,48 @@ class WorkService(Service):
             allow_move=campaign.allow_move,
             allow_draft=campaign.allow_draft,
         )
+
+    def _for_sending(
+        self, s: Session, email_id: int, template_id: int | None
+    ) -> tuple[Email, Rules, int | None, Channel | None, Reply | None]:
+        """What ``send`` needs, in one round trip: the held email, its campaign's rules,
+        whether the chosen template is one of the campaign's (its id, or None), the channel
+        the reply goes out through and the draft being sent (if any). The same answers as
+        ``_held_email``, ``_rules``, ``_check_template``, ``outbox.sending_channel_id`` and
+        ``_draft`` one after another."""
+        row = s.execute(
+            _for_sending(template_id is not None),
+            {"email_id": email_id, "template_id": template_id},
+        ).one_or_none()
+        if row is None:
+            get_or_404(s, Email, None, "email")  # raises NotFound, worded as everywhere
+        assert row is not None
+        (
+            email,
+            campaign,
+            free,
+            confirm,
+            put_back,
+            move,
+            allow_draft,
+            linked_id,
+            channel,
+            draft_id,
+        ) = row
+        self._check_held(s, email)
+        rules = (
+            NO_CAMPAIGN_RULES
+            if campaign is None
+            else Rules(
+                allow_free_format=free,
+                require_address_confirmation=confirm,
+                allow_put_back=put_back,
+                allow_move=move,
+                allow_draft=allow_draft,
+            )
+        )
+        reply = s.get(Reply, draft_id) if draft_id is not None else None
+        return email, rules, linked_id, channel, reply
 
     def _draft(self, s: Session, email_id: int) -> Reply | None:
         return s.scalar(
@@ -510,6 +655,7 @@ class WorkService(Service):
             return choices
 
     def _check_template(self, s: Session, email: Email, rules: Rules, text: ReplyText) -> None:
+        linked = None
         if text.template_id is not None:
             linked = s.scalar(
                 select(CampaignTemplate.template_id).where(
@@ -517,6 +663,11 @@ class WorkService(Service):
                     CampaignTemplate.template_id == text.template_id,
                 )
             )
+        self._check_template_linked(rules, text, linked)
+
+    @staticmethod
+    def _check_template_linked(rules: Rules, text: ReplyText, linked: int | None) -> None:
+        if text.template_id is not None:
             if linked is None:
                 raise ValidationError(TEMPLATE, "is not one of this campaign's templates.")
         elif not rules.allow_free_format:
@@ -642,9 +793,8 @@ class WorkService(Service):
         AddressesNeedConfirmation lists them). Returns the reply's id."""
         now = now or utcnow()
         with self.write(Permission.WORK_EMAILS, "The reply") as s:
-            email = self._held_email(s, email_id)
-            rules = self._rules(s, email)
-            self._check_template(s, email, rules, text)
+            email, rules, linked, channel, draft = self._for_sending(s, email_id, text.template_id)
+            self._check_template_linked(rules, text, linked)
             if rules.require_address_confirmation:
                 pending = [
                     a for a in invalid_addresses(text.to, text.cc, text.bcc) if a not in confirmed
@@ -662,7 +812,8 @@ class WorkService(Service):
                 text.body,
                 text.template_id,
                 now=now,
-                reply=self._draft(s, email_id),
+                reply=draft,
+                channel=channel,
             )
             return reply.id
 
