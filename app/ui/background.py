@@ -82,6 +82,7 @@ class Operation(Generic[T]):
         self.work = work
         self._success: Callable[[T], object] = lambda _result: None
         self._failure: Callable[[BaseException], object] | None = None
+        self._runnable: _Runnable | None = None
 
     def success(self, callback: Callable[[T], object]) -> Operation[T]:
         self._success = callback
@@ -93,8 +94,11 @@ class Operation(Generic[T]):
 
     def run(self, pool: QThreadPool | None = None) -> Operation[T]:
         _dispatcher.started(self)
-        runnable = _Runnable(self)
-        (pool or _io_pool()).start(runnable)
+        # Kept by the operation (not left to the pool) until it reports: a runnable whose
+        # Python side is collected early never runs.
+        self._runnable = _Runnable(self)
+        self._runnable.setAutoDelete(False)
+        (pool or _io_pool()).start(self._runnable)
         return self
 
     def _parent_gone(self) -> bool:
@@ -102,6 +106,7 @@ class Operation(Generic[T]):
         return isinstance(self.parent, QObject) and not shiboken6.isValid(self.parent)
 
     def _report(self, ok: bool, outcome: Any) -> None:
+        self._runnable = None
         if self._parent_gone():
             return
         if ok:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from app.db.engine import Database
@@ -11,6 +12,7 @@ from app.db.models import Channel
 from app.services.intake import Fetched, Intake
 
 
+@pytest.mark.sqlite_only
 def test_a_stored_batch_is_committed_with_full_sync(demo_db: Database) -> None:
     with demo_db.session() as s:
         channel = s.scalars(select(Channel.id).where(Channel.name == "Support mailbox")).one()
