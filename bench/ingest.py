@@ -18,7 +18,15 @@ for those two contenders (see bench/README.md). Run from the repository root:
     .venv/bin/python bench/ingest.py --n 10000
 """
 
+# ruff: noqa: E402  (the path is fixed before the other imports)
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/queue.py is named like the standard library's ``queue``: take this folder off the
+# path before anything imports that module.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import base64
@@ -29,7 +37,6 @@ import pwd
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -37,7 +44,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
