@@ -36,6 +36,20 @@ def campaign_id(db: Database, title: str) -> int:
         return s.scalars(select(Campaign.id).where(Campaign.title == title)).one()
 
 
+def demo_by_cli(url: str, home: Path) -> tuple[list[str], dict[str, str], Database]:
+    """The demo organisation made by the command line in ``url``, and how to run more of it
+    as a separate process does: no keyring there, so passwords go to the explicitly chosen
+    unencrypted file under ``home``."""
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "EMAIL_CAMPAIGNS_HOME": str(home),
+    }
+    cli = [sys.executable, "-m", "app", "--database", url]
+    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, timeout=120)
+    return cli, env, Database(url)
+
+
 def make_channel(
     db: Database,
     server: MailServer,
@@ -238,14 +252,7 @@ def test_a_killed_retrieval_loses_and_duplicates_nothing(
 ):
     """≥ 20 trials: a `channel sync` process killed at a random moment, then resumed."""
     url = f"sqlite:///{tmp_path / 'kill.sqlite3'}"
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        "EMAIL_CAMPAIGNS_HOME": str(isolated_home),
-    }
-    cli = [sys.executable, "-m", "app", "--database", url]
-    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, timeout=120)
-    db = Database(url)
+    cli, env, db = demo_by_cli(url, isolated_home)
     store = choose_plain_file_fallback()
     assert isinstance(store, PlainFileStore)
     make_channel(db, mail_server, mailbox, store, name="Killed")

@@ -25,6 +25,7 @@ from app.services.secrets import PlainFileStore, choose_plain_file_fallback
 from tests.integration.test_retrieval import (
     CORPUS,
     campaign_id,
+    demo_by_cli,
     make_channel,
     raw_message,
     server_uids,
@@ -171,14 +172,7 @@ def test_killing_either_process_of_a_forked_pass_loses_and_duplicates_nothing(  
     mail_server, mailbox, tmp_path, isolated_home
 ):
     url = f"sqlite:///{tmp_path / 'forked.sqlite3'}"
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        "EMAIL_CAMPAIGNS_HOME": str(isolated_home),
-    }
-    cli = [sys.executable, "-m", "app", "--database", url]
-    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, timeout=120)
-    db = Database(url)
+    cli, env, db = demo_by_cli(url, isolated_home)
     store = choose_plain_file_fallback()
     assert isinstance(store, PlainFileStore)
     channel = make_channel(db, mail_server, mailbox, store, name="Forked")

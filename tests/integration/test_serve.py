@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from sqlalchemy import func, select
 
-from app.db.engine import Database
 from app.db.models import Email
 from app.services.secrets import choose_plain_file_fallback
-from tests.integration.test_retrieval import make_channel, raw_message
+from tests.integration.test_retrieval import demo_by_cli, make_channel, raw_message
 
 pytestmark = pytest.mark.server
 
 
 def test_serve_retrieves_until_sigterm(mail_server, mailbox, tmp_path, isolated_home):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        "EMAIL_CAMPAIGNS_HOME": str(isolated_home),
-    }
-    cli = [sys.executable, "-m", "app", "--database", url]
-    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, timeout=120)
-    db = Database(url)
+    cli, env, db = demo_by_cli(url, isolated_home)
     make_channel(db, mail_server, mailbox, choose_plain_file_fallback(), name="Served")
     mail_server.deliver(mailbox.address, raw_message(1))
     proc = subprocess.Popen(
@@ -67,14 +57,7 @@ def test_one_retriever_per_channel_and_a_survivor_takes_over(  # type: ignore[no
         url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    env = {
-        **os.environ,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        "EMAIL_CAMPAIGNS_HOME": str(isolated_home),
-    }
-    cli = [sys.executable, "-m", "app", "--database", url]
-    subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, timeout=120)
-    db = Database(url)
+    cli, env, db = demo_by_cli(url, isolated_home)
     make_channel(db, mail_server, mailbox, choose_plain_file_fallback(), name="Shared")
 
     def count() -> int:
