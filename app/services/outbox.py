@@ -505,28 +505,27 @@ def mark_retry(
     return when
 
 
-def mark_failed(db: Database, reply_id: int, error: str, now: datetime | None = None) -> bool:
-    """A permanent failure: the server's text is kept and shown; a supervisor may retry."""
+def _give_up(
+    db: Database, reply_id: int, state: ReplyState, text: str, action: str, now: datetime | None
+) -> bool:
+    """The reply is no longer sent automatically (failed, or uncertain): ``text`` is kept on
+    it and in the email's History. False when the reply was not ``sending``."""
     now = _aware(now)
     with db.session() as s:
-        if not _settle(
-            s, reply_id, state=ReplyState.FAILED, next_attempt_at=None, last_error=error
-        ):
+        if not _settle(s, reply_id, state=state, next_attempt_at=None, last_error=text):
             return False
-        _history(s, reply_id, now, "failed send", error)
+        _history(s, reply_id, now, action, text)
     return True
+
+
+def mark_failed(db: Database, reply_id: int, error: str, now: datetime | None = None) -> bool:
+    """A permanent failure: the server's text is kept and shown; a supervisor may retry."""
+    return _give_up(db, reply_id, ReplyState.FAILED, error, "failed send", now)
 
 
 def mark_uncertain(db: Database, reply_id: int, reason: str, now: datetime | None = None) -> bool:
     """The outcome is unknown: not resent automatically; a person decides."""
-    now = _aware(now)
-    with db.session() as s:
-        if not _settle(
-            s, reply_id, state=ReplyState.UNCERTAIN, next_attempt_at=None, last_error=reason
-        ):
-            return False
-        _history(s, reply_id, now, "uncertain send", reason)
-    return True
+    return _give_up(db, reply_id, ReplyState.UNCERTAIN, reason, "uncertain send", now)
 
 
 def release(db: Database, ids: Sequence[int]) -> int:
