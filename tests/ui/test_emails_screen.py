@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,42 +21,19 @@ from app.services.errors import PermissionDenied
 from app.ui import messages as messages_module
 from app.ui.emails_screen import EmailsScreen, EmailTableModel
 from app.ui.main_window import MainWindow
-from tests.conftest import copy_database, derived_template
 from tests.ui.keyboard import type_text
 from tests.unit.test_emails_service import (
     PDF,
     UNICODE_SUBJECT,
-    Seeded,
     bulk_emails,
-    seed_emails,
+    seeded_database_fixtures,
     sqlite_lower,
 )
 
 # ---- fixtures -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def _emails_template(
-    _demo_template: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> tuple[str, Seeded]:
-    return derived_template(
-        _demo_template, "emails_ui", seed_emails, tmp_path_factory.mktemp("emails_ui"), request
-    )
-
-
-@pytest.fixture
-def demo_db(
-    _emails_template: tuple[str, Seeded], tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Database]:
-    """The demo organisation with 50 varied emails (overrides conftest's)."""
-    database = copy_database(_emails_template[0], tmp_path, request)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def seeded(_emails_template: tuple[str, Seeded]) -> Seeded:
-    return _emails_template[1]
+_emails_template, demo_db, seeded = seeded_database_fixtures("emails_ui")
 
 
 @pytest.fixture

@@ -254,28 +254,37 @@ def bulk_emails(db: Database, count: int) -> None:
         s.execute(insert(Email), rows)
 
 
-@pytest.fixture(scope="module")
-def _emails_template(
-    _demo_template: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> tuple[str, Seeded]:
-    return derived_template(
-        _demo_template, "emails", seed_emails, tmp_path_factory.mktemp("emails"), request
-    )
+def seeded_database_fixtures(label: str):  # type: ignore[no-untyped-def]
+    """The fixtures of a test module on the demo organisation with the 50 emails of
+    ``seed_emails``: (_emails_template, demo_db — overriding conftest's —, seeded). The
+    seeded template is built once a module, named by ``label``."""
+
+    @pytest.fixture(scope="module")
+    def _emails_template(
+        _demo_template: str,
+        tmp_path_factory: pytest.TempPathFactory,
+        request: pytest.FixtureRequest,
+    ) -> tuple[str, Seeded]:
+        return derived_template(
+            _demo_template, label, seed_emails, tmp_path_factory.mktemp(label), request
+        )
+
+    @pytest.fixture
+    def demo_db(
+        _emails_template: tuple[str, Seeded], tmp_path: Path, request: pytest.FixtureRequest
+    ) -> Iterator[Database]:
+        database = copy_database(_emails_template[0], tmp_path, request)
+        yield database
+        database.dispose()
+
+    @pytest.fixture
+    def seeded(_emails_template: tuple[str, Seeded]) -> Seeded:
+        return _emails_template[1]
+
+    return _emails_template, demo_db, seeded
 
 
-@pytest.fixture
-def demo_db(
-    _emails_template: tuple[str, Seeded], tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Database]:
-    """The demo organisation with the 50 emails of ``seed_emails`` (overrides conftest's)."""
-    database = copy_database(_emails_template[0], tmp_path, request)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def seeded(_emails_template: tuple[str, Seeded]) -> Seeded:
-    return _emails_template[1]
+_emails_template, demo_db, seeded = seeded_database_fixtures("emails")
 
 
 @pytest.fixture
