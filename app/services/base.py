@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -82,6 +82,12 @@ def ensure_unique(
         query = query.where(model.id != exclude_id)
     if session.scalar(query.limit(1)) is not None:
         raise ValidationError(field, f"'{value}' is already used; choose another.")
+
+
+def changed_rows(session: Session, statement: Any) -> int:
+    """Run an UPDATE or DELETE; how many rows it changed (a conditional change of state
+    tells by its count whether it happened)."""
+    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
 
 def names(items: list[Any], attr: str = "name", limit: int = 10) -> str:

@@ -17,14 +17,14 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import Lease, utcnow
+from app.services.base import changed_rows
 
 DEFAULT_TTL = 30.0  # seconds
 
@@ -58,18 +58,16 @@ class LeaseHolder:
         with self.db.session() as s:
             now = database_now(s, self.db)
             expires = now + timedelta(seconds=self.ttl)
-            changed = cast(
-                CursorResult[Any],
-                s.execute(
-                    update(Lease)
-                    .where(
-                        Lease.name == self.name,
-                        or_(Lease.holder == self.holder, Lease.expires_at < now),
-                    )
-                    .values(holder=self.holder, expires_at=expires)
-                    .execution_options(synchronize_session=False)
-                ),
-            ).rowcount
+            changed = changed_rows(
+                s,
+                update(Lease)
+                .where(
+                    Lease.name == self.name,
+                    or_(Lease.holder == self.holder, Lease.expires_at < now),
+                )
+                .values(holder=self.holder, expires_at=expires)
+                .execution_options(synchronize_session=False),
+            )
             if changed and not self.held:
                 s.execute(
                     update(Lease)

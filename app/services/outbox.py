@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, and_, case, func, or_, select, update
+from sqlalchemy import Table, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,6 +41,7 @@ from app.db.models import (
 )
 from app.mail import compose
 from app.services.auth import Actor, Permission
+from app.services.base import changed_rows
 from app.services.errors import ConflictError, NotFound, ValidationError
 
 # Waits after the 1st, 2nd, … failed attempt; the last one repeats.
@@ -59,11 +60,6 @@ LEASE = timedelta(minutes=10)
 def backoff(attempts: int) -> timedelta:
     """How long to wait after ``attempts`` failed attempts (1 → 30 s … 6 and more → 1 h)."""
     return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
-
-
-def _rows(session: Session, statement: Any) -> int:
-    result = cast(CursorResult[Any], session.execute(statement))
-    return int(result.rowcount)
 
 
 def _aware(value: datetime | None) -> datetime:
@@ -307,7 +303,7 @@ def note_waiting(db: Database, channel_id: int, now: datetime, reason: str) -> i
     password on this computer: another computer, or the channel service, may have it)."""
     ids = _with_channel(select(Reply.id)).where(_due(now), _channel_column() == channel_id)
     with db.session() as s:
-        return _rows(
+        return changed_rows(
             s,
             update(Reply)
             .where(Reply.id.in_(ids.scalar_subquery()), _due(now))
@@ -327,7 +323,7 @@ def claim_ids(db: Database, ids: Sequence[int], now: datetime) -> dict[int, date
     claimed: dict[int, datetime] = {}
     with db.session() as s:
         for reply_id in ids:
-            changed = _rows(
+            changed = changed_rows(
                 s,
                 update(Reply)
                 .where(
@@ -372,7 +368,7 @@ def recover_stale(
     taken: dict[int, datetime] = {}
     with db.session() as s:
         for reply_id in list(s.scalars(stmt.order_by(Reply.id).limit(limit))):
-            if _rows(
+            if changed_rows(
                 s,
                 update(Reply)
                 .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING, stale)
@@ -388,7 +384,7 @@ def renew(db: Database, reply_id: int, held: datetime, now: datetime) -> datetim
     and another process took the reply over), in which case it must not be sent."""
     lease = now + LEASE
     with db.session() as s:
-        changed = _rows(
+        changed = changed_rows(
             s,
             update(Reply)
             .where(
@@ -443,7 +439,7 @@ def _with(base: Prepared, **changes: Any) -> Prepared:
 def _settle(s: Session, reply_id: int, **values: Any) -> bool:
     """sending → another state; False when the reply is not ``sending`` any more."""
     return bool(
-        _rows(
+        changed_rows(
             s,
             update(Reply)
             .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING)
@@ -533,7 +529,7 @@ def release(db: Database, ids: Sequence[int]) -> int:
     queued again at once, the attempt not counted."""
     with db.session() as s:
         return sum(
-            _rows(
+            changed_rows(
                 s,
                 update(Reply)
                 .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING)
@@ -560,7 +556,7 @@ def retry(db: Database, actor: Actor, reply_id: int, now: datetime | None = None
         state = s.scalar(select(Reply.state).where(Reply.id == reply_id))
         if state is None:
             raise NotFound("The reply no longer exists.")
-        changed = _rows(
+        changed = changed_rows(
             s,
             update(Reply)
             .where(
@@ -591,7 +587,7 @@ def accept_as_sent(db: Database, actor: Actor, reply_id: int, now: datetime | No
     actor.require(Permission.CONFIGURE_CAMPAIGNS)
     now = _aware(now)
     with db.session() as s:
-        changed = _rows(
+        changed = changed_rows(
             s,
             update(Reply)
             .where(Reply.id == reply_id, Reply.state == ReplyState.UNCERTAIN)

@@ -12,12 +12,12 @@ once returns each email once.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import or_, select, update
 
 from app.db.engine import Database
 from app.db.models import Email, EmailStatus, History, Organisation, User, utcnow
+from app.services.work import requeue
 
 HEARTBEAT = 30  # seconds between a workstation's signs of life
 
@@ -51,19 +51,7 @@ def return_abandoned(db: Database, now: datetime | None = None) -> list[int]:
         ).all()
         returned = []
         for email_id, agent_id, name in candidates:
-            changed = cast(
-                CursorResult[Any],
-                s.execute(
-                    update(Email)
-                    .where(
-                        Email.id == email_id,
-                        Email.status == EmailStatus.ASSIGNED,
-                        Email.agent_id == agent_id,
-                    )
-                    .values(status=EmailStatus.QUEUED, agent_id=None, taken_at=None)
-                    .execution_options(synchronize_session=False)
-                ),
-            ).rowcount
+            changed = requeue(s, email_id, agent_id, (EmailStatus.ASSIGNED,))
             if changed:
                 returned.append(email_id)
                 s.add(

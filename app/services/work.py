@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import (
-    CursorResult,
     Integer,
     Table,
     and_,
@@ -58,7 +57,7 @@ from app.db.models import (
 from app.mail import compose
 from app.services import outbox, placeholders
 from app.services.auth import Permission
-from app.services.base import Service, get_or_404
+from app.services.base import Service, changed_rows, get_or_404
 from app.services.errors import (
     ConflictError,
     PermissionDenied,
@@ -323,8 +322,27 @@ def _take_oldest(campaign_ids: tuple[int, ...], is_sqlite: bool) -> Any:
     )
 
 
-def _rows(s: Session, statement: Any) -> int:
-    return cast(CursorResult[Any], s.execute(statement)).rowcount
+def requeue(
+    s: Session,
+    email_id: int,
+    agent_id: int | None,
+    statuses: Sequence[EmailStatus] = HELD,
+    campaign_id: int | None = None,
+) -> bool:
+    """Back to a queue (``campaign_id``'s, else its own), keeping its place (queued at), if
+    ``agent_id`` still holds it in one of ``statuses``. True when it went back."""
+    values: dict[str, Any] = {"status": EmailStatus.QUEUED, "agent_id": None, "taken_at": None}
+    if campaign_id is not None:
+        values["campaign_id"] = campaign_id
+    return bool(
+        changed_rows(
+            s,
+            update(Email)
+            .where(Email.id == email_id, Email.agent_id == agent_id, Email.status.in_(statuses))
+            .values(**values)
+            .execution_options(synchronize_session=False),
+        )
+    )
 
 
 class WorkService(Service):
@@ -429,7 +447,7 @@ class WorkService(Service):
             email = get_or_404(s, Email, email_id, "email")
             if email.campaign_id not in self._campaign_ids(s):
                 raise PermissionDenied("That email is not in a campaign of your teams.")
-            changed = _rows(
+            changed = changed_rows(
                 s,
                 update(Email)
                 .where(Email.id == email_id, Email.status == EmailStatus.QUEUED)
@@ -687,7 +705,7 @@ class WorkService(Service):
 
     def _discard_draft(self, s: Session, email_id: int) -> bool:
         return bool(
-            _rows(
+            changed_rows(
                 s,
                 delete(Reply)
                 .where(Reply.email_id == email_id, Reply.state == ReplyState.DRAFT)
@@ -697,21 +715,7 @@ class WorkService(Service):
 
     def _requeue(self, s: Session, email: Email, campaign_id: int | None) -> None:
         """Back to a queue, keeping its place (queued at): only if the agent still holds it."""
-        values: dict[str, Any] = {"status": EmailStatus.QUEUED, "agent_id": None, "taken_at": None}
-        if campaign_id is not None:
-            values["campaign_id"] = campaign_id
-        changed = _rows(
-            s,
-            update(Email)
-            .where(
-                Email.id == email.id,
-                Email.agent_id == self.actor.user_id,
-                Email.status.in_(HELD),
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False),
-        )
-        if not changed:
+        if not requeue(s, email.id, self.actor.user_id, HELD, campaign_id):
             raise ConflictError("You no longer hold this email.")
 
     def put_back(self, email_id: int, now: datetime | None = None) -> None:
@@ -833,20 +837,11 @@ class WorkService(Service):
             )
             returned = 0
             for email_id in mine:
-                returned += _rows(
-                    s,
-                    update(Email)
-                    .where(
-                        Email.id == email_id,
-                        Email.agent_id == self.actor.user_id,
-                        Email.status == EmailStatus.ASSIGNED,
+                if requeue(s, email_id, self.actor.user_id, (EmailStatus.ASSIGNED,)):
+                    returned += 1
+                    self._history(
+                        s, email_id, now, "put back", "Returned to the queue when the agent left"
                     )
-                    .values(status=EmailStatus.QUEUED, agent_id=None, taken_at=None)
-                    .execution_options(synchronize_session=False),
-                )
-                self._history(
-                    s, email_id, now, "put back", "Returned to the queue when the agent left"
-                )
             drafts = s.scalar(
                 select(func.count())
                 .select_from(Email)
@@ -880,7 +875,7 @@ class WorkService(Service):
             reply = get_or_404(s, Reply, reply_id, "reply")
             if reply.agent_id != self.actor.user_id:
                 raise PermissionDenied("Only the agent who wrote a reply can rework it.")
-            changed = _rows(
+            changed = changed_rows(
                 s,
                 update(Reply)
                 .where(Reply.id == reply_id, Reply.state == ReplyState.FAILED)
@@ -892,7 +887,7 @@ class WorkService(Service):
                     "Only a failed reply can be corrected and sent again; this one is "
                     f"{reply.state.value} (an uncertain one is settled by a supervisor)."
                 )
-            taken = _rows(
+            taken = changed_rows(
                 s,
                 update(Email)
                 .where(Email.id == reply.email_id, Email.status.in_([EmailStatus.ACTIONED]))
@@ -927,18 +922,7 @@ class WorkService(Service):
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email") as s:
             email = get_or_404(s, Email, email_id, "email")
             holder = s.get(User, email.agent_id) if email.agent_id else None
-            changed = _rows(
-                s,
-                update(Email)
-                .where(
-                    Email.id == email_id,
-                    Email.status.in_(HELD),
-                    Email.agent_id == email.agent_id,
-                )
-                .values(status=EmailStatus.QUEUED, agent_id=None, taken_at=None)
-                .execution_options(synchronize_session=False),
-            )
-            if not changed:
+            if email.agent_id is None or not requeue(s, email_id, email.agent_id):
                 raise ConflictError(
                     f"This email is not held by anyone now (it is {email.status.value})."
                 )
@@ -975,7 +959,7 @@ class WorkService(Service):
                 if agent is not None
                 else {"status": EmailStatus.QUEUED, "agent_id": None, "taken_at": None}
             )
-            changed = _rows(
+            changed = changed_rows(
                 s,
                 update(Email)
                 .where(Email.id == email_id, Email.status == EmailStatus.ACTIONED)
