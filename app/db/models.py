@@ -139,6 +139,10 @@ class EmailStatus(enum.StrEnum):
     QUARANTINED = "quarantined"
 
 
+# An email is held by an agent (``agent_id``) in these states.
+HELD = (EmailStatus.ASSIGNED, EmailStatus.DRAFT)
+
+
 class ReplyState(enum.StrEnum):
     DRAFT = "draft"
     QUEUED = "queued"

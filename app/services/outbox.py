@@ -20,14 +20,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from functools import lru_cache
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.db.engine import Database
 from app.db.models import (
+    HELD,
     Campaign,
     Channel,
     Email,
@@ -37,12 +53,14 @@ from app.db.models import (
     Reply,
     ReplyState,
     User,
+    UTCDateTime,
     utcnow,
 )
 from app.mail import compose
 from app.services.auth import Actor, Permission
 from app.services.base import changed_rows
 from app.services.errors import ConflictError, NotFound, ValidationError
+from app.services.history import add_history
 
 # Waits after the 1st, 2nd, … failed attempt; the last one repeats.
 BACKOFF: tuple[timedelta, ...] = (
@@ -69,10 +87,6 @@ def _aware(value: datetime | None) -> datetime:
     return now
 
 
-# A History row written at once (cheaper than an object for the next flush; the same row).
-_HISTORY_INSERT = cast(Table, History.__table__).insert()
-
-
 # ---- which channel sends a reply --------------------------------------------------
 
 
@@ -94,10 +108,6 @@ def _with_channel(statement: Any) -> Any:
     )
 
 
-# ``queue_in``'s default: look the sending channel up.
-LOOK_UP = object()
-
-
 def sending_channel_id(session: Session, email: Email) -> int | None:
     stmt = (
         select(_channel_column())
@@ -108,7 +118,29 @@ def sending_channel_id(session: Session, email: Email) -> int | None:
     return session.scalar(stmt)
 
 
-def threading_headers(email: Email) -> tuple[str | None, list[str]]:
+class Answered(Protocol):
+    """What a reply needs of the email it answers (an ``Email``, or a row of its columns)."""
+
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def in_reply_to(self) -> str | None: ...
+    @property
+    def references(self) -> str | None: ...
+
+
+class SendingChannel(Protocol):
+    """What a reply needs of the channel it goes out through (a ``Channel``, or a row)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def email_address(self) -> str: ...
+
+
+def threading_headers(email: Answered) -> tuple[str | None, list[str]]:
     """(In-Reply-To, References) of a reply to ``email``."""
     parent_refs = (email.references or "").split()
     if not parent_refs and email.in_reply_to and len(email.in_reply_to.split()) == 1:
@@ -116,22 +148,46 @@ def threading_headers(email: Email) -> tuple[str | None, list[str]]:
     return email.message_id, compose.thread_references(email.message_id, parent_refs)
 
 
-def _outgoing(reply: Reply, email: Email, channel: Channel) -> compose.Outgoing:
+def _message(
+    email: Answered,
+    channel: SendingChannel,
+    to: Sequence[compose.Mailbox],
+    cc: Sequence[compose.Mailbox],
+    bcc: Sequence[compose.Mailbox],
+    subject: str,
+    body: str,
+    message_id: str,
+    created_at: datetime,
+) -> compose.Outgoing:
     in_reply_to, references = threading_headers(email)
     return compose.Outgoing(
         sender=compose.Mailbox(
             channel.display_name, compose.parse_mailbox("From", channel.email_address).address
         ),
-        to=compose.parse_mailboxes("To", reply.to_addrs),
-        cc=compose.parse_mailboxes("Cc", reply.cc_addrs),
-        bcc=compose.parse_mailboxes("Bcc", reply.bcc_addrs),
-        subject=reply.subject,
-        body=reply.body,
-        message_id=reply.message_id,
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        subject=subject,
+        body=body,
+        message_id=message_id,
         # Fixed when queued (when the agent finished it): the same bytes on every attempt.
-        date=reply.created_at,
+        date=created_at,
         in_reply_to=in_reply_to,
         references=references,
+    )
+
+
+def _outgoing(reply: Reply, email: Answered, channel: SendingChannel) -> compose.Outgoing:
+    return _message(
+        email,
+        channel,
+        compose.parse_mailboxes("To", reply.to_addrs),
+        compose.parse_mailboxes("Cc", reply.cc_addrs),
+        compose.parse_mailboxes("Bcc", reply.bcc_addrs),
+        reply.subject,
+        reply.body,
+        reply.message_id,
+        reply.created_at,
     )
 
 
@@ -159,14 +215,83 @@ def queue_reply(
         email = s.get(Email, email_id)
         if email is None:
             raise NotFound("The email no longer exists (it may have been deleted by someone else).")
-        return queue_in(
-            s, email, agent_id, to, cc, bcc, subject, body, template_id, now=_aware(now)
+        channel_id = sending_channel_id(s, email)
+        channel = s.get(Channel, channel_id) if channel_id is not None else None
+        reply_id = queue_on(
+            s.connection(),
+            email_id,
+            email,
+            channel,
+            agent_id,
+            to,
+            cc,
+            bcc,
+            subject,
+            body,
+            template_id,
+            now=_aware(now),
         )
+        return s.get_one(Reply, reply_id)
 
 
-def queue_in(
-    s: Session,
-    email: Email,
+_REPLY_INSERT = insert(Reply).returning(Reply.id)
+_DRAFT_SENT = (
+    update(Reply).where(Reply.id == bindparam("draft_id", type_=Integer())).returning(Reply.id)
+)
+# The email answered: Actioned, if it is not already (a second reply to it).
+_ACTIONED = (
+    update(Email)
+    .where(Email.id == bindparam("answered"), Email.status != EmailStatus.ACTIONED)
+    .values(status=EmailStatus.ACTIONED, actioned_at=bindparam("now", type_=UTCDateTime()))
+)
+# The same, only while ``agent_id`` still holds it: a supervisor may have just returned it.
+_ACTIONED_BY_HOLDER = _ACTIONED.where(Email.agent_id == bindparam("holder"), Email.status.in_(HELD))
+
+
+_NOT_HELD = "You no longer hold this email: it was not sent."
+_LOGGED = ("email_id", "at", "user_id", "action", "detail")
+
+
+@lru_cache(maxsize=1)
+def _queue_held_reply(columns: tuple[str, ...]) -> Any:
+    """PostgreSQL, one statement (one round trip) for the common case, a new reply to an
+    email the agent holds: the email Actioned if the agent (``holder``) still holds it,
+    then — only then — the reply row (``columns``, bound as ``r_<name>``) and its History
+    (``detail``). Returns the reply's id, or no row when the agent no longer holds it."""
+    actioned = _ACTIONED_BY_HOLDER.returning(Email.id).cte("actioned")
+    table = cast(Table, Reply.__table__)
+    reply_values = select(
+        actioned.c.id,
+        *(bindparam(f"r_{name}", type_=table.c[name].type) for name in columns[1:]),
+    )
+    reply = (
+        insert(Reply)
+        .from_select(list(columns), reply_values)
+        .returning(Reply.id, Reply.email_id)
+        .cte("reply")
+    )
+    logged = (
+        insert(History)
+        .from_select(
+            list(_LOGGED),
+            select(
+                reply.c.email_id,
+                bindparam("now", type_=UTCDateTime()),
+                bindparam("holder", type_=Integer()),
+                literal("replied"),
+                bindparam("detail"),
+            ),
+        )
+        .cte("logged")
+    )
+    return select(reply.c.id).add_cte(logged)
+
+
+def queue_on(
+    conn: Connection,
+    email_id: int,
+    email: Answered,
+    channel: SendingChannel | None,
     agent_id: int | None,
     to: str | Sequence[str],
     cc: str | Sequence[str],
@@ -176,16 +301,14 @@ def queue_in(
     template_id: int | None,
     *,
     now: datetime,
-    reply: Reply | None = None,
-    channel: Channel | object | None = LOOK_UP,
-) -> Reply:
-    """``queue_reply`` inside the caller's transaction; ``reply`` is a draft to send (its row
-    becomes the queued reply, with a Message-ID made now). ``channel`` is the email's
-    sending channel (None: there is none) when the caller has already looked it up."""
-    if channel is LOOK_UP:
-        channel_id = sending_channel_id(s, email)
-        channel = s.get(Channel, channel_id) if channel_id is not None else None
-    if not isinstance(channel, Channel):
+    draft_id: int | None = None,
+    held: bool = False,
+) -> int:
+    """``queue_reply`` inside the caller's transaction, with what it reads given: the email
+    answered and its sending channel (None: there is none). ``draft_id`` is a draft to send
+    (its row becomes the queued reply, with a Message-ID made now). ``held``: only if the
+    agent still holds the email (else ConflictError). Returns the reply's id."""
+    if channel is None:
         raise ValidationError(
             "Email Channel",
             "no channel to send the reply through: the email's channel was removed and "
@@ -198,50 +321,53 @@ def queue_in(
         if not (to_boxes or cc_boxes or bcc_boxes):
             raise compose.HeaderError("To", "is required: add at least one recipient.")
         compose.check_header_text("Subject", subject)
-        values: dict[str, Any] = {
-            "email_id": email.id,
-            "agent_id": agent_id,
-            "template_id": template_id,
-            "to_addrs": compose.format_mailboxes(to_boxes),
-            "cc_addrs": compose.format_mailboxes(cc_boxes),
-            "bcc_addrs": compose.format_mailboxes(bcc_boxes),
-            "subject": subject,
-            "body": body,
-            "message_id": compose.make_message_id(channel.email_address),
-            "state": ReplyState.QUEUED,
-            "attempts": 0,
-            "last_error": None,
-            "next_attempt_at": None,
-            "created_at": now,
-        }
-        candidate = Reply(**values)
-        # Build it once now: whatever would fail at sending time fails here, in front
-        # of the agent, instead of in the background.
-        compose.build(_outgoing(candidate, email, channel))
+        message_id = compose.make_message_id(channel.email_address)
+        # Whatever would fail at sending time fails here, in front of the agent, instead of
+        # in the background.
+        compose.check(
+            _message(email, channel, to_boxes, cc_boxes, bcc_boxes, subject, body, message_id, now)
+        )
     except compose.HeaderError as exc:
         raise ValidationError(exc.field, exc.message) from exc
-    if reply is None:
-        reply = candidate
-        s.add(reply)
-    else:
-        for key, value in values.items():
-            setattr(reply, key, value)
-    if email.status != EmailStatus.ACTIONED:
-        email.status = EmailStatus.ACTIONED
-        email.actioned_at = now
+    values: dict[str, Any] = {
+        "email_id": email_id,
+        "agent_id": agent_id,
+        "template_id": template_id,
+        "to_addrs": compose.format_mailboxes(to_boxes),
+        "cc_addrs": compose.format_mailboxes(cc_boxes),
+        "bcc_addrs": compose.format_mailboxes(bcc_boxes),
+        "subject": subject,
+        "body": body,
+        "message_id": message_id,
+        "state": ReplyState.QUEUED,
+        "attempts": 0,
+        "last_error": None,
+        "next_attempt_at": None,
+        "created_at": now,
+    }
     recipients = ", ".join(m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes))
-    s.connection().execute(
-        _HISTORY_INSERT,
-        {
-            "email_id": email.id,
-            "at": now,
-            "user_id": agent_id,
-            "action": "replied",
-            "detail": f"Reply to {recipients} queued for sending through {channel.name}",
-        },
-    )
-    s.flush()
-    return reply
+    detail = f"Reply to {recipients} queued for sending through {channel.name}"
+    if held and draft_id is None and conn.dialect.name == "postgresql":
+        params = {f"r_{name}": value for name, value in values.items()}
+        params.update(answered=email_id, now=now, holder=agent_id, detail=detail)
+        reply_id = conn.scalar(_queue_held_reply(tuple(values)), params)
+        if reply_id is None:
+            raise ConflictError(_NOT_HELD)
+        return int(reply_id)
+    if held:
+        actioned = conn.execute(
+            _ACTIONED_BY_HOLDER, {"answered": email_id, "now": now, "holder": agent_id}
+        )
+        if not cast(CursorResult[Any], actioned).rowcount:
+            raise ConflictError(_NOT_HELD)
+    else:
+        conn.execute(_ACTIONED, {"answered": email_id, "now": now})
+    if draft_id is None:
+        reply_id = conn.scalar(_REPLY_INSERT, values)
+    else:
+        reply_id = conn.scalar(_DRAFT_SENT.values(values), {"draft_id": draft_id})
+    add_history(conn, email_id, now, agent_id, "replied", detail)
+    return int(cast(int, reply_id))
 
 
 # ---- the sender's state machine -------------------------------------------------------

@@ -23,20 +23,22 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import (
+    Connection,
     Integer,
-    Table,
+    Row,
     and_,
     bindparam,
     delete,
     func,
+    literal,
     select,
-    union_all,
     update,
 )
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from app.db.functions import folded
 from app.db.models import (
+    HELD,
     Campaign,
     CampaignTemplate,
     Channel,
@@ -49,15 +51,12 @@ from app.db.models import (
     Role,
     Template,
     User,
-    UTCDateTime,
-    campaign_teams,
-    team_members,
     utcnow,
 )
 from app.mail import compose
-from app.services import outbox, placeholders
+from app.services import outbox, placeholders, taking
 from app.services.auth import Permission
-from app.services.base import Service, changed_rows, get_or_404
+from app.services.base import Service, changed_rows, get_or_404, not_found
 from app.services.errors import (
     ConflictError,
     PermissionDenied,
@@ -65,7 +64,6 @@ from app.services.errors import (
     ValidationError,
 )
 
-HELD = (EmailStatus.ASSIGNED, EmailStatus.DRAFT)
 TEMPLATE = "Template"
 
 CONFIRMATION_TEXT = (
@@ -210,7 +208,8 @@ class AgentFailedSend:
 
 @lru_cache(maxsize=2)
 def _for_sending(with_template: bool) -> Any:
-    """``WorkService._for_sending``'s query, bound with ``email_id`` (and ``template_id``)."""
+    """``WorkService._for_sending``'s query, bound with ``email_id`` (and ``template_id``):
+    columns only (no objects to load and track), the message and its text left out."""
     linked: Any = None
     if with_template:
         linked = (
@@ -230,22 +229,28 @@ def _for_sending(with_template: bool) -> Any:
     )
     return (
         select(
-            Email,
-            Campaign.id,
+            Email.status,
+            Email.agent_id,
+            Email.message_id,
+            Email.in_reply_to,
+            Email.references,
+            Campaign.id.label("campaign"),
             Campaign.allow_free_format,
             Campaign.require_address_confirmation,
             Campaign.allow_put_back,
             Campaign.allow_move,
             Campaign.allow_draft,
-            linked,
-            Channel,
-            draft,
+            linked.label("linked") if linked is not None else literal(None).label("linked"),
+            Channel.id.label("channel"),
+            Channel.name,
+            Channel.display_name,
+            Channel.email_address,
+            draft.label("draft"),
         )
+        .select_from(Email)
         .outerjoin(Campaign, Email.campaign_id == Campaign.id)
         .outerjoin(Channel, Channel.id == outbox.channel_column())
         .where(Email.id == bindparam("email_id", type_=Integer()))
-        # The message and its text are not needed to reply: leave them in the database.
-        .options(defer(Email.raw), defer(Email.text_body), defer(Email.html_body))
     )
 
 
@@ -261,65 +266,14 @@ def reply_subject(subject: str) -> str:
     return f"Re: {stripped}" if stripped else "Re:"
 
 
-# The campaigns of the teams a user (bound as ``user_id``) is a member of.
-_CAMPAIGN_IDS = (
-    select(campaign_teams.c.campaign_id)
-    .join(team_members, team_members.c.team_id == campaign_teams.c.team_id)
-    .where(team_members.c.user_id == bindparam("user_id"))
-    .distinct()
+_ANY_QUEUED = (
+    select(Email.id)
+    .where(
+        Email.status == EmailStatus.QUEUED,
+        Email.campaign_id.in_(bindparam("ids", expanding=True)),
+    )
+    .limit(1)
 )
-_HISTORY_INSERT = cast(Table, History.__table__).insert()
-
-
-def add_history(
-    s: Session, email_id: int, at: datetime, user_id: int | None, action: str, detail: str
-) -> None:
-    """A History row, written now in the session's transaction (a plain INSERT: cheaper than
-    adding an object for the next flush, and the same row)."""
-    s.connection().execute(
-        _HISTORY_INSERT,
-        {"email_id": email_id, "at": at, "user_id": user_id, "action": action, "detail": detail},
-    )
-
-
-# Statements are built once per set of campaigns: building them costs more than running them.
-@lru_cache(maxsize=256)
-def _oldest_queued(campaign_ids: tuple[int, ...], is_sqlite: bool) -> Any:
-    firsts = []
-    for cid in campaign_ids:
-        first = (
-            select(Email.id, Email.queued_at)
-            .where(Email.status == EmailStatus.QUEUED, Email.campaign_id == cid)
-            .order_by(Email.queued_at, Email.id)
-            .limit(1)
-        )
-        if not is_sqlite:
-            first = first.with_for_update(skip_locked=True)
-        firsts.append(first.subquery())
-    if len(firsts) == 1:
-        return select(firsts[0].c.id).scalar_subquery()
-    every = union_all(*(select(f.c.id, f.c.queued_at) for f in firsts)).subquery()
-    return select(every.c.id).order_by(every.c.queued_at, every.c.id).limit(1).scalar_subquery()
-
-
-@lru_cache(maxsize=256)
-def _take_oldest(campaign_ids: tuple[int, ...], is_sqlite: bool) -> Any:
-    """Queued → assigned for the oldest queued email of these campaigns, bound with
-    ``agent_id`` and ``taken_at``; returns its id (none when another agent was first)."""
-    return (
-        update(Email)
-        .where(
-            Email.id == _oldest_queued(campaign_ids, is_sqlite),
-            Email.status == EmailStatus.QUEUED,
-        )
-        .values(
-            status=EmailStatus.ASSIGNED,
-            agent_id=bindparam("agent_id", type_=Integer()),
-            taken_at=bindparam("taken_at", type_=UTCDateTime()),
-        )
-        .returning(Email.id)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def requeue(
@@ -351,7 +305,7 @@ class WorkService(Service):
     # ---- where the agent works ------------------------------------------------------
     def _campaign_ids(self, s: Session) -> list[int]:
         """The campaigns assigned to the teams the signed-in user is a member of."""
-        return list(s.scalars(_CAMPAIGN_IDS, {"user_id": self.actor.user_id}))
+        return list(s.scalars(taking.CAMPAIGN_IDS, {"user_id": self.actor.user_id}))
 
     def campaign_ids(self) -> list[int]:
         with self.read(Permission.WORK_EMAILS) as s:
@@ -392,53 +346,36 @@ class WorkService(Service):
         return polled_token(self.db)
 
     # ---- taking ---------------------------------------------------------------------
-    def _oldest_queued(self, campaign_ids: Sequence[int]) -> Any:
-        """A scalar subquery: the id of the oldest queued email of these campaigns.
-
-        One indexed lookup per campaign (the first entry of its queue), then the oldest of
-        those: fast however long the queues are."""
-        return _oldest_queued(tuple(campaign_ids), self.db.is_sqlite)
-
     def take_next(self, campaign_id: int | None = None, now: datetime | None = None) -> int | None:
         """Take the oldest queued email of the agent's campaigns (or of one of them).
         Returns its id, or None when the queues are empty."""
         now = now or utcnow()
         self.actor.require(Permission.WORK_EMAILS)
+        user_id = cast(int, self.actor.user_id)
+        detail = f"Taken by {self.actor.display_name}"
         for _attempt in range(20):
-            with self.db.session() as s:
-                ids = self._campaign_ids(s)
-                if campaign_id is not None:
-                    if campaign_id not in ids:
-                        raise PermissionDenied(
-                            "That campaign is not assigned to any of your teams."
-                        )
-                    ids = [campaign_id]
-                if not ids:
-                    return None
-                taken = s.scalar(
-                    _take_oldest(tuple(ids), self.db.is_sqlite),
-                    {"agent_id": self.actor.user_id, "taken_at": now},
-                )
+            with self.db.connection() as conn:
+                # PostgreSQL reads the agent's campaigns in the taking statement itself.
+                mine = taking.campaign_ids(conn, user_id) if self.db.is_sqlite else None
+                if mine is not None:
+                    self._check_campaign(mine, campaign_id)
+                taken = taking.take_oldest(conn, user_id, detail, now, mine, campaign_id)
                 if taken is not None:
-                    add_history(
-                        s,
-                        taken,
-                        now,
-                        self.actor.user_id,
-                        "taken",
-                        f"Taken by {self.actor.display_name}",
-                    )
-                    return int(taken)
-                # Nothing queued, or (PostgreSQL) another agent took it between the look-up
-                # and the update: look again.
-                more = s.scalar(
-                    select(Email.id)
-                    .where(Email.status == EmailStatus.QUEUED, Email.campaign_id.in_(ids))
-                    .limit(1)
-                )
-                if more is None:
+                    return taken
+                if mine is None:
+                    mine = taking.campaign_ids(conn, user_id)
+                    self._check_campaign(mine, campaign_id)
+                # Nothing queued, or (PostgreSQL) every first entry was being taken by other
+                # agents at that moment: look again.
+                ids = [campaign_id] if campaign_id is not None else mine
+                if not ids or conn.scalar(_ANY_QUEUED, {"ids": ids}) is None:
                     return None
         return None
+
+    @staticmethod
+    def _check_campaign(mine: list[int], campaign_id: int | None) -> None:
+        if campaign_id is not None and campaign_id not in mine:
+            raise PermissionDenied("That campaign is not assigned to any of your teams.")
 
     def take(self, email_id: int, now: datetime | None = None) -> None:
         """Take one chosen queued email of the agent's campaigns."""
@@ -518,19 +455,23 @@ class WorkService(Service):
             )
 
     def _held_email(self, s: Session, email_id: int) -> Email:
-        return self._check_held(s, get_or_404(s, Email, email_id, "email"))
+        email = get_or_404(s, Email, email_id, "email")
+        self._check_held(s, email.status, email.agent_id)
+        return email
 
-    def _check_held(self, s: Session, email: Email) -> Email:
-        if email.agent_id != self.actor.user_id or email.status not in HELD:
-            if email.status in HELD and email.agent_id is not None:
-                other = s.get(User, email.agent_id)
-                name = other.display_name if other else "another agent"
-                raise ConflictError(f"This email is now held by {name}, not by you.")
+    def _check_held(
+        self, s: Session | Connection, status: EmailStatus, agent_id: int | None
+    ) -> None:
+        if agent_id != self.actor.user_id or status not in HELD:
+            if status in HELD and agent_id is not None:
+                name = s.scalar(select(User.display_name).where(User.id == agent_id))
+                raise ConflictError(
+                    f"This email is now held by {name or 'another agent'}, not by you."
+                )
             raise ConflictError(
-                f"You no longer hold this email (it is {email.status.value}): it may have "
+                f"You no longer hold this email (it is {status.value}): it may have "
                 "been re-opened, moved or put back by a supervisor."
             )
-        return email
 
     def _rules(self, s: Session, email: Email) -> Rules:
         campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
@@ -545,46 +486,32 @@ class WorkService(Service):
         )
 
     def _for_sending(
-        self, s: Session, email_id: int, template_id: int | None
-    ) -> tuple[Email, Rules, int | None, Channel | None, Reply | None]:
-        """What ``send`` needs, in one round trip: the held email, its campaign's rules,
-        whether the chosen template is one of the campaign's (its id, or None), the channel
-        the reply goes out through and the draft being sent (if any). The same answers as
-        ``_held_email``, ``_rules``, ``_check_template``, ``outbox.sending_channel_id`` and
-        ``_draft`` one after another."""
-        row = s.execute(
+        self, conn: Connection, email_id: int, template_id: int | None
+    ) -> tuple[Row[Any], Rules]:
+        """What ``send`` needs, in one round trip: the held email's threading headers, its
+        campaign's rules, whether the chosen template is one of the campaign's (``linked``:
+        its id, or None), the channel the reply goes out through (``channel``: None if there
+        is none) and the draft being sent (``draft``). The same answers as ``_held_email``,
+        ``_rules``, ``_check_template``, ``outbox.sending_channel_id`` and ``_draft``."""
+        row = conn.execute(
             _for_sending(template_id is not None),
             {"email_id": email_id, "template_id": template_id},
         ).one_or_none()
         if row is None:
-            get_or_404(s, Email, None, "email")  # raises NotFound, worded as everywhere
-        assert row is not None
-        (
-            email,
-            campaign,
-            free,
-            confirm,
-            put_back,
-            move,
-            allow_draft,
-            linked_id,
-            channel,
-            draft_id,
-        ) = row
-        self._check_held(s, email)
+            raise not_found("email")
+        self._check_held(conn, row.status, row.agent_id)
         rules = (
             NO_CAMPAIGN_RULES
-            if campaign is None
+            if row.campaign is None
             else Rules(
-                allow_free_format=free,
-                require_address_confirmation=confirm,
-                allow_put_back=put_back,
-                allow_move=move,
-                allow_draft=allow_draft,
+                allow_free_format=row.allow_free_format,
+                require_address_confirmation=row.require_address_confirmation,
+                allow_put_back=row.allow_put_back,
+                allow_move=row.allow_move,
+                allow_draft=row.allow_draft,
             )
         )
-        reply = s.get(Reply, draft_id) if draft_id is not None else None
-        return email, rules, linked_id, channel, reply
+        return row, rules
 
     def _draft(self, s: Session, email_id: int) -> Reply | None:
         return s.scalar(
@@ -796,18 +723,20 @@ class WorkService(Service):
         confirmation required, every invalid recipient must be among ``confirmed`` (else
         AddressesNeedConfirmation lists them). Returns the reply's id."""
         now = now or utcnow()
-        with self.write(Permission.WORK_EMAILS, "The reply") as s:
-            email, rules, linked, channel, draft = self._for_sending(s, email_id, text.template_id)
-            self._check_template_linked(rules, text, linked)
+        with self.write_connection(Permission.WORK_EMAILS, "The reply") as conn:
+            row, rules = self._for_sending(conn, email_id, text.template_id)
+            self._check_template_linked(rules, text, row.linked)
             if rules.require_address_confirmation:
                 pending = [
                     a for a in invalid_addresses(text.to, text.cc, text.bcc) if a not in confirmed
                 ]
                 if pending:
                     raise AddressesNeedConfirmation(pending)
-            reply = outbox.queue_in(
-                s,
-                email,
+            return outbox.queue_on(
+                conn,
+                email_id,
+                row,
+                row if row.channel is not None else None,
                 self.actor.user_id,
                 text.to,
                 text.cc,
@@ -816,10 +745,9 @@ class WorkService(Service):
                 text.body,
                 text.template_id,
                 now=now,
-                reply=draft,
-                channel=channel,
+                draft_id=row.draft,
+                held=True,
             )
-            return reply.id
 
     # ---- leaving ----------------------------------------------------------------------
     def release_held(self, now: datetime | None = None) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
@@ -235,3 +236,78 @@ def test_long_thread_ids_are_folded_between_ids_never_encoded() -> None:
     assert str(msg["References"]) == " ".join(refs)
     lines = raw.split(b"\r\n\r\n")[0].split(b"\r\n")
     assert any(line.startswith(b"References: <m0@") for line in lines)
+
+
+def _outcome(parse: object, text: str) -> object:
+    try:
+        return parse("To", text)  # type: ignore[operator]
+    except HeaderError as exc:
+        return ("refused", str(exc))
+
+
+def test_the_quick_path_for_plain_addresses_agrees_with_the_full_parser() -> None:
+    """Plain addresses skip the email package's parser; every answer (and every refusal) must
+    be the parser's, and stored text must be what the header would print."""
+    rng = random.Random(20261127)
+    pieces = [
+        "zoe",
+        "Zoe",
+        "Adams",
+        "5",
+        "x-y",
+        "o'neil",
+        "a+tag",
+        "{b}",
+        "~",
+        ".",
+        "..",
+        "@",
+        "@@",
+        " ",
+        "  ",
+        "<",
+        ">",
+        '"',
+        "(c)",
+        ",",
+        ";",
+        ":",
+        "customers",
+        "example",
+        "-",
+        "ö",
+        "\t",
+        "[1.2.3.4]",
+        "\\",
+    ]
+    shapes = [
+        lambda: f"{word()}@{host()}",
+        lambda: f"{name()} <{word()}@{host()}>",
+        lambda: "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))),
+    ]
+
+    def word() -> str:
+        return "".join(rng.choice([*pieces[:12], "."]) for _ in range(rng.randint(1, 3)))
+
+    def host() -> str:
+        return ".".join(
+            rng.choice(["customers", "example", "a-b", "-x", "b1", "ö", ""])
+            for _ in range(rng.randint(1, 3))
+        )
+
+    def name() -> str:
+        return " ".join(
+            rng.choice(["Zoe", "Adams", "5", "O'Neil", "Dr.", "A,B", "", "Jörg"])
+            for _ in range(rng.randint(1, 3))
+        )
+
+    quick = 0
+    for _ in range(20000):
+        text = rng.choice(shapes)()
+        got = _outcome(compose.parse_mailbox, text)
+        full = _outcome(compose.parse_mailbox_fully, text.strip()) if text.strip() else got
+        assert got == full, text
+        if isinstance(got, Mailbox):
+            quick += compose._PLAIN.fullmatch(text.strip()) is not None
+            assert str(got) == str(got.header()), text
+    assert quick > 1000  # the quick path was taken, and checked, many times

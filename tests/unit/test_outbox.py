@@ -88,6 +88,69 @@ def history(db: Database, email_id: int) -> list[tuple[str, str]]:
 # ---- queueing --------------------------------------------------------------------------
 
 
+def test_a_reply_is_queued_only_while_the_agent_holds_the_email(demo_db: Database) -> None:
+    """The write itself is conditional (one statement on PostgreSQL): an email a supervisor
+    returned between the agent's check and the write gets no reply, no History, no change."""
+    email_id = new_email(demo_db)
+    with demo_db.session() as s:
+        email = s.get_one(Email, email_id)
+        channel = s.get_one(Channel, support_channel(demo_db))
+        bob = s.scalars(select(User.id).where(User.login == "bob")).one()
+        s.execute(update(Email).where(Email.id == email_id).values(agent_id=bob))
+    # Held by Bob, then back in the queue.
+    for holder, status in ((alice(demo_db), None), (alice(demo_db), EmailStatus.QUEUED)):
+        if status is not None:
+            with demo_db.session() as s:
+                s.execute(update(Email).where(Email.id == email_id).values(status=status))
+        with demo_db.connection() as conn, pytest.raises(ConflictError, match="no longer hold"):
+            outbox.queue_on(
+                conn,
+                email_id,
+                email,
+                channel,
+                holder,
+                "zoe@customers.example",
+                "",
+                "",
+                "Re: order",
+                "Hello",
+                None,
+                now=T0,
+                held=True,
+            )
+    with demo_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Reply)) == 0
+        assert s.get_one(Email, email_id).status == EmailStatus.QUEUED
+    assert history(demo_db, email_id) == []
+    # Held by the agent: queued, the email actioned, History written.
+    with demo_db.session() as s:
+        s.execute(
+            update(Email)
+            .where(Email.id == email_id)
+            .values(status=EmailStatus.ASSIGNED, agent_id=alice(demo_db))
+        )
+    with demo_db.connection() as conn:
+        reply_id = outbox.queue_on(
+            conn,
+            email_id,
+            email,
+            channel,
+            alice(demo_db),
+            "zoe@customers.example",
+            "",
+            "",
+            "Re: order",
+            "Hello",
+            None,
+            now=T0,
+            held=True,
+        )
+    assert row(demo_db, reply_id).state == ReplyState.QUEUED
+    with demo_db.session() as s:
+        assert s.get_one(Email, email_id).status == EmailStatus.ACTIONED
+    assert [a for a, _ in history(demo_db, email_id)] == ["replied"]
+
+
 def test_queue_reply_fixes_the_message_id_and_threads_the_reply(demo_db: Database) -> None:
     email_id = new_email(demo_db)
     reply = queue(demo_db, email_id, cc='"Adams, Bob" <bob@customers.example>', bcc="a@x.example")

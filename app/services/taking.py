@@ -1,0 +1,163 @@
+"""Taking the oldest queued email of an agent's campaigns: the statements behind Take next.
+
+The hot path of a busy contact centre (every agent, hundreds of times a day), so it is a few
+Core statements, built once and run on a plain connection:
+
+* one index lookup per campaign — the first entry of its queue on ``ix_emails_queue`` — and
+  the oldest of those; a campaign's queue may be long, the lookup stays one index probe;
+* the change of hands is one ``UPDATE … WHERE id = (that) AND status = 'queued'``: two agents
+  never get the same email, whatever the database;
+* on PostgreSQL the look-ups lock ``FOR UPDATE SKIP LOCKED``, so an agent never waits for a
+  row another agent is taking: it gets the next one. There the agent's campaigns, the take and
+  its History row are one statement (one round trip); SQLite, which has neither LATERAL nor
+  writing CTEs, runs the same steps as three statements in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    bindparam,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+    update,
+)
+
+from app.db.models import (
+    Email,
+    EmailStatus,
+    History,
+    UTCDateTime,
+    campaign_teams,
+    team_members,
+)
+from app.services.history import add_history
+
+# The campaigns of the teams a user (bound as ``user_id``) is a member of.
+CAMPAIGN_IDS = (
+    select(campaign_teams.c.campaign_id)
+    .join(team_members, team_members.c.team_id == campaign_teams.c.team_id)
+    .where(team_members.c.user_id == bindparam("user_id", type_=Integer()))
+    .distinct()
+)
+
+
+def _first_queued(campaign_id: Any, locking: bool) -> Any:
+    """The first entry of one campaign's queue (id, queued_at)."""
+    first = (
+        select(Email.id, Email.queued_at)
+        .where(Email.status == EmailStatus.QUEUED, Email.campaign_id == campaign_id)
+        .order_by(Email.queued_at, Email.id)
+        .limit(1)
+    )
+    return first.with_for_update(skip_locked=True) if locking else first
+
+
+def _taking(oldest: Any) -> Any:
+    """Queued → assigned for the email ``oldest`` (a scalar subquery) names, bound with
+    ``user_id`` and ``taken_at``; returns its id (none when another agent was first)."""
+    return (
+        update(Email)
+        .where(Email.id == oldest, Email.status == EmailStatus.QUEUED)
+        .values(
+            status=EmailStatus.ASSIGNED,
+            agent_id=bindparam("user_id", type_=Integer()),
+            taken_at=bindparam("taken_at", type_=UTCDateTime()),
+        )
+        .returning(Email.id)
+    )
+
+
+# Statements are built once per set of campaigns: building them costs more than running them.
+@lru_cache(maxsize=256)
+def _take_oldest_of(campaign_ids: tuple[int, ...]) -> Any:
+    """SQLite: take the oldest queued email of these campaigns."""
+    firsts = [_first_queued(cid, False).subquery() for cid in campaign_ids]
+    if len(firsts) == 1:
+        oldest = select(firsts[0].c.id).scalar_subquery()
+    else:
+        every = union_all(*(select(f.c.id, f.c.queued_at) for f in firsts)).subquery()
+        oldest = (
+            select(every.c.id).order_by(every.c.queued_at, every.c.id).limit(1).scalar_subquery()
+        )
+    return _taking(oldest)
+
+
+@lru_cache(maxsize=2)
+def _take_and_log(one_campaign: bool) -> Any:
+    """PostgreSQL, one statement: the user's campaigns (or ``campaign_id`` if it is one of
+    them), the first unlocked entry of each queue, the oldest of those taken, and its History
+    row; returns the email's id. Bound: ``user_id``, ``taken_at``, ``detail`` (and
+    ``only_campaign``)."""
+    mine = CAMPAIGN_IDS
+    if one_campaign:
+        mine = mine.where(
+            campaign_teams.c.campaign_id == bindparam("only_campaign", type_=Integer())
+        )
+    campaigns = mine.subquery("mine")
+    first = _first_queued(campaigns.c.campaign_id, True).lateral("first")
+    oldest = (
+        select(first.c.id)
+        .select_from(campaigns)
+        .join(first, true())
+        .order_by(first.c.queued_at, first.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    taken = _taking(oldest).cte("taken")
+    logged = (
+        insert(History)
+        .from_select(
+            ["email_id", "at", "user_id", "action", "detail"],
+            select(
+                taken.c.id,
+                bindparam("taken_at", type_=UTCDateTime()),
+                bindparam("user_id", type_=Integer()),
+                literal("taken"),
+                bindparam("detail"),
+            ),
+        )
+        .returning(History.email_id)
+        .cte("logged")
+    )
+    return select(logged.c.email_id)
+
+
+def campaign_ids(conn: Connection, user_id: int | None) -> list[int]:
+    """The campaigns assigned to the teams ``user_id`` is a member of."""
+    return list(conn.scalars(CAMPAIGN_IDS, {"user_id": user_id}))
+
+
+def take_oldest(
+    conn: Connection,
+    user_id: int,
+    detail: str,
+    now: datetime,
+    campaign_ids_: list[int] | None,
+    campaign_id: int | None = None,
+) -> int | None:
+    """Take the oldest queued email of the user's campaigns (or of ``campaign_id``) and write
+    its History row (``detail``) in ``conn``'s transaction. ``campaign_ids_`` are the user's
+    campaigns, for SQLite; PostgreSQL reads them in the same statement (pass None).
+    Returns the email's id, or None: nothing queued, or every first entry was being taken."""
+    if campaign_ids_ is None:
+        one = campaign_id is not None
+        params = {"user_id": user_id, "taken_at": now, "detail": detail}
+        if one:
+            params["only_campaign"] = campaign_id
+        return cast(int | None, conn.scalar(_take_and_log(one), params))
+    ids = [campaign_id] if campaign_id is not None else campaign_ids_
+    if not ids:
+        return None
+    taken = conn.scalar(_take_oldest_of(tuple(ids)), {"user_id": user_id, "taken_at": now})
+    if taken is not None:
+        add_history(conn, int(taken), now, user_id, "taken", detail)
+    return cast(int | None, taken)
