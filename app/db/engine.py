@@ -86,6 +86,8 @@ class Database:
         else:
             _ping_when_idle(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Shares the pool; the level is set on checkout and put back on return.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -112,6 +114,20 @@ class Database:
         """A Core connection in one transaction (committed on success, rolled back on error):
         for the few hot paths where an ORM session's bookkeeping costs more than the SQL."""
         with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A Core connection where each statement is its own transaction, on PostgreSQL:
+        for work that is one statement, or statements each safe alone (a read, then a write
+        that checks again what it relies on). No BEGIN and COMMIT round trips: two fewer per
+        action of an agent. SQLite, where such work takes several statements, gets one
+        transaction as from ``connection()``."""
+        if self.is_sqlite:
+            with self.connection() as connection:
+                yield connection
+            return
+        with self._autocommit.connect() as connection:
             yield connection
 
     def dispose(self) -> None:

@@ -34,10 +34,14 @@ class Service:
             yield session
 
     @contextmanager
-    def write_connection(self, permission: Permission, what: str) -> Iterator[Connection]:
-        """``write`` on a Core connection, for hot paths of plain statements."""
+    def write_connection(
+        self, permission: Permission, what: str, *, autocommit: bool = False
+    ) -> Iterator[Connection]:
+        """``write`` on a Core connection, for hot paths of plain statements; ``autocommit``:
+        see ``Database.autocommit`` (each statement must be safe alone)."""
         self.actor.require(permission)
-        with self._conflicts(what), self.db.connection() as connection:
+        connect = self.db.autocommit if autocommit else self.db.connection
+        with self._conflicts(what), connect() as connection:
             yield connection
 
     @staticmethod

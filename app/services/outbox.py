@@ -252,24 +252,34 @@ _NOT_HELD = "You no longer hold this email: it was not sent."
 _LOGGED = ("email_id", "at", "user_id", "action", "detail")
 
 
-@lru_cache(maxsize=1)
-def _queue_held_reply(columns: tuple[str, ...]) -> Any:
-    """PostgreSQL, one statement (one round trip) for the common case, a new reply to an
-    email the agent holds: the email Actioned if the agent (``holder``) still holds it,
-    then — only then — the reply row (``columns``, bound as ``r_<name>``) and its History
-    (``detail``). Returns the reply's id, or no row when the agent no longer holds it."""
+@lru_cache(maxsize=4)
+def _queue_held_reply(columns: tuple[str, ...], draft: bool) -> Any:
+    """PostgreSQL, one statement (one round trip, atomic without a transaction around it)
+    for an agent's reply: the email Actioned if the agent (``holder``) still holds it, then
+    — only then — the reply (``columns``, bound as ``r_<name>``: a new row, or the agent's
+    draft ``draft_id`` made the reply) and its History (``detail``). Returns the reply's
+    id, or no row when the agent no longer holds the email."""
     actioned = _ACTIONED_BY_HOLDER.returning(Email.id).cte("actioned")
     table = cast(Table, Reply.__table__)
-    reply_values = select(
-        actioned.c.id,
-        *(bindparam(f"r_{name}", type_=table.c[name].type) for name in columns[1:]),
-    )
-    reply = (
-        insert(Reply)
-        .from_select(list(columns), reply_values)
-        .returning(Reply.id, Reply.email_id)
-        .cte("reply")
-    )
+    reply: Any
+    if draft:
+        reply = (
+            update(Reply)
+            .where(
+                Reply.id == bindparam("draft_id", type_=Integer()),
+                Reply.email_id.in_(select(actioned.c.id)),
+            )
+            .values({name: bindparam(f"r_{name}", type_=table.c[name].type) for name in columns})
+        )
+    else:
+        reply = insert(Reply).from_select(
+            list(columns),
+            select(
+                actioned.c.id,
+                *(bindparam(f"r_{name}", type_=table.c[name].type) for name in columns[1:]),
+            ),
+        )
+    reply = reply.returning(Reply.id, Reply.email_id).cte("reply")
     logged = (
         insert(History)
         .from_select(
@@ -307,7 +317,8 @@ def queue_on(
     """``queue_reply`` inside the caller's transaction, with what it reads given: the email
     answered and its sending channel (None: there is none). ``draft_id`` is a draft to send
     (its row becomes the queued reply, with a Message-ID made now). ``held``: only if the
-    agent still holds the email (else ConflictError). Returns the reply's id."""
+    agent still holds the email (else ConflictError), in one statement on PostgreSQL (so
+    ``conn`` may be in autocommit there). Returns the reply's id."""
     if channel is None:
         raise ValidationError(
             "Email Channel",
@@ -347,10 +358,11 @@ def queue_on(
     }
     recipients = ", ".join(m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes))
     detail = f"Reply to {recipients} queued for sending through {channel.name}"
-    if held and draft_id is None and conn.dialect.name == "postgresql":
+    if held and conn.dialect.name == "postgresql":
         params = {f"r_{name}": value for name, value in values.items()}
         params.update(answered=email_id, now=now, holder=agent_id, detail=detail)
-        reply_id = conn.scalar(_queue_held_reply(tuple(values)), params)
+        params["draft_id"] = draft_id
+        reply_id = conn.scalar(_queue_held_reply(tuple(values), draft_id is not None), params)
         if reply_id is None:
             raise ConflictError(_NOT_HELD)
         return int(reply_id)

@@ -354,8 +354,9 @@ class WorkService(Service):
         user_id = cast(int, self.actor.user_id)
         detail = f"Taken by {self.actor.display_name}"
         for _attempt in range(20):
-            with self.db.connection() as conn:
-                # PostgreSQL reads the agent's campaigns in the taking statement itself.
+            # PostgreSQL: the take is one statement, atomic alone (no transaction around it);
+            # it reads the agent's campaigns itself.
+            with self.db.autocommit() as conn:
                 mine = taking.campaign_ids(conn, user_id) if self.db.is_sqlite else None
                 if mine is not None:
                     self._check_campaign(mine, campaign_id)
@@ -723,7 +724,9 @@ class WorkService(Service):
         confirmation required, every invalid recipient must be among ``confirmed`` (else
         AddressesNeedConfirmation lists them). Returns the reply's id."""
         now = now or utcnow()
-        with self.write_connection(Permission.WORK_EMAILS, "The reply") as conn:
+        # PostgreSQL: the read, then one statement that queues the reply only if the agent
+        # still holds the email; each safe alone, so no transaction around them.
+        with self.write_connection(Permission.WORK_EMAILS, "The reply", autocommit=True) as conn:
             row, rules = self._for_sending(conn, email_id, text.template_id)
             self._check_template_linked(rules, text, row.linked)
             if rules.require_address_confirmation:
