@@ -212,6 +212,8 @@ def parse_mailbox_fully(field_name: str, typed: str) -> Mailbox:
 
 def split_addresses(text: str) -> list[str]:
     """Recipients typed as one text, separated by ',' or ';' (not inside quotes, <>, ())."""
+    if "," not in text and ";" not in text:  # one recipient (or none): nothing to split at
+        return [text.strip()] if text.strip() else []
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False
