@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from PySide6.QtCharts import (
@@ -26,13 +26,15 @@ from PySide6.QtCharts import (
 from PySide6.QtCore import (
     QAbstractTableModel,
     QDate,
+    QEvent,
     QMargins,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QColor, QFont, QHideEvent, QPainter, QShowEvent
+from PySide6.QtGui import QColor, QFont, QHideEvent, QKeyEvent, QPainter, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateEdit,
@@ -328,6 +330,7 @@ class ServiceLevelScreen(QWidget):
     # ---- building -----------------------------------------------------------------
     def _date_edit(self, name: str) -> QDateEdit:
         edit = QDateEdit(self)
+        edit.installEventFilter(self)  # Enter shows the days, as the Show button
         edit.setCalendarPopup(True)
         edit.setDisplayFormat("yyyy-MM-dd")
         edit.setAccessibleName(name)
@@ -454,6 +457,17 @@ class ServiceLevelScreen(QWidget):
     def _tick(self) -> None:
         if self.isVisible():
             self.refresh()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Set default on a screen (not a dialog) is not triggered by Enter: do it here,
+        # once the date field has taken what was typed.
+        if (
+            isinstance(watched, QDateEdit)
+            and event.type() == QEvent.Type.KeyPress
+            and cast(QKeyEvent, event).key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            QTimer.singleShot(0, self.show_days)
+        return super().eventFilter(watched, event)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -18,6 +18,7 @@ from app.db.engine import Database
 from app.db.models import Campaign, Email, EmailStatus
 from app.ui.service_level_screen import ServiceLevelScreen
 from tests.conftest import actor_of
+from tests.ui.keyboard import show_active
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # 16:00 in Sydney
 CAMPAIGNS = [
@@ -181,6 +182,18 @@ def test_choose_a_range_and_show(qtbot, screen: ServiceLevelScreen) -> None:  # 
     wait_for_days(qtbot, screen, date(2026, 11, 27), date(2026, 11, 27))
     assert screen.from_edit.date() == QDate(2026, 11, 27)
     assert row(screen, "Overall") == ["Overall", "3", "2", "1", "50.0", ""]
+
+
+def test_enter_in_a_date_field_shows_the_days(qtbot, screen: ServiceLevelScreen) -> None:  # type: ignore[no-untyped-def]
+    show_active(qtbot, screen, 900, 500)
+    screen.from_edit.setFocus()
+    screen.from_edit.setDate(QDate(2026, 11, 26))
+    qtbot.keyClick(screen.from_edit, Qt.Key.Key_Return)
+    wait_for_days(qtbot, screen, date(2026, 11, 26), date(2026, 11, 27))
+    assert row(screen, "Overall") == ["Overall", "4", "3", "1", "60.0", ""]
+    screen.to_edit.setDate(QDate(2026, 11, 26))
+    qtbot.keyClick(screen.to_edit, Qt.Key.Key_Enter)
+    wait_for_days(qtbot, screen, date(2026, 11, 26), date(2026, 11, 26))
 
 
 def test_a_last_day_before_the_first_is_explained_and_the_figures_stay(
