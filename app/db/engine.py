@@ -83,11 +83,15 @@ class Database:
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._autocommit = self.engine
         else:
             _ping_when_idle(self.engine)
+            # A pool of its own (connected when first used, typically one connection per
+            # process): switching a pooled connection's mode on every checkout and back on
+            # return would cost more than the round trips it saves.
+            self._autocommit = create_engine(self.url, isolation_level="AUTOCOMMIT", **kwargs)
+            _ping_when_idle(self._autocommit)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        # Shares the pool; the level is set on checkout and put back on return.
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -132,6 +136,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._autocommit is not self.engine:
+            self._autocommit.dispose()
 
     def describe(self) -> str:
         """The URL without its password, for messages and logs."""

@@ -245,7 +245,10 @@ _ACTIONED = (
     .values(status=EmailStatus.ACTIONED, actioned_at=bindparam("now", type_=UTCDateTime()))
 )
 # The same, only while ``agent_id`` still holds it: a supervisor may have just returned it.
-_ACTIONED_BY_HOLDER = _ACTIONED.where(Email.agent_id == bindparam("holder"), Email.status.in_(HELD))
+# (Held as two comparisons: IN would be rendered again on every execution.)
+_ACTIONED_BY_HOLDER = _ACTIONED.where(
+    Email.agent_id == bindparam("holder"), or_(*(Email.status == held for held in HELD))
+)
 
 
 _NOT_HELD = "You no longer hold this email: it was not sent."

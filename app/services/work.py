@@ -237,9 +237,6 @@ def _for_sending(with_template: bool) -> Any:
             Campaign.id.label("campaign"),
             Campaign.allow_free_format,
             Campaign.require_address_confirmation,
-            Campaign.allow_put_back,
-            Campaign.allow_move,
-            Campaign.allow_draft,
             linked.label("linked") if linked is not None else literal(None).label("linked"),
             Channel.id.label("channel"),
             Channel.name,
@@ -488,9 +485,10 @@ class WorkService(Service):
 
     def _for_sending(
         self, conn: Connection, email_id: int, template_id: int | None
-    ) -> tuple[Row[Any], Rules]:
-        """What ``send`` needs, in one round trip: the held email's threading headers, its
-        campaign's rules, whether the chosen template is one of the campaign's (``linked``:
+    ) -> tuple[Row[Any], bool, bool]:
+        """What ``send`` needs, in one round trip: the held email's threading headers, the
+        two rules of its campaign that sending checks (returned: free format allowed,
+        addresses to confirm), whether the chosen template is one of the campaign's (``linked``:
         its id, or None), the channel the reply goes out through (``channel``: None if there
         is none) and the draft being sent (``draft``). The same answers as ``_held_email``,
         ``_rules``, ``_check_template``, ``outbox.sending_channel_id`` and ``_draft``."""
@@ -501,18 +499,10 @@ class WorkService(Service):
         if row is None:
             raise not_found("email")
         self._check_held(conn, row.status, row.agent_id)
-        rules = (
-            NO_CAMPAIGN_RULES
-            if row.campaign is None
-            else Rules(
-                allow_free_format=row.allow_free_format,
-                require_address_confirmation=row.require_address_confirmation,
-                allow_put_back=row.allow_put_back,
-                allow_move=row.allow_move,
-                allow_draft=row.allow_draft,
-            )
-        )
-        return row, rules
+        if row.campaign is None:
+            rules = NO_CAMPAIGN_RULES
+            return row, rules.allow_free_format, rules.require_address_confirmation
+        return row, row.allow_free_format, row.require_address_confirmation
 
     def _draft(self, s: Session, email_id: int) -> Reply | None:
         return s.scalar(
@@ -609,14 +599,14 @@ class WorkService(Service):
                     CampaignTemplate.template_id == text.template_id,
                 )
             )
-        self._check_template_linked(rules, text, linked)
+        self._check_template_linked(rules.allow_free_format, text, linked)
 
     @staticmethod
-    def _check_template_linked(rules: Rules, text: ReplyText, linked: int | None) -> None:
+    def _check_template_linked(free_format: bool, text: ReplyText, linked: int | None) -> None:
         if text.template_id is not None:
             if linked is None:
                 raise ValidationError(TEMPLATE, "is not one of this campaign's templates.")
-        elif not rules.allow_free_format:
+        elif not free_format:
             raise ValidationError(
                 TEMPLATE,
                 "choose one of the campaign's templates: this campaign does not allow "
@@ -727,9 +717,9 @@ class WorkService(Service):
         # PostgreSQL: the read, then one statement that queues the reply only if the agent
         # still holds the email; each safe alone, so no transaction around them.
         with self.write_connection(Permission.WORK_EMAILS, "The reply", autocommit=True) as conn:
-            row, rules = self._for_sending(conn, email_id, text.template_id)
-            self._check_template_linked(rules, text, row.linked)
-            if rules.require_address_confirmation:
+            row, free_format, confirm = self._for_sending(conn, email_id, text.template_id)
+            self._check_template_linked(free_format, text, row.linked)
+            if confirm:
                 pending = [
                     a for a in invalid_addresses(text.to, text.cc, text.bcc) if a not in confirmed
                 ]
