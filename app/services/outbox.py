@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.db.driver import DriverStatement
 from app.db.engine import Database
 from app.db.models import (
     HELD,
@@ -256,7 +257,7 @@ _LOGGED = ("email_id", "at", "user_id", "action", "detail")
 
 
 @lru_cache(maxsize=4)
-def _queue_held_reply(columns: tuple[str, ...], draft: bool) -> Any:
+def _queue_held_reply(columns: tuple[str, ...], draft: bool) -> DriverStatement:
     """PostgreSQL, one statement (one round trip, atomic without a transaction around it)
     for an agent's reply: the email Actioned if the agent (``holder``) still holds it, then
     — only then — the reply (``columns``, bound as ``r_<name>``: a new row, or the agent's
@@ -297,7 +298,7 @@ def _queue_held_reply(columns: tuple[str, ...], draft: bool) -> Any:
         )
         .cte("logged")
     )
-    return select(reply.c.id).add_cte(logged)
+    return DriverStatement(select(reply.c.id).add_cte(logged))
 
 
 def queue_on(
@@ -365,7 +366,7 @@ def queue_on(
         params = {f"r_{name}": value for name, value in values.items()}
         params.update(answered=email_id, now=now, holder=agent_id, detail=detail)
         params["draft_id"] = draft_id
-        reply_id = conn.scalar(_queue_held_reply(tuple(values), draft_id is not None), params)
+        reply_id = _queue_held_reply(tuple(values), draft_id is not None).scalar(conn, params)
         if reply_id is None:
             raise ConflictError(_NOT_HELD)
         return int(reply_id)

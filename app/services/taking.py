@@ -31,6 +31,7 @@ from sqlalchemy import (
     update,
 )
 
+from app.db.driver import DriverStatement
 from app.db.models import (
     Email,
     EmailStatus,
@@ -92,7 +93,7 @@ def _take_oldest_of(campaign_ids: tuple[int, ...]) -> Any:
 
 
 @lru_cache(maxsize=2)
-def _take_and_log(one_campaign: bool) -> Any:
+def _take_and_log(one_campaign: bool) -> DriverStatement:
     """PostgreSQL, one statement: the user's campaigns (or ``campaign_id`` if it is one of
     them), the first unlocked entry of each queue, the oldest of those taken, and its History
     row; returns the email's id. Bound: ``user_id``, ``taken_at``, ``detail`` (and
@@ -128,7 +129,7 @@ def _take_and_log(one_campaign: bool) -> Any:
         .returning(History.email_id)
         .cte("logged")
     )
-    return select(logged.c.email_id)
+    return DriverStatement(select(logged.c.email_id))
 
 
 def campaign_ids(conn: Connection, user_id: int | None) -> list[int]:
@@ -153,7 +154,7 @@ def take_oldest(
         params = {"user_id": user_id, "taken_at": now, "detail": detail}
         if one:
             params["only_campaign"] = campaign_id
-        return cast(int | None, conn.scalar(_take_and_log(one), params))
+        return cast(int | None, _take_and_log(one).scalar(conn, params))
     ids = [campaign_id] if campaign_id is not None else campaign_ids_
     if not ids:
         return None

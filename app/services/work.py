@@ -25,7 +25,6 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import (
     Connection,
     Integer,
-    Row,
     and_,
     bindparam,
     delete,
@@ -36,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.db.driver import DriverStatement
 from app.db.functions import folded
 from app.db.models import (
     HELD,
@@ -207,7 +207,7 @@ class AgentFailedSend:
 
 
 @lru_cache(maxsize=2)
-def _for_sending(with_template: bool) -> Any:
+def _for_sending(with_template: bool) -> DriverStatement:
     """``WorkService._for_sending``'s query, bound with ``email_id`` (and ``template_id``):
     columns only (no objects to load and track), the message and its text left out."""
     linked: Any = None
@@ -227,7 +227,7 @@ def _for_sending(with_template: bool) -> Any:
         .limit(1)
         .scalar_subquery()
     )
-    return (
+    statement = (
         select(
             Email.status,
             Email.agent_id,
@@ -249,6 +249,7 @@ def _for_sending(with_template: bool) -> Any:
         .outerjoin(Channel, Channel.id == outbox.channel_column())
         .where(Email.id == bindparam("email_id", type_=Integer()))
     )
+    return DriverStatement(statement)
 
 
 # An email outside any campaign (its campaign was removed): nothing is allowed.
@@ -485,20 +486,22 @@ class WorkService(Service):
 
     def _for_sending(
         self, conn: Connection, email_id: int, template_id: int | None
-    ) -> tuple[Row[Any], bool, bool]:
+    ) -> tuple[Any, bool, bool]:
         """What ``send`` needs, in one round trip: the held email's threading headers, the
         two rules of its campaign that sending checks (returned: free format allowed,
         addresses to confirm), whether the chosen template is one of the campaign's (``linked``:
         its id, or None), the channel the reply goes out through (``channel``: None if there
         is none) and the draft being sent (``draft``). The same answers as ``_held_email``,
         ``_rules``, ``_check_template``, ``outbox.sending_channel_id`` and ``_draft``."""
-        row = conn.execute(
-            _for_sending(template_id is not None),
-            {"email_id": email_id, "template_id": template_id},
-        ).one_or_none()
+        values = {"email_id": email_id, "template_id": template_id}
+        statement = _for_sending(template_id is not None)
+        if self.db.is_sqlite:
+            row: Any = conn.execute(statement.statement, values).one_or_none()
+        else:
+            row = statement.one_or_none(conn, values)
         if row is None:
             raise not_found("email")
-        self._check_held(conn, row.status, row.agent_id)
+        self._check_held(conn, EmailStatus(row.status), row.agent_id)
         if row.campaign is None:
             rules = NO_CAMPAIGN_RULES
             return row, rules.allow_free_format, rules.require_address_confirmation

@@ -1,13 +1,18 @@
 """The pool's connection check on PostgreSQL: a connection idle for a while is pinged and
-replaced if the server dropped it; one just used is not pinged (a round trip saved)."""
+replaced if the server dropped it; one just used is not pinged (a round trip saved). And
+statements run on the driver's cursor behave as SQLAlchemy's own: answers, errors, a lost
+connection replaced."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, literal, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.db import engine as engine_module
+from app.db.driver import DriverStatement
 from app.db.engine import Database
+from app.db.models import EmailStatus
 
 pytestmark = pytest.mark.server
 
@@ -53,5 +58,52 @@ def test_a_connection_just_used_is_not_pinged(
         monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
         backend_pid(db)
         assert pings == [1]
+    finally:
+        db.dispose()
+
+
+# ---- statements run on the driver's cursor (app/db/driver.py) ----------------------------
+
+
+def test_driver_statements_answer_as_sqlalchemy_would(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    try:
+        statement = DriverStatement(
+            select(literal(EmailStatus.QUEUED).label("status"), bindparam("n").label("n"))
+        )
+        with db.autocommit() as conn:
+            assert statement.scalar(conn, {"n": 5}) == "queued"  # the constant, as stored
+            row = statement.one_or_none(conn, {"n": 7})
+        assert (row.status, row.n) == ("queued", 7)
+        nothing = DriverStatement(select(literal(1)).where(literal(False)))
+        with db.autocommit() as conn:
+            assert nothing.scalar(conn, {}) is None
+            assert nothing.one_or_none(conn, {}) is None
+    finally:
+        db.dispose()
+
+
+def test_driver_errors_are_sqlalchemy_errors_and_a_lost_connection_is_replaced(
+    postgres_url: str,
+) -> None:
+    db = Database(postgres_url)
+    try:
+        with db.connection() as conn:
+            conn.execute(text("CREATE TABLE t (id int PRIMARY KEY)"))
+        insert_one = DriverStatement(text("INSERT INTO t VALUES (:id) RETURNING id"))
+        with db.autocommit() as conn:
+            assert insert_one.scalar(conn, {"id": 1}) == 1
+        with pytest.raises(IntegrityError), db.autocommit() as conn:
+            insert_one.scalar(conn, {"id": 1})
+        # The server drops the connection the statement is about to use.
+        with db.autocommit() as conn:
+            pid = conn.scalar(text("SELECT pg_backend_pid()"))
+            terminate(postgres_url, int(pid))
+            with pytest.raises(OperationalError) as lost:
+                insert_one.scalar(conn, {"id": 2})
+        assert lost.value.connection_invalidated
+        with db.autocommit() as conn:  # a new connection, at once
+            assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
+            assert insert_one.scalar(conn, {"id": 2}) == 2
     finally:
         db.dispose()
