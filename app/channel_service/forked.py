@@ -16,14 +16,23 @@ process the rest, as it stores them. ``share`` follows the load: it shrinks whil
 process waits for batches (the child is behind) and grows while it does not (this process is
 behind), so that both processes stay busy whatever the mail and the database cost.
 
-Flow control: a batch is sent whole and this process takes the next one only after storing
-the one before, so at most a few batches are in memory, whatever the number of messages.
+Receiving: a thread of this process receives the child's messages (one ahead of the
+storing), so that passing a batch (a megabyte or two through a socket, pickled) overlaps with
+storing the one before; without it, both processes waited for each transfer to end.
+
+Flow control: a batch is sent whole and the receiving thread takes the next one only after
+the storing thread took the one before, so at most a few batches are in memory, whatever the
+number of messages.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
+import os
+import queue
+import socket
 import sys
 import threading
 import time
@@ -93,9 +102,20 @@ class ForkedReader:
             name="imap-reader",
             daemon=True,
         )
+        # As the gc module advises before a fork: what is alive now (modules, the database,
+        # the intake) leaves the collector's generations, so that the child's collections
+        # do not touch (and copy) the pages it shares with this process, and neither
+        # process walks those objects again. This process unfreezes them in ``finish``.
+        gc.freeze()
         self._process.start()
         child_end.close()
         imap.detach()
+        # the child's messages, received by a thread; at most one waits here to be taken
+        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=1)
+        self._receiver = threading.Thread(
+            target=self._receive_all, name="imap-receive", daemon=True
+        )
+        self._receiver.start()
 
     def batches(self) -> Iterator[tuple[Batch, list[Analysed | None]]]:
         """The fetched batches, read, in order; raises what failed in the child."""
@@ -138,20 +158,49 @@ class ForkedReader:
         except (ReaderEnded, OSError) as exc:
             error = exc
         finally:
-            self._conn.close()
+            if not self._done:  # interrupted: the child and the receiving thread must stop
+                self._hang_up()
+            self._receiver.join()  # (it ended with the child's last message, or its end)
             self._process.join()
+            self._conn.close()
+            gc.unfreeze()
         return error
 
+    def _hang_up(self) -> None:
+        """End the connection both ways: the child sees its end (and acts on nothing more),
+        and so does the receiving thread, whose last message is taken off so that it ends.
+        (Closing the connection would do neither while the thread waits in it.)"""
+        with contextlib.suppress(OSError):
+            fd = self._conn.fileno()
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(fd)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        while self._receiver.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._inbox.get(timeout=0.05)
+
     def _receive(self) -> tuple[Any, ...]:
-        try:
-            message: tuple[Any, ...] = self._conn.recv()
-        except (EOFError, OSError) as exc:
+        message = self._inbox.get()
+        if message[0] == "ended":
             self._done = True
+            self._process.join()  # (for its exit code)
             raise ReaderEnded(
                 "The retrieval process ended unexpectedly "
                 f"(exit code {self._process.exitcode}); nothing stored is lost."
-            ) from exc
+            ) from message[1]
         return message
+
+    def _receive_all(self) -> None:
+        """The receiving thread: the child's messages, in order, until its last one
+        ("finished") or the end of the connection ("ended")."""
+        while True:
+            try:
+                message: tuple[Any, ...] = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                self._inbox.put(("ended", exc))
+                return
+            self._inbox.put(message)
+            if message[0] == "finished":
+                return
 
     def _ended(self, message: tuple[Any, ...]) -> None:
         if message[0] == "finished":

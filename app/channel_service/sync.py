@@ -94,8 +94,13 @@ def sync_channel(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     session: ImapSession | None = None,
+    opened: ImapSession | None = None,
 ) -> SyncReport:
-    """Retrieve everything new from the channel's folder; returns what was done."""
+    """Retrieve everything new from the channel's folder; returns what was done.
+
+    ``session``: a connection kept between passes (selected again here, never closed);
+    ``opened``: one opened for this pass alone, with the folder just selected (as
+    ``channel sync`` opens it while starting), used and closed as if opened here."""
     started = time.monotonic()
     intake = Intake(db, channel_id)
     report = SyncReport(channel=intake.channel_name)
@@ -104,7 +109,7 @@ def sync_channel(
         action, move_folder = channel.after_retrieval, channel.move_folder
     own_session = session is None
     detached = False
-    imap = session or ImapSession(imap_settings(db, channel_id, secrets))
+    imap = session or opened or ImapSession(imap_settings(db, channel_id, secrets))
     try:
         folder = imap.settings.folder
         # Selecting again on a reused connection refreshes UIDVALIDITY and the message list.

@@ -25,6 +25,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# (the enumerations live apart, for code that must not import SQLAlchemy; used here and
+# imported from here as before)
+from app.db.enums import (
+    AfterRetrieval,
+    EmailStatus,
+    FilterField,
+    FilterMatch,
+    ReplyState,
+    Role,
+    Security,
+)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -68,88 +80,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class Role(enum.StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    ADMINISTRATOR = "administrator"
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
-
-
-class Security(enum.StrEnum):
-    SSL = "ssl"
-    STARTTLS = "starttls"
-    NONE = "none"
-
-    @property
-    def label(self) -> str:
-        return {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None"}[self.value]
-
-
-class AfterRetrieval(enum.StrEnum):
-    DELETE = "delete"
-    MARK_READ = "mark_read"
-    MOVE = "move"
-
-    @property
-    def label(self) -> str:
-        return {
-            "delete": "Delete from server",
-            "mark_read": "Mark as read",
-            "move": "Move to folder",
-        }[self.value]
-
-
-class FilterField(enum.StrEnum):
-    SENDER = "sender"
-    SUBJECT = "subject"
-    BODY = "body"
-    RECIPIENTS = "recipients"
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
-
-
-class FilterMatch(enum.StrEnum):
-    CONTAINS = "contains"
-    EQUALS = "equals"
-    STARTS_WITH = "starts_with"
-    ENDS_WITH = "ends_with"
-    REGEX = "regex"
-
-    @property
-    def label(self) -> str:
-        return {
-            "contains": "contains",
-            "equals": "equals",
-            "starts_with": "starts with",
-            "ends_with": "ends with",
-            "regex": "regular expression",
-        }[self.value]
-
-
-class EmailStatus(enum.StrEnum):
-    QUEUED = "queued"
-    ASSIGNED = "assigned"
-    DRAFT = "draft"
-    ACTIONED = "actioned"
-    QUARANTINED = "quarantined"
-
-
 # An email is held by an agent (``agent_id``) in these states.
 HELD = (EmailStatus.ASSIGNED, EmailStatus.DRAFT)
-
-
-class ReplyState(enum.StrEnum):
-    DRAFT = "draft"
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNCERTAIN = "uncertain"
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from app.db.models import AfterRetrieval, Security
+from app.db.enums import AfterRetrieval, Security
 from app.mail.fetch_reader import read_fetch, uid_set
 
 FETCH_BATCH = 200
