@@ -18,7 +18,6 @@ import enum
 from collections.abc import Mapping
 from typing import Any, cast
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement, Executable
@@ -50,6 +49,8 @@ class DriverStatement:
         sql, constants = self._sql(conn)
         parameters = {**constants, **values}
         dbapi_connection = conn.connection
+        if named:
+            from psycopg.rows import namedtuple_row  # only PostgreSQL runs these statements
         cursor = (
             dbapi_connection.driver_connection.cursor(row_factory=namedtuple_row)  # type: ignore[union-attr]
             if named
