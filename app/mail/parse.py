@@ -32,6 +32,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime, unquote
 from functools import lru_cache
 from html import unescape
+from typing import cast
 
 FALLBACK_CHARSET = "windows-1252"  # what unlabelled or mislabelled 8-bit mail usually is
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
@@ -205,14 +206,13 @@ def header_end(raw: bytes) -> int:
     return found.end() if found else -1
 
 
-def _field_patterns(eol: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+def _field_pattern(eol: str) -> re.Pattern[str]:
     # a header field: name, colon, value with its continuation lines (leading blanks of the
     # first line are not part of the value, as in compat32)
-    field = rf"([\041-\071\073-\176]+):[ \t]*([^\r\n]*(?:{eol}[ \t][^\r\n]*)*){eol}"
-    return re.compile(field), re.compile(rf"(?:{field})*(?:{eol})?")
+    return re.compile(rf"([\041-\071\073-\176]+):[ \t]*([^\r\n]*(?:{eol}[ \t][^\r\n]*)*){eol}")
 
 
-_FIELDS = {"\r\n": _field_patterns("\r\n"), "\n": _field_patterns("\n")}
+_FIELDS = {"\r\n": _field_pattern("\r\n"), "\n": _field_pattern("\n")}
 
 
 def _header_pairs(block: bytes) -> list[tuple[str, str]] | None:
@@ -223,12 +223,21 @@ def _header_pairs(block: bytes) -> list[tuple[str, str]] | None:
     eol = "\r\n" if "\r" in text else "\n"
     if eol == "\r\n" and not text.count("\r") == text.count("\n") == text.count("\r\n"):
         return None  # mixed or bare CR line endings
-    field, block_pattern = _FIELDS[eol]
+    pattern = _FIELDS[eol]
     if not text.endswith(eol):
         text += eol  # the last line of a message without a body
-    if block_pattern.fullmatch(text) is None:
-        return None  # a continuation first, a mbox From_ line, a line that is no header
-    return field.findall(text)
+    # One pass, field after field; anything else before the end (a continuation first, a
+    # mbox From_ line, a line that is no header) but the blank line gives up.
+    match = pattern.match
+    pairs: list[tuple[str, str]] = []
+    position, end = 0, len(text)
+    while position < end:
+        found = match(text, position)
+        if found is None:
+            return pairs if text[position:] == eol else None
+        pairs.append(cast(tuple[str, str], found.groups()))
+        position = found.end()
+    return pairs
 
 
 class Headers:
