@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Insert, Integer, Table, bindparam, insert, literal, select
 
-from app.db.models import History
+from app.db.models import History, UTCDateTime
 
 HISTORY_INSERT = cast(Table, History.__table__).insert()
 
@@ -20,4 +20,20 @@ def add_history(
     conn.execute(
         HISTORY_INSERT,
         {"email_id": email_id, "at": at, "user_id": user_id, "action": action, "detail": detail},
+    )
+
+
+def history_for_each(email_id: Any, action: str, at: str, user_id: str) -> Insert:
+    """A History row (``action``) for each row a statement gives (``email_id``: its column),
+    at the time bound as ``at``, by the user bound as ``user_id``, with ``detail`` bound:
+    to log what a writing CTE changed in the same statement (PostgreSQL)."""
+    return insert(History).from_select(
+        ["email_id", "at", "user_id", "action", "detail"],
+        select(
+            email_id,
+            bindparam(at, type_=UTCDateTime()),
+            bindparam(user_id, type_=Integer()),
+            literal(action),
+            bindparam("detail"),
+        ),
     )

@@ -33,7 +33,6 @@ from sqlalchemy import (
     case,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -61,7 +60,7 @@ from app.mail import compose
 from app.services.auth import Actor, Permission
 from app.services.base import changed_rows
 from app.services.errors import ConflictError, NotFound, ValidationError
-from app.services.history import add_history
+from app.services.history import add_history, history_for_each
 
 # Waits after the 1st, 2nd, … failed attempt; the last one repeats.
 BACKOFF: tuple[timedelta, ...] = (
@@ -253,7 +252,6 @@ _ACTIONED_BY_HOLDER = _ACTIONED.where(
 
 
 _NOT_HELD = "You no longer hold this email: it was not sent."
-_LOGGED = ("email_id", "at", "user_id", "action", "detail")
 
 
 @lru_cache(maxsize=4)
@@ -284,20 +282,7 @@ def _queue_held_reply(columns: tuple[str, ...], draft: bool) -> DriverStatement:
             ),
         )
     reply = reply.returning(Reply.id, Reply.email_id).cte("reply")
-    logged = (
-        insert(History)
-        .from_select(
-            list(_LOGGED),
-            select(
-                reply.c.email_id,
-                bindparam("now", type_=UTCDateTime()),
-                bindparam("holder", type_=Integer()),
-                literal("replied"),
-                bindparam("detail"),
-            ),
-        )
-        .cte("logged")
-    )
+    logged = history_for_each(reply.c.email_id, "replied", "now", "holder").cte("logged")
     return DriverStatement(select(reply.c.id).add_cte(logged))
 
 

@@ -23,8 +23,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     bindparam,
-    insert,
-    literal,
     select,
     true,
     union_all,
@@ -40,7 +38,7 @@ from app.db.models import (
     campaign_teams,
     team_members,
 )
-from app.services.history import add_history
+from app.services.history import add_history, history_for_each
 
 # The campaigns of the teams a user (bound as ``user_id``) is a member of.
 CAMPAIGN_IDS = (
@@ -115,17 +113,7 @@ def _take_and_log(one_campaign: bool) -> DriverStatement:
     )
     taken = _taking(oldest).cte("taken")
     logged = (
-        insert(History)
-        .from_select(
-            ["email_id", "at", "user_id", "action", "detail"],
-            select(
-                taken.c.id,
-                bindparam("taken_at", type_=UTCDateTime()),
-                bindparam("user_id", type_=Integer()),
-                literal("taken"),
-                bindparam("detail"),
-            ),
-        )
+        history_for_each(taken.c.id, "taken", "taken_at", "user_id")
         .returning(History.email_id)
         .cte("logged")
     )

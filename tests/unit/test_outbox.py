@@ -11,7 +11,7 @@ from email import policy
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from app.channel_service import outbox as sender
 from app.channel_service.outbox import Permanent, Temporary, UnknownOutcome, drain_outbox, transmit
@@ -97,27 +97,31 @@ def test_a_reply_is_queued_only_while_the_agent_holds_the_email(demo_db: Databas
         channel = s.get_one(Channel, support_channel(demo_db))
         bob = s.scalars(select(User.id).where(User.login == "bob")).one()
         s.execute(update(Email).where(Email.id == email_id).values(agent_id=bob))
+
+    def queue_held(conn: Connection, holder: int) -> int:
+        return outbox.queue_on(
+            conn,
+            email_id,
+            email,
+            channel,
+            holder,
+            "zoe@customers.example",
+            "",
+            "",
+            "Re: order",
+            "Hello",
+            None,
+            now=T0,
+            held=True,
+        )
+
     # Held by Bob, then back in the queue.
     for holder, status in ((alice(demo_db), None), (alice(demo_db), EmailStatus.QUEUED)):
         if status is not None:
             with demo_db.session() as s:
                 s.execute(update(Email).where(Email.id == email_id).values(status=status))
         with demo_db.connection() as conn, pytest.raises(ConflictError, match="no longer hold"):
-            outbox.queue_on(
-                conn,
-                email_id,
-                email,
-                channel,
-                holder,
-                "zoe@customers.example",
-                "",
-                "",
-                "Re: order",
-                "Hello",
-                None,
-                now=T0,
-                held=True,
-            )
+            queue_held(conn, holder)
     with demo_db.session() as s:
         assert s.scalar(select(func.count()).select_from(Reply)) == 0
         assert s.get_one(Email, email_id).status == EmailStatus.QUEUED
@@ -130,21 +134,7 @@ def test_a_reply_is_queued_only_while_the_agent_holds_the_email(demo_db: Databas
             .values(status=EmailStatus.ASSIGNED, agent_id=alice(demo_db))
         )
     with demo_db.connection() as conn:
-        reply_id = outbox.queue_on(
-            conn,
-            email_id,
-            email,
-            channel,
-            alice(demo_db),
-            "zoe@customers.example",
-            "",
-            "",
-            "Re: order",
-            "Hello",
-            None,
-            now=T0,
-            held=True,
-        )
+        reply_id = queue_held(conn, alice(demo_db))
     assert row(demo_db, reply_id).state == ReplyState.QUEUED
     with demo_db.session() as s:
         assert s.get_one(Email, email_id).status == EmailStatus.ACTIONED
