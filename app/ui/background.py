@@ -53,6 +53,11 @@ class _Dispatcher:
 _dispatcher = _Dispatcher()
 
 
+def running() -> int:
+    """How many operations have not reported yet (also those whose widget is gone)."""
+    return len(_dispatcher.running)
+
+
 def _io_pool() -> QThreadPool:
     """The shared pool, sized for waiting (database queries, connection checks), not for the
     number of cores: a slow check must not hold up the screens' queries."""
