@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 from dataclasses import dataclass
 
@@ -20,25 +21,40 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
+def _address_literal(smtp: smtplib.SMTP) -> str:
+    """How this end of the connection names itself in EHLO: its address as an RFC 5321
+    address literal, as mail clients do (no name lookup)."""
+    try:
+        address = ipaddress.ip_address(smtp.sock.getsockname()[0])
+    except (AttributeError, OSError, ValueError):
+        return "[127.0.0.1]"
+    if address.version == 6:
+        return f"[IPv6:{address.compressed}]"
+    return f"[{address}]"
+
+
 def connect(s: SmtpSettings) -> smtplib.SMTP:
     """A connected SMTP session, TLS up and logged in (when a username is set)."""
     context = tls_context(s.ca_file)
+    # A local_hostname keeps smtplib from looking up this machine's name (socket.getfqdn),
+    # which waits for the DNS timeout on machines whose name does not resolve.
     try:
         if s.security == Security.SSL:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=context
+                s.host, s.port, local_hostname="localhost", timeout=s.timeout, context=context
             )
         else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            if s.security == Security.STARTTLS:
-                smtp.ehlo()
-                if not smtp.has_extn("starttls"):
-                    smtp.close()
-                    raise ConnectionProblem(
-                        "tls", f"The SMTP server {s.host}:{s.port} does not offer STARTTLS."
-                    )
-                smtp.starttls(context=context)
-                smtp.ehlo()
+            smtp = smtplib.SMTP(s.host, s.port, local_hostname="localhost", timeout=s.timeout)
+        smtp.local_hostname = _address_literal(smtp)
+        if s.security == Security.STARTTLS:
+            smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                smtp.close()
+                raise ConnectionProblem(
+                    "tls", f"The SMTP server {s.host}:{s.port} does not offer STARTTLS."
+                )
+            smtp.starttls(context=context)
+            smtp.ehlo()
     except ConnectionProblem:
         raise
     except (OSError, smtplib.SMTPException) as exc:

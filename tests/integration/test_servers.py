@@ -106,7 +106,7 @@ def test_smtp_starttls_auth_delivers_to_a_local_user(
     mail_server: MailServer, mailbox: Mailbox
 ) -> None:
     recipient = mail_server.new_mailbox("recipient")
-    with smtplib.SMTP(mail_server.host, mail_server.smtp_port, timeout=5) as smtp:
+    with smtplib.SMTP(mail_server.host, mail_server.smtp_port, "localhost", timeout=5) as smtp:
         smtp.ehlo()
         assert smtp.has_extn("starttls")
         assert not smtp.has_extn("auth")  # AUTH only over TLS
@@ -126,7 +126,7 @@ def test_smtp_starttls_auth_delivers_to_a_local_user(
 def test_smtp_login_mechanism_and_unknown_local_user(
     mail_server: MailServer, mailbox: Mailbox
 ) -> None:
-    with smtplib.SMTP(mail_server.host, mail_server.smtp_port, timeout=5) as smtp:
+    with smtplib.SMTP(mail_server.host, mail_server.smtp_port, "localhost", timeout=5) as smtp:
         smtp.starttls(context=mail_server.ssl_context())
         smtp.user, smtp.password = mailbox.address, mailbox.password
         smtp.ehlo()
@@ -151,7 +151,7 @@ def test_stop_smtp_refuses_connections_until_start_smtp(
     mail_server.stop_smtp()
     try:
         with pytest.raises(ConnectionRefusedError):
-            smtplib.SMTP(mail_server.host, mail_server.smtp_port, timeout=5)
+            smtplib.SMTP(mail_server.host, mail_server.smtp_port, "localhost", timeout=5)
     finally:
         mail_server.start_smtp()
     title = subject()

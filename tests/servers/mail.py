@@ -290,7 +290,7 @@ class MailServer:
         """Put a message straight into a mailbox over LMTP (bypassing postfix)."""
         raw = message.as_bytes() if isinstance(message, Message) else message
         data = re.sub(rb"\r?\n", b"\r\n", raw)
-        with smtplib.LMTP(self.host, self.lmtp_port, timeout=10) as lmtp:
+        with smtplib.LMTP(self.host, self.lmtp_port, "localhost", timeout=10) as lmtp:
             refused = lmtp.sendmail(sender, [address], data)
         if refused:
             raise ServerError(f"LMTP refused {address}: {refused}")
@@ -316,7 +316,7 @@ class MailServer:
 
     def smtp(self, address: str | None = None, password: str | None = None) -> smtplib.SMTP:
         """An SMTP connection after STARTTLS, logged in as ``address`` if given. Close it (quit)."""
-        client = smtplib.SMTP(self.host, self.smtp_port, timeout=10)
+        client = smtplib.SMTP(self.host, self.smtp_port, "localhost", timeout=10)
         try:
             client.starttls(context=self.ssl_context())
             if address is not None:
