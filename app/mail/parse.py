@@ -18,10 +18,9 @@ message is still stored, and routed, with a note of what was wrong.
 from __future__ import annotations
 
 import binascii
-import codecs
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -29,12 +28,20 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime, unquote
+from email.utils import parsedate_to_datetime, unquote
 from functools import lru_cache
 from html import unescape
 from typing import cast
 
-FALLBACK_CHARSET = "windows-1252"  # what unlabelled or mislabelled 8-bit mail usually is
+from app.mail.fields import (
+    Mailbox,
+    decode_bytes,
+    decode_words,
+    one_line,
+    parse_addresses,
+    raw_text,
+)
+
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 # the empty line that ends a header block (a line ending, then another: CRLF, LF or CR)
 _BLANK_LINE = re.compile(rb"(?:\r\n|\n|\r(?!\n))(?:\r\n|\n|\r)")
@@ -87,108 +94,72 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-# ---- text decoding ---------------------------------------------------------------
-
-
-def _codec(charset: str | None) -> str | None:
-    if not charset:
-        return None
-    name = charset.strip().strip('"').lower()
-    aliases = {"x-unknown": None, "unknown-8bit": None, "us-ascii": "ascii", "ascii": "ascii"}
-    if name in aliases:
-        return aliases[name]
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = None) -> str:
-    """Bytes to text with the declared charset, else UTF-8, else the fallback."""
-    codec = _codec(charset)
-    if charset and codec is None and charset != "unknown-8bit" and problems is not None:
-        problems.append(f"unknown charset {charset!r}; decoded as UTF-8 or {FALLBACK_CHARSET}")
-    if codec is not None:
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            if problems is not None:
-                problems.append(f"text is not valid {charset}; decoded leniently")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode(FALLBACK_CHARSET, errors="replace")
-
-
-def _raw_header_text(value: str) -> str:
-    """compat32 keeps 8-bit header bytes as surrogate escapes: decode them properly."""
-    if not value.isascii() and any("\udc80" <= ch <= "\udcff" for ch in value):
-        return decode_bytes(value.encode("ascii", "surrogateescape"), None)
-    return value
+# ---- header fields -----------------------------------------------------------------
 
 
 def decode_header_text(value: object, problems: list[str] | None = None) -> str:
-    """An RFC 2047 header (any charset, raw 8-bit too) as one line of text."""
+    """An unstructured header (any charset, raw 8-bit too) as one line of text."""
     if value is None:
         return ""
-    if isinstance(value, Header):  # compat32 hands raw 8-bit headers over as Header objects
-        out = [
-            decode_bytes(chunk, charset, problems) if isinstance(chunk, bytes) else chunk
-            for chunk, charset in decode_header(value)
-        ]
-        return " ".join("".join(out).split())
-    text = _raw_header_text(str(value))
-    if "=?" not in text:
-        return " ".join(text.split())
-    try:
-        parts = decode_header(text)
-    except Exception:  # malformed encoded words: keep the header as it came
-        if problems is not None:
-            problems.append("malformed encoded header")
-        return " ".join(text.split())
-    out = []
-    for chunk, charset in parts:
-        out.append(decode_bytes(chunk, charset, problems) if isinstance(chunk, bytes) else chunk)
-    return " ".join("".join(out).split())
+    if isinstance(value, Header):  # compat32 hands raw 8-bit values over as Header objects
+        value = "".join(
+            chunk.decode("ascii", "surrogateescape") if isinstance(chunk, bytes) else chunk
+            for chunk, _charset in decode_header(value)
+        )
+    return decode_words(str(value), problems)
 
 
-def _addresses(values: list[str]) -> list[tuple[str, str]]:
-    return list(_address_pairs(tuple(values)))
-
-
-# 'Some Name <local@domain>' or 'local@domain' with nothing getaddresses() would treat
-# specially (quotes, comments, groups, several addresses, dots or brackets in the name)
-_SIMPLE_ADDRESS = re.compile(
-    r"(?:([^\s\"<>,;:@()\[\]\\.]+(?: [^\s\"<>,;:@()\[\]\\.]+)*) <({addr})>|({addr}))".format(
-        addr=r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-    )
+# What the email parser's notes about a message mean to a person (None: nothing to say).
+# Problems are the product's words, the same on every Python: which notes a parser makes
+# differs between releases (3.11.2 notes a multipart "invariant violation" on a header-only
+# read, which never looks at the body; 3.11.7 does not).
+_DEFECTS: dict[str, str | None] = {
+    "FirstHeaderLineIsContinuationDefect": "the headers begin with a continuation line",
+    "MisplacedEnvelopeHeaderDefect": "a 'From ' envelope line among the headers",
+    "MissingHeaderBodySeparatorDefect": (
+        "a line among the headers is not a header field: the body starts there"
+    ),
+    "NoBoundaryInMultipartDefect": "a multipart part has no boundary: read as one part",
+    "StartBoundaryNotFoundDefect": "the first MIME boundary is missing: read as one part",
+    "CloseBoundaryNotFoundDefect": "the message ends before its closing MIME boundary",
+    "MultipartInvariantViolationDefect": "a multipart part holds no parts",
+    "InvalidMultipartContentTransferEncodingDefect": None,  # ignored, as it should be
+    "InvalidBase64PaddingDefect": "a base64 part is damaged: decoded as far as possible",
+    "InvalidBase64CharactersDefect": "a base64 part is damaged: decoded as far as possible",
+    "InvalidBase64LengthDefect": "a base64 part is damaged: decoded as far as possible",
+}
+# Notes about the body that a read of the headers alone cannot mean.
+_BODY_DEFECTS = frozenset(
+    {
+        "NoBoundaryInMultipartDefect",
+        "StartBoundaryNotFoundDefect",
+        "CloseBoundaryNotFoundDefect",
+        "MultipartInvariantViolationDefect",
+        "InvalidMultipartContentTransferEncodingDefect",
+    }
 )
 
 
-@lru_cache(maxsize=2048)  # the same few addresses come again and again (To: support@...)
-def _address_pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    if len(values) == 1:
-        simple = _SIMPLE_ADDRESS.fullmatch(values[0])
-        if simple is not None:  # what getaddresses() gives, without its parser
-            name, address, bare = simple.groups()
-            return ((name, address),) if bare is None else (("", bare),)
-    pairs = []
-    for name, address in getaddresses(values):
-        address = address.strip().strip("<>").strip()
-        if address or name:
-            pairs.append((name.strip(), address))
-    return tuple(pairs)
+def describe_defects(defects: Sequence[object], headers_only: bool = False) -> list[str]:
+    """The email parser's ``defects`` as problems a person can read."""
+    out: list[str] = []
+    for defect in defects:
+        name = type(defect).__name__
+        if headers_only and name in _BODY_DEFECTS:
+            continue
+        text = _DEFECTS.get(name, f"malformed message ({name})")
+        if text is not None and text not in out:
+            out.append(text)
+    return out
 
 
-def _format(name: str, address: str) -> str:
-    if name and address:
-        return f"{name} <{address}>"
-    return address or name
+def _addresses(value: str, problems: list[str]) -> list[Mailbox]:
+    return [m for m in parse_addresses(value, problems) if m.address]
 
 
 # ---- header blocks ---------------------------------------------------------------
 
-HeaderGetter = Callable[[str], object]  # like Message.get: the first such header, or None
+HeaderGetter = Callable[[str], str | None]  # the raw value of the first such field, or None
 
 
 def header_end(raw: bytes) -> int:
@@ -241,7 +212,8 @@ def _header_pairs(block: bytes) -> list[tuple[str, str]] | None:
 
 
 class Headers:
-    """The header block of a message (the body is not read), as ``compat32`` sees it."""
+    """The header block of a message (the body is not read): the fields' raw values (8-bit
+    bytes as surrogate escapes, folding kept), as ``compat32`` stores them."""
 
     def __init__(self, raw: bytes) -> None:
         end = header_end(raw)
@@ -249,25 +221,18 @@ class Headers:
         block = raw if end < 0 else raw[:end]
         pairs = _header_pairs(block)
         self.pairs = pairs  # None: read by the email parser (something was unusual)
-        self.defects: list[str] = []
-        self._first: dict[str, tuple[str, str]] = {}
+        self.problems: list[str] = []
         if pairs is None:
             msg = _HEADER_PARSER.parsebytes(block)
-            self.get: HeaderGetter = msg.get
-            self.defects = [type(d).__name__ for d in msg.defects]
-        else:
-            for name, value in pairs:
-                self._first.setdefault(name.lower(), (name, value))
-            self.get = self._get
+            pairs = list(msg.raw_items())
+            self.problems = describe_defects(msg.defects, headers_only=True)
+        self._first: dict[str, str] = {}
+        for name, value in pairs:
+            self._first.setdefault(name.lower(), value)
 
-    def _get(self, name: str) -> object:
-        """Like ``Message.get``: the first header of that name, or None."""
-        found = self._first.get(name.lower())
-        if found is None:
-            return None
-        if found[1].isascii():  # what compat32 gives for any value without 8-bit bytes
-            return found[1]
-        return compat32.header_fetch_parse(*found)
+    def get(self, name: str) -> str | None:
+        """The raw value of the first field of that name, or None."""
+        return self._first.get(name.lower())
 
 
 # ---- envelope --------------------------------------------------------------------
@@ -285,48 +250,47 @@ def read_envelope(raw: bytes, headers: Headers | None = None) -> Envelope:
         return env
     get = headers.get
     problems = env.problems
-    problems.extend(headers.defects)
+    problems.extend(headers.problems)
 
-    def header(name: str) -> str:
-        return decode_header_text(get(name), problems)
+    env.subject = decode_words(get("Subject") or "", problems)
+    from_value = get("From")
+    senders = _addresses(from_value, problems) if from_value else []
+    if senders:
+        env.from_name, address = senders[0].name, senders[0].address
+        env.from_address = address.lower()  # for comparing; shown as sent
+        env.from_display = str(senders[0])
+    elif from_value:
+        env.from_display = decode_words(from_value)
+        if env.from_display:
+            problems.append("From header without a readable address")
+    reply_to = get("Reply-To")
+    env.reply_to = ", ".join(map(str, _addresses(reply_to, problems))) if reply_to else ""
+    recipients = []
+    for name in ("To", "Cc"):
+        value = get(name)
+        found = _addresses(value, problems) if value else []
+        recipients += found
+        setattr(env, name.lower(), [str(m) for m in found])
+    env.recipient_addresses = [m.address.lower() for m in recipients]
 
-    env.subject = header("Subject")
-    from_text = header("From")
-    from_pairs = _addresses([from_text]) if from_text else []
-    if from_pairs:
-        env.from_name, env.from_address = from_pairs[0]
-        env.from_address = env.from_address.lower()
-        env.from_display = _format(env.from_name, env.from_address)
-    elif from_text:
-        env.from_display = from_text
-        problems.append("From header without a readable address")
-    if from_text and "<" in from_text and ">" not in from_text:
-        problems.append("From header has an unclosed '<'")
-    reply_to = _addresses([header("Reply-To")]) if get("Reply-To") else []
-    env.reply_to = reply_to[0][1] if reply_to else ""
-    to_pairs = _addresses([header("To")]) if get("To") else []
-    cc_pairs = _addresses([header("Cc")]) if get("Cc") else []
-    env.to = [_format(n, a) for n, a in to_pairs]
-    env.cc = [_format(n, a) for n, a in cc_pairs]
-    env.recipient_addresses = [a.lower() for _, a in to_pairs + cc_pairs if a]
-
-    ids = _MSGID.findall(decode_header_text(get("Message-ID")))
+    ids = _MSGID.findall(one_line(raw_text(get("Message-ID") or "")))
     env.message_id = ids[0] if ids else None
-    irt = _MSGID.findall(decode_header_text(get("In-Reply-To")))
+    irt = _MSGID.findall(one_line(raw_text(get("In-Reply-To") or "")))
     env.in_reply_to = irt[0] if irt else None
-    env.references = _MSGID.findall(decode_header_text(get("References")))
+    env.references = _MSGID.findall(one_line(raw_text(get("References") or "")))
 
     date = get("Date")
     if date:
         try:
-            parsed = parsedate_to_datetime(str(date))
+            parsed = parsedate_to_datetime(one_line(date))
             env.date = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
         except (TypeError, ValueError, IndexError):
-            problems.append(f"unreadable Date header {str(date)[:60]!r}")
+            problems.append(f"unreadable Date header {one_line(raw_text(date))[:60]!r}")
     else:
         problems.append("no Date header")
 
     env.is_auto_reply, env.is_bounce = _automated(get, env.from_address)
+    env.problems = list(dict.fromkeys(problems))
     return env
 
 
@@ -364,10 +328,9 @@ def _payload_bytes(part: Message, problems: list[str]) -> bytes:
         payload = part.get_payload()
         if isinstance(payload, str):
             data = payload.encode("ascii", "surrogateescape")
-    for defect in getattr(part, "defects", []):
-        name = type(defect).__name__
-        if name not in problems:
-            problems.append(name)
+    for problem in describe_defects(getattr(part, "defects", [])):
+        if problem not in problems:
+            problems.append(problem)
     if encoding not in ("", "7bit", "8bit", "binary", "base64", "quoted-printable"):
         problems.append(f"unknown transfer encoding {encoding!r}; kept as is")
     return data

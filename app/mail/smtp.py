@@ -25,8 +25,10 @@ def _address_literal(smtp: smtplib.SMTP) -> str:
     """How this end of the connection names itself in EHLO: its address as an RFC 5321
     address literal, as mail clients do (no name lookup)."""
     try:
-        address = ipaddress.ip_address(smtp.sock.getsockname()[0])
-    except (AttributeError, OSError, ValueError):
+        address = ipaddress.ip_address(smtp.sock.getsockname()[0]) if smtp.sock else None
+    except (OSError, ValueError):
+        address = None
+    if address is None:
         return "[127.0.0.1]"
     if address.version == 6:
         return f"[IPv6:{address.compressed}]"

@@ -16,7 +16,6 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -54,6 +53,7 @@ from app.db.models import (
     utcnow,
 )
 from app.mail import compose
+from app.mail.fields import parse_addresses
 from app.services import outbox, placeholders, taking
 from app.services.auth import Permission
 from app.services.base import Service, changed_rows, get_or_404, not_found
@@ -553,7 +553,8 @@ class WorkService(Service):
         campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
         channel_id = outbox.sending_channel_id(s, email)
         channel = s.get(Channel, channel_id) if channel_id else None
-        name, address = parseaddr(email.reply_to or email.from_addr)
+        customer = parse_addresses(email.reply_to or email.from_addr)
+        name, address = (customer[0].name, customer[0].address) if customer else ("", "")
         received = email.received_at
         if org is not None:
             received = received.astimezone(ZoneInfo(org.timezone))

@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -25,10 +24,10 @@ from app.mail.imap import ConnectionProblem
 from app.services.auth import SYSTEM
 from app.services.channels import ChannelData, ChannelService, FilterData
 from app.services.secrets import PlainFileStore, SecretStore, choose_plain_file_fallback
+from tests.corpus import own_corpus, require_cpython_corpus
 from tests.servers.mail import Mailbox, MailServer
 
 pytestmark = pytest.mark.server
-CORPUS = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
 
 
 def campaign_id(db: Database, title: str) -> int:
@@ -164,8 +163,7 @@ def test_mark_read_and_move_leave_the_server_tidy(mail_server, demo_db, secrets)
 
 
 def test_corpus_and_malformed_mail_are_all_stored(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
-    corpus = sorted(CORPUS.glob("msg_*.txt"))
-    assert corpus, f"CPython's email test data is missing at {CORPUS}"
+    corpus = require_cpython_corpus() + own_corpus()
     malformed = [
         b"From: foo <a@b\r\nSubject: unclosed\r\n\r\nbody\r\n",
         "Subject: Gr\xf6\xdfe raw 8-bit\r\nFrom: x@y.z\r\n\r\nk\xf6rper\r\n".encode("latin-1"),

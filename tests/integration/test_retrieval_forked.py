@@ -22,8 +22,8 @@ from app.db.models import Email
 from app.services.auth import SYSTEM
 from app.services.channels import ChannelService, FilterData
 from app.services.secrets import PlainFileStore, choose_plain_file_fallback
+from tests.corpus import own_corpus, require_cpython_corpus
 from tests.integration.test_retrieval import (
-    CORPUS,
     campaign_id,
     demo_by_cli,
     make_channel,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.server
 
 def messages(count: int) -> list[bytes]:
     """Plain, MIME and malformed messages, all different, some matching a Body filter."""
-    corpus = [p.read_bytes() for p in sorted(CORPUS.glob("msg_*.txt"))]
+    corpus = [p.read_bytes() for p in require_cpython_corpus() + own_corpus()]
     malformed = [
         b"From: foo <a@b\r\nSubject: unclosed\r\n\r\nbody\r\n",
         b"From: a@b.c\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"

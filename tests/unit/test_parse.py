@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from app.mail.parse import attachment_bytes, decode_header_text, read_body, read_envelope
+from tests.corpus import CPYTHON_DATA as CORPUS
+from tests.corpus import cpython_corpus, own_corpus, require_cpython_corpus
 
-CORPUS = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
-CORPUS_FILES = sorted(CORPUS.glob("msg_*.txt"))
+CORPUS_FILES = cpython_corpus()
 
 
 def test_the_corpus_is_there() -> None:
-    if not CORPUS_FILES:
-        message = f"CPython's email test data is missing at {CORPUS}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    assert len(CORPUS_FILES) >= 40
+    assert len(require_cpython_corpus()) >= 40
+    assert len(own_corpus()) >= 10
 
 
-@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CORPUS_FILES + own_corpus(), ids=lambda p: p.name)
 def test_every_corpus_message_is_read_without_error(path: Path) -> None:
     raw = path.read_bytes()
     env = read_envelope(raw)
@@ -33,6 +28,7 @@ def test_every_corpus_message_is_read_without_error(path: Path) -> None:
 
 
 def test_corpus_samples_decode_as_expected() -> None:
+    require_cpython_corpus()
     env = read_envelope((CORPUS / "msg_01.txt").read_bytes())
     assert env.subject == "This is a test message"
     assert env.from_address == "bbb@ddd.com"

@@ -6,16 +6,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import random
-import sysconfig
-from pathlib import Path
 
 import pytest
 
 from app.mail import parse
+from tests.corpus import cpython_corpus, own_corpus
 
-CORPUS = sorted(
-    (Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data").glob("msg_*.txt")
-)
+CORPUS = cpython_corpus() + own_corpus()
 
 AWKWARD = [
     b"From: foo <a@b\r\nSubject: unclosed\r\n\r\nbody\r\n",
