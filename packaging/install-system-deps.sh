@@ -12,6 +12,15 @@ libxcb-render-util0 libxcb-image0 libxcb-randr0 libxcb-xinerama0 fonts-dejavu-co
 # tty it needs to print its errors. The tests run their own instances on free ports.
 SERVER_PACKAGES="dovecot-imapd dovecot-lmtpd postfix postgresql-15 openssl bsdutils"
 
+# CPython's own email test messages, which the parsing tests read: Debian ships them apart
+# from its python3, in libpython3.X-testsuite (other Pythons, e.g. pyenv's, carry them).
+for python in /usr/bin/python3 ${PYTHON:-}; do
+    version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || continue
+    case "$("$python" -c 'import sys; print(sys.prefix)' 2>/dev/null)" in
+        /usr) SERVER_PACKAGES="$SERVER_PACKAGES libpython$version-testsuite" ;;
+    esac
+done
+
 missing=""
 for p in $PACKAGES $SERVER_PACKAGES; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
