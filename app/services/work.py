@@ -248,6 +248,12 @@ class AgentFailedSend:
     to_addrs: str
     last_error: str | None
     created_at: datetime
+    cc_addrs: str = ""
+    bcc_addrs: str = ""
+
+    @property
+    def recipients(self) -> str:
+        return outbox.recipients_text(self.to_addrs, self.cc_addrs, self.bcc_addrs)
 
 
 @lru_cache(maxsize=2)
@@ -826,7 +832,15 @@ class WorkService(Service):
         with self.read(Permission.WORK_EMAILS) as s:
             return [
                 AgentFailedSend(
-                    r.id, r.email_id, r.state, r.subject, r.to_addrs, r.last_error, r.created_at
+                    r.id,
+                    r.email_id,
+                    r.state,
+                    r.subject,
+                    r.to_addrs,
+                    r.last_error,
+                    r.created_at,
+                    r.cc_addrs,
+                    r.bcc_addrs,
                 )
                 for r in s.scalars(
                     select(Reply)

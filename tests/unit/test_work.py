@@ -3,6 +3,7 @@ campaign flag on and off, and the service refusing what a campaign does not allo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -573,6 +574,47 @@ def test_a_failed_send_comes_back_to_the_agent_to_correct(demo_db: Database) -> 
             "zoe@customers.example",
             None,
         )
+
+
+def test_the_refused_recipients_of_a_reply_come_back_to_the_agent_alone(
+    demo_db: Database,
+) -> None:
+    e = add_email(demo_db, "General Enquiries")
+    w = work(demo_db, "alice")
+    w.take(e)
+    reply_id = w.send(
+        e,
+        ReplyText(
+            to="zoe@customers.example, zoe@customers.exmaple",
+            cc="max@customers.example",
+            subject="Re: x",
+            body="y",
+        ),
+    )
+    lease = outbox.claim_ids(demo_db, [reply_id], utcnow())[reply_id]
+    words = "550 5.1.2 <zoe@customers.exmaple>: Recipient address rejected: Domain not found"
+    refusal = outbox.Refusal("zoe@customers.exmaple", 550, words.split(" ", 1)[1])
+    assert outbox.split_refused(demo_db, reply_id, [refusal], utcnow(), lease)
+    assert outbox.mark_sent(demo_db, reply_id, utcnow())
+    [failed] = w.my_failed_sends()
+    assert failed.reply_id != reply_id
+    assert (failed.state, failed.recipients) == (ReplyState.FAILED, "zoe@customers.exmaple")
+    assert failed.last_error is not None
+    assert f"zoe@customers.exmaple: {words}" in failed.last_error
+    assert actions(demo_db, e)[-2:] == ["partially refused", "sent"]
+    # Correct and send again: a draft to the refused recipient only; the sent reply stays.
+    assert w.rework_failed(failed.reply_id) == e
+    item = w.open(e)
+    assert (item.reply.to, item.reply.cc) == ("zoe@customers.exmaple", "")
+    assert item.last_error == failed.last_error
+    again = w.send(e, replace(item.reply, to="zoe@customers.example.org"))
+    assert again == failed.reply_id
+    with demo_db.session() as s:
+        rows = {r.id: (r.state, r.to_addrs, r.cc_addrs) for r in s.scalars(select(Reply))}
+    assert rows == {
+        reply_id: (ReplyState.SENT, "zoe@customers.example", "max@customers.example"),
+        again: (ReplyState.QUEUED, "zoe@customers.example.org", ""),
+    }
 
 
 def test_supervisor_reopens_to_the_queue_or_to_an_agent(
