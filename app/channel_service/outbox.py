@@ -2,8 +2,12 @@
 
 - The server accepted the message (250 after the end of DATA): sent. A copy is then appended
   to the channel's Sent folder when configured; a failure there is noted on the reply.
-- Refused with 5xx (sender, a recipient, DATA or the message): failed, with the server's text.
-  A reply goes to all its recipients or to none: one refused recipient stops the whole reply.
+- Refused with 5xx (sender, every recipient, DATA or the message): failed, with the server's
+  text.
+- Some recipients refused, others accepted: before the message is handed over, the refused
+  ones are moved to a reply of their own (``outbox.split_refused``: failed with the server's
+  words, or retried later for a 4xx), and the message goes to the accepted ones. The reply
+  then holds only them, so no retry can ever send it to them twice.
 - 4xx, or the connection failing before the message was handed over: retried with back-off.
 - The connection lost after the end-of-data mark was handed over but before the server's
   answer: the server may have the message. It is never sent again automatically. With a Sent
@@ -34,7 +38,7 @@ from app.mail import smtp
 from app.mail.imap import ConnectionProblem, ImapSession
 from app.services import outbox
 from app.services.errors import ServiceError
-from app.services.outbox import Prepared
+from app.services.outbox import Prepared, Refusal
 from app.services.secrets import SecretStore
 
 from .check import smtp_settings
@@ -69,11 +73,16 @@ class UnknownOutcome(Exception):
     """The message was handed over, the server's verdict never arrived."""
 
 
+class TakenOver(Exception):
+    """The reply stopped being this sender's (its lease ran out) in the middle of sending."""
+
+
 @dataclass
 class OutboxReport:
     claimed: int = 0
     recovered: int = 0
     sent: int = 0
+    refused: int = 0  # recipients refused while others were accepted
     retrying: int = 0
     failed: int = 0
     uncertain: int = 0
@@ -88,6 +97,8 @@ class OutboxReport:
             f"Outbox: {self.claimed} due, {self.sent} sent, {self.retrying} to retry, "
             f"{self.failed} failed, {self.uncertain} uncertain"
         )
+        if self.refused:
+            text += f", {self.refused} recipient(s) refused while others were accepted"
         if self.recovered:
             text += f", {self.recovered} left 'sending' by an earlier run"
         if self.released:
@@ -123,28 +134,38 @@ def _for_data(message: bytes) -> bytes:
     return data + b".\r\n"
 
 
-def transmit(conn: smtplib.SMTP, sender: str, recipients: Sequence[str], message: bytes) -> None:
+def transmit(
+    conn: smtplib.SMTP,
+    sender: str,
+    recipients: Sequence[str],
+    message: bytes,
+    on_refused: Callable[[list[Refusal]], None] | None = None,
+) -> list[Refusal]:
     """MAIL, RCPT, DATA by hand, so that a failure is known to be before or after the
     hand-over of the message (smtplib's sendmail() does not tell). Raises Temporary,
-    Permanent or UnknownOutcome; returns when the server accepted the message."""
+    Permanent or UnknownOutcome; returns when the server accepted the message, with the
+    recipients it refused while it accepted others. Those are given to ``on_refused``
+    before the message is handed over (to record who is sent it; what it raises ends the
+    exchange), so that they are known even if the server's final answer is lost."""
     handed_over = False
     try:
         conn.ehlo_or_helo_if_needed()
         code, reply = conn.mail(sender)
         if code != 250:
             raise _refusal(code, reply, f"the sender {sender}")
-        refused: list[tuple[str, int, str]] = []
+        refused: list[Refusal] = []
         for rcpt in recipients:
             code, reply = conn.rcpt(rcpt)
             if code not in (250, 251):
-                refused.append((rcpt, code, _text(reply)))
-        if refused:
-            detail = "; ".join(f"{r}: {c} {t}" for r, c, t in refused)
+                refused.append(Refusal(rcpt, code, _text(reply)))
+        if refused and len(refused) == len(recipients):  # nobody to send it to
+            detail = "; ".join(str(r) for r in refused)
             message_text = f"The mail server refused the recipient(s) {detail}"
-            # All or none: sending to the accepted ones only would make a retry a duplicate.
-            if any(500 <= c < 600 for _, c, _ in refused):
+            if any(r.permanent for r in refused):
                 raise Permanent(message_text)
             raise Temporary(message_text)
+        if refused and on_refused is not None:
+            on_refused(refused)
         code, reply = conn.docmd("DATA")
         if code != 354:
             raise _refusal(code, reply, "to take the message (DATA)")
@@ -162,6 +183,7 @@ def transmit(conn: smtplib.SMTP, sender: str, recipients: Sequence[str], message
         ) from exc
     if code != 250:
         raise _refusal(code, reply, "the message")
+    return refused
 
 
 def _problem(exc: BaseException) -> str:
@@ -311,12 +333,28 @@ class _Batch:
             self.untried.discard(item.reply_id)
             self.report.errors.append(f"reply {item.reply_id} was taken over by another sender")
             return
+        recipients = list(item.recipients)
+        refusals: list[Refusal] = []
+
+        def split(refused: list[Refusal]) -> None:
+            # Recorded before the hand-over: who gets the message is known whatever follows.
+            if not outbox.split_refused(self.db, item.reply_id, refused, self.clock(), lease):
+                raise TakenOver
+            gone = {r.recipient for r in refused}
+            recipients[:] = [r for r in recipients if r not in gone]
+            refusals.extend(refused)
+            self.report.refused += len(refused)
+
         for attempt in (1, 2):
             conn, reused = self.smtp()
             self.untried.discard(item.reply_id)  # from here it may reach the server
             try:
-                transmit(conn, item.sender, item.recipients, item.data)
+                transmit(conn, item.sender, recipients, item.data, split)
                 self.conn_used = True
+            except TakenOver:
+                if not _reset(conn):
+                    self.drop_smtp()
+                self.report.errors.append(f"reply {item.reply_id} was taken over by another sender")
             except Temporary as exc:
                 if exc.connection_lost:
                     self.drop_smtp()
@@ -335,7 +373,8 @@ class _Batch:
                 self.unknown_outcome(item.reply_id, item.message_id, str(exc))
             else:
                 note = self.save_copy(item)
-                if outbox.mark_sent(self.db, item.reply_id, self.clock(), note):
+                accepted = recipients if refusals else ()
+                if outbox.mark_sent(self.db, item.reply_id, self.clock(), note, accepted):
                     self.report.sent += 1
             return
 

@@ -244,6 +244,64 @@ def split_addresses(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+_QUOTED_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|\((?:\\.|[^()\\])*\)')
+
+
+def split_loosely(item: str) -> list[str]:
+    """The parts of one recipient that is not one address as typed, such as the seed's
+    "abc@mailserver.com xyz@mailserver.com": split at white space outside quotes, <> and
+    (); a name stays with the <address> after it and a (comment) with the part before it;
+    words without an '@' between addresses stay together as one part (so that an error can
+    name them as typed). Each part is returned exactly as typed."""
+    tokens: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    depth_angle = depth_comment = 0
+    for ch in item:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and (quoted or depth_comment):
+            escaped = True
+        elif quoted:
+            quoted = ch != '"'
+        elif ch == '"' and not depth_comment:
+            quoted = True
+        elif ch == "(":
+            depth_comment += 1
+        elif ch == ")" and depth_comment:
+            depth_comment -= 1
+        elif ch == "<" and not depth_comment:
+            depth_angle += 1
+        elif ch == ">" and depth_angle and not depth_comment:
+            depth_angle -= 1
+        elif ch.isspace() and not depth_angle and not depth_comment:
+            if current:
+                tokens.append("".join(current))
+                current = []
+            continue
+        current.append(ch)
+    if current:
+        tokens.append("".join(current))
+    parts: list[str] = []
+    words: list[str] = []  # tokens without an '@': a name, or not an address at all
+    for token in tokens:
+        if token.startswith("(") and not words and parts:
+            parts[-1] += f" {token}"
+        elif token.startswith("<"):
+            parts.append(" ".join([*words, token]))
+            words = []
+        elif "@" not in _QUOTED_OR_COMMENT.sub("", token):
+            words.append(token)
+        else:
+            if words:
+                parts.append(" ".join(words))
+                words = []
+            parts.append(token)
+    if words:
+        parts.append(" ".join(words))
+    return parts
+
+
 def parse_mailboxes(field_name: str, value: str | Sequence[str]) -> list[Mailbox]:
     """A list of recipients from one text or a list of texts (each may hold several)."""
     texts = [value] if isinstance(value, str) else list(value)

@@ -594,9 +594,14 @@ def _first_reply(s: Session, reply_id: int, at: datetime) -> None:
 
 
 def mark_sent(
-    db: Database, reply_id: int, now: datetime | None = None, note: str | None = None
+    db: Database,
+    reply_id: int,
+    now: datetime | None = None,
+    note: str | None = None,
+    recipients: Sequence[str] = (),
 ) -> bool:
-    """The server accepted it. ``note`` (e.g. the Sent copy failed) is kept as last_error."""
+    """The server accepted it. ``note`` (e.g. the Sent copy failed) is kept as last_error;
+    ``recipients``, when the server refused others (``split_refused``), are named in History."""
     now = _aware(now)
     with db.session() as s:
         if not _settle(
@@ -604,7 +609,125 @@ def mark_sent(
         ):
             return False
         _first_reply(s, reply_id, now)
-        _history(s, reply_id, now, "sent", note or "Reply accepted by the mail server")
+        accepted = "Reply accepted by the mail server"
+        if recipients:
+            accepted += f" for {', '.join(recipients)}"
+        _history(s, reply_id, now, "sent", note or accepted)
+    return True
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A recipient the mail server refused (RCPT TO), with its answer."""
+
+    recipient: str
+    code: int
+    text: str
+
+    @property
+    def permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+    def __str__(self) -> str:
+        return f"{self.recipient}: {self.code} {self.text}"
+
+
+_RECIPIENT_FIELDS = (("To", "to_addrs"), ("Cc", "cc_addrs"), ("Bcc", "bcc_addrs"))
+
+
+def split_refused(
+    db: Database,
+    reply_id: int,
+    refused: Sequence[Refusal],
+    now: datetime | None = None,
+    lease: datetime | None = None,
+) -> bool:
+    """The server refused some recipients of a reply being sent and accepted the others,
+    before the message was handed over. The reply keeps only the accepted recipients (it
+    goes to them now, and a retry of it can never reach the others twice); the refused ones
+    move to a new reply of the same text: failed with the server's words when refused for
+    good (5xx), for the agent to correct and send again or a supervisor to retry; queued
+    after the back-off when refused for now (4xx). One transaction, with the email's
+    History. False when the reply is no longer ``sending`` under ``lease`` (when given): it
+    is not this sender's any more, nothing is changed, and it must not be sent."""
+    now = _aware(now)
+    gone = {r.recipient for r in refused}
+    ours = [Reply.id == reply_id, Reply.state == ReplyState.SENDING]
+    if lease is not None:
+        ours.append(Reply.next_attempt_at == lease)
+    with db.session() as s:
+        reply = s.scalar(select(Reply).where(*ours))
+        if reply is None:
+            return False
+        kept: dict[str, list[compose.Mailbox]] = {}
+        moved: dict[str, list[compose.Mailbox]] = {}
+        for label, column in _RECIPIENT_FIELDS:
+            boxes = compose.parse_mailboxes(label, getattr(reply, column))
+            kept[column] = [b for b in boxes if b.address not in gone]
+            moved[column] = [b for b in boxes if b.address in gone]
+        accepted = ", ".join(dict.fromkeys(b.address for c in kept.values() for b in c))
+        if not changed_rows(
+            s,
+            update(Reply)
+            .where(*ours)
+            .values({c: compose.format_mailboxes(b) for c, b in kept.items()})
+            .execution_options(synchronize_session=False),
+        ):
+            return False
+        for_good = [r for r in refused if r.permanent]
+        for_now = [r for r in refused if not r.permanent]
+        for group, state in ((for_good, ReplyState.FAILED), (for_now, ReplyState.QUEUED)):
+            if not group:
+                continue
+            addresses = {r.recipient for r in group}
+            reasons = "; ".join(str(r) for r in group)
+            if state == ReplyState.FAILED:
+                error = (
+                    f"The mail server refused the recipient(s) {reasons}. The reply is sent "
+                    f"to the other recipient(s) ({accepted}) separately: this is the reply to "
+                    "the refused one(s) only."
+                )
+            else:
+                error = (
+                    f"The mail server refused the recipient(s) for now: {reasons}. It is tried "
+                    f"again later, to them only (the other recipient(s), {accepted}, are sent "
+                    "the reply separately)."
+                )
+            s.add(
+                Reply(
+                    email_id=reply.email_id,
+                    agent_id=reply.agent_id,
+                    template_id=reply.template_id,
+                    subject=reply.subject,
+                    body=reply.body,
+                    # A message of its own (to other recipients), written at the same time.
+                    message_id=compose.make_message_id(reply.message_id.strip("<>")),
+                    created_at=reply.created_at,
+                    state=state,
+                    attempts=reply.attempts,
+                    last_error=error,
+                    next_attempt_at=(
+                        now + backoff(reply.attempts) if state == ReplyState.QUEUED else None
+                    ),
+                    **{
+                        c: compose.format_mailboxes([b for b in boxes if b.address in addresses])
+                        for c, boxes in moved.items()
+                    },
+                )
+            )
+        detail = (
+            f"The mail server refused {'; '.join(str(r) for r in refused)}. The reply goes to "
+            f"the recipient(s) it accepted ({accepted})"
+        )
+        if for_good:
+            detail += f"; {', '.join(r.recipient for r in for_good)} kept in Failed sends"
+        if for_now:
+            detail += f"; {', '.join(r.recipient for r in for_now)} tried again later"
+        s.add(
+            History(
+                email_id=reply.email_id, at=now, action="partially refused", detail=detail + "."
+            )
+        )
     return True
 
 
@@ -736,6 +859,13 @@ def accept_as_sent(db: Database, actor: Actor, reply_id: int, now: datetime | No
         )
 
 
+def recipients_text(to: str, cc: str, bcc: str) -> str:
+    """To, Cc and Bcc in one line, for a list of replies ("a@x; Cc: b@y; Bcc: c@z")."""
+    parts = [to] if to else []
+    parts += [f"{label}: {text}" for label, text in (("Cc", cc), ("Bcc", bcc)) if text]
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class FailedSend:
     reply_id: int
@@ -748,6 +878,12 @@ class FailedSend:
     last_error: str | None
     created_at: datetime
     next_attempt_at: datetime | None
+    cc_addrs: str = ""
+    bcc_addrs: str = ""
+
+    @property
+    def recipients(self) -> str:
+        return recipients_text(self.to_addrs, self.cc_addrs, self.bcc_addrs)
 
 
 def failed_sends(db: Database, *, include_retrying: bool = False) -> list[FailedSend]:
@@ -775,6 +911,8 @@ def failed_sends(db: Database, *, include_retrying: bool = False) -> list[Failed
                 last_error=r.last_error,
                 created_at=r.created_at,
                 next_attempt_at=r.next_attempt_at if r.state == ReplyState.QUEUED else None,
+                cc_addrs=r.cc_addrs,
+                bcc_addrs=r.bcc_addrs,
             )
             for r, agent in s.execute(stmt)
         ]

@@ -83,6 +83,21 @@ class AddressesNeedConfirmation(ServiceError):
         self.addresses = list(addresses)
 
 
+class NotAnAddress(ValidationError):
+    """A recipient (or a part of one) without an '@': no mail server can deliver it to the
+    customer (one would append its own domain), so nothing is queued. ``address`` is the
+    part as typed."""
+
+    def __init__(self, field: str, address: str) -> None:
+        super().__init__(
+            field,
+            f"holds '{address}', which is not an email address (it has no '@'): the reply "
+            "cannot be sent to it, as a mail server would take it for one of its own "
+            "mailboxes. Correct it or remove it.",
+        )
+        self.address = address
+
+
 def confirmation_text(address: str) -> str:
     """The seed's exact question for one address."""
     return CONFIRMATION_TEXT.format(address=address)
@@ -114,6 +129,35 @@ def invalid_addresses(*fields: str) -> list[str]:
     found: list[str] = []
     for text in fields:
         found.extend(item for item in split_recipients(text) if not address_is_valid(item))
+    return found
+
+
+def expand_recipients(field: str, text: str, loose: Collection[str] | None) -> str | list[str]:
+    """The recipients of one field to queue, each as typed. A recipient in ``loose`` (one the
+    agent confirmed, or with ``None`` any) that is not one address is split into the parts
+    that are (the seed's "a@example.com b@example.com" goes to both); a part without an '@'
+    is refused (NotAnAddress) before anything is queued. Everything else is left to the
+    outbox's strict parsing."""
+    if loose is not None and not loose:
+        return text
+    items = split_recipients(text)
+    if loose is not None and not any(item in loose for item in items):
+        return text
+    found: list[str] = []
+    for item in items:
+        if loose is not None and item not in loose:
+            found.append(item)
+            continue
+        try:
+            compose.parse_mailbox(field, item)
+        except compose.HeaderError:
+            parts = compose.split_loosely(item)
+        else:
+            parts = [item]
+        for part in parts:
+            if "@" not in part:
+                raise NotAnAddress(field, part)
+        found.extend(parts)
     return found
 
 
@@ -204,6 +248,12 @@ class AgentFailedSend:
     to_addrs: str
     last_error: str | None
     created_at: datetime
+    cc_addrs: str = ""
+    bcc_addrs: str = ""
+
+    @property
+    def recipients(self) -> str:
+        return outbox.recipients_text(self.to_addrs, self.cc_addrs, self.bcc_addrs)
 
 
 @lru_cache(maxsize=2)
@@ -716,28 +766,31 @@ class WorkService(Service):
     ) -> int:
         """Queue the reply for sending; the email becomes Actioned. With address
         confirmation required, every invalid recipient must be among ``confirmed`` (else
-        AddressesNeedConfirmation lists them). Returns the reply's id."""
+        AddressesNeedConfirmation lists them). A recipient sent anyway (confirmed, or any
+        without confirmation) goes to each part of it that has an '@', as typed; a part
+        without one is refused (NotAnAddress). Returns the reply's id."""
         now = now or utcnow()
         # PostgreSQL: the read, then one statement that queues the reply only if the agent
         # still holds the email; each safe alone, so no transaction around them.
         with self.write_connection(Permission.WORK_EMAILS, "The reply", autocommit=True) as conn:
             row, free_format, confirm = self._for_sending(conn, email_id, text.template_id)
             self._check_template_linked(free_format, text, row.linked)
+            loose: Collection[str] | None = None
             if confirm:
-                pending = [
-                    a for a in invalid_addresses(text.to, text.cc, text.bcc) if a not in confirmed
-                ]
+                invalid = invalid_addresses(text.to, text.cc, text.bcc)
+                pending = [a for a in invalid if a not in confirmed]
                 if pending:
                     raise AddressesNeedConfirmation(pending)
+                loose = frozenset(invalid)
             return outbox.queue_on(
                 conn,
                 email_id,
                 row,
                 row if row.channel is not None else None,
                 self.actor.user_id,
-                text.to,
-                text.cc,
-                text.bcc,
+                expand_recipients("To", text.to, loose),
+                expand_recipients("Cc", text.cc, loose),
+                expand_recipients("Bcc", text.bcc, loose),
                 text.subject,
                 text.body,
                 text.template_id,
@@ -780,7 +833,15 @@ class WorkService(Service):
         with self.read(Permission.WORK_EMAILS) as s:
             return [
                 AgentFailedSend(
-                    r.id, r.email_id, r.state, r.subject, r.to_addrs, r.last_error, r.created_at
+                    r.id,
+                    r.email_id,
+                    r.state,
+                    r.subject,
+                    r.to_addrs,
+                    r.last_error,
+                    r.created_at,
+                    r.cc_addrs,
+                    r.bcc_addrs,
                 )
                 for r in s.scalars(
                     select(Reply)

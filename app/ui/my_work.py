@@ -273,7 +273,7 @@ class MyWorkScreen(QWidget):
             [
                 Column("Subject", lambda f: f.subject or "(no subject)"),
                 Column("Reason", _failure_reason),
-                Column("To", lambda f: f.to_addrs),
+                Column("To", lambda f: f.recipients),
             ],
             self,
         )

@@ -9,6 +9,7 @@ email the agent switches away from is kept in memory until they come back to it.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -41,6 +42,7 @@ from app.services.errors import (
 )
 from app.services.work import (
     AddressesNeedConfirmation,
+    NotAnAddress,
     ReplyText,
     TemplateChoice,
     WorkItem,
@@ -501,6 +503,15 @@ class ReplyEditor(QWidget):
                 return
         self.to_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def _select_part(self, field: str, part: str) -> None:
+        """Select ``part`` where it stands alone (not inside an address) in the field the
+        service named, which ``show_error`` focused."""
+        edit = self._fields.get(field)
+        if isinstance(edit, QLineEdit):
+            found = re.search(rf"(?<![^\s,;]){re.escape(part)}(?![^\s,;])", edit.text())
+            if found is not None:
+                edit.setSelection(found.start(), len(part))
+
     # ---- actions --------------------------------------------------------------------
     def send(self) -> bool:
         """Send the reply, asking about each address that needs confirmation first."""
@@ -523,6 +534,8 @@ class ReplyEditor(QWidget):
                 continue
             except (ServiceError, SQLAlchemyError) as exc:
                 self._failed("Send", exc)
+                if isinstance(exc, NotAnAddress):
+                    self._select_part(exc.field, exc.address)
                 return False
             self._done(email_id, "sent")
             return True

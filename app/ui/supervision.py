@@ -129,7 +129,7 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
             [
                 Column("Queued", lambda f: fmt(f.created_at)),
                 Column("State", lambda f: f.state.value.capitalize()),
-                Column("To", lambda f: f.to_addrs),
+                Column("To", lambda f: f.recipients),
                 Column("Subject", lambda f: f.subject),
                 Column("Agent", lambda f: f.agent or ""),
                 Column("Attempts", lambda f: f.attempts),
@@ -166,7 +166,7 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
         chosen = self.current()
         if chosen is None:
             return
-        question = f"Send the reply to {chosen.to_addrs} again?"
+        question = f"Send the reply to {chosen.recipients} again?"
         if chosen.state == ReplyState.UNCERTAIN:
             question += "\n\nIt may already have reached the customer: they could get it twice."
         if confirm_and_run(
@@ -185,7 +185,7 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
         if confirm_and_run(
             self,
             "Accept as Sent",
-            f"Record the reply to {chosen.to_addrs} as sent?",
+            f"Record the reply to {chosen.recipients} as sent?",
             lambda: outbox.accept_as_sent(self.ctx.db, self.ctx.actor, chosen.reply_id),
             ok="Accept as sent",
         ):

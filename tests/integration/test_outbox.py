@@ -1,6 +1,7 @@
 """The outbox against real Postfix and Dovecot: headers as received, one connection per batch,
-retry across an SMTP outage, a permanent refusal, the unknown outcome (the server's answer
-to the end of DATA lost) with and without a Sent folder, a crash after sending, injection."""
+retry across an SMTP outage, a permanent refusal, some recipients refused and the others
+sent the reply (once), the unknown outcome (the server's answer to the end of DATA lost)
+with and without a Sent folder, a crash after sending, injection."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ from app.services.campaigns import CampaignData, CampaignService
 from app.services.channels import ChannelData, ChannelService
 from app.services.errors import ValidationError
 from app.services.secrets import SecretStore
+from app.services.work import AddressesNeedConfirmation, ReplyText, WorkService
+from tests.conftest import actor_of
 from tests.servers.mail import Mailbox, MailServer
 
 pytestmark = pytest.mark.server
@@ -288,12 +291,13 @@ def test_an_unknown_local_recipient_fails_with_the_servers_text(
 ):  # type: ignore[no-untyped-def]
     channel = make_channel(demo_db, mail_server, mailbox, secrets)
     email_id = customer_email(demo_db, channel)
-    reply = queue(demo_db, email_id, "nobody@example.test", cc=customer())
+    reply = queue(demo_db, email_id, "nobody@example.test", cc="nobody-else@example.test")
     report = drain_outbox(demo_db, secrets)
     assert (report.failed, report.sent, report.retrying) == (1, 0, 0)
     row = reply_row(demo_db, reply.id)
     assert row.state == ReplyState.FAILED and row.next_attempt_at is None
     assert "nobody@example.test: 550" in (row.last_error or "")
+    assert "nobody-else@example.test: 550" in (row.last_error or "")
     assert "User unknown" in (row.last_error or "")
     with demo_db.session() as s:
         history = s.scalars(
@@ -303,9 +307,136 @@ def test_an_unknown_local_recipient_fails_with_the_servers_text(
         ).all()
     assert history == [row.last_error]
     assert [f.reply_id for f in outbox.failed_sends(demo_db)] == [reply.id]
-    # all or nothing: the accepted Cc recipient did not get it either, and nothing is retried
+    # every recipient refused: nothing went out, and nothing is retried
     assert drain_outbox(demo_db, secrets, now=utcnow() + timedelta(hours=2)).claimed == 0
     assert copies(mail_server, reply.message_id) == []
+
+
+# ---- some recipients refused, the others accepted -------------------------------------------
+
+
+def replies_of(db: Database, email_id: int) -> list[Reply]:
+    with db.session() as s:
+        return list(s.scalars(select(Reply).where(Reply.email_id == email_id).order_by(Reply.id)))
+
+
+def history_of(db: Database, email_id: int) -> list[tuple[str, str]]:
+    with db.session() as s:
+        rows = s.execute(
+            select(History.action, History.detail)
+            .where(History.email_id == email_id)
+            .order_by(History.id)
+        )
+        return [(action, detail) for action, detail in rows]
+
+
+def test_a_confirmed_space_separated_pair_goes_to_the_accepted_one_and_names_the_refused(
+    mail_server, mailbox, demo_db, secrets
+):  # type: ignore[no-untyped-def]
+    """End to end: the agent types the seed's "abc@… xyz@…" (a space, no comma), OKs the
+    question, and Postfix refuses one of the two at RCPT TO with its own words: the other
+    gets the reply, once; the refused one waits in Failed sends with the server's text; a
+    retry goes to it alone; History tells what happened."""
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    email_id = customer_email(demo_db, channel)
+    alice = WorkService(demo_db, actor_of(demo_db, "alice"))
+    with demo_db.session() as s:
+        answered = s.get_one(Email, email_id)
+        answered.agent_id = alice.actor.user_id
+        s.execute(
+            update(Campaign)
+            .where(Campaign.id == answered.campaign_id)
+            .values(allow_free_format=True, require_address_confirmation=True)
+        )
+    accepted, refused = customer(), f"refused-{random.token_hex(4)}@example.com"
+    mail_server.refuse_recipient(refused, "550 5.1.1 No such customer here")
+    pair = f"{accepted} {refused}"
+    text = ReplyText(to=pair, subject=SUBJECT, body=BODY)
+    with pytest.raises(AddressesNeedConfirmation) as asked:
+        alice.send(email_id, text)
+    assert asked.value.addresses == [pair]
+    reply_id = alice.send(email_id, text, confirmed=[pair])
+
+    report = drain_outbox(demo_db, secrets)
+    assert (report.claimed, report.sent, report.refused, report.failed) == (1, 1, 1, 0)
+    sent, failed = replies_of(demo_db, email_id)
+    assert (sent.id, sent.state, sent.to_addrs) == (reply_id, ReplyState.SENT, accepted)
+    got = delivered(mail_server, sent.message_id)
+    assert len(got) == 1, mail_server.log_tail()
+    assert str(got[0]["To"]) == f"{accepted}, {refused}"  # the message as the agent wrote it
+    server_words = (
+        f"{refused}: 550 5.1.1 <{refused}>: Recipient address rejected: No such customer here"
+    )
+    assert (failed.state, failed.to_addrs, failed.agent_id) == (
+        ReplyState.FAILED,
+        refused,
+        alice.actor.user_id,
+    )
+    assert failed.last_error is not None
+    assert failed.last_error.startswith(f"The mail server refused the recipient(s) {server_words}.")
+    assert [(f.reply_id, f.to_addrs) for f in outbox.failed_sends(demo_db)] == [
+        (failed.id, refused)
+    ]
+    assert [(f.reply_id, f.last_error) for f in alice.my_failed_sends()] == [
+        (failed.id, failed.last_error)
+    ]
+    assert history_of(demo_db, email_id)[-3:] == [
+        (
+            "replied",
+            f"Reply to {accepted}, {refused} queued for sending through Real {mailbox.address}",
+        ),
+        (
+            "partially refused",
+            f"The mail server refused {server_words}. The reply goes to the recipient(s) it "
+            f"accepted ({accepted}); {refused} kept in Failed sends.",
+        ),
+        ("sent", f"Reply accepted by the mail server for {accepted}"),
+    ]
+
+    # Never again to the accepted one: later passes send nothing; a supervisor's retry of
+    # the refused part (still refused) reaches nobody else, and once accepted, only it.
+    assert drain_outbox(demo_db, secrets, now=utcnow() + timedelta(hours=2)).claimed == 0
+    outbox.retry(demo_db, SYSTEM, failed.id)
+    again = drain_outbox(demo_db, secrets)
+    assert (again.claimed, again.failed, again.sent) == (1, 1, 0)
+    assert "No such customer here" in (reply_row(demo_db, failed.id).last_error or "")
+    mail_server.refuse_recipient(refused, None)
+    outbox.retry(demo_db, SYSTEM, failed.id)
+    assert drain_outbox(demo_db, secrets).sent == 1
+    resent = delivered(mail_server, failed.message_id)
+    assert len(resent) == 1 and str(resent[0]["To"]) == refused
+    assert len(copies(mail_server, sent.message_id)) == 1
+    assert [r.state for r in replies_of(demo_db, email_id)] == [ReplyState.SENT] * 2
+
+
+def test_a_recipient_refused_for_now_is_sent_its_reply_later(
+    mail_server, mailbox, demo_db, secrets
+):  # type: ignore[no-untyped-def]
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    email_id = customer_email(demo_db, channel)
+    later = f"later-{random.token_hex(4)}@example.com"
+    mail_server.refuse_recipient(later, "450 4.2.1 Mailbox busy, try again later")
+    to = customer()
+    reply = queue(demo_db, email_id, to, bcc=later)
+    started = utcnow()
+    report = drain_outbox(demo_db, secrets, now=started)
+    assert (report.sent, report.refused, report.retrying) == (1, 1, 0)
+    sent, waiting = replies_of(demo_db, email_id)
+    assert (sent.id, sent.state, sent.to_addrs, sent.bcc_addrs) == (
+        reply.id,
+        ReplyState.SENT,
+        to,
+        "",
+    )
+    assert (waiting.state, waiting.to_addrs, waiting.bcc_addrs) == (ReplyState.QUEUED, "", later)
+    assert "450 4.2.1" in (waiting.last_error or "")
+    assert waiting.next_attempt_at is not None and waiting.next_attempt_at > started
+    mail_server.refuse_recipient(later, None)
+    report = drain_outbox(demo_db, secrets, now=started + timedelta(minutes=5))
+    assert (report.claimed, report.sent) == (1, 1)
+    assert len(delivered(mail_server, sent.message_id)) == 1
+    assert len(delivered(mail_server, waiting.message_id)) == 1
+    assert reply_row(demo_db, waiting.id).state == ReplyState.SENT
 
 
 # ---- the unknown outcome ----------------------------------------------------------------

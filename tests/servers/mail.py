@@ -6,13 +6,14 @@ Layout of the base folder (nothing is read from /etc/dovecot or /etc/postfix/mai
     dovecot/    dovecot.conf, users/DOMAIN/LOCALPART (one passwd-file per user)
     run/        dovecot base_dir and state_dir (sockets, master.pid)
     mail/       Maildirs, owned by the ``vmail`` user
-    postfix/    main.cf, master.cf, mailboxes(.db), outbound.regexp
+    postfix/    main.cf, master.cf, mailboxes(.db), outbound.regexp, refused(.db)
     spool/ pfdata/  postfix queue_directory and data_directory
     logs/       dovecot.log, postfix.log, *.out (daemon stdout/stderr)
 
 Postfix delivers the local domains into dovecot over LMTP. Every other recipient is rewritten
 to the ``outbound`` mailbox, so mail "to customers" can be read back over IMAP and never leaves
 the machine. SMTP offers STARTTLS and AUTH PLAIN/LOGIN (after STARTTLS) against dovecot's users.
+``refuse_recipient`` makes SMTP refuse chosen addresses at RCPT TO with a chosen answer.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ class MailServer:
         self._lock = threading.Lock()
         self._counter = 0
         self._map_mtime = 0
+        self._refused: dict[str, str] = {}
+        self._refused_mtime = 0
         self._ports: dict[str, int] = {}
         self._dovecot: Daemon | None = None
         self._postfix: Daemon | None = None
@@ -284,6 +287,25 @@ class MailServer:
         address = f"{local}-{n}-{secrets.token_hex(3)}@{self.domains[0]}"
         return self.add_user(address, secrets.token_urlsafe(12))
 
+    def refuse_recipient(
+        self, address: str, answer: str | None = "550 5.1.1 This mailbox takes no mail"
+    ) -> None:
+        """SMTP refuses ``address`` at RCPT TO with ``answer`` (a 4xx or 5xx code, an enhanced
+        status code, text), from the next connection on; ``answer=None`` accepts it again.
+        Postfix answers "CODE X.Y.Z <address>: Recipient address rejected: text"."""
+        address = address.lower()
+        if answer is not None and (
+            not re.fullmatch(r"[45]\d\d [45]\.\d{1,3}\.\d{1,3} [^\r\n]+", answer)
+            or not _ADDRESS.fullmatch(address)
+        ):
+            raise ValueError(f"not a plain address and an SMTP answer: {address!r}, {answer!r}")
+        with self._lock:
+            if answer is None:
+                self._refused.pop(address, None)
+            else:
+                self._refused[address] = answer
+            self._write_refusal_map()
+
     def deliver(
         self, address: str, message: bytes | Message, sender: str = "customer@example.com"
     ) -> None:
@@ -351,6 +373,7 @@ class MailServer:
                 self._write_user(self.outbound, self._password)
                 self._users[self.outbound] = self._password
             self._write_postfix_map()
+            self._write_refusal_map()
 
     def _make_certificate(self) -> None:
         """A CA and a server certificate signed by it (kept for the life of the base folder)."""
@@ -492,6 +515,8 @@ mynetworks = 127.0.0.0/8
 relayhost =
 smtpd_peername_lookup = no
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+# refuse_recipient(): chosen addresses refused at RCPT TO with a chosen answer
+smtpd_recipient_restrictions = check_recipient_access hash:{conf_dir / "refused"}
 virtual_mailbox_domains = {" ".join(self.domains)}
 # hash, not texthash: smtpd notices a rebuilt .db and restarts, so new users work at once
 virtual_mailbox_maps = hash:{conf_dir / "mailboxes"}
@@ -563,6 +588,19 @@ append_dot_mydomain = no
         mtime = max(int(db.stat().st_mtime), self._map_mtime + 1)
         os.utime(db, (mtime, mtime))
         self._map_mtime = mtime
+
+    def _write_refusal_map(self) -> None:
+        """The addresses refused at RCPT TO (caller holds the lock), rebuilt like the list of
+        mailboxes, so that a running smtpd sees the change."""
+        source = self._path("postfix", "refused")
+        source.write_text(
+            "".join(f"{a}\t{answer}\n" for a, answer in sorted(self._refused.items()))
+        )
+        _run([POSTMAP, "-c", str(source.parent), f"hash:{source}"])
+        db = source.with_name("refused.db")
+        mtime = max(int(db.stat().st_mtime), self._refused_mtime + 1)
+        os.utime(db, (mtime, mtime))
+        self._refused_mtime = mtime
 
     # ------------------------------------------------------------------ daemons
     def _wait_ports(self, daemon: Daemon, names: tuple[str, ...]) -> None:

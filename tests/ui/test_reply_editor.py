@@ -284,24 +284,85 @@ def test_cancel_on_the_second_address_sends_nothing(
     assert editor.to_edit.text() == "zoe@localhost"
 
 
-def test_a_space_between_two_addresses_asks_then_explains_next_to_to(  # type: ignore[no-untyped-def]
+def test_a_space_between_two_addresses_asks_then_sends_to_both(  # type: ignore[no-untyped-def]
     qtbot, open_reply, demo_db: Database, answers
 ) -> None:
+    """The seed: "if you use a space you will get this error too, although the email will
+    still send"."""
     shown, replies = answers
     editor, email_id = open_reply("Complaints")
     editor.to_edit.clear()
     pair = "zoe@customers.example max@customers.example"
     type_text(qtbot, editor.to_edit, pair)
     type_text(qtbot, editor.body_edit, "Hello")
-    typed = fields(editor)
     replies.append(True)
+    sent: list[tuple[int, str]] = []
+    editor.finished.connect(lambda e, what: sent.append((e, what)))
     editor.send_button.click()
     assert shown == [("confirm", confirmation_text(pair))]
-    assert editor.errors["To"].isVisible()
-    assert "not one valid email address" in editor.errors["To"].text()
-    assert fields(editor) == typed
-    assert editor.to_edit.hasFocus()
+    assert shown[0][1] == (
+        "The input email address 'zoe@customers.example max@customers.example' appears to be "
+        "invalid. Please confirm that you do want to use this email address, by pressing OK, "
+        "or press Cancel and go back and correct it."
+    )
+    assert sent == [(email_id, "sent")]
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+    with demo_db.session() as s:
+        reply = s.query(Reply).filter(Reply.email_id == email_id).one()
+        assert (reply.state, reply.to_addrs) == (
+            ReplyState.QUEUED,
+            "zoe@customers.example, max@customers.example",
+        )
+    prepared = outbox.prepare(demo_db, {reply.id: utcnow()})[0]
+    assert prepared.recipients == ("zoe@customers.example", "max@customers.example")
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "asked", "named"),
+    [
+        # a space between an address and a word that is none
+        ("cc_edit", "max@customers.example boss", ["max@customers.example boss"], "boss"),
+        # a comma inside an address: the part before it has no '@'
+        ("to_edit", "zoe,adams@customers.example", ["zoe"], "zoe"),
+        # no '@' at all
+        ("bcc_edit", "zoe.customers.example", ["zoe.customers.example"], "zoe.customers.example"),
+    ],
+)
+def test_ok_on_a_part_without_an_at_sign_explains_it_and_keeps_everything(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers, field: str, typed: str, asked, named: str
+) -> None:
+    shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    type_text(qtbot, editor.to_edit, "zoe@customers.example")
+    edit = getattr(editor, field)
+    edit.clear()
+    type_text(qtbot, edit, typed)
+    type_text(qtbot, editor.body_edit, "Sorry for the trouble.")
+    typed_fields = fields(editor)
+    replies.extend([True] * len(asked))
+    sent: list[tuple[int, str]] = []
+    editor.finished.connect(lambda e, what: sent.append((e, what)))
+    editor.send_button.click()
+    assert shown == [("confirm", confirmation_text(a)) for a in asked]
+    label = {"to_edit": "To", "cc_edit": "Cc", "bcc_edit": "Bcc"}[field]
+    error = editor.errors[label]
+    assert error.isVisible()
+    assert error.text().startswith(
+        f"{label} holds '{named}', which is not an email address (it has no '@'): the reply "
+        "cannot be sent to it"
+    )
+    assert fields(editor) == typed_fields
+    assert edit.hasFocus() and edit.selectedText() == named
+    assert sent == [] and editor.email_id == email_id
     assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+    with demo_db.session() as s:
+        assert s.query(Reply).filter(Reply.email_id == email_id).count() == 0
+    # Corrected: sent.
+    edit.clear()
+    type_text(qtbot, edit, "max@customers.example")
+    editor.send_button.click()
+    assert sent == [(email_id, "sent")]
 
 
 def test_confirmation_off_never_asks(qtbot, open_reply, demo_db: Database, answers) -> None:  # type: ignore[no-untyped-def]

@@ -84,6 +84,61 @@ def test_an_uncertain_send_is_accepted_as_sent(
         assert s.get_one(Email, reply.email_id).first_reply_at is not None
 
 
+def partly_refused_reply(db) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """A reply to three recipients whose Cc and Bcc the server refused while it took the To:
+    (the sent reply, the reply left for the refused ones)."""
+    e = add_email(db, "General Enquiries")
+    alice = WorkService(db, actor_of(db, "alice"))
+    alice.take(e)
+    text = ReplyText(
+        to="zoe@customers.example",
+        cc="gone@customers.example",
+        bcc="old@customers.example",
+        subject="Re: x",
+        body="y",
+    )
+    reply_id = alice.send(e, text)
+    lease = outbox.claim_ids(db, [reply_id], utcnow())[reply_id]
+    refused = [
+        outbox.Refusal(address, 550, f"5.1.1 <{address}>: Recipient address rejected: gone")
+        for address in ("gone@customers.example", "old@customers.example")
+    ]
+    assert outbox.split_refused(db, reply_id, refused, utcnow(), lease)
+    assert outbox.mark_sent(db, reply_id, utcnow(), recipients=["zoe@customers.example"])
+    with db.session() as s:
+        left = s.scalars(select(Reply.id).where(Reply.email_id == e, Reply.id != reply_id)).one()
+    return reply_id, left
+
+
+def test_refused_recipients_show_with_the_servers_words_and_retry_goes_to_them_only(
+    qtbot, demo_db, supervisor, make_ctx, answers
+) -> None:  # type: ignore[no-untyped-def]
+    sent_id, left_id = partly_refused_reply(demo_db)
+    screen = show(qtbot, FailedSendsScreen(make_ctx(demo_db, supervisor)))
+    assert texts(screen, 2) == ["Cc: gone@customers.example; Bcc: old@customers.example"]
+    assert texts(screen, 1) == ["Failed"]
+    [reason] = texts(screen, 6)
+    assert reason.startswith(
+        "The mail server refused the recipient(s) gone@customers.example: 550 5.1.1 "
+        "<gone@customers.example>: Recipient address rejected: gone; old@customers.example: "
+        "550 5.1.1 <old@customers.example>: Recipient address rejected: gone. The reply is "
+        "sent to the other recipient(s) (zoe@customers.example) separately"
+    )
+    screen.view.selectRow(0)
+    qtbot.mouseClick(screen.retry_button, Qt.MouseButton.LeftButton)
+    shown, _replies = answers
+    assert shown[-1] == (
+        "confirm",
+        "Send the reply to Cc: gone@customers.example; Bcc: old@customers.example again?",
+    )
+    with demo_db.session() as s:
+        assert s.get_one(Reply, left_id).state == ReplyState.QUEUED
+        assert s.get_one(Reply, sent_id).state == ReplyState.SENT  # never again
+    [prepared] = outbox.prepare(demo_db, {left_id: utcnow()})
+    assert prepared.recipients == ("gone@customers.example", "old@customers.example")
+    assert screen.model.rowCount() == 0
+
+
 def test_failed_sends_appear_on_their_own(qtbot, demo_db, supervisor, make_ctx) -> None:  # type: ignore[no-untyped-def]
     screen = show(qtbot, FailedSendsScreen(make_ctx(demo_db, supervisor)))
     assert screen.model.rowCount() == 0

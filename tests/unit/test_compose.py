@@ -193,6 +193,37 @@ def test_addresses_are_parsed_and_stored_so_that_they_split_back() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("typed", "parts"),
+    [
+        # the seed's space between two addresses; tabs and runs of spaces alike
+        ("abc@mailserver.com xyz@mailserver.com", ["abc@mailserver.com", "xyz@mailserver.com"]),
+        (
+            "  Abc@MailServer.com \t  xyz@mailserver.com ",
+            ["Abc@MailServer.com", "xyz@mailserver.com"],
+        ),
+        # a name stays with the <address> after it, a comment with the part before it
+        ("Zoe Adams <zoe@x.example> max@x.example", ["Zoe Adams <zoe@x.example>", "max@x.example"]),
+        ("zoe@x.example (Zoe) max@x.example", ["zoe@x.example (Zoe)", "max@x.example"]),
+        # quotes and <> hold their spaces; an '@' inside quotes makes no address
+        ('"Zoe Adams" <zoe@x.example>', ['"Zoe Adams" <zoe@x.example>']),
+        ('"a@b" <zoe@x.example> max@x.example', ['"a@b" <zoe@x.example>', "max@x.example"]),
+        ('"zoe adams"@x.example max@x.example', ['"zoe adams"@x.example', "max@x.example"]),
+        ("Zoe < zoe@x.example >", ["Zoe < zoe@x.example >"]),
+        # words without an '@' between addresses stay together, to be named as typed
+        ("Zoe Adams zoe@x.example", ["Zoe Adams", "zoe@x.example"]),
+        (
+            "zoe@x.example please copy max@x.example",
+            ["zoe@x.example", "please copy", "max@x.example"],
+        ),
+        ("abc", ["abc"]),
+        ("", []),
+    ],
+)
+def test_split_loosely_keeps_each_part_as_typed(typed: str, parts: list[str]) -> None:
+    assert compose.split_loosely(typed) == parts
+
+
 def test_no_recipient_at_all_is_refused() -> None:
     with pytest.raises(HeaderError, match="at least one recipient"):
         compose.build(outgoing(to=[], cc=[], bcc=[]))

@@ -582,8 +582,17 @@ def test_transmit_success_dot_stuffs_and_ends_data() -> None:
     [
         ({"mail": (451, b"4.3.0 busy")}, Temporary, "451 4.3.0 busy"),
         ({"mail": (553, b"5.7.1 not yours")}, Permanent, "553 5.7.1 not yours"),
-        ({"rcpt b@x.example": (550, b"5.1.1 unknown")}, Permanent, "b@x.example: 550"),
-        ({"rcpt b@x.example": (452, b"4.5.3 too many")}, Temporary, "b@x.example: 452"),
+        # every recipient refused: nobody to send it to
+        (
+            {"rcpt a@x.example": (450, b"4.2.1 busy"), "rcpt b@x.example": (550, b"5.1.1 unknown")},
+            Permanent,
+            "a@x.example: 450 4.2.1 busy; b@x.example: 550",
+        ),
+        (
+            {"rcpt a@x.example": (452, b"4.5.3 too many"), "rcpt b@x.example": (452, b"4.5.3")},
+            Temporary,
+            "a@x.example: 452",
+        ),
         ({"data": (554, b"5.5.1 no valid recipients")}, Permanent, "554"),
         ({"final": (552, b"5.3.4 too big")}, Permanent, "552 5.3.4 too big"),
         ({"final": (451, b"4.3.0 queue trouble")}, Temporary, "451"),
@@ -602,10 +611,47 @@ def test_transmit_classifies_failures(
         run(fake)
 
 
-def test_one_refused_recipient_stops_the_whole_reply() -> None:
+def test_every_recipient_refused_stops_the_reply() -> None:
     fake = FakeSMTP(**{"rcpt a@x.example": (550, b"5.1.1 unknown")})
     with pytest.raises(Permanent):
-        run(fake)
+        run(fake, ("a@x.example",))
+    assert "data" not in fake.commands and fake.sent == []
+
+
+def test_refused_recipients_are_told_before_the_message_goes_to_the_others() -> None:
+    fake = FakeSMTP(
+        **{
+            "rcpt a@x.example": (550, b"5.1.1 <a@x.example>:  unknown\r\n"),
+            "rcpt c@x.example": (450, b"4.2.1 busy"),
+        }
+    )
+    told: list[tuple[list[outbox.Refusal], list[str]]] = []
+    refused = transmit(
+        fake,  # type: ignore[arg-type]
+        "s@example.com",
+        ("a@x.example", "b@x.example", "c@x.example"),
+        b"Subject: x\r\n\r\nbody",
+        lambda r: told.append((r, list(fake.commands))),
+    )
+    expected = [
+        outbox.Refusal("a@x.example", 550, "5.1.1 <a@x.example>: unknown"),
+        outbox.Refusal("c@x.example", 450, "4.2.1 busy"),
+    ]
+    assert refused == expected
+    assert told == [(expected, ["mail", *(f"rcpt {r}@x.example" for r in "abc")])]  # no DATA yet
+    assert fake.commands[-3:] == ["data", "send", "final"] and len(fake.sent) == 1
+    assert str(expected[0]) == "a@x.example: 550 5.1.1 <a@x.example>: unknown"
+    assert [r.permanent for r in expected] == [True, False]
+
+
+def test_what_the_refusal_callback_raises_ends_the_exchange_before_data() -> None:
+    fake = FakeSMTP(**{"rcpt a@x.example": (550, b"5.1.1 unknown")})
+
+    def taken_over(refused: list[outbox.Refusal]) -> None:
+        raise sender.TakenOver
+
+    with pytest.raises(sender.TakenOver):
+        transmit(fake, "s@example.com", ("a@x.example", "b@x.example"), b"x", taken_over)  # type: ignore[arg-type]
     assert "data" not in fake.commands and fake.sent == []
 
 
@@ -634,6 +680,7 @@ class FakeConnection(FakeSMTP):
     def __init__(self, server: FakeServer) -> None:
         super().__init__()
         self.server = server
+        self.script = server.script  # the server's answers, as they are when asked
 
     def mail(self, sender: str) -> tuple[int, bytes]:
         self.server.messages += 1
@@ -657,6 +704,21 @@ class FakeServer:
         self.connections: list[FakeConnection] = []
         self.messages = 0
         self.on_mail: dict[int, Any] = {}  # n-th MAIL FROM → hook(connection)
+        self.script: dict[str, Any] = {}  # e.g. "rcpt a@x.example" → (550, b"...")
+
+    def envelopes(self) -> list[list[str]]:
+        """The RCPT TO addresses of each message the server took (DATA sent), in order."""
+        found: list[list[str]] = []
+        for conn in self.connections:
+            rcpts: list[str] = []
+            for command in conn.commands:
+                if command == "mail":
+                    rcpts = []
+                elif command.startswith("rcpt "):
+                    rcpts.append(command.removeprefix("rcpt "))
+                elif command == "send":
+                    found.append(rcpts)
+        return found
 
     def connect(self, settings: smtp.SmtpSettings) -> FakeConnection:
         conn = FakeConnection(self)
@@ -735,3 +797,146 @@ def test_a_reply_claimed_without_a_password_here_is_given_back_uncounted(
     monkeypatch.undo()
     sender.drain_outbox(demo_db, None)  # an ordinary pass notes why it waits
     assert "No SMTP password" in (row(demo_db, reply.id).last_error or "")
+
+
+# ---- some recipients refused, the others accepted ---------------------------------------
+
+ZOE = "Zoe Adams <zoe@customers.example>"
+GONE = "gone@customers.example"
+BUSY = "busy@customers.example"
+
+
+def replies_of(db: Database, email_id: int) -> list[Reply]:
+    with db.session() as s:
+        return list(s.scalars(select(Reply).where(Reply.email_id == email_id).order_by(Reply.id)))
+
+
+def test_a_partly_refused_reply_goes_to_the_accepted_and_never_again(
+    demo_db: Database, secrets: Any, fake_server: FakeServer, supervisor: Actor, agent: Actor
+) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id, to=ZOE, cc=f"Gone <{GONE}>", bcc=BUSY)
+    fake_server.script.update(
+        {
+            f"rcpt {GONE}": (550, b"5.1.1 <gone@customers.example>: Recipient address rejected"),
+            f"rcpt {BUSY}": (450, b"4.2.1 <busy@customers.example>: try again later"),
+        }
+    )
+    report = drain_outbox(demo_db, secrets, now=T0)
+    assert (report.sent, report.refused, report.failed, report.retrying) == (1, 2, 0, 0)
+    assert "2 recipient(s) refused" in report.summary()
+    assert fake_server.envelopes() == [["zoe@customers.example", GONE, BUSY]]
+
+    sent, failed, later = replies_of(demo_db, email_id)
+    # the reply is recorded as sent to the one recipient that was accepted
+    assert (sent.id, sent.state, sent.to_addrs, sent.cc_addrs, sent.bcc_addrs) == (
+        reply.id,
+        ReplyState.SENT,
+        ZOE,
+        "",
+        "",
+    )
+    # refused for good: a reply of its own, failed with the server's words, for a person
+    assert (failed.state, failed.to_addrs, failed.cc_addrs, failed.bcc_addrs) == (
+        ReplyState.FAILED,
+        "",
+        f"Gone <{GONE}>",
+        "",
+    )
+    assert failed.last_error == (
+        f"The mail server refused the recipient(s) {GONE}: 550 5.1.1 <{GONE}>: Recipient "
+        "address rejected. The reply is sent to the other recipient(s) "
+        "(zoe@customers.example) separately: this is the reply to the refused one(s) only."
+    )
+    # refused for now: queued again after the back-off, to that recipient only
+    assert (later.state, later.to_addrs, later.cc_addrs, later.bcc_addrs) == (
+        ReplyState.QUEUED,
+        "",
+        "",
+        BUSY,
+    )
+    assert later.next_attempt_at is not None and later.next_attempt_at > T0
+    assert "for now" in (later.last_error or "") and "4.2.1" in (later.last_error or "")
+    for split in (failed, later):
+        assert (split.subject, split.body, split.agent_id) == (
+            sent.subject,
+            sent.body,
+            alice(demo_db),
+        )
+        assert split.created_at == sent.created_at  # written at the same time
+        assert split.message_id != sent.message_id
+        assert split.message_id.endswith(sent.message_id.rpartition("@")[2])
+    assert history(demo_db, email_id)[-2:] == [
+        (
+            "partially refused",
+            f"The mail server refused {GONE}: 550 5.1.1 <{GONE}>: Recipient address rejected; "
+            f"{BUSY}: 450 4.2.1 <{BUSY}>: try again later. The reply goes to the recipient(s) "
+            f"it accepted (zoe@customers.example); {GONE} kept in Failed sends; {BUSY} tried "
+            "again later.",
+        ),
+        ("sent", "Reply accepted by the mail server for zoe@customers.example"),
+    ]
+    assert [f.reply_id for f in outbox.failed_sends(demo_db)] == [failed.id]
+
+    # Later passes: the temporarily refused one goes to its recipient only; the sent reply
+    # is never sent again.
+    del fake_server.script[f"rcpt {BUSY}"]
+    report = drain_outbox(demo_db, secrets, now=T0 + timedelta(hours=2))
+    assert (report.claimed, report.sent) == (1, 1)
+    assert fake_server.envelopes()[1:] == [[BUSY]]
+    assert row(demo_db, later.id).state == ReplyState.SENT
+
+    # A supervisor retries the failed one (the mailbox exists again): to that address only.
+    del fake_server.script[f"rcpt {GONE}"]
+    with pytest.raises(ConflictError):
+        outbox.retry(demo_db, supervisor, sent.id)  # sent: never again
+    outbox.retry(demo_db, supervisor, failed.id, T0 + timedelta(hours=3))
+    drain_outbox(demo_db, secrets, now=T0 + timedelta(hours=3))
+    assert fake_server.envelopes()[2:] == [[GONE]]
+    assert [r.state for r in replies_of(demo_db, email_id)] == [ReplyState.SENT] * 3
+    assert drain_outbox(demo_db, secrets, now=T0 + timedelta(days=1)).claimed == 0
+    assert len(fake_server.envelopes()) == 3
+
+
+def test_after_a_partial_refusal_a_refused_message_is_retried_to_the_accepted_only(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id, to=f"{ZOE}, {GONE}")
+    fake_server.script.update(
+        {f"rcpt {GONE}": (550, b"5.1.1 unknown"), "final": (451, b"4.3.0 queue trouble")}
+    )
+    report = drain_outbox(demo_db, secrets, now=T0)
+    assert (report.sent, report.refused, report.retrying) == (0, 1, 1)
+    first, refused = replies_of(demo_db, email_id)
+    assert (first.id, first.state, first.to_addrs) == (reply.id, ReplyState.QUEUED, ZOE)
+    assert (refused.state, refused.to_addrs) == (ReplyState.FAILED, GONE)
+    del fake_server.script["final"]
+    report = drain_outbox(demo_db, secrets, now=T0 + timedelta(hours=1))
+    assert report.sent == 1
+    assert fake_server.envelopes() == [["zoe@customers.example", GONE], ["zoe@customers.example"]]
+    assert row(demo_db, reply.id).state == ReplyState.SENT
+
+
+def test_a_reply_taken_over_before_its_refusals_are_recorded_is_not_sent(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id, to=f"{ZOE}, {GONE}")
+    fake_server.script[f"rcpt {GONE}"] = (550, b"5.1.1 unknown")
+    later = T0 + timedelta(hours=5)
+
+    def take_over(conn: FakeConnection) -> None:  # another process's lease, meanwhile
+        with demo_db.session() as s:
+            s.execute(update(Reply).where(Reply.id == reply.id).values(next_attempt_at=later))
+
+    fake_server.on_mail[1] = take_over
+    report = drain_outbox(demo_db, secrets, now=T0)
+    assert "taken over" in report.errors[0]
+    assert (report.sent, report.refused, fake_server.envelopes()) == (0, 0, [])
+    [left] = replies_of(demo_db, email_id)  # untouched, for the process that has it
+    assert (left.state, left.to_addrs, left.next_attempt_at) == (
+        ReplyState.SENDING,
+        f"{ZOE}, {GONE}",
+        later,
+    )

@@ -3,6 +3,7 @@ campaign flag on and off, and the service refusing what a campaign does not allo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,10 +11,12 @@ from sqlalchemy import select, update
 
 from app.db.engine import Database
 from app.db.models import Campaign, Email, EmailStatus, History, Reply, ReplyState, utcnow
+from app.services import outbox
 from app.services.auth import Actor
 from app.services.errors import ConflictError, PermissionDenied, ValidationError
 from app.services.work import (
     AddressesNeedConfirmation,
+    NotAnAddress,
     ReplyText,
     WorkService,
     address_is_valid,
@@ -295,13 +298,110 @@ def test_address_confirmation_on_lists_each_invalid_address(demo_db: Database) -
     with pytest.raises(AddressesNeedConfirmation) as again:
         w.send(e, text, confirmed=["max@localhost"])
     assert again.value.addresses == ["zoe@customers.example another@customers.example"]
-    # Confirmed: "max@localhost" can be sent; the space-separated pair cannot be one
-    # address, which is explained (nothing queued).
-    with pytest.raises(ValidationError, match="not one valid email address"):
-        w.send(e, text, confirmed=caught.value.addresses)
-    fixed = ReplyText(to="zoe@customers.example", cc="max@localhost", subject="Re: x", body="y")
-    w.send(e, fixed, confirmed=["max@localhost"])
+    # Confirmed (the seed: "if you use a space you will get this error too, although the
+    # email will still send"): the reply goes to both addresses of the pair, as typed.
+    reply_id = w.send(e, text, confirmed=caught.value.addresses)
     assert email(demo_db, e).status == EmailStatus.ACTIONED
+    with demo_db.session() as s:
+        reply = s.get_one(Reply, reply_id)
+        assert (reply.to_addrs, reply.cc_addrs) == (
+            "zoe@customers.example, another@customers.example",
+            "max@localhost",
+        )
+        detail = s.scalar(
+            select(History.detail).where(History.email_id == e, History.action == "replied")
+        )
+    assert detail is not None and detail.startswith(
+        "Reply to zoe@customers.example, another@customers.example, max@localhost queued"
+    )
+    prepared = outbox.prepare(demo_db, {reply_id: utcnow()})[0]
+    assert prepared.recipients == (
+        "zoe@customers.example",
+        "another@customers.example",
+        "max@localhost",
+    )
+
+
+@pytest.mark.parametrize(
+    ("to", "confirm", "sent_to"),
+    [
+        # the seed's space, and other white space, between addresses
+        ("abc@mailserver.com xyz@mailserver.com", True, "abc@mailserver.com, xyz@mailserver.com"),
+        ("Abc@MailServer.com\txyz@mailserver.com", True, "Abc@MailServer.com, xyz@mailserver.com"),
+        # a name stays with its address; another address after it
+        (
+            "Zoe Adams <zoe@customers.example> max@customers.example",
+            True,
+            "Zoe Adams <zoe@customers.example>, max@customers.example",
+        ),
+        # a comma inside a quoted local part: one address, as typed
+        ('"zoe,adams"@customers.example', True, '"zoe,adams"@customers.example'),
+        # an address without a dot in its domain, OKed: as typed
+        ("zoe@intranet", True, "zoe@intranet"),
+        # without confirmation nobody is asked, and the same rule applies
+        ("abc@mailserver.com xyz@mailserver.com", False, "abc@mailserver.com, xyz@mailserver.com"),
+    ],
+)
+def test_a_recipient_sent_anyway_goes_to_each_address_in_it_as_typed(
+    demo_db: Database, to: str, confirm: bool, sent_to: str
+) -> None:
+    set_flags(demo_db, "Complaints", require_address_confirmation=confirm)
+    e = add_email(demo_db, "Complaints")
+    w = work(demo_db, "jurgen")
+    w.take(e)
+    text = ReplyText(to=to, subject="Re: x", body="Sorry")
+    if confirm:
+        with pytest.raises(AddressesNeedConfirmation) as caught:
+            w.send(e, text)
+        assert caught.value.addresses == [to]
+    reply_id = w.send(e, text, confirmed=[to] if confirm else ())
+    with demo_db.session() as s:
+        assert s.get_one(Reply, reply_id).to_addrs == sent_to
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "confirmed", "named"),
+    [
+        ("To", "zoe.customers.example", ["zoe.customers.example"], "zoe.customers.example"),
+        # the space case with one part that is no address
+        ("To", "zoe@customers.example zoe", ["zoe@customers.example zoe"], "zoe"),
+        ("To", "Zoe Adams zoe@customers.example", ["Zoe Adams zoe@customers.example"], "Zoe Adams"),
+        # a comma inside an address splits it: the part before it has no '@'
+        ("Cc", "zoe,adams@customers.example", ["zoe"], "zoe"),
+        ("Bcc", "boss", ["boss"], "boss"),
+    ],
+)
+def test_a_part_without_an_at_sign_is_named_and_nothing_is_queued(
+    demo_db: Database, field: str, typed: str, confirmed: list[str], named: str
+) -> None:
+    e = add_email(demo_db, "Complaints")  # confirmation on
+    w = work(demo_db, "jurgen")
+    w.take(e)
+    values = {"to": "max@customers.example", "cc": "", "bcc": ""}
+    values[field.lower()] = typed
+    text = ReplyText(subject="Re: x", body="Sorry", **values)
+    with pytest.raises(AddressesNeedConfirmation) as caught:
+        w.send(e, text)
+    assert caught.value.addresses == confirmed
+    with pytest.raises(NotAnAddress) as refused:
+        w.send(e, text, confirmed=confirmed)
+    assert (refused.value.field, refused.value.address) == (field, named)
+    assert refused.value.message.startswith(
+        f"holds '{named}', which is not an email address (it has no '@')"
+    )
+    assert email(demo_db, e).status == EmailStatus.ASSIGNED
+    with demo_db.session() as s:
+        assert s.scalars(select(Reply.id).where(Reply.email_id == e)).all() == []
+    assert actions(demo_db, e)[-1] == "taken"  # nothing happened after taking it
+
+
+def test_without_confirmation_a_part_without_an_at_sign_is_refused_too(demo_db: Database) -> None:
+    e = add_email(demo_db, "General Enquiries")  # confirmation off
+    w = work(demo_db, "alice")
+    w.take(e)
+    with pytest.raises(NotAnAddress, match="'zoe'"):
+        w.send(e, ReplyText(to="zoe@customers.example zoe", subject="Re: x", body="y"))
+    assert email(demo_db, e).status == EmailStatus.ASSIGNED
 
 
 def test_address_confirmation_off_never_asks(demo_db: Database) -> None:
@@ -446,7 +546,6 @@ def test_leaving_returns_held_emails_and_keeps_drafts(demo_db: Database) -> None
 
 
 def test_a_failed_send_comes_back_to_the_agent_to_correct(demo_db: Database) -> None:
-    from app.services import outbox
 
     e = add_email(demo_db, "General Enquiries")
     w = work(demo_db, "alice")
@@ -475,6 +574,48 @@ def test_a_failed_send_comes_back_to_the_agent_to_correct(demo_db: Database) -> 
             "zoe@customers.example",
             None,
         )
+
+
+def test_the_refused_recipients_of_a_reply_come_back_to_the_agent_alone(
+    demo_db: Database,
+) -> None:
+    e = add_email(demo_db, "General Enquiries")
+    w = work(demo_db, "alice")
+    w.take(e)
+    reply_id = w.send(
+        e,
+        ReplyText(
+            to="zoe@customers.example, zoe@customers.exmaple",
+            cc="max@customers.example",
+            subject="Re: x",
+            body="y",
+        ),
+    )
+    lease = outbox.claim_ids(demo_db, [reply_id], utcnow())[reply_id]
+    words = "550 5.1.2 <zoe@customers.exmaple>: Recipient address rejected: Domain not found"
+    refusal = outbox.Refusal("zoe@customers.exmaple", 550, words.split(" ", 1)[1])
+    assert outbox.split_refused(demo_db, reply_id, [refusal], utcnow(), lease)
+    assert outbox.mark_sent(demo_db, reply_id, utcnow())
+    [failed] = w.my_failed_sends()
+    assert failed.reply_id != reply_id
+    assert (failed.state, failed.recipients) == (ReplyState.FAILED, "zoe@customers.exmaple")
+    assert failed.last_error is not None
+    assert f"zoe@customers.exmaple: {words}" in failed.last_error
+    assert actions(demo_db, e)[-2:] == ["partially refused", "sent"]
+    # Correct and send again: a draft to the refused recipient only; the sent reply stays.
+    assert w.rework_failed(failed.reply_id) == e
+    item = w.open(e)
+    assert (item.reply.to, item.reply.cc) == ("zoe@customers.exmaple", "")
+    assert item.last_error == failed.last_error
+    again = w.send(e, replace(item.reply, to="zoe@customers.example.org"))
+    assert again == failed.reply_id
+    with demo_db.session() as s:
+        mine = s.scalars(select(Reply).where(Reply.email_id == e))
+        rows = {r.id: (r.state, r.to_addrs, r.cc_addrs) for r in mine}
+    assert rows == {
+        reply_id: (ReplyState.SENT, "zoe@customers.example", "max@customers.example"),
+        again: (ReplyState.QUEUED, "zoe@customers.example.org", ""),
+    }
 
 
 def test_supervisor_reopens_to_the_queue_or_to_an_agent(
