@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -210,10 +210,9 @@ def parse_mailbox_fully(field_name: str, typed: str) -> Mailbox:
     return Mailbox(check_header_text(field_name, found.display_name), f"{local}@{domain}")
 
 
-def split_addresses(text: str) -> list[str]:
-    """Recipients typed as one text, separated by ',' or ';' (not inside quotes, <>, ())."""
-    if "," not in text and ";" not in text:  # one recipient (or none): nothing to split at
-        return [text.strip()] if text.strip() else []
+def _split_outside(text: str, is_separator: Callable[[str], bool]) -> list[str]:
+    """``text`` cut at each character ``is_separator`` picks that stands outside quotes, <>
+    and (): the pieces as typed (empty ones too), the separators left out."""
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False
@@ -235,12 +234,20 @@ def split_addresses(text: str) -> list[str]:
             depth_angle += 1
         elif ch == ">" and depth_angle and not depth_comment:
             depth_angle -= 1
-        elif ch in ",;" and not depth_angle and not depth_comment:
+        elif is_separator(ch) and not depth_angle and not depth_comment:
             parts.append("".join(current))
             current = []
             continue
         current.append(ch)
     parts.append("".join(current))
+    return parts
+
+
+def split_addresses(text: str) -> list[str]:
+    """Recipients typed as one text, separated by ',' or ';' (not inside quotes, <>, ())."""
+    if "," not in text and ";" not in text:  # one recipient (or none): nothing to split at
+        return [text.strip()] if text.strip() else []
+    parts = _split_outside(text, lambda ch: ch in ",;")
     return [p.strip() for p in parts if p.strip()]
 
 
@@ -253,35 +260,7 @@ def split_loosely(item: str) -> list[str]:
     (); a name stays with the <address> after it and a (comment) with the part before it;
     words without an '@' between addresses stay together as one part (so that an error can
     name them as typed). Each part is returned exactly as typed."""
-    tokens: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    depth_angle = depth_comment = 0
-    for ch in item:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and (quoted or depth_comment):
-            escaped = True
-        elif quoted:
-            quoted = ch != '"'
-        elif ch == '"' and not depth_comment:
-            quoted = True
-        elif ch == "(":
-            depth_comment += 1
-        elif ch == ")" and depth_comment:
-            depth_comment -= 1
-        elif ch == "<" and not depth_comment:
-            depth_angle += 1
-        elif ch == ">" and depth_angle and not depth_comment:
-            depth_angle -= 1
-        elif ch.isspace() and not depth_angle and not depth_comment:
-            if current:
-                tokens.append("".join(current))
-                current = []
-            continue
-        current.append(ch)
-    if current:
-        tokens.append("".join(current))
+    tokens = [token for token in _split_outside(item, str.isspace) if token]
     parts: list[str] = []
     words: list[str] = []  # tokens without an '@': a name, or not an address at all
     for token in tokens:
