@@ -4,6 +4,8 @@ Order matters for never losing or duplicating mail: a batch is committed to the 
 before its messages are deleted, marked read or moved on the server. A pass interrupted
 anywhere leaves messages that are either not stored (fetched again next time) or stored
 and still on the server (recognised by UID, or by Message-ID and hash, and only acted on).
+A message delivered twice is one email known under both UIDs (``Intake.store``): a pass
+fetches neither again, and acts on both.
 
 Fetching and storing overlap: a fetch thread owns the IMAP connection (one thread at a
 time may use it) and fetches the next batch while this thread parses and stores the one
@@ -41,15 +43,20 @@ class SyncReport:
     fetched: int = 0
     stored: int = 0
     already_stored: int = 0
+    copies: int = 0  # of them, copies of an email (the same bytes delivered again)
     quarantined: int = 0
     acted_on: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        already = f"{self.already_stored} already stored"
+        if self.copies:
+            copies = "1 copy" if self.copies == 1 else f"{self.copies} copies"
+            already += f" (of them {copies} delivered again)"
         text = (
             f"{self.channel}: {self.on_server} on the server, {self.fetched} fetched, "
-            f"{self.stored} stored, {self.already_stored} already stored, "
+            f"{self.stored} stored, {already}, "
             f"{self.quarantined} quarantined, {self.acted_on} removed or marked on the "
             f"server, in {self.seconds:.2f} s"
         )
@@ -150,6 +157,7 @@ def sync_channel(
                 report.fetched += len(batch)
                 report.stored += sum(1 for r in results if r.new)
                 report.already_stored += sum(1 for r in results if not r.new)
+                report.copies += sum(1 for r in results if r.copy)
                 report.quarantined += sum(1 for r in results if r.quarantined)
                 done += len(batch)
                 if progress:

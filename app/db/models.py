@@ -350,6 +350,8 @@ class Email(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     text_body: Mapped[str | None] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
+    # Where the message was last found on the server; every place it is known under (two
+    # when it was delivered twice) is in email_uids.
     imap_folder: Mapped[str | None] = mapped_column(String(255))
     # IMAP UIDs and UIDVALIDITY are unsigned 32-bit: too big for a signed INTEGER.
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
@@ -388,6 +390,23 @@ class Email(Base):
         Index("ix_emails_agent", "agent_id", "status"),
         Index("ix_emails_received_at", "received_at"),
     )
+
+
+class EmailUid(Base):
+    """A message on the server that is an email: (channel, folder, UIDVALIDITY, UID), the
+    identity a retrieval pass knows it by. An email has one as a rule; more when the same
+    bytes were delivered more than once (copies: one email, answered once) or came back
+    under a new UIDVALIDITY. A pass fetches none of them again."""
+
+    __tablename__ = "email_uids"
+
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    folder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
 
 
 class Attachment(Base):

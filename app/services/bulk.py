@@ -35,9 +35,11 @@ class SqliteInserter:
             default: Any = column.default
             self._defaults.append((column.key, _maker(default)))
         names = self._keys + [key for key, _ in self._defaults]
-        self._processors: list[Processor] = [
+        processors: list[Processor] = [
             table.columns[key].type.dialect_impl(dialect).bind_processor(dialect) for key in names
         ]
+        # only the columns that have a processor (many have none: integers, text)
+        self._processing = [(n, p) for n, p in enumerate(processors) if p is not None]
         self.sql = "INSERT INTO {} ({}) VALUES ({})".format(
             quote(table.name),
             ", ".join(quote(table.columns[key].name) for key in names),
@@ -45,13 +47,13 @@ class SqliteInserter:
         )
         self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
-    def _params(self, row: dict[str, object]) -> tuple[Any, ...]:
+    def _params(self, row: dict[str, object]) -> list[Any]:
         values = [row[key] for key in self._keys]
-        values += [make() for _, make in self._defaults]
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(values, self._processors, strict=True)
-        )
+        if self._defaults:
+            values += [make() for _, make in self._defaults]
+        for n, process in self._processing:
+            values[n] = process(values[n])
+        return values
 
     def insert_returning_ids(self, rows: Sequence[dict[str, object]]) -> list[int]:
         """Insert ``rows`` one statement each (SQLite: no round trip); their new ids."""

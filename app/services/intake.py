@@ -1,9 +1,19 @@
 """Intake: store retrieved messages exactly once and route them, one transaction a batch.
 
-A message is known by (channel, folder, UIDVALIDITY, UID). When a server resets
-UIDVALIDITY, the same message comes back under new UIDs: then Message-ID plus the hash
-of the raw bytes recognise it (and a message without a Message-ID by its hash alone).
-The raw bytes are committed before the channel service touches the message on the server.
+A message is known by (channel, folder, UIDVALIDITY, UID): the email's rows in
+``email_uids``. A message under a UID not known yet is recognised by its Message-ID plus
+the hash of its raw bytes (by the hash alone when it has no Message-ID), and its UID is
+added to the email's:
+
+- the same message delivered twice (byte for byte: a second copy in the mailbox) is one
+  email, answered once, known under both UIDs, so that no pass fetches either again; the
+  second copy's arrival is noted in the History;
+- when a server resets UIDVALIDITY (or the channel's folder changes), the same messages
+  come back under new UIDs: as many copies as the email had in one place before are that
+  email found again, not noted; only more than that are new copies.
+
+Messages with the same Message-ID and other bytes are separate emails. The raw bytes are
+committed before the channel service touches the message on the server.
 
 Only what storing and routing need is parsed: the header block, and for a Body filter the
 text and HTML parts. Attachments are listed when the email is first shown.
@@ -11,16 +21,25 @@ text and HTML parts. Attachments are listed when the email is first shown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.engine import Database
-from app.db.models import Channel, Email, EmailStatus, History, Organisation, utcnow
+from app.db.models import (
+    Channel,
+    Email,
+    EmailStatus,
+    EmailUid,
+    History,
+    Organisation,
+    utcnow,
+)
 from app.mail.parse import (
     Envelope,
     Headers,
@@ -35,6 +54,7 @@ from app.services.routing import CompiledFilter, compile_filters, needs_body, ro
 BATCH_SIZE = 200
 _EMAILS = cast(Table, Email.__table__)
 _HISTORY = cast(Table, History.__table__)
+_UIDS = cast(Table, EmailUid.__table__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,7 @@ class Stored:
     new: bool  # False: it was stored before (by UID, or by Message-ID and hash)
     campaign_id: int | None
     quarantined: bool
+    copy: bool = False  # a second (third…) copy of an email: the same bytes delivered again
 
 
 # Column sizes (PostgreSQL enforces them) and NUL characters (PostgreSQL refuses them in
@@ -96,6 +117,18 @@ def storable(env: Envelope) -> Envelope:
         ):
             fields[name] = [_without_nul(v) if isinstance(v, str) else v for v in value]
     return env
+
+
+def _found_again_is_copy(places: Counter[tuple[str, int]], m: Fetched) -> bool:
+    """Whether ``m``, a stored email's message under a UID not known yet, is another copy
+    of it (the same bytes delivered again), rather than it found again in a new place (a new
+    UIDVALIDITY, another folder); ``places``: the email's UIDs by (folder, UIDVALIDITY),
+    counted on with ``m``. An email had as many copies before as in any one place."""
+    here = (m.folder, m.uidvalidity)
+    before = max((n for place, n in places.items() if place != here), default=0)
+    copy = places[here] >= before
+    places[here] += 1
+    return copy
 
 
 class Intake:
@@ -129,11 +162,11 @@ class Intake:
                 chunk = list(uids[start : start + 500])
                 found.update(
                     s.scalars(
-                        select(Email.uid).where(
-                            Email.channel_id == self.channel_id,
-                            Email.imap_folder == folder,
-                            Email.uidvalidity == uidvalidity,
-                            Email.uid.in_(chunk),
+                        select(EmailUid.uid).where(
+                            EmailUid.channel_id == self.channel_id,
+                            EmailUid.folder == folder,
+                            EmailUid.uidvalidity == uidvalidity,
+                            EmailUid.uid.in_(chunk),
                         )
                     )
                 )
@@ -153,12 +186,13 @@ class Intake:
         received_at: datetime | None = None,
         analysed: Sequence[Analysed | None] | None = None,
     ) -> list[Stored]:
-        """Store and route ``messages`` in one transaction; already known ones are skipped.
+        """Store and route ``messages`` in one transaction; already known ones are skipped,
+        copies of stored emails are added to them (their UIDs, a History note).
 
         ``analysed``: what ``analyse`` gave for each message, where it was run already
-        (None where not). New emails and their history are inserted in bulk (two
-        statements a batch): the per-object work of the ORM would cost more than reading
-        the mail."""
+        (None where not). New emails, their UIDs and their history are inserted in bulk
+        (three statements a batch): the per-object work of the ORM would cost more than
+        reading the mail."""
         if not messages:
             return []
         now = received_at or utcnow()
@@ -178,27 +212,40 @@ class Intake:
                     continue
                 done = analysed[i] if analysed is not None else None
                 prepared.append((i, m, done if done is not None else self.analyse(m)))
-            by_content = self._existing_by_content(
-                s, {(a.message_id, a.digest) for _, _, a in prepared}
-            )
+            keys = {(a.message_id, a.digest) for _, _, a in prepared}
+            by_content = self._existing_by_content(s, keys)
+            # (a query only when a message is a stored one under a new UID: a copy, or a
+            # new UIDVALIDITY)
+            places = self._places(s, {by_content[k][0] for k in keys if k in by_content})
             rows: list[dict[str, object]] = []
             notes: list[str] = []
             positions: list[list[int]] = []  # the messages each new row stands for
             in_batch: dict[tuple[str | None, str], int] = {}
+            uids: list[dict[str, object]] = []  # email_uids rows: every UID new here
+            history: list[dict[str, object]] = []
+            last_found: dict[int, Fetched] = {}  # stored emails found under a new UID
             for i, m, a in prepared:
                 key = (a.message_id, a.digest)
                 twin = by_content.get(key)
                 if twin is not None:
-                    # The same message under a new UIDVALIDITY: adopt the new identity.
                     twin_id, twin_campaign = twin
-                    s.execute(
-                        update(Email)
-                        .where(Email.id == twin_id)
-                        .values(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
-                    )
-                    results[i] = Stored(m.uid, twin_id, False, twin_campaign, False)
+                    copy = _found_again_is_copy(places[twin_id], m)
+                    uids.append(self._uid_row(twin_id, m))
+                    last_found[twin_id] = m
+                    if copy:
+                        history.append(
+                            {
+                                "email_id": twin_id,
+                                "at": now,
+                                "action": "arrived again",
+                                "detail": f"A copy (the same bytes) retrieved from "
+                                f"{self.channel_name} ({m.folder}, UID {m.uid}): "
+                                "kept as this one email",
+                            }
+                        )
+                    results[i] = Stored(m.uid, twin_id, False, twin_campaign, False, copy)
                     continue
-                if key in in_batch:  # twice in this batch: one email, the later identity
+                if key in in_batch:  # copies in this batch: one email, last found as the later
                     row = rows[in_batch[key]]
                     row.update(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
                     positions[in_batch[key]].append(i)
@@ -216,10 +263,16 @@ class Intake:
                 rows.append(row)
                 notes.append(a.note)
                 positions.append([i])
+            conn = s.connection()
+            for email_id, m in last_found.items():
+                conn.execute(
+                    update(_EMAILS)
+                    .where(_EMAILS.c.id == email_id)
+                    .values(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
+                )
             if rows:
                 # Core statements on the tables (on SQLite the DB-API cursor, see bulk.py):
                 # no ORM bookkeeping per row
-                conn = s.connection()
                 fast = sqlite_inserter(conn, _EMAILS, list(rows[0]))
                 if fast is not None:
                     ids = fast.insert_returning_ids(rows)
@@ -232,17 +285,16 @@ class Intake:
                         .scalars()
                         .all()
                     )
-                history: list[dict[str, object]] = []
                 for email_id, row, note, where in zip(ids, rows, notes, positions, strict=True):
                     quarantined = row["status"] == EmailStatus.QUARANTINED
+                    first = messages[where[0]]
+                    detail = f"Retrieved from {self.channel_name} ({first.folder}, UID {first.uid})"
+                    if len(where) > 1:
+                        detail += "; arrived again as a copy (the same bytes): UID " + ", ".join(
+                            str(messages[i].uid) for i in where[1:]
+                        )
                     history.append(
-                        {
-                            "email_id": email_id,
-                            "at": now,
-                            "action": "arrived",
-                            "detail": f"Retrieved from {self.channel_name} "
-                            f"({row['imap_folder']}, UID {row['uid']})",
-                        }
+                        {"email_id": email_id, "at": now, "action": "arrived", "detail": detail}
                     )
                     history.append(
                         {
@@ -255,13 +307,17 @@ class Intake:
                     campaign = row["campaign_id"]
                     assert campaign is None or isinstance(campaign, int)
                     for n, i in enumerate(where):
-                        uid = messages[i].uid
-                        results[i] = Stored(uid, email_id, n == 0, campaign, quarantined)
-                fast_history = sqlite_inserter(conn, _HISTORY, list(history[0]))
-                if fast_history is not None:
-                    fast_history.insert_many(history)
-                else:
-                    conn.execute(insert(_HISTORY), history)
+                        uids.append(self._uid_row(email_id, messages[i]))
+                        results[i] = Stored(
+                            messages[i].uid, email_id, n == 0, campaign, quarantined, n > 0
+                        )
+            for table, values in ((_UIDS, uids), (_HISTORY, history)):
+                if values:
+                    inserter = sqlite_inserter(conn, table, list(values[0]))
+                    if inserter is not None:
+                        inserter.insert_many(values)
+                    else:
+                        conn.execute(insert(table), values)
         return [r for r in results if r is not None]
 
     # ---- helpers ------------------------------------------------------------
@@ -276,14 +332,41 @@ class Intake:
         for (folder, uidvalidity), uids in by_folder.items():
             for start in range(0, len(uids), 500):
                 rows = s.execute(
-                    select(Email.uid, Email.id, Email.campaign_id).where(
-                        Email.channel_id == self.channel_id,
-                        Email.imap_folder == folder,
-                        Email.uidvalidity == uidvalidity,
-                        Email.uid.in_(uids[start : start + 500]),
+                    select(EmailUid.uid, Email.id, Email.campaign_id)
+                    .join(Email, Email.id == EmailUid.email_id)
+                    .where(
+                        EmailUid.channel_id == self.channel_id,
+                        EmailUid.folder == folder,
+                        EmailUid.uidvalidity == uidvalidity,
+                        EmailUid.uid.in_(uids[start : start + 500]),
                     )
                 )
-                found.update(((folder, uidvalidity, u or 0), (i, c)) for u, i, c in rows)
+                found.update(((folder, uidvalidity, u), (i, c)) for u, i, c in rows)
+        return found
+
+    def _uid_row(self, email_id: int, m: Fetched) -> dict[str, object]:
+        return {
+            "channel_id": self.channel_id,
+            "folder": m.folder,
+            "uidvalidity": m.uidvalidity,
+            "uid": m.uid,
+            "email_id": email_id,
+        }
+
+    def _places(self, s: Session, email_ids: Iterable[int]) -> dict[int, Counter[tuple[str, int]]]:
+        """How many UIDs each of ``email_ids`` is known under, by (folder, UIDVALIDITY)."""
+        found: dict[int, Counter[tuple[str, int]]] = {i: Counter() for i in email_ids}
+        ids = sorted(found)
+        for start in range(0, len(ids), 500):
+            for email_id, folder, uidvalidity, n in s.execute(
+                select(EmailUid.email_id, EmailUid.folder, EmailUid.uidvalidity, func.count())
+                .where(
+                    EmailUid.channel_id == self.channel_id,
+                    EmailUid.email_id.in_(ids[start : start + 500]),
+                )
+                .group_by(EmailUid.email_id, EmailUid.folder, EmailUid.uidvalidity)
+            ):
+                found[email_id][(folder, uidvalidity)] = n
         return found
 
     def _existing_by_content(

@@ -19,10 +19,11 @@ from app.channel_service.check import check_channel
 from app.channel_service.runner import ChannelService as Runner
 from app.channel_service.sync import sync_channel
 from app.db.engine import Database
-from app.db.models import AfterRetrieval, Campaign, Email, EmailStatus, Security
+from app.db.models import AfterRetrieval, Campaign, Email, EmailStatus, History, Security
 from app.mail.imap import ConnectionProblem
 from app.services.auth import SYSTEM
 from app.services.channels import ChannelData, ChannelService, FilterData
+from app.services.intake import Intake
 from app.services.secrets import PlainFileStore, SecretStore, choose_plain_file_fallback
 from tests.corpus import own_corpus, require_cpython_corpus
 from tests.servers.mail import Mailbox, MailServer
@@ -120,6 +121,39 @@ def server_uids(
         return list(client.search(["UNSEEN"] if unseen else ["ALL"]))
 
 
+def uidvalidity_of(server: MailServer, box: Mailbox, folder: str = "INBOX") -> int:
+    with server.imap(box.address) as client:
+        return int(client.select_folder(folder, readonly=True)[b"UIDVALIDITY"])
+
+
+def append(server: MailServer, box: Mailbox, *raws: bytes, folder: str = "INBOX") -> None:
+    """APPEND ``raws`` as they are (no delivery headers added): copies stay byte-identical."""
+    with server.imap(box.address) as client:
+        for raw in raws:
+            client.append(folder, raw)
+
+
+def history_of(db: Database, email_id: int) -> list[tuple[str, str]]:
+    with db.session() as s:
+        rows = s.scalars(select(History).where(History.email_id == email_id).order_by(History.id))
+        return [(h.action, h.detail) for h in rows]
+
+
+def recreate_folder(server: MailServer, box: Mailbox, folder: str) -> None:
+    """The folder renamed away and made again with copies of its messages, all unread: the
+    same messages under a new UIDVALIDITY and new UIDs."""
+    with server.imap(box.address) as client:
+        before = client.select_folder(folder)[b"UIDVALIDITY"]
+        client.rename_folder(folder, f"{folder}-old")
+        client.create_folder(folder)
+        client.select_folder(f"{folder}-old")
+        client.copy(client.search(["ALL"]), folder)
+        client.select_folder(folder)
+        client.remove_flags(client.search(["ALL"]), [b"\\Seen"])
+        after = client.select_folder(folder)[b"UIDVALIDITY"]
+    assert before != after
+
+
 def test_sync_stores_routes_and_deletes_exactly_once(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
     channel = make_channel(demo_db, mail_server, mailbox, secrets)
     for n in range(5):
@@ -196,17 +230,7 @@ def test_uidvalidity_change_does_not_duplicate(mail_server, mailbox, demo_db, se
         demo_db, mail_server, mailbox, secrets, folder="Support", after=AfterRetrieval.MARK_READ
     )
     assert sync_channel(demo_db, channel, secrets).stored == 4
-    # Recreate the folder: the same messages come back under a new UIDVALIDITY and new UIDs.
-    with mail_server.imap(mailbox.address) as client:
-        before = client.select_folder("Support")[b"UIDVALIDITY"]
-        client.rename_folder("Support", "Support-old")
-        client.create_folder("Support")
-        client.select_folder("Support-old")
-        client.copy(client.search(["ALL"]), "Support")
-        client.select_folder("Support")
-        client.remove_flags(client.search(["ALL"]), [b"\\Seen"])
-        after = client.select_folder("Support")[b"UIDVALIDITY"]
-    assert before != after
+    recreate_folder(mail_server, mailbox, "Support")
     report = sync_channel(demo_db, channel, secrets)
     assert (report.on_server, report.stored, report.already_stored) == (4, 0, 4)
     assert len(stored(demo_db)) == 4
@@ -216,6 +240,92 @@ def test_uidvalidity_change_does_not_duplicate(mail_server, mailbox, demo_db, se
     with mail_server.imap(mailbox.address) as client:
         client.append("Support", raw_message(10))
     assert sync_channel(demo_db, channel, secrets).stored == 1
+
+
+@pytest.mark.parametrize(
+    "after", [AfterRetrieval.MARK_READ, AfterRetrieval.DELETE, AfterRetrieval.MOVE]
+)
+def test_a_message_delivered_twice_is_one_email_and_no_copy_is_fetched_again(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, demo_db, secrets, after
+):
+    if after == AfterRetrieval.MOVE:
+        with mail_server.imap(mailbox.address) as client:
+            client.create_folder("Processed")
+    channel = make_channel(demo_db, mail_server, mailbox, secrets, after=after)
+    twice = raw_message(1, "Delivered twice")
+    append(mail_server, mailbox, twice, raw_message(2), twice)
+    delivered = server_uids(mail_server, mailbox)  # every UID the folder ever had
+    uidvalidity = uidvalidity_of(mail_server, mailbox)
+    intake = Intake(demo_db, channel)
+
+    def tidy() -> None:
+        """Every copy acted on once stored: read, deleted or moved; and known."""
+        if after == AfterRetrieval.MARK_READ:
+            assert server_uids(mail_server, mailbox) == delivered
+            assert server_uids(mail_server, mailbox, unseen=True) == []
+        else:
+            assert server_uids(mail_server, mailbox) == []
+        if after == AfterRetrieval.MOVE:
+            assert len(server_uids(mail_server, mailbox, "Processed")) == len(delivered)
+        assert intake.known_uids("INBOX", uidvalidity, delivered) == set(delivered)
+
+    report = sync_channel(demo_db, channel, secrets)
+    assert (report.on_server, report.fetched, report.stored) == (3, 3, 2), report.summary()
+    emails = stored(demo_db)
+    assert len(emails) == 2
+    [email] = [e for e in emails if e.subject == "Delivered twice"]
+    tidy()
+    assert (
+        report.copies == 1
+        and "1 already stored (of them 1 copy delivered again)" in report.summary()
+    )
+    arrived = history_of(demo_db, email.id)[0]
+    assert arrived[0] == "arrived" and f"copy (the same bytes): UID {delivered[2]}" in arrived[1]
+    # The next pass fetches neither copy again, and the record stays as it is.
+    again = sync_channel(demo_db, channel, secrets)
+    assert (again.fetched, again.stored) == (0, 0), again.summary()
+    [same] = [e for e in stored(demo_db) if e.id == email.id]
+    assert (same.uidvalidity, same.uid) == (email.uidvalidity, email.uid)
+    tidy()
+    # A third copy, a day later: still the one email, its arrival noted.
+    append(mail_server, mailbox, twice)
+    latest = max(server_uids(mail_server, mailbox))
+    delivered.append(latest)
+    later = sync_channel(demo_db, channel, secrets)
+    assert (later.fetched, later.stored, later.copies) == (1, 0, 1), later.summary()
+    assert len(stored(demo_db)) == 2
+    action, detail = history_of(demo_db, email.id)[-1]
+    assert action == "arrived again" and f"UID {latest}" in detail and "copy" in detail
+    tidy()
+    assert sync_channel(demo_db, channel, secrets).fetched == 0
+
+
+def test_uidvalidity_change_finds_both_copies_again_without_noting_a_copy(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, demo_db, secrets
+):
+    with mail_server.imap(mailbox.address) as client:
+        client.create_folder("Support")
+    twice = raw_message(1, "Delivered twice")
+    append(mail_server, mailbox, twice, raw_message(2), twice, folder="Support")
+    channel = make_channel(
+        demo_db, mail_server, mailbox, secrets, folder="Support", after=AfterRetrieval.MARK_READ
+    )
+    first = sync_channel(demo_db, channel, secrets)
+    assert first.stored == 2, first.summary()
+    [email] = [e for e in stored(demo_db) if e.subject == "Delivered twice"]
+    noted = history_of(demo_db, email.id)
+    recreate_folder(mail_server, mailbox, "Support")
+    report = sync_channel(demo_db, channel, secrets)
+    assert (report.fetched, report.stored, report.already_stored) == (3, 0, 3), report.summary()
+    assert len(stored(demo_db)) == 2
+    assert server_uids(mail_server, mailbox, "Support", unseen=True) == []
+    uids = server_uids(mail_server, mailbox, "Support")
+    uidvalidity = uidvalidity_of(mail_server, mailbox, "Support")
+    assert Intake(demo_db, channel).known_uids("Support", uidvalidity, uids) == set(uids)
+    assert sync_channel(demo_db, channel, secrets).fetched == 0
+    # found again, not delivered again: no copy noted
+    assert (first.copies, report.copies) == (1, 0)
+    assert history_of(demo_db, email.id) == noted
 
 
 def test_imap_server_restarted_mid_pass(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from app.channel_service import forked, sync
 from app.channel_service.sync import sync_channel
 from app.db.engine import Database
-from app.db.models import Email
+from app.db.models import AfterRetrieval, Email, EmailUid, History
 from app.services.auth import SYSTEM
 from app.services.channels import ChannelService, FilterData
 from app.services.secrets import PlainFileStore, choose_plain_file_fallback
@@ -132,6 +132,64 @@ def test_a_forked_pass_stores_what_one_process_stores(  # type: ignore[no-untype
     assert server_uids(mail_server, two) == []
     complaints = campaign_id(demo_db, "Complaints")
     assert sum(1 for row in columns(demo_db, split) if row[3] == complaints) > 100
+
+
+def test_a_forked_pass_makes_copies_one_email_as_one_process_does(  # type: ignore[no-untyped-def]
+    mail_server, demo_db, secrets, monkeypatch
+):
+    raws = messages(260)
+    # Copies (the same bytes twice or thrice): in one batch (FETCH_BATCH 200), and in
+    # another batch than the first copy.
+    delivered = [*raws[:31], raws[30], *raws[31:], raws[5], raws[250], raws[250]]
+    one, two = mail_server.new_mailbox("oneproc"), mail_server.new_mailbox("forked")
+    append(mail_server, one.address, delivered)
+    append(mail_server, two.address, delivered)
+    after = AfterRetrieval.MARK_READ  # the copies stay on the server: a pass could fetch them
+    plain = make_channel(demo_db, mail_server, one, secrets, name="One", after=after)
+    split = make_channel(demo_db, mail_server, two, secrets, name="Two", after=after)
+
+    used: list[forked.ForkedReader] = []
+    real = forked.ForkedReader
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        used.append(real(*args, **kwargs))
+        return used[-1]
+
+    def uids_and_history(channel: int) -> list[tuple[object, ...]]:
+        """Each email's known UIDs and History, in order of its last UID."""
+        with demo_db.session() as s:
+            emails = s.scalars(select(Email).where(Email.channel_id == channel).order_by(Email.uid))
+            return [
+                (
+                    sorted(s.scalars(select(EmailUid.uid).where(EmailUid.email_id == e.id))),
+                    [
+                        (h.action, h.detail.replace(f"from {e.channel.name} ", "from "))
+                        for h in s.scalars(
+                            select(History).where(History.email_id == e.id).order_by(History.id)
+                        )
+                    ],
+                )
+                for e in emails
+            ]
+
+    monkeypatch.setattr(forked, "ForkedReader", spy)
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
+    monkeypatch.setattr(sync, "FORK_FROM", 10**9)
+    one_process = sync_channel(demo_db, plain, secrets)
+    assert (one_process.fetched, one_process.stored) == (len(delivered), len(raws))
+    assert not used
+    monkeypatch.setattr(sync, "FORK_FROM", 100)
+    report = sync_channel(demo_db, split, secrets)
+    assert len(used) == 1 and used[0].acted == len(delivered)
+    assert (report.fetched, report.stored) == (len(delivered), len(raws)), report.summary()
+    assert server_uids(mail_server, two, unseen=True) == []
+    for channel in (plain, split):  # every copy is known: nothing is fetched again
+        assert sync_channel(demo_db, channel, secrets).fetched == 0
+    assert uids_and_history(split) == uids_and_history(plain)
+    assert columns(demo_db, split) == columns(demo_db, plain)
+    copies = [row for row in uids_and_history(split) if len(row[0]) > 1]
+    assert [len(known) for known, _ in copies] == [2, 2, 3]
+    assert (one_process.copies, report.copies) == (4, 4)
 
 
 def test_the_fetch_failing_in_the_child_is_raised_and_loses_nothing(  # type: ignore[no-untyped-def]

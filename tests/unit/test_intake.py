@@ -259,3 +259,77 @@ def test_nul_characters_and_huge_headers_do_not_stop_storing(demo_db, support) -
     # Recognised again after a UIDVALIDITY change, despite the shortened Message-ID.
     [again] = support.store([Fetched("INBOX", 8, 1, raw)])
     assert not again.new and again.email_id == a.email_id
+
+
+def history_of(db: Database, email_id: int) -> list[tuple[str, str]]:
+    with db.session() as s:
+        rows = s.scalars(select(History).where(History.email_id == email_id).order_by(History.id))
+        return [(h.action, h.detail) for h in rows]
+
+
+def test_a_copy_delivered_later_is_the_same_email_known_under_both_uids(demo_db, support) -> None:
+    [first] = support.store([Fetched("INBOX", 7, 1, mail())])
+    [copy] = support.store([Fetched("INBOX", 7, 2, mail())])  # the same bytes, a day later
+    assert count(demo_db) == 1 and copy.email_id == first.email_id
+    assert support.known_uids("INBOX", 7, [1, 2, 3]) == {1, 2}
+    assert (copy.new, copy.copy, first.copy) == (False, True, False)
+    [*_, (action, detail)] = history_of(demo_db, first.email_id)
+    assert action == "arrived again" and "copy" in detail and "UID 2" in detail
+    # Both copies are known: a pass finds both again and stores (and notes) nothing.
+    again = support.store([Fetched("INBOX", 7, 1, mail()), Fetched("INBOX", 7, 2, mail())])
+    assert [(r.email_id, r.new, r.copy) for r in again] == [(first.email_id, False, False)] * 2
+    assert len(history_of(demo_db, first.email_id)) == 3
+    assert support.known_uids("INBOX", 7, [1, 2]) == {1, 2}
+
+
+@pytest.mark.parametrize("message_id", ["<m1@example.com>", None])
+def test_copies_in_one_batch_are_one_email_known_under_every_uid(
+    demo_db, support, message_id
+) -> None:
+    raw = mail(message_id=message_id)
+    results = support.store(
+        [
+            Fetched("INBOX", 7, 1, raw),
+            Fetched("INBOX", 7, 2, mail(message_id="<other@example.com>")),
+            Fetched("INBOX", 7, 3, raw),
+            Fetched("INBOX", 7, 4, raw),
+        ]
+    )
+    assert count(demo_db) == 2
+    assert support.known_uids("INBOX", 7, [1, 2, 3, 4]) == {1, 2, 3, 4}
+    one = results[0].email_id
+    assert [r.email_id for r in results] == [one, results[1].email_id, one, one]
+    assert [(r.new, r.copy) for r in results] == [(True, False), (True, False)] + [
+        (False, True)
+    ] * 2
+    [(arrived, detail), (routed, _)] = history_of(demo_db, one)
+    assert (arrived, routed) == ("arrived", "routed")
+    assert "(INBOX, UID 1)" in detail and "copy" in detail and "UID 3, 4" in detail
+
+
+def test_a_uidvalidity_change_finds_both_copies_again_without_noting_a_copy(
+    demo_db, support
+) -> None:
+    [a, b] = support.store([Fetched("INBOX", 7, 1, mail()), Fetched("INBOX", 7, 2, mail())])
+    assert a.email_id == b.email_id
+    noted = len(history_of(demo_db, a.email_id))
+    # The folder recreated: both copies come back under new UIDs, one per batch here.
+    [c] = support.store([Fetched("INBOX", 8, 5, mail())])
+    [d] = support.store([Fetched("INBOX", 8, 6, mail())])
+    assert (c.email_id, d.email_id) == (a.email_id, a.email_id) and count(demo_db) == 1
+    assert support.known_uids("INBOX", 8, [5, 6]) == {5, 6}
+    assert len(history_of(demo_db, a.email_id)) == noted
+    assert not (c.new or d.new or c.copy or d.copy)
+    # A third copy under the new UIDVALIDITY is a copy again.
+    [e] = support.store([Fetched("INBOX", 8, 7, mail())])
+    assert e.copy and e.email_id == a.email_id
+    assert "UID 7" in history_of(demo_db, a.email_id)[-1][1]
+
+
+def test_the_same_message_id_with_other_bytes_stays_a_separate_email(demo_db, support) -> None:
+    [a, b] = support.store(
+        [Fetched("INBOX", 7, 1, mail(body="first")), Fetched("INBOX", 7, 2, mail(body="second"))]
+    )
+    [c] = support.store([Fetched("INBOX", 7, 3, mail(body="third"))])
+    assert a.new and b.new and c.new and not (a.copy or b.copy or c.copy)
+    assert len({a.email_id, b.email_id, c.email_id}) == 3 and count(demo_db) == 3

@@ -7,12 +7,14 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from app.cli import main
 from app.db import migrate
 from app.db.engine import Database
-from app.db.models import Base
+from app.db.models import Base, Channel, Email, EmailUid
+from app.services import demo
+from app.services.intake import Fetched, Intake
 
 
 def test_empty_database_upgrades_to_head_matching_the_models(tmp_path: Path) -> None:
@@ -64,3 +66,37 @@ def test_migrations_downgrade_to_base(tmp_path: Path) -> None:
     migrate.upgrade(db)
     command.downgrade(migrate.alembic_config(db), "base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_0007_makes_each_emails_uid_its_first_known_one(db: Database) -> None:
+    demo.seed(db)
+    with db.session() as s:
+        channel = s.scalars(select(Channel.id).where(Channel.name == "Support mailbox")).one()
+    one, two = (
+        b"From: a@example.com\r\nSubject: %d\r\nMessage-ID: <%d@x>\r\n\r\nhi\r\n" % (n, n)
+        for n in (1, 2)
+    )
+    Intake(db, channel).store([Fetched("INBOX", 7, 1, one), Fetched("INBOX", 7, 2, two)])
+    with db.session() as s:
+        s.add(Email(channel_id=channel, raw=b"not retrieved: no UID"))
+    command.downgrade(migrate.alembic_config(db), "0006")  # (emails before 0007)
+    assert "email_uids" not in inspect(db.engine).get_table_names()
+    migrate.upgrade(db)
+    with db.session() as s:
+        known = s.execute(
+            select(
+                EmailUid.email_id,
+                EmailUid.channel_id,
+                EmailUid.folder,
+                EmailUid.uidvalidity,
+                EmailUid.uid,
+            ).order_by(EmailUid.uid)
+        ).all()
+        emails = s.execute(
+            select(Email.id, Email.channel_id, Email.imap_folder, Email.uidvalidity, Email.uid)
+            .where(Email.uid.is_not(None))
+            .order_by(Email.uid)
+        ).all()
+    assert known == emails and [row.uid for row in known] == [1, 2]
+    # a pass knows them by their UIDs (it would fetch the others)
+    assert Intake(db, channel).known_uids("INBOX", 7, [1, 2, 3]) == {1, 2}
