@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -387,6 +388,14 @@ class Email(Base):
             "ix_emails_campaign_received", "campaign_id", "received_at", "first_reply_at", "status"
         ),
         Index("ix_emails_message_id", "channel_id", "message_id"),
+        # messages without a Message-ID are recognised by their hash alone (intake)
+        Index(
+            "ix_emails_hash_without_message_id",
+            "channel_id",
+            "content_hash",
+            sqlite_where=text("message_id IS NULL"),
+            postgresql_where=text("message_id IS NULL"),
+        ),
         Index("ix_emails_agent", "agent_id", "status"),
         Index("ix_emails_received_at", "received_at"),
     )

@@ -43,6 +43,16 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_email_uids_email_id"), "email_uids", ["email_id"], unique=False)
+    # A message without a Message-ID is recognised by its hash alone: without this index
+    # that lookup read every such email of the channel.
+    op.create_index(
+        "ix_emails_hash_without_message_id",
+        "emails",
+        ["channel_id", "content_hash"],
+        unique=False,
+        sqlite_where=sa.text("message_id IS NULL"),
+        postgresql_where=sa.text("message_id IS NULL"),
+    )
     # Each stored email's UID becomes its first known one (unique already: the rows come
     # from uq_emails_imap_identity).
     op.execute(
@@ -55,5 +65,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # (emails keep the UID each was last found under: the identity before 0007)
+    op.drop_index("ix_emails_hash_without_message_id", table_name="emails")
     op.drop_index(op.f("ix_email_uids_email_id"), table_name="email_uids")
     op.drop_table("email_uids")
