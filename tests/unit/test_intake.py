@@ -179,6 +179,28 @@ def test_flags_oversize_and_quarantine(demo_db, support) -> None:
         ("sender", "ends_with", "@gov.example", {"sender": "x@gov.example"}, {}),
         ("subject", "contains", "größe", {"subject": "GRÖSSE? no: Größe 5"}, {}),
         ("subject", "equals", "help", {"subject": "  Help "}, {"subject": "Help me"}),
+        # a fold after an encoded word keeps its space: the filter sees "Größe 42"
+        (
+            "subject",
+            "equals",
+            "größe 42",
+            {"subject": "=?utf-8?q?Gr=C3=B6=C3=9Fe?=\r\n 42"},
+            {"subject": "=?utf-8?q?Gr=C3=B6=C3=9Fe?=42"},
+        ),
+        (
+            "sender",
+            "contains",
+            "jürgen müller",
+            {"sender": "=?utf-8?q?J=C3=BCrgen?=\r\n M=?utf-8?q?=C3=BC?=ller <j@x.example>"},
+            {},
+        ),
+        (
+            "sender",
+            "equals",
+            "mailer-daemon@mx.example",
+            {"sender": "MAILER-DAEMON@MX.example"},
+            {},
+        ),
         ("subject", "starts_with", "re:", {"subject": "RE: invoice"}, {"subject": "Fw: re:"}),
         ("subject", "ends_with", "urgent", {"subject": "call me URGENT"}, {}),
         (
