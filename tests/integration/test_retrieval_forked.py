@@ -19,6 +19,7 @@ from app.channel_service import forked, sync
 from app.channel_service.sync import sync_channel
 from app.db.engine import Database
 from app.db.models import AfterRetrieval, Email, EmailUid, History
+from app.mail.imap import FETCH_BATCH
 from app.services.auth import SYSTEM
 from app.services.channels import ChannelService, FilterData
 from app.services.secrets import PlainFileStore, choose_plain_file_fallback
@@ -195,7 +196,11 @@ def test_a_forked_pass_makes_copies_one_email_as_one_process_does(  # type: igno
 def test_the_fetch_failing_in_the_child_is_raised_and_loses_nothing(  # type: ignore[no-untyped-def]
     mail_server, mailbox, demo_db, secrets, monkeypatch
 ):
-    total = 1500  # more than the child may fetch ahead (a few batches)
+    # More than can be fetched before the restart: the 200 stored when it comes, plus what
+    # flow control lets be in flight meanwhile (the batch being stored, one received, one
+    # queued, one the child reads, two it fetches ahead, one being fetched: 7 x 200). With
+    # 1,500 a CI run on a busy machine fetched them all first, and nothing failed.
+    total = 200 + 7 * FETCH_BATCH + 800
     append(mail_server, mailbox.address, messages(total))
     channel = make_channel(demo_db, mail_server, mailbox, secrets)
     monkeypatch.setattr(forked, "can_fork", lambda: True)
