@@ -52,10 +52,12 @@ class HomePage(QWidget):
 
 class MainWindow(QMainWindow):
     signed_out = Signal()
+    closed = Signal(bool)  # the window closed: True when by signing out
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
+        self._signing_out = False
         self.setWindowTitle(f"{APP_NAME} — Workspace")
         self.tabs = QTabWidget(self)
         self.tabs.setTabsClosable(True)
@@ -274,7 +276,12 @@ class MainWindow(QMainWindow):
 
     # ---- leaving ------------------------------------------------------------
     def sign_out(self) -> None:
-        if self.close():
+        self._signing_out = True
+        try:
+            left = self.close()
+        finally:
+            self._signing_out = False
+        if left:
             self.signed_out.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -288,6 +295,7 @@ class MainWindow(QMainWindow):
             return
         self.heartbeat.stop()
         super().closeEvent(event)
+        self.closed.emit(self._signing_out)
 
     def leave_held_emails(self) -> bool:
         """Signing out or closing: emails held without a draft go back to their queues (after
