@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
@@ -63,6 +71,7 @@ class MainWindow(QMainWindow):
         self.tabs.setTabsClosable(True)
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._focus_current)
         self.setCentralWidget(self.tabs)
         self.screens: dict[str, QWidget] = {}
         self.menu_actions: dict[str, QAction] = {}
@@ -179,6 +188,17 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(screen, title)
         self.tabs.setCurrentWidget(screen)
         return screen
+
+    def _focus_current(self, _index: int = -1) -> None:
+        """The keyboard goes into the screen in front: its keys (Ctrl+N in My Work) work only
+        while the focus is inside it. Where the focus already is in it, it stays."""
+        screen = self.tabs.currentWidget()
+        start = getattr(screen, "focus_start", None)
+        if screen is None or start is None:
+            return
+        focused = QApplication.focusWidget() if self.isActiveWindow() else self.focusWidget()
+        if focused is None or not screen.isAncestorOf(focused):
+            start()
 
     def close_tab(self, index: int) -> None:
         widget = self.tabs.widget(index)

@@ -617,6 +617,14 @@ class MyWorkScreen(QWidget):
         self.rework_action.setEnabled(failed is not None and failed.state == ReplyState.FAILED)
 
     # ---- keyboard ------------------------------------------------------------------------
+    def focus_start(self) -> None:
+        """Where the keyboard starts when the screen comes to the front: the reply when an
+        email is open, else the Queues (so that Ctrl+N takes the next email at once)."""
+        if self.editor.item is not None:
+            self.editor.focus_start()
+        else:
+            self.queues_view.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def panes(self) -> list[QWidget]:
         return [self.queues_view, self.mine_tabs, self.pane, self.editor]
 

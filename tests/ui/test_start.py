@@ -9,10 +9,13 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import update
 
 from app.db.engine import Database
-from app.db.models import Channel
+from app.db.models import Channel, Email, EmailStatus
 from app.ui.application import Workstation
 from app.ui.main_window import MainWindow
+from app.ui.my_work import MyWorkScreen
+from tests.conftest import actor_of
 from tests.ui.keyboard import type_text
+from tests.work_data import add_email
 
 
 def press(
@@ -63,6 +66,42 @@ def sign_in(qtbot, station: Workstation, login: str) -> MainWindow:  # type: ign
     qtbot.waitExposed(window)
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     return window
+
+
+def test_ctrl_n_takes_the_next_email_right_after_signing_in(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    e = add_email(demo_db, "Orders", subject="First of the day")
+    workstation.start()
+    window = sign_in(qtbot, workstation, "alice")
+    screen = window.screens["my_work"]
+    assert isinstance(screen, MyWorkScreen)
+    assert window.tabs.currentWidget() is screen
+    press(qtbot, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # no click, no Tab first
+    assert screen.editor.email_id == e
+    assert screen.pane.detail is not None and screen.pane.detail.subject == "First of the day"
+    with demo_db.session() as s:
+        taken = s.get_one(Email, e)
+        assert taken.status == EmailStatus.ASSIGNED
+        assert taken.agent_id == actor_of(demo_db, "alice").user_id
+    with qtbot.waitSignal(workstation.finished, timeout=15000):
+        window.close()  # the held email goes back (answered OK)
+    assert workstation.window is None
+
+
+def test_my_work_reopened_with_ctrl_1_has_the_keyboard(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    e = add_email(demo_db, "Orders")
+    workstation.start()
+    window = sign_in(qtbot, workstation, "alice")
+    window.close_tab(window.tabs.indexOf(window.screens["my_work"]))
+    assert window.tabs.count() == 1  # Home alone
+    press(qtbot, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    screen = window.tabs.currentWidget()
+    assert isinstance(screen, MyWorkScreen)
+    press(qtbot, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert screen.editor.email_id == e
 
 
 def test_signing_out_asks_who_works_next_and_closing_ends(  # type: ignore[no-untyped-def]
