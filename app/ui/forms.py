@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.errors import ServiceError, ValidationError
+from app.ui.field_focus import focus_error
 from app.ui.messages import messages
 
 ERROR_STYLE = "color: #b00020;"
@@ -166,7 +167,7 @@ class FormDialog(QDialog):
             widget, error = self._fields[exc.field]
             error.show_message(f"{exc.field} {exc.message}")
             self.reveal(widget)
-            widget.setFocus()
+            focus_error(widget, exc.message)
         else:
             self.banner.show_message(str(exc))
 

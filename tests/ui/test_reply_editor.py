@@ -301,6 +301,42 @@ def test_a_space_between_two_addresses_asks_then_explains_next_to_to(  # type: i
     assert "not one valid email address" in editor.errors["To"].text()
     assert fields(editor) == typed
     assert editor.to_edit.hasFocus()
+    assert editor.to_edit.selectedText() == pair
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+
+
+def test_the_refused_recipient_is_selected_within_its_line(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    _shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    line = "ann@customers.example; zoe@customers.example max@customers.example, bo@x.example"
+    type_text(qtbot, editor.to_edit, line)
+    replies.append(True)  # yes, use "zoe@… max@…" (the service then refuses it)
+    editor.send_button.click()
+    assert "not one valid email address" in editor.errors["To"].text()
+    assert editor.to_edit.hasFocus()
+    assert editor.to_edit.selectedText() == "zoe@customers.example max@customers.example"
+    assert editor.to_edit.selectionStart() == line.index("zoe")
+    assert editor.to_edit.text() == line
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+
+
+def test_cancel_selects_the_questioned_address_not_a_longer_one_holding_it(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    line = "bobby@customers.example, bob"
+    type_text(qtbot, editor.to_edit, line)
+    replies.append(False)
+    editor.send_button.click()
+    assert shown == [("confirm", confirmation_text("bob"))]
+    assert editor.to_edit.hasFocus()
+    assert editor.to_edit.selectedText() == "bob"
+    assert editor.to_edit.selectionStart() == line.rindex("bob")
     assert status(demo_db, email_id) == EmailStatus.ASSIGNED
 
 
