@@ -1,11 +1,12 @@
 """The application's start driven like a user: the sign-in dialog typed into, the Workspace
-that follows and its first keys; signing out and in again."""
+that follows and its first keys; signing out and in again; the sign-in at any font size."""
 
 from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QWidget
 from sqlalchemy import update
 
 from app.db.engine import Database
@@ -13,6 +14,7 @@ from app.db.models import Channel, Email, EmailStatus
 from app.ui.application import Workstation
 from app.ui.main_window import MainWindow
 from app.ui.my_work import MyWorkScreen
+from app.ui.sign_in import SignInDialog
 from tests.conftest import actor_of
 from tests.ui.keyboard import type_text
 from tests.work_data import add_email
@@ -129,3 +131,67 @@ def test_escape_in_the_sign_in_ends(qtbot, workstation: Workstation) -> None:  #
     with qtbot.waitSignal(workstation.finished, timeout=2000):
         press(qtbot, Qt.Key.Key_Escape)
     assert workstation.window is None
+
+
+# ---- the sign-in dialog at any font size -------------------------------------------------
+
+
+@pytest.fixture
+def app_font():  # type: ignore[no-untyped-def]
+    """Set the application's font size for one test; the font is restored afterwards."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = app.font()
+
+    def use(points: int) -> None:
+        font = QFont(original)
+        font.setPointSize(points)
+        app.setFont(font)
+
+    yield use
+    app.setFont(original)
+
+
+def clashes(dialog: SignInDialog) -> list[str]:
+    """Visible widgets of the dialog that overlap each other or reach outside it."""
+    widgets = [
+        w for w in dialog.findChildren(QWidget) if w.parentWidget() is dialog and w.isVisible()
+    ]
+    found = [f"{w!r} outside" for w in widgets if not dialog.rect().contains(w.geometry())]
+    for n, first in enumerate(widgets):
+        found.extend(
+            f"{first!r} overlaps {second!r}"
+            for second in widgets[n + 1 :]
+            if first.geometry().intersects(second.geometry())
+        )
+    return found
+
+
+@pytest.mark.parametrize(("points", "all_rows"), [(9, True), (16, True), (28, False)])
+def test_the_demo_accounts_never_overlap_the_buttons(  # type: ignore[no-untyped-def]
+    qtbot, demo_db: Database, app_font, points: int, all_rows: bool
+) -> None:
+    app_font(points)
+    dialog = SignInDialog(demo_db)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    buttons = dialog.sign_in_button.parentWidget()
+    assert buttons.isVisible() and dialog.demo_list.isVisible()
+    assert clashes(dialog) == []
+    assert dialog.demo_list.geometry().bottom() < buttons.geometry().top()
+    row = dialog.demo_list.sizeHintForRow(0)
+    # Every account is shown, unless the dialog would not fit the (offscreen, 800 x 800) screen.
+    shown = dialog.demo_list.count() if all_rows else 3
+    assert dialog.demo_list.viewport().height() >= shown * row
+    # Made as small as it goes, and then with an error to show: still nothing overlaps, and
+    # the list keeps three rows.
+    dialog.resize(1, 1)
+    qtbot.waitUntil(lambda: dialog.size() == dialog.minimumSize(), timeout=2000)
+    assert clashes(dialog) == []
+    assert dialog.demo_list.viewport().height() >= 3 * row
+    dialog.login_edit.setFocus()
+    type_text(qtbot, dialog.login_edit, "alice")
+    type_text(qtbot, dialog.password_edit, "not the password")
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.error.isVisible() and clashes(dialog) == [], timeout=2000)
