@@ -8,17 +8,19 @@ import sys
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app import APP_ID, APP_NAME, __version__, paths
 from app.db import migrate
 from app.db.engine import Database
 from app.services import demo, secrets
+from app.services.auth import Actor
 from app.services.changes import ChangeFeed
 from app.services.secrets import SecretStore
 from app.ui.channel_status import ChannelEvents
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
+from app.ui.messages import messages
 from app.ui.sign_in import SignInDialog
 
 
@@ -58,18 +60,35 @@ class Workstation(QObject):
         actor = dialog.actor
         self.sign_in = None
         dialog.deleteLater()
-        if actor is None:  # accepted only after a sign-in; never expected
-            self.finished.emit()
-            return
+        try:
+            if actor is None:  # accepted only after a sign-in; never expected
+                raise RuntimeError("the sign-in dialog was accepted without a user")
+            self._open_workspace(actor)
+        except SQLAlchemyError as exc:  # the database went away since the sign-in
+            messages.error(
+                None,
+                APP_NAME,
+                f"The Workspace could not be opened: the database cannot be reached ({exc}).",
+            )
+            self.start()
+        except BaseException:
+            self.finished.emit()  # a bug: end with its traceback, not linger without a window
+            raise
+
+    def _open_workspace(self, actor: Actor) -> None:
         ctx = AppContext(self.db, actor, self.store)
-        ctx.refresh_settings()
         events = ChannelEvents(self.db, self.store)
-        ctx.channel_events = events
-        events.start()
         feed = ChangeFeed(self.db)  # screens see changes from every workstation within 2 s
-        ctx.change_feed = feed
-        feed.start()
-        window = MainWindow(ctx)
+        ctx.channel_events, ctx.change_feed = events, feed
+        try:
+            ctx.refresh_settings()
+            events.start()
+            feed.start()
+            window = MainWindow(ctx)
+        except BaseException:
+            events.stop()
+            feed.stop()
+            raise
 
         def left(signed_out: bool) -> None:
             if self.window is not window:  # closed once already

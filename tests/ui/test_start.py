@@ -8,9 +8,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QWidget
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from app.db.engine import Database
 from app.db.models import Channel, Email, EmailStatus
+from app.services.settings import SettingsService
 from app.ui.application import Workstation
 from app.ui.main_window import MainWindow
 from app.ui.my_work import MyWorkScreen
@@ -120,6 +122,33 @@ def test_signing_out_asks_who_works_next_and_closing_ends(  # type: ignore[no-un
         second.menu_actions["quit"].trigger()
     assert workstation.window is None and workstation.sign_in is None
     assert answers[0] == []  # nothing was held: nothing to ask
+
+
+def test_the_database_lost_after_signing_in_is_said_and_the_sign_in_asks_again(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, answers, monkeypatch
+) -> None:
+    shown, _replies = answers
+    workstation.start()
+    dialog = workstation.sign_in
+
+    def unreachable(_self):  # type: ignore[no-untyped-def]
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(SettingsService, "get", unreachable)
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
+    type_here(qtbot, "alice")
+    press(qtbot, Qt.Key.Key_Tab)
+    type_here(qtbot, "demo-password")
+    with qtbot.assertNotEmitted(workstation.finished):
+        press(qtbot, Qt.Key.Key_Return)
+    assert len(shown) == 1 and shown[0][0] == "error"
+    assert "the database cannot be reached" in shown[0][1]
+    assert "server closed the connection" in shown[0][1]
+    assert workstation.window is None
+    again = workstation.sign_in
+    assert again is not None and again is not dialog and again.isVisible()
 
 
 def test_escape_in_the_sign_in_ends(qtbot, workstation: Workstation) -> None:  # type: ignore[no-untyped-def]
