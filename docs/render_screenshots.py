@@ -28,6 +28,25 @@ def save(widget: QWidget, name: str) -> None:
     print(f"wrote {path.relative_to(ROOT)}")
 
 
+def render_sign_in(db) -> None:  # type: ignore[no-untyped-def]
+    """The sign-in dialog at its own size: with the screenshots' font, and with a large one
+    (28 points, as a user with poor sight may set it)."""
+    from app.ui.sign_in import SignInDialog
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    usual = app.font()
+    for name, points in (("sign-in", usual.pointSize()), ("sign-in-large-font", 28)):
+        font = QFont(usual)
+        font.setPointSize(points)
+        app.setFont(font)
+        sign_in = SignInDialog(db)
+        sign_in.show()
+        save(sign_in, name)
+        sign_in.close()
+    app.setFont(usual)
+
+
 def render_service_level(home: Path) -> None:
     """Management ▸ Service Level at 16:00 in Sydney, over a day of emails of its own database."""
     import random
@@ -95,7 +114,6 @@ def main() -> int:
         from app.ui.campaign_dialog import EditEmailCampaignDialog
         from app.ui.context import AppContext
         from app.ui.main_window import MainWindow
-        from app.ui.sign_in import SignInDialog
 
         app = QApplication.instance() or QApplication(sys.argv)
         app.setFont(QFont("DejaVu Sans", 10))
@@ -104,11 +122,7 @@ def main() -> int:
         migrate.upgrade(db)
         demo.seed(db)
 
-        sign_in = SignInDialog(db)
-        sign_in.resize(460, 420)
-        sign_in.show()
-        save(sign_in, "sign-in")
-        sign_in.close()
+        render_sign_in(db)
         render_service_level(Path(home))
 
         ctx = AppContext(db, auth.sign_in(db, "sam", demo.DEMO_PASSWORD))

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import sys
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from app import APP_ID, APP_NAME, __version__, paths
 from app.db import migrate
 from app.db.engine import Database
 from app.services import demo, secrets
+from app.services.auth import Actor
 from app.services.changes import ChangeFeed
+from app.services.secrets import SecretStore
 from app.ui.channel_status import ChannelEvents
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
+from app.ui.messages import messages
 from app.ui.sign_in import SignInDialog
 
 
@@ -26,6 +30,83 @@ def open_database(url: str | None) -> Database:
     if not demo.has_data(db):
         demo.seed(db)
     return db
+
+
+class Workstation(QObject):
+    """Who works at this workstation, one after another: the sign-in dialog, then the
+    Workspace of whoever signed in (with the channel service and the change feed running);
+    signing out asks again, closing the sign-in or the Workspace ends (``finished``)."""
+
+    finished = Signal()
+
+    def __init__(
+        self, db: Database, store: SecretStore | None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.db = db
+        self.store = store
+        self.sign_in: SignInDialog | None = None
+        self.window: MainWindow | None = None
+
+    def start(self) -> None:
+        """Ask who is working."""
+        dialog = SignInDialog(self.db)
+        dialog.accepted.connect(lambda: self._signed_in(dialog))
+        dialog.rejected.connect(self.finished.emit)
+        self.sign_in = dialog
+        dialog.show()
+
+    def _signed_in(self, dialog: SignInDialog) -> None:
+        actor = dialog.actor
+        self.sign_in = None
+        dialog.deleteLater()
+        try:
+            if actor is None:  # accepted only after a sign-in; never expected
+                raise RuntimeError("the sign-in dialog was accepted without a user")
+            self._open_workspace(actor)
+        except SQLAlchemyError as exc:  # the database went away since the sign-in
+            messages.error(
+                None,
+                APP_NAME,
+                f"The Workspace could not be opened: the database cannot be reached ({exc}).",
+            )
+            self.start()
+        except BaseException:
+            self.finished.emit()  # a bug: end with its traceback, not linger without a window
+            raise
+
+    def _open_workspace(self, actor: Actor) -> None:
+        ctx = AppContext(self.db, actor, self.store)
+        events = ChannelEvents(self.db, self.store)
+        feed = ChangeFeed(self.db)  # screens see changes from every workstation within 2 s
+        ctx.channel_events, ctx.change_feed = events, feed
+        try:
+            ctx.refresh_settings()
+            events.start()
+            feed.start()
+            window = MainWindow(ctx)
+        except BaseException:
+            events.stop()
+            feed.stop()
+            raise
+
+        def left(signed_out: bool) -> None:
+            if self.window is not window:  # closed once already
+                return
+            events.stop()  # cooperative: each channel ends its batch and logs out
+            feed.stop()
+            self.store = ctx.secrets  # the user may have chosen the file fallback
+            self.window = None
+            window.deleteLater()
+            if signed_out:
+                self.start()
+            else:
+                self.finished.emit()
+
+        window.closed.connect(left)
+        self.window = window
+        window.show()
+        window.activateWindow()
 
 
 def run_gui(database_url: str | None = None) -> int:
@@ -42,26 +123,8 @@ def run_gui(database_url: str | None = None) -> int:
     except OperationalError as exc:
         QMessageBox.critical(None, APP_NAME, f"The database could not be opened:\n{exc.orig}")
         return 4
-    store = secrets.default_store()
-    while True:
-        sign_in = SignInDialog(db)
-        if not sign_in.exec() or sign_in.actor is None:
-            return 0
-        ctx = AppContext(db, sign_in.actor, store)
-        ctx.refresh_settings()
-        events = ChannelEvents(db, store)
-        ctx.channel_events = events
-        events.start()
-        feed = ChangeFeed(db)  # screens see changes from every workstation within 2 s
-        ctx.change_feed = feed
-        feed.start()
-        window = MainWindow(ctx)
-        outcome = {"signed_out": False}
-        window.signed_out.connect(lambda state=outcome: state.update(signed_out=True))
-        window.show()
-        app.exec()
-        events.stop()  # cooperative: each channel ends its batch and logs out
-        feed.stop()
-        store = ctx.secrets  # the user may have chosen the file fallback
-        if not outcome["signed_out"]:
-            return 0
+    app.setQuitOnLastWindowClosed(False)  # signing out closes the window without quitting
+    workstation = Workstation(db, secrets.default_store())
+    workstation.finished.connect(app.quit)
+    workstation.start()
+    return app.exec()

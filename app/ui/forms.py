@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.errors import ServiceError, ValidationError
+from app.ui.field_focus import focus_error
 from app.ui.messages import messages
 
 ERROR_STYLE = "color: #b00020;"
@@ -35,23 +36,21 @@ def plain(label: str) -> str:
     return label.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip(":").strip()
 
 
-class ErrorLabel(QLabel):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setStyleSheet(ERROR_STYLE)
+class WrappingLabel(QLabel):
+    """A word-wrapped label that asks for the height its text needs at its width. A plain
+    word-wrapped label asks for the height at its narrow size hint: in a form's field
+    column that leaves tall empty gaps, and a window's minimum size (which layouts compute
+    without heightForWidth) can come out too small, so that widgets overlap."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
         self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.hide()
 
-    def show_message(self, text: str) -> None:
-        self.setText(text)
-        self.setVisible(bool(text))
-
-    # A word-wrapped label in a form's field column is otherwise sized by its narrow
-    # size hint, leaving tall empty gaps: let the height follow the width.
     def sizeHint(self) -> QSize:
         hint = super().sizeHint()
-        return QSize(hint.width(), self.heightForWidth(max(self.width(), hint.width())))
+        # Until a layout has sized the label, its width (a default) means nothing.
+        laid_out = self.testAttribute(Qt.WidgetAttribute.WA_Resized)
+        return QSize(hint.width(), self.heightForWidth(self.width() if laid_out else hint.width()))
 
     def minimumSizeHint(self) -> QSize:
         return QSize(super().minimumSizeHint().width(), self.sizeHint().height())
@@ -60,6 +59,18 @@ class ErrorLabel(QLabel):
         super().resizeEvent(event)
         if self.heightForWidth(self.width()) != self.height():
             self.updateGeometry()
+
+
+class ErrorLabel(WrappingLabel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.setStyleSheet(ERROR_STYLE)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.setText(text)
+        self.setVisible(bool(text))
 
 
 class FormDialog(QDialog):
@@ -166,7 +177,7 @@ class FormDialog(QDialog):
             widget, error = self._fields[exc.field]
             error.show_message(f"{exc.field} {exc.message}")
             self.reveal(widget)
-            widget.setFocus()
+            focus_error(widget, exc.message)
         else:
             self.banner.show_message(str(exc))
 

@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
@@ -52,15 +60,18 @@ class HomePage(QWidget):
 
 class MainWindow(QMainWindow):
     signed_out = Signal()
+    closed = Signal(bool)  # the window closed: True when by signing out
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
+        self._signing_out = False
         self.setWindowTitle(f"{APP_NAME} — Workspace")
         self.tabs = QTabWidget(self)
         self.tabs.setTabsClosable(True)
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._focus_current)
         self.setCentralWidget(self.tabs)
         self.screens: dict[str, QWidget] = {}
         self.menu_actions: dict[str, QAction] = {}
@@ -178,6 +189,17 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(screen)
         return screen
 
+    def _focus_current(self, _index: int = -1) -> None:
+        """The keyboard goes into the screen in front: its keys (Ctrl+N in My Work) work only
+        while the focus is inside it. Where the focus already is in it, it stays."""
+        screen = self.tabs.currentWidget()
+        start = getattr(screen, "focus_start", None)
+        if screen is None or start is None:
+            return
+        focused = QApplication.focusWidget() if self.isActiveWindow() else self.focusWidget()
+        if focused is None or not screen.isAncestorOf(focused):
+            start()
+
     def close_tab(self, index: int) -> None:
         widget = self.tabs.widget(index)
         if index == 0 or widget is None:
@@ -274,7 +296,12 @@ class MainWindow(QMainWindow):
 
     # ---- leaving ------------------------------------------------------------
     def sign_out(self) -> None:
-        if self.close():
+        self._signing_out = True
+        try:
+            left = self.close()
+        finally:
+            self._signing_out = False
+        if left:
             self.signed_out.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -288,6 +315,7 @@ class MainWindow(QMainWindow):
             return
         self.heartbeat.stop()
         super().closeEvent(event)
+        self.closed.emit(self._signing_out)
 
     def leave_held_emails(self) -> bool:
         """Signing out or closing: emails held without a draft go back to their queues (after

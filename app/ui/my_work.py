@@ -39,6 +39,7 @@ from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
 from app.ui.reply_editor import ReplyEditor, action_button, screen_action
 from app.ui.shortcuts import HELP_KEYS, ShortcutsDialog, step_aside_for_window_help
+from app.ui.status_line import EmailRef, StatusLine
 from app.ui.widgets import table_view
 
 T = TypeVar("T")
@@ -339,9 +340,7 @@ class MyWorkScreen(QWidget):
         left.setSizes([260, 440])
         self.left_splitter, self.right_splitter = left, right
 
-        self.status = QLabel(self)
-        self.status.setAccessibleName("Status")
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = StatusLine(self)
         layout = QVBoxLayout(self)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.status)
@@ -445,11 +444,14 @@ class MyWorkScreen(QWidget):
         open_id = self.editor.email_id
         if open_id is not None and open_id not in held_ids:
             # Re-opened, moved or put back by someone else (another workstation).
+            gone = self._email_ref(open_id)
             self.editor.clear()
             self.pane.clear("This email is no longer yours.")
+            self._open_changed()
             self.show_status(
-                "The email you had open is no longer yours: a supervisor returned it to the "
-                "queue, re-opened it to someone else or moved it."
+                "It is no longer yours: a supervisor returned it to the queue, re-opened it "
+                "to someone else or moved it.",
+                gone,
             )
         self._select_open()
         if self.queued_dialog is not None and self.queued_dialog.isVisible():
@@ -555,9 +557,11 @@ class MyWorkScreen(QWidget):
         """Show a held email and its reply; ``focus`` puts the cursor where the reply starts."""
         if not self.editor.open_email(email_id):
             self.pane.clear(self.editor.placeholder.text())
+            self._open_changed()
             self.reload()
             return False
         self.pane.show_email(email_id)
+        self._open_changed()
         self._select_open()
         self._update_actions()
         if focus:
@@ -576,38 +580,59 @@ class MyWorkScreen(QWidget):
             return None
         self.reload()
         self.mine_tabs.setCurrentIndex(1)
-        self.open_email(email_id, focus=True)
-        self.show_status("The failed reply is a draft again: correct it and send it.")
+        if self.open_email(email_id, focus=True):
+            self.show_status(
+                "The failed reply is a draft again: correct it and send it.",
+                self._email_ref(email_id),
+            )
         return email_id
 
     # ---- after the reply ----------------------------------------------------------------
     def _finished(self, email_id: int, what: str) -> None:
         done = {
             "sent": "Reply queued for sending.",
-            "put back": "Email put back to its queue.",
-            "moved": "Email moved to the other campaign's queue.",
+            "put back": "Put back to its queue.",
+            "moved": "Moved to the other campaign's queue.",
         }.get(what, "Done.")
+        finished = self._email_ref(email_id)  # before the reload forgets it
         self.pane.clear("Take an email to read it here.")
+        self._open_changed()
         self.reload()
         # Carry on with the next email taken and not parked as a draft, if there is one.
         waiting = [h for h in self.held_model.rows() if h.status == EmailStatus.ASSIGNED]
         if waiting and self.open_email(waiting[0].email_id, focus=True):
-            self.show_status(f"{done} Opened your next email.")
+            self.show_status(f"{done} Opened your next email.", finished)
         else:
-            self.show_status(f"{done} Take next with Ctrl+N.")
+            self.show_status(f"{done} Take next with Ctrl+N.", finished)
             self.queues_view.setFocus(Qt.FocusReason.OtherFocusReason)
 
-    def _draft_saved(self, _email_id: int) -> None:
+    def _draft_saved(self, email_id: int) -> None:
         self.reload()
-        self.show_status("Draft saved: it waits in My drafts.")
+        self.show_status("Draft saved: it waits in My drafts.", self._email_ref(email_id))
 
-    def _lost(self, _email_id: int, why: str) -> None:
+    def _lost(self, email_id: int, why: str) -> None:
+        lost = self._email_ref(email_id)  # before the reload forgets it
         self.pane.clear(why)
+        self._open_changed()
         self.reload()
-        self.show_status(why)
+        self.show_status(why, lost)
 
-    def show_status(self, text: str) -> None:
-        self.status.setText(text)
+    def show_status(self, text: str, about: EmailRef | None = None) -> None:
+        """Say ``text`` under the screen; ``about``: the email it concerns, if one (named
+        by its subject unless it is the open one; the message goes when another opens)."""
+        self.status.show_message(text, about)
+
+    def _open_changed(self) -> None:
+        self.status.email_opened(self.editor.email_id)
+
+    def _email_ref(self, email_id: int) -> EmailRef:
+        """The email and its subject, from My emails or else the reading pane."""
+        for held in self.held_model.rows():
+            if held.email_id == email_id:
+                return EmailRef(email_id, held.subject)
+        detail = self.pane.detail
+        subject = detail.subject if detail is not None and detail.id == email_id else ""
+        return EmailRef(email_id, subject)
 
     def _update_actions(self, *_args: object) -> None:
         self.take_selected_action.setEnabled(self.selected_queue() is not None)
@@ -617,6 +642,14 @@ class MyWorkScreen(QWidget):
         self.rework_action.setEnabled(failed is not None and failed.state == ReplyState.FAILED)
 
     # ---- keyboard ------------------------------------------------------------------------
+    def focus_start(self) -> None:
+        """Where the keyboard starts when the screen comes to the front: the reply when an
+        email is open, else the Queues (so that Ctrl+N takes the next email at once)."""
+        if self.editor.item is not None:
+            self.editor.focus_start()
+        else:
+            self.queues_view.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def panes(self) -> list[QWidget]:
         return [self.queues_view, self.mine_tabs, self.pane, self.editor]
 

@@ -49,11 +49,13 @@ from app.services.work import (
     WorkService,
     confirmation_text,
 )
+from app.ui.field_focus import focus_error, focus_with_selection, recipient_span
 from app.ui.forms import ErrorLabel
 from app.ui.messages import messages
 from app.ui.shortcuts import set_section
 
 SECTION = "My Work"
+RECIPIENT_FIELDS = ("To", "Cc", "Bcc")
 CHOOSE_TEMPLATE = "— choose a template —"
 RECIPIENTS_HINT = "Separate addresses with , or ;"
 
@@ -464,7 +466,7 @@ class ReplyEditor(QWidget):
         self.clear_errors()
         if isinstance(exc, ValidationError) and exc.field in self.errors:
             self.errors[exc.field].show_message(f"{exc.field} {exc.message}")
-            self._fields[exc.field].setFocus(Qt.FocusReason.OtherFocusReason)
+            focus_error(self._fields[exc.field], exc.message, exc.field in RECIPIENT_FIELDS)
         elif isinstance(exc, SQLAlchemyError):
             self.banner.show_message(f"The database could not be reached: {exc}")
         else:
@@ -494,12 +496,12 @@ class ReplyEditor(QWidget):
         self._update()
 
     def _focus_address(self, address: str) -> None:
-        """Back to the field holding ``address``, with it selected, to correct it."""
+        """Back to the field holding ``address`` (as a whole recipient), with it selected,
+        to correct it."""
         for edit in (self.to_edit, self.cc_edit, self.bcc_edit):
-            at = edit.text().find(address)
-            if at >= 0:
-                edit.setFocus(Qt.FocusReason.OtherFocusReason)
-                edit.setSelection(at, len(address))
+            span = recipient_span(edit.text(), address)
+            if span is not None:
+                focus_with_selection(edit, span)
                 return
         self.to_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 

@@ -21,6 +21,7 @@ from app.services import validation
 from app.services.errors import ServiceError, ValidationError
 from app.services.settings import SettingsData
 from app.ui.context import AppContext
+from app.ui.field_focus import focus_error
 from app.ui.forms import ErrorLabel, combo_select_data, plain
 from app.ui.messages import messages
 
@@ -177,7 +178,7 @@ class SettingsScreen(QWidget):
         if isinstance(exc, ValidationError) and exc.field in self._fields:
             widget, error = self._fields[exc.field]
             error.show_message(f"{exc.field} {exc.message}")
-            widget.setFocus()
+            focus_error(widget, exc.message)
         else:
             self.banner.show_message(str(exc))
 

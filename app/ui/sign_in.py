@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -21,7 +22,12 @@ from app.services import auth
 from app.services.auth import Actor
 from app.services.demo import DEMO_PASSWORD
 from app.services.errors import AuthenticationError
-from app.ui.forms import ErrorLabel
+from app.ui.forms import ErrorLabel, WrappingLabel
+
+
+def unbroken(text: str) -> str:
+    """``text`` never wrapped at its hyphens (shown with non-breaking ones)."""
+    return text.replace("-", "\u2011")
 
 
 class SignInDialog(QDialog):
@@ -30,7 +36,7 @@ class SignInDialog(QDialog):
         self.db = db
         self.actor: Actor | None = None
         self.setWindowTitle(f"Sign in — {APP_NAME}")
-        layout = QVBoxLayout(self)
+        self._layout = layout = QVBoxLayout(self)
         heading = QLabel(f"<h2>{APP_NAME}</h2>Sign in to start working.", self)
         layout.addWidget(heading)
         form = QFormLayout()
@@ -50,20 +56,28 @@ class SignInDialog(QDialog):
         self.demo_list = QListWidget(self)
         accounts = auth.demo_accounts(db)
         if accounts:
-            demo_label = QLabel(
+            demo_label = WrappingLabel(
                 f"<b>Demo organisation</b> — these accounts use the password "
-                f"<code>{DEMO_PASSWORD}</code> until it is changed. &Choose one:",
+                f"<code>{unbroken(DEMO_PASSWORD)}</code> until it is "
+                "changed. &Choose one:",
                 self,
             )
-            demo_label.setWordWrap(True)
             demo_label.setBuddy(self.demo_list)
             layout.addWidget(demo_label)
             for login, display, role in accounts:
                 item = QListWidgetItem(f"{login} — {display} ({role.label})", self.demo_list)
                 item.setData(Qt.ItemDataRole.UserRole, login)
-            rows = min(len(accounts), 8)
-            self.demo_list.setMinimumHeight(self.demo_list.sizeHintForRow(0) * rows + 6)
-            layout.addWidget(self.demo_list)
+            # The list asks for room for every account but makes do with three rows (it
+            # scrolls): at a large font the dialog still fits the screen.
+            self.demo_list.setSizeAdjustPolicy(
+                QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents
+            )
+            frame = 2 * self.demo_list.frameWidth()
+            scroll_bar = self.demo_list.horizontalScrollBar().sizeHint().height()  # when narrow
+            self.demo_list.setMinimumHeight(
+                3 * self.demo_list.sizeHintForRow(0) + frame + scroll_bar
+            )
+            layout.addWidget(self.demo_list, 1)
             self.demo_list.currentItemChanged.connect(self._demo_chosen)
             self.demo_list.itemActivated.connect(lambda _item: self.try_sign_in())
         else:
@@ -76,7 +90,16 @@ class SignInDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.sign_in_button.setDefault(True)
         layout.addWidget(buttons)
-        self.resize(440, 0)
+        self._initial_size()
+
+    def _initial_size(self) -> None:
+        """About 55 letters of the font in use wide (the demo text wraps to it), as high as
+        the layout then asks for; within the screen (the list scrolls when it must)."""
+        room = self.screen().availableGeometry()
+        width = max(self.sizeHint().width(), 55 * self.fontMetrics().averageCharWidth())
+        width = min(width, room.width() * 9 // 10)
+        height = min(self._layout.totalHeightForWidth(width), room.height() * 9 // 10)
+        self.resize(width, height)  # never below the minimum the layout sets
 
     def _demo_chosen(self, item: QListWidgetItem | None) -> None:
         if item is not None:

@@ -192,6 +192,8 @@ def test_a_duplicate_team_name_is_shown_next_to_the_name(qtbot, teams):  # type:
     error = field_error(dialog, "Team Name")
     assert error.isVisible() and "already used" in error.text()
     assert dialog.name_edit.text() == "front line"
+    assert dialog.focusWidget() is dialog.name_edit
+    assert dialog.name_edit.selectedText() == "front line"
     assert dialog.members.model.checked_texts() == ["Bob Agent (bob)"]
 
 
@@ -309,6 +311,7 @@ def test_invalid_email_is_shown_next_to_the_field_and_typing_is_kept(qtbot, user
     assert dialog.display_name_edit.text() == "Jürgen Größe – 5 €"
     assert dialog.password_edit.text() == "s3cret-pass"
     assert QApplication.focusWidget() is dialog.email_edit
+    assert dialog.email_edit.selectedText() == "jürgen at example.com"
     assert "jgrosse" not in column(users.view, 0)
 
     retype(qtbot, dialog.email_edit, "jg@example.com")
@@ -414,6 +417,7 @@ def test_invalid_time_zone_is_shown_next_to_the_field(qtbot, settings, ctx):  # 
         "Time Zone 'Mars/Olympus' is not a known time zone (e.g. Australia/Sydney)."
     )
     assert settings.timezone_combo.currentText() == "Mars/Olympus"
+    assert timezone_edit(settings).selectedText() == "Mars/Olympus"
     assert settings.dirty
     assert ctx.settings.get().timezone == "Australia/Sydney"
     assert ctx.timezone == "Australia/Sydney"

@@ -152,6 +152,7 @@ def test_quotation_mark_error_is_shown_next_to_the_title_and_typing_is_kept(qtbo
     assert dialog.title_edit.text() == "The “best” offers"
     assert dialog.description_edit.toPlainText() == "Größe – 5 €"
     assert dialog.focusWidget() is dialog.title_edit
+    assert dialog.title_edit.selectedText() == "The “best” offers"  # typing replaces it
 
     # Fixing it clears the error and saves.
     dialog.title_edit.selectAll()
@@ -161,6 +162,8 @@ def test_quotation_mark_error_is_shown_next_to_the_title_and_typing_is_kept(qtbo
     click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
     _widget, period_error = dialog._fields["Service Level Period"]
     assert "'1.5' is not a whole number" in period_error.text()
+    assert dialog.focusWidget() is dialog.service_level_edit
+    assert dialog.service_level_edit.selectedText() == "1.5"
     assert not error.isVisible()
     dialog.service_level_edit.clear()
     type_text(qtbot, dialog.service_level_edit, "60")

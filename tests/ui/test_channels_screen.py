@@ -291,6 +291,7 @@ def test_invalid_email_address_is_shown_next_to_its_field_and_kept(qtbot, screen
     assert dialog.address_edit.text() == "support at example"
     assert dialog.display_edit.text() == DISPLAY
     assert dialog.focusWidget() is dialog.address_edit
+    assert dialog.address_edit.selectedText() == "support at example"
 
     # Corrected, it saves.
     retype(qtbot, dialog.address_edit, "bad.address@example.com")
@@ -537,6 +538,8 @@ def test_test_connection_with_a_bad_port_shows_it_next_to_the_field(qtbot, scree
     click(qtbot, dialog.test_button)
     assert shown == []
     assert "at most 65535" in dialog._fields["SMTP Port"][1].text()
+    assert dialog.focusWidget() is dialog.smtp_port_edit
+    assert dialog.smtp_port_edit.selectedText() == "99999"  # the whole field
 
 
 def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-untyped-def]

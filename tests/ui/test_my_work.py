@@ -347,6 +347,68 @@ def test_campaign_flags_hide_buttons_and_disable_their_keys(  # type: ignore[no-
     assert email(demo_db, e).status == EmailStatus.ASSIGNED
 
 
+# ---- the status line: only ever about the open email (or naming the one it is about) ------
+
+
+def test_a_message_about_the_open_email_goes_when_another_opens(  # type: ignore[no-untyped-def]
+    qtbot, open_screen, demo_db: Database
+) -> None:
+    first = add_email(demo_db, "Orders", subject="Parcel A")
+    second = add_email(demo_db, "Orders", subject="Refund B")
+    screen = open_screen()
+    press(qtbot, Qt.Key.Key_N, CTRL)
+    assert screen.editor.email_id == first
+    press(qtbot, Qt.Key.Key_Down)  # a template
+    press(qtbot, Qt.Key.Key_S, CTRL)  # Save as draft: about Parcel A, which stays open
+    assert screen.status.text() == "Draft saved: it waits in My drafts."
+    press(qtbot, Qt.Key.Key_N, CTRL)
+    assert screen.editor.email_id == second
+    assert "Draft saved" not in screen.status.text()
+    assert "Parcel A" not in screen.status.text()
+
+
+def test_after_sending_the_message_names_the_sent_email_until_another_opens(  # type: ignore[no-untyped-def]
+    qtbot, open_screen, demo_db: Database
+) -> None:
+    first = add_email(demo_db, "General Enquiries", subject="Opening hours")
+    add_email(demo_db, "General Enquiries", subject="Gift cards")
+    third = add_email(demo_db, "General Enquiries", subject="Parking")
+    screen = open_screen()
+    press(qtbot, Qt.Key.Key_N, CTRL)
+    press(qtbot, Qt.Key.Key_N, CTRL)  # Gift cards is open
+    press(qtbot, Qt.Key.Key_Return, CTRL)  # Send
+    assert screen.editor.email_id == first  # the next held email opened
+    assert screen.status.text() == (
+        "“Gift cards” — Reply queued for sending. Opened your next email."
+    )
+    press(qtbot, Qt.Key.Key_N, CTRL)
+    assert screen.editor.email_id == third
+    assert "Gift cards" not in screen.status.text()
+    assert "Reply queued" not in screen.status.text()
+
+
+def test_an_email_taken_away_is_named_and_forgotten_when_the_next_opens(  # type: ignore[no-untyped-def]
+    qtbot, open_screen, demo_db: Database
+) -> None:
+    e = add_email(demo_db, "Orders", subject="Parcel A")
+    later = add_email(demo_db, "Orders", subject="Refund B")
+    screen = open_screen()
+    press(qtbot, Qt.Key.Key_N, CTRL)
+    assert screen.editor.email_id == e
+    other = Database(demo_db.url)
+    try:  # from Alice's other workstation, then Bob takes it
+        work(other, "alice").put_back(e)
+        work(other, "bob").take(e)
+    finally:
+        other.dispose()
+    qtbot.waitUntil(lambda: screen.editor.email_id is None, timeout=2500)
+    assert screen.status.text().startswith("“Parcel A” — It is no longer yours")
+    press(qtbot, Qt.Key.Key_N, CTRL)
+    assert screen.editor.email_id == later
+    assert "Parcel A" not in screen.status.text()
+    assert "no longer yours" not in screen.status.text()
+
+
 # ---- drafts and failed sends ------------------------------------------------------------
 
 

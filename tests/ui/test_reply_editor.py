@@ -317,6 +317,24 @@ def test_a_space_between_two_addresses_asks_then_sends_to_both(  # type: ignore[
     assert prepared.recipients == ("zoe@customers.example", "max@customers.example")
 
 
+def test_the_refused_recipient_is_selected_within_its_line(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    _shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    line = "ann@customers.example; zoe@customers.example boss, bo@x.example"
+    type_text(qtbot, editor.to_edit, line)
+    replies.append(True)  # yes, use "zoe@… boss" (then 'boss' has no '@')
+    editor.send_button.click()
+    assert "'boss', which is not an email address" in editor.errors["To"].text()
+    assert editor.to_edit.hasFocus()
+    assert editor.to_edit.selectedText() == "boss"
+    assert editor.to_edit.selectionStart() == line.index("boss")
+    assert editor.to_edit.text() == line
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+
+
 @pytest.mark.parametrize(
     ("field", "typed", "asked", "named"),
     [
@@ -363,6 +381,25 @@ def test_ok_on_a_part_without_an_at_sign_explains_it_and_keeps_everything(  # ty
     type_text(qtbot, edit, "max@customers.example")
     editor.send_button.click()
     assert sent == [(email_id, "sent")]
+
+
+def test_cancel_selects_the_questioned_address_not_a_longer_one_holding_it(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database, answers
+) -> None:
+    shown, replies = answers
+    editor, email_id = open_reply("Complaints")
+    editor.to_edit.clear()
+    line = "bobby@customers.example, bob"
+    type_text(qtbot, editor.to_edit, line)
+    replies.append(False)
+    editor.send_button.click()
+    assert shown == [("confirm", confirmation_text("bob"))]
+    assert editor.to_edit.hasFocus()
+    assert editor.to_edit.selectedText() == "bob"
+    assert editor.to_edit.selectionStart() == line.rindex("bob")
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+    with demo_db.session() as s:
+        assert s.query(Reply).filter(Reply.email_id == email_id).count() == 0
 
 
 def test_confirmation_off_never_asks(qtbot, open_reply, demo_db: Database, answers) -> None:  # type: ignore[no-untyped-def]

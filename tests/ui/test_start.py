@@ -1,0 +1,226 @@
+"""The application's start driven like a user: the sign-in dialog typed into, the Workspace
+that follows and its first keys; signing out and in again; the sign-in at any font size."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QWidget
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+
+from app.db.engine import Database
+from app.db.models import Channel, Email, EmailStatus
+from app.services.settings import SettingsService
+from app.ui.application import Workstation
+from app.ui.main_window import MainWindow
+from app.ui.my_work import MyWorkScreen
+from app.ui.sign_in import SignInDialog
+from tests.conftest import actor_of
+from tests.ui.keyboard import type_text
+from tests.work_data import add_email
+
+
+def press(
+    qtbot, key: Qt.Key, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
+) -> None:  # type: ignore[no-untyped-def]
+    """A key typed wherever the focus is, as a user would."""
+    focused = QApplication.focusWidget()
+    assert focused is not None, "no widget has the keyboard focus"
+    qtbot.keyClick(focused, key, modifiers)
+
+
+def type_here(qtbot, text: str) -> None:  # type: ignore[no-untyped-def]
+    focused = QApplication.focusWidget()
+    assert focused is not None, "no widget has the keyboard focus"
+    type_text(qtbot, focused, text)
+
+
+@pytest.fixture
+def workstation(qtbot, demo_db: Database, secrets):  # type: ignore[no-untyped-def]
+    """The application's start, on the demo organisation (its channels off: no mail server
+    to retrieve from here). Whatever is still open at the end is closed."""
+    with demo_db.session() as s:
+        s.execute(update(Channel).values(enabled=False))
+    station = Workstation(demo_db, secrets)
+    yield station
+    if station.window is not None:
+        station.window.ctx.change_feed.stop()
+        station.window.ctx.channel_events.stop()
+        station.window.deleteLater()
+    if station.sign_in is not None:
+        station.sign_in.deleteLater()
+
+
+def sign_in(qtbot, station: Workstation, login: str) -> MainWindow:  # type: ignore[no-untyped-def]
+    """Type the login name and password into the sign-in dialog, press Enter, and wait for
+    the Workspace."""
+    dialog = station.sign_in
+    assert dialog is not None and dialog.isVisible()
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
+    type_here(qtbot, login)
+    press(qtbot, Qt.Key.Key_Tab)
+    type_here(qtbot, "demo-password")
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: station.window is not None and station.window.isVisible(), timeout=5000)
+    window = station.window
+    assert window is not None
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    return window
+
+
+def test_ctrl_n_takes_the_next_email_right_after_signing_in(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    e = add_email(demo_db, "Orders", subject="First of the day")
+    workstation.start()
+    window = sign_in(qtbot, workstation, "alice")
+    screen = window.screens["my_work"]
+    assert isinstance(screen, MyWorkScreen)
+    assert window.tabs.currentWidget() is screen
+    press(qtbot, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # no click, no Tab first
+    assert screen.editor.email_id == e
+    assert screen.pane.detail is not None and screen.pane.detail.subject == "First of the day"
+    with demo_db.session() as s:
+        taken = s.get_one(Email, e)
+        assert taken.status == EmailStatus.ASSIGNED
+        assert taken.agent_id == actor_of(demo_db, "alice").user_id
+    with qtbot.waitSignal(workstation.finished, timeout=15000):
+        window.close()  # the held email goes back (answered OK)
+    assert workstation.window is None
+
+
+def test_my_work_reopened_with_ctrl_1_has_the_keyboard(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    e = add_email(demo_db, "Orders")
+    workstation.start()
+    window = sign_in(qtbot, workstation, "alice")
+    window.close_tab(window.tabs.indexOf(window.screens["my_work"]))
+    assert window.tabs.count() == 1  # Home alone
+    press(qtbot, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    screen = window.tabs.currentWidget()
+    assert isinstance(screen, MyWorkScreen)
+    press(qtbot, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert screen.editor.email_id == e
+
+
+def test_signing_out_asks_who_works_next_and_closing_ends(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, answers
+) -> None:
+    workstation.start()
+    first = sign_in(qtbot, workstation, "alice")
+    with qtbot.waitSignal(first.signed_out, timeout=15000):
+        first.menu_actions["sign_out"].trigger()
+    assert workstation.window is None
+    second = sign_in(qtbot, workstation, "sam")
+    assert second is not first and second.ctx.actor.login == "sam"
+    with qtbot.waitSignal(workstation.finished, timeout=15000):
+        second.menu_actions["quit"].trigger()
+    assert workstation.window is None and workstation.sign_in is None
+    assert answers[0] == []  # nothing was held: nothing to ask
+
+
+def test_the_database_lost_after_signing_in_is_said_and_the_sign_in_asks_again(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, answers, monkeypatch
+) -> None:
+    shown, _replies = answers
+    workstation.start()
+    dialog = workstation.sign_in
+
+    def unreachable(_self):  # type: ignore[no-untyped-def]
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(SettingsService, "get", unreachable)
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
+    type_here(qtbot, "alice")
+    press(qtbot, Qt.Key.Key_Tab)
+    type_here(qtbot, "demo-password")
+    with qtbot.assertNotEmitted(workstation.finished):
+        press(qtbot, Qt.Key.Key_Return)
+    assert len(shown) == 1 and shown[0][0] == "error"
+    assert "the database cannot be reached" in shown[0][1]
+    assert "server closed the connection" in shown[0][1]
+    assert workstation.window is None
+    again = workstation.sign_in
+    assert again is not None and again is not dialog and again.isVisible()
+
+
+def test_escape_in_the_sign_in_ends(qtbot, workstation: Workstation) -> None:  # type: ignore[no-untyped-def]
+    workstation.start()
+    dialog = workstation.sign_in
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
+    with qtbot.waitSignal(workstation.finished, timeout=2000):
+        press(qtbot, Qt.Key.Key_Escape)
+    assert workstation.window is None
+
+
+# ---- the sign-in dialog at any font size -------------------------------------------------
+
+
+@pytest.fixture
+def app_font():  # type: ignore[no-untyped-def]
+    """Set the application's font size for one test; the font is restored afterwards."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = app.font()
+
+    def use(points: int) -> None:
+        font = QFont(original)
+        font.setPointSize(points)
+        app.setFont(font)
+
+    yield use
+    app.setFont(original)
+
+
+def clashes(dialog: SignInDialog) -> list[str]:
+    """Visible widgets of the dialog that overlap each other or reach outside it."""
+    widgets = [
+        w for w in dialog.findChildren(QWidget) if w.parentWidget() is dialog and w.isVisible()
+    ]
+    found = [f"{w!r} outside" for w in widgets if not dialog.rect().contains(w.geometry())]
+    for n, first in enumerate(widgets):
+        found.extend(
+            f"{first!r} overlaps {second!r}"
+            for second in widgets[n + 1 :]
+            if first.geometry().intersects(second.geometry())
+        )
+    return found
+
+
+@pytest.mark.parametrize(("points", "all_rows"), [(9, True), (16, True), (28, False)])
+def test_the_demo_accounts_never_overlap_the_buttons(  # type: ignore[no-untyped-def]
+    qtbot, demo_db: Database, app_font, points: int, all_rows: bool
+) -> None:
+    app_font(points)
+    dialog = SignInDialog(demo_db)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    buttons = dialog.sign_in_button.parentWidget()
+    assert buttons.isVisible() and dialog.demo_list.isVisible()
+    assert clashes(dialog) == []
+    assert dialog.demo_list.geometry().bottom() < buttons.geometry().top()
+    row = dialog.demo_list.sizeHintForRow(0)
+    # Every account is shown, unless the dialog would not fit the (offscreen, 800 x 800) screen.
+    shown = dialog.demo_list.count() if all_rows else 3
+    assert dialog.demo_list.viewport().height() >= shown * row
+    # Made as small as it goes, and then with an error to show: still nothing overlaps, and
+    # the list keeps three rows.
+    dialog.resize(1, 1)
+    qtbot.waitUntil(lambda: dialog.size() == dialog.minimumSize(), timeout=2000)
+    assert clashes(dialog) == []
+    assert dialog.demo_list.viewport().height() >= 3 * row
+    dialog.login_edit.setFocus()
+    type_text(qtbot, dialog.login_edit, "alice")
+    type_text(qtbot, dialog.password_edit, "not the password")
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.error.isVisible() and clashes(dialog) == [], timeout=2000)
