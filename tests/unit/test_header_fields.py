@@ -14,7 +14,7 @@ from email.parser import BytesHeaderParser
 
 import pytest
 
-from app.mail import compose, parse
+from app.mail import compose, fields, parse
 from app.mail.fields import decode_words, format_address, one_line, parse_addresses
 from tests.corpus import own_corpus, require_cpython_corpus
 from tests.unit.test_parse_fast_paths import AWKWARD, generated
@@ -313,3 +313,28 @@ def test_subjects_folded_by_the_email_package_come_back_whole(line_length: int) 
         if one_line(str(REFERENCE.parsebytes(raw)["Subject"])) != one_line(subject):
             continue  # the email package lost it itself: nothing to compare with
         assert parse.read_envelope(raw).subject == one_line(subject), raw[:400]
+
+
+def test_the_quick_reading_of_everyday_addresses_gives_what_the_tokens_give() -> None:
+    rng = random.Random(7)
+    values = [
+        "a@b.example",
+        " Anna Smith <anna@x.example> ",
+        "<bare@x.example>",
+        "J. R. R. Tolkien <jrr@x.example>",
+        "=?utf-8?q?J=C3=BCrgen?=\r\n =?utf-8?q?_M?= <j@x.example>",
+        "=?utf-8?b?!!!?= <broken@x.example>",
+        "MAILER-DAEMON@MX.Example",
+    ]
+    for _ in range(500):
+        phrase, _expected = _random_phrase(rng, quote=True)
+        values.append(f"{phrase} <p{len(values)}@y.example>")
+    for path in [*require_cpython_corpus(), *own_corpus()]:
+        headers = parse.Headers(path.read_bytes())
+        values += [v for v in (headers.get(n) for n in ("From", "To", "Cc")) if v]
+    quick = 0
+    for value in values:
+        text = value.replace("\r", "").replace("\n", "")
+        quick += fields._simple_mailbox(text) is not None
+        assert fields._parse_addresses(value) == fields._parse_addresses(value, fast=False)
+    assert quick >= 200
