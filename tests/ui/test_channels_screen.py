@@ -458,12 +458,15 @@ def test_filter_needs_a_target_campaign(qtbot, screen):  # type: ignore[no-untyp
 
 
 def test_without_a_keyring_passwords_wait_for_the_explicit_file_fallback(  # type: ignore[no-untyped-def]
-    qtbot, screen, ctx, shown, isolated_home
+    qtbot, screen, ctx, shown, isolated_home, request
 ):
     from app.ui.channel_status import ChannelEvents
 
     ctx.secrets = None  # no keyring backend, and no fallback chosen yet
     ctx.channel_events = ChannelEvents(ctx.db, None)  # not started: only its store matters
+    # saving the channel starts the service (and its outbox thread): stopped at the end,
+    # or it outlives the test's database
+    request.addfinalizer(ctx.channel_events.stop)
     dialog = open_new_dialog(qtbot, screen)
     assert dialog.keyring_notice.isVisible()
     assert "No system keyring was found" in dialog.keyring_notice_label.text()
