@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import paths
 from app.db.engine import Database
 
 if TYPE_CHECKING:
@@ -93,7 +95,12 @@ def backup_sqlite(db: Database) -> Path | None:
     # Checkpoint the WAL so that the copied main file is complete.
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copy2(path, target)
+    # private like the database, whatever the umask (shutil.copy2 would copy its mode)
+    fd = paths.open_private(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    with open(path, "rb") as source, os.fdopen(fd, "wb") as copy:
+        shutil.copyfileobj(source, copy)
+    done = path.stat()
+    os.utime(target, ns=(done.st_atime_ns, done.st_mtime_ns))
     return target
 
 
