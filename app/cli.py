@@ -47,6 +47,8 @@ def open_database(url: str | None) -> Database:
     _opened.append(db)
     try:
         backup = migrate.upgrade(db)
+    except migrate.SchemaError as exc:
+        raise CliError(str(exc), EXIT_ENVIRONMENT) from exc
     except OperationalError as exc:
         raise CliError(
             f"Cannot open the database {db.describe()}: {exc.orig}", EXIT_ENVIRONMENT
