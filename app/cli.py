@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__, paths
-from app.db.enums import EmailStatus
+from app.db.enums import EmailStatus, Role
 from app.services.errors import ServiceError, ValidationError
 
 if TYPE_CHECKING:
@@ -133,6 +133,22 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
         user_id = user.id
     PeopleService(db, SYSTEM).set_password(user_id, _read_secret("New password: "))
     print(f"Password of '{args.login}' set.")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from app.services.auth import SYSTEM
+    from app.services.people import PeopleService, UserData
+
+    db = open_database(args.database)
+    data = UserData(
+        login=args.login,
+        display_name=args.display_name if args.display_name is not None else args.login,
+        email=args.email,
+        role=args.role,
+    )
+    PeopleService(db, SYSTEM).create_user(data, _read_secret("Password: "))
+    print(f"User '{args.login}' ({args.role}) created; they can sign in now.")
     return 0
 
 
@@ -423,6 +439,21 @@ def build_parser() -> argparse.ArgumentParser:
         "set a user's password, read from standard input",
     )
     setpw.add_argument("login")
+    create = add(
+        user_sub,
+        "create",
+        cmd_user_create,
+        "create a user (a site's first administrator, say), the password read from standard input",
+    )
+    create.add_argument("login")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=[r.value for r in Role],
+        help="what the user may do",
+    )
+    create.add_argument("--display-name", metavar="NAME", help="the name shown (default: LOGIN)")
+    create.add_argument("--email", default="", metavar="ADDRESS", help="the user's address")
 
     channel = add(sub, "channel", None, "email channels")
     channel_sub = channel.add_subparsers(title="commands", metavar="COMMAND", required=True)
