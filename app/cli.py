@@ -94,13 +94,17 @@ def cmd_config_import(args: argparse.Namespace) -> int:
     from app.services.auth import SYSTEM
 
     try:
-        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        if args.file == "-":
+            stdin = getattr(sys.stdin, "buffer", None)  # bytes: the file says it is UTF-8
+            raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+        else:
+            raw = Path(args.file).read_bytes()
     except OSError as exc:
         raise CliError(f"{args.file}: cannot be read: {exc.strerror}") from exc
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{args.file}: not valid JSON: {exc}") from exc
+        data = config_io.read_config(raw)
+    except config_io.ConfigFileError as exc:
+        raise CliError(f"{args.file}: {exc.message}") from exc
     counts = config_io.import_config(open_database(args.database), SYSTEM, data)
     print("Imported " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
     return 0
