@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -97,12 +98,20 @@ def backup_sqlite(db: Database) -> Path | None:
     if path is None or not path.exists() or current_revision(db) is None:
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.{current_revision(db)}.{stamp}.bak")
     # Checkpoint the WAL so that the copied main file is complete.
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    # private like the database, whatever the umask (shutil.copy2 would copy its mode)
-    fd = paths.open_private(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    revision = current_revision(db)
+    for attempt in itertools.count(1):
+        # a second upgrade in the same second (the first one failed) keeps both copies
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        target = path.with_name(f"{path.name}.{revision}.{stamp}{suffix}.bak")
+        try:
+            # private like the database, whatever the umask (shutil.copy2 would copy its mode)
+            fd = paths.open_private(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            continue
+        break
     with open(path, "rb") as source, os.fdopen(fd, "wb") as copy:
         shutil.copyfileobj(source, copy)
     done = path.stat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,25 @@ def test_our_tables_with_rows_but_no_revision_are_refused(  # type: ignore[no-un
             assert conn.execute(text("SELECT name FROM campaign_groups")).scalar() == "kept"
     finally:
         db.dispose()
+
+
+def test_two_backups_in_the_same_second_are_both_kept(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An upgrade that failed and is started again at once backs the file up again: the
+    first copy is kept (it was an error to open it for writing, with the copies private)."""
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def]
+            return datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+    monkeypatch.setattr(migrate, "datetime", Frozen)
+    db = Database(f"sqlite:///{tmp_path / 'twice.sqlite3'}")
+    command.upgrade(migrate.alembic_config(db), "0001")
+    first, second = migrate.backup_sqlite(db), migrate.backup_sqlite(db)
+    db.dispose()
+    assert first is not None and second is not None
+    assert first.name == "twice.sqlite3.0001.20260101T120000Z.bak"
+    assert second.name == "twice.sqlite3.0001.20260101T120000Z-2.bak"
+    assert first.read_bytes() == second.read_bytes() != b""
