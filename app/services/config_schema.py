@@ -235,7 +235,7 @@ def key_path(path: str, key: str) -> str:
     if _PLAIN_KEY.fullmatch(key):
         return f"{path}.{key}"
     quoted = json.dumps(key[:40], ensure_ascii=False)
-    return f"{path}[{quoted[:-1]}…\"]" if len(key) > 40 else f"{path}[{quoted}]"
+    return f'{path}[{quoted[:-1]}…"]' if len(key) > 40 else f"{path}[{quoted}]"
 
 
 def shown(value: Any) -> str:
