@@ -78,6 +78,9 @@ class PlainFileStore:
         self.description = f"an unencrypted file ({self.path})"
 
     def _load(self) -> dict[str, str]:
+        if paths.is_own_folder(self.path.parent):  # as an older version may have left them
+            paths.make_private(self.path.parent)
+            paths.make_private(self.path)
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -136,7 +136,7 @@ def test_what_older_versions_left_open_in_the_apps_folders_is_made_private(
         path.chmod(loose)
     Database(paths.default_database_url()).dispose()  # opening the database
     assert open_to_others(paths.data_dir(), database, backup) == {}
-    secrets.PlainFileStore().set("key", "s3cret")  # writing a password
+    assert secrets.PlainFileStore().get("key") is None  # reading a password
     assert open_to_others(config, password_file) == {}
 
 
