@@ -74,8 +74,12 @@ def _private_sqlite_file(path: Path) -> None:
     """Create the file (and its folder) before SQLite does, private whatever the umask:
     SQLite makes the -wal and -shm files with the mode of the database file, and the
     backups before an upgrade are made private too. Those in the app's own data folder
-    that older versions left open to others are made private."""
-    paths.private_folder(path.parent)
+    that older versions left open to others are made private. (A folder that cannot be
+    made is left to SQLite to report, as it reports a file it cannot open.)"""
+    try:
+        paths.private_folder(path.parent)
+    except OSError:
+        return
     paths.create_private_file(path)
     if paths.is_own_folder(path.parent):
         for companion in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):

@@ -45,9 +45,8 @@ def open_database(url: str | None) -> Database | None:
     except (_Refused, migrate.SchemaError) as exc:
         problem = str(exc)
     except SQLAlchemyError as exc:
-        problem = (
-            f"The database could not be opened:\n{exc.orig if isinstance(exc, DBAPIError) else exc}"
-        )
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        problem = f"The database could not be opened:\n{reason}"
     if db is not None:
         db.dispose()
     messages.error(None, APP_NAME, problem)

@@ -150,3 +150,9 @@ def test_a_database_file_of_someone_elses_choosing_keeps_its_mode(tmp_path: Path
     path.chmod(0o660)
     Database(f"sqlite:///{path}").dispose()
     assert mode(path) == 0o660
+
+
+def test_a_folder_that_cannot_be_made_is_said_not_a_traceback(capsys) -> None:  # type: ignore[no-untyped-def]
+    # (no folder can be made under /proc, not even by root)
+    assert main(["--database", "sqlite:////proc/no-such/x.sqlite3", "db", "upgrade"]) == 4
+    assert "Cannot open the database" in capsys.readouterr().err
