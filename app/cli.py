@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__, paths
-from app.db.enums import EmailStatus
+from app.db.enums import EmailStatus, Role
 from app.services.errors import ServiceError, ValidationError
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ def open_database(url: str | None) -> Database:
     _opened.append(db)
     try:
         backup = migrate.upgrade(db)
+    except migrate.SchemaError as exc:
+        raise CliError(str(exc), EXIT_ENVIRONMENT) from exc
     except OperationalError as exc:
         raise CliError(
             f"Cannot open the database {db.describe()}: {exc.orig}", EXIT_ENVIRONMENT
@@ -92,13 +94,17 @@ def cmd_config_import(args: argparse.Namespace) -> int:
     from app.services.auth import SYSTEM
 
     try:
-        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        if args.file == "-":
+            stdin = getattr(sys.stdin, "buffer", None)  # bytes: the file says it is UTF-8
+            raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+        else:
+            raw = Path(args.file).read_bytes()
     except OSError as exc:
         raise CliError(f"{args.file}: cannot be read: {exc.strerror}") from exc
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{args.file}: not valid JSON: {exc}") from exc
+        data = config_io.read_config(raw)
+    except config_io.ConfigFileError as exc:
+        raise CliError(f"{args.file}: {exc.message}") from exc
     counts = config_io.import_config(open_database(args.database), SYSTEM, data)
     print("Imported " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
     return 0
@@ -131,6 +137,22 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
         user_id = user.id
     PeopleService(db, SYSTEM).set_password(user_id, _read_secret("New password: "))
     print(f"Password of '{args.login}' set.")
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from app.services.auth import SYSTEM
+    from app.services.people import PeopleService, UserData
+
+    db = open_database(args.database)
+    data = UserData(
+        login=args.login,
+        display_name=args.display_name if args.display_name is not None else args.login,
+        email=args.email,
+        role=args.role,
+    )
+    PeopleService(db, SYSTEM).create_user(data, _read_secret("Password: "))
+    print(f"User '{args.login}' ({args.role}) created; they can sign in now.")
     return 0
 
 
@@ -421,6 +443,21 @@ def build_parser() -> argparse.ArgumentParser:
         "set a user's password, read from standard input",
     )
     setpw.add_argument("login")
+    create = add(
+        user_sub,
+        "create",
+        cmd_user_create,
+        "create a user (a site's first administrator, say), the password read from standard input",
+    )
+    create.add_argument("login")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=[r.value for r in Role],
+        help="what the user may do",
+    )
+    create.add_argument("--display-name", metavar="NAME", help="the name shown (default: LOGIN)")
+    create.add_argument("--email", default="", metavar="ADDRESS", help="the user's address")
 
     channel = add(sub, "channel", None, "email channels")
     channel_sub = channel.add_subparsers(title="commands", metavar="COMMAND", required=True)

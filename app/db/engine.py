@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import paths
+
 
 class DatabaseError(Exception):
     """An environment problem with the database (unreachable, locked, unwritable)."""
@@ -68,6 +70,24 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"the database connection was lost: {exc}") from exc
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the file (and its folder) before SQLite does, private whatever the umask:
+    SQLite makes the -wal and -shm files with the mode of the database file, and the
+    backups before an upgrade are made private too. Those in the app's own data folder
+    that older versions left open to others are made private. (A folder that cannot be
+    made is left to SQLite to report, as it reports a file it cannot open.)"""
+    try:
+        paths.private_folder(path.parent)
+    except OSError:
+        return
+    paths.create_private_file(path)
+    if paths.is_own_folder(path.parent):
+        for companion in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            paths.make_private(companion)
+        for backup in path.parent.glob(f"{path.name}.*.bak"):
+            paths.make_private(backup)
+
+
 class Database:
     """One database: its engine and a session factory. Injected everywhere."""
 
@@ -77,8 +97,8 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+                _private_sqlite_file(Path(parsed.database))
             kwargs["connect_args"] = {"timeout": 10}
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import shutil
 from datetime import UTC, datetime
@@ -11,10 +13,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db.engine import Database
+from app import paths
+from app.db.engine import Database, DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 # Alembic is imported only to migrate (or when the quick check below cannot tell): loading it
 # costs more start-up time than everything else a command like `channel sync` needs.
@@ -23,6 +27,11 @@ _REVISION = re.compile(r"""^revision(?:\s*:[^=\n]*)?\s*=\s*["']([^"'\n]+)["']\s*
 _DOWN_REVISION = re.compile(
     r"""^down_revision(?:\s*:[^=\n]*)?\s*=\s*(?:["']([^"'\n]+)["']|(None))\s*$""", re.M
 )
+
+
+class SchemaError(DatabaseError):
+    """The database's schema is not one this program can bring up to date (made by a newer
+    version, or tables without a revision); the message says which and what to do."""
 
 
 def alembic_config(db: Database) -> Config:
@@ -89,20 +98,104 @@ def backup_sqlite(db: Database) -> Path | None:
     if path is None or not path.exists() or current_revision(db) is None:
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.{current_revision(db)}.{stamp}.bak")
     # Checkpoint the WAL so that the copied main file is complete.
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copy2(path, target)
+    revision = current_revision(db)
+    for attempt in itertools.count(1):
+        # a second upgrade in the same second (the first one failed) keeps both copies
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        target = path.with_name(f"{path.name}.{revision}.{stamp}{suffix}.bak")
+        try:
+            # private like the database, whatever the umask (shutil.copy2 would copy its mode)
+            fd = paths.open_private(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            continue
+        break
+    with open(path, "rb") as source, os.fdopen(fd, "wb") as copy:
+        shutil.copyfileobj(source, copy)
+    done = path.stat()
+    os.utime(target, ns=(done.st_atime_ns, done.st_mtime_ns))
     return target
 
 
 def upgrade(db: Database, revision: str = "head") -> Path | None:
-    """Bring the database to ``revision``; returns the SQLite backup made, if any."""
+    """Bring the database to ``revision``; returns the SQLite backup made, if any.
+
+    Raises ``SchemaError``, having changed nothing, for a database this program cannot
+    upgrade. The upgrade is one transaction (env.py): interrupted, it leaves the schema
+    where it was."""
     if revision == "head" and not needs_upgrade(db):
         return None  # already current: skip loading Alembic's environment (start-up time)
     from alembic import command
+    from alembic.script import ScriptDirectory
 
+    cfg = alembic_config(db)
+    script = ScriptDirectory.from_config(cfg)
+    if _check_revisions(db, script) is None:
+        _clear_half_made_schema(db)
     backup = backup_sqlite(db)
-    command.upgrade(alembic_config(db), revision)
+    command.upgrade(cfg, revision)
     return backup
+
+
+def _check_revisions(db: Database, script: ScriptDirectory) -> str | None:
+    """The database's revision, if this program knows it; ``SchemaError`` if not (a newer
+    version of the program upgraded it): nothing is backed up or changed then."""
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    known = {r.revision for r in script.walk_revisions()}
+    head = script.get_current_head() or "?"
+    for current in heads:
+        if current in known:
+            continue
+        if current.isdigit() and head.isdigit() and int(current) > int(head):
+            raise SchemaError(
+                f"The database is at schema revision {current}, newer than this program "
+                f"knows (up to {head}): use a newer Email Campaigns. Nothing was changed."
+            )
+        raise SchemaError(
+            f"The database is at schema revision {current}, which this program does not "
+            f"know (it knows up to {head}): use the version of Email Campaigns that made it. "
+            "Nothing was changed."
+        )
+    return heads[0] if heads else None
+
+
+def _clear_half_made_schema(db: Database) -> None:
+    """Before a first upgrade: tables of ours without a revision. Versions before the
+    upgrade became one transaction left them when their first upgrade was interrupted
+    (a full disk) in a SQLite file, whose upgrade then failed for ever ("table
+    campaign_groups already exists"). Such a file, holding only our tables and all of them
+    empty, is cleared to start again; anything else with our tables is refused, unchanged
+    (rows would be lost; on a server the tables may be someone else's)."""
+    from sqlalchemy import inspect
+
+    from app.db.models import Base
+
+    ours = set(Base.metadata.tables) | {"alembic_version"}
+    tables = set(inspect(db.engine).get_table_names())
+    found = sorted(tables & (ours - {"alembic_version"}))
+    if not found:
+        return
+    with db.engine.connect() as conn:
+        filled = [
+            name
+            for name in found
+            if conn.execute(text(f'SELECT 1 FROM "{name}" LIMIT 1')).first() is not None
+        ]
+    if db.sqlite_path is not None and tables <= ours and not filled:
+        with db.engine.begin() as conn:
+            for name in sorted(tables):
+                conn.exec_driver_sql(f'DROP TABLE "{name}"')
+        return
+    described = ", ".join(found)
+    if filled:
+        described += f" ({', '.join(filled)} with rows)"
+    raise SchemaError(
+        f"The database {db.describe()} holds tables of Email Campaigns ({described}) but no "
+        "schema revision, so this program cannot tell what they are: restore the database "
+        "from a backup, or use an empty one. Nothing was changed."
+    )

@@ -1,12 +1,17 @@
 """``config export`` / ``config import``: the whole configuration as one JSON object.
 
 The format is documented in docs/config-format.md. Objects refer to each other by
-name; no password or secret is ever written.
+name; no password or secret is ever written. An import reads the file's bytes
+(``read_config``), checks its shape (``config_schema``), then creates its objects through
+the services, every problem named with its JSON path.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +30,11 @@ from app.db.models import (
     Template,
     User,
 )
+from app.services import config_schema
 from app.services.auth import Actor
 from app.services.campaigns import CampaignData, CampaignService
 from app.services.channels import ChannelData, ChannelService, FilterData
-from app.services.errors import ValidationError
+from app.services.errors import ServiceError, ValidationError
 from app.services.people import PeopleService, TeamData, UserData
 from app.services.settings import SettingsData, SettingsService, organisation
 from app.services.templates import TemplateService
@@ -169,28 +175,78 @@ def _is_empty(s: Session) -> bool:
     return True
 
 
-def _section(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise ValidationError(key, "must be a list of objects.")
-    return value
+class ConfigFileError(ValidationError):
+    """The file is not a configuration: not UTF-8, not JSON, or keys and values that are
+    not the format's; names each problem by its JSON path (the first ones, the rest
+    counted)."""
+
+    def __init__(self, found: list[tuple[str, str]]) -> None:
+        ServiceError.__init__(self, config_schema.summary(found))
+        self.field, self.message = found[0]
+        self.problems = found
 
 
-def _lookup(mapping: dict[str, int], name: str | None, field: str) -> int | None:
+def read_config(raw: bytes) -> Any:
+    """The file's bytes as JSON; ``ConfigFileError`` (never another exception) when they
+    are not UTF-8 JSON. Then ``import_config`` checks the shape."""
+    try:
+        text = raw.decode("utf-8-sig")  # (a byte order mark, as some editors write, is fine)
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            [
+                (
+                    "file",
+                    f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                    "save it as UTF-8.",
+                )
+            ]
+        ) from None
+    try:
+        return json.loads(text, object_pairs_hook=config_schema.object_pairs)
+    except json.JSONDecodeError as exc:
+        problem = f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+    except RecursionError:
+        problem = "is nested too deeply to be a configuration (arrays or objects inside "
+        problem += "each other hundreds of levels deep)."
+    except ValueError:  # Python reads no integer of more than 4,300 digits
+        problem = "is not valid JSON that can be read: a number has thousands of digits."
+    raise ConfigFileError([("file", problem)])
+
+
+@contextmanager
+def _at(path: str) -> Iterator[None]:
+    """A service's error about the object at ``path`` in the file, named with that path."""
+    try:
+        yield
+    except ConfigFileError:
+        raise
+    except ValidationError as exc:
+        raise ConfigFileError([(f"{path}: {exc.field}", exc.message)]) from exc
+
+
+def _lookup(mapping: dict[str, int], name: str | None, path: str) -> int | None:
     if name is None:
         return None
-    if name not in mapping:
-        raise ValidationError(field, f"refers to '{name}', which is not in the file.")
-    return mapping[name]
+    found = mapping.get(name.strip())
+    if found is None:
+        raise ConfigFileError([(path, f"refers to '{name}', which is not in the file.")])
+    return found
 
 
 def import_config(db: Database, actor: Actor, data: Any) -> dict[str, int]:
     """Create everything in ``data`` in an empty database; returns counts per section.
 
-    The file is first imported into a scratch database, so that a problem anywhere in
-    it leaves the real database untouched. Users are created without a password (they
+    The file's shape is checked first (``ConfigFileError`` lists what is wrong with JSON
+    paths). Then it is imported into a scratch database, so that a problem anywhere in it
+    leaves the real database untouched. Users are created without a password (they
     cannot sign in until an administrator sets one with ``user set-password``).
     """
+    found = config_schema.problems(data)
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version != FORMAT_VERSION:
+        found.insert(0, ("$.format_version", f"must be {FORMAT_VERSION} (this program's format)."))
+    if found:
+        raise ConfigFileError(found)
     with db.session() as s:
         if not _is_empty(s):
             raise ValidationError(
@@ -206,11 +262,9 @@ def import_config(db: Database, actor: Actor, data: Any) -> dict[str, int]:
     return _import(db, actor, data)
 
 
-def _import(db: Database, actor: Actor, data: Any) -> dict[str, int]:
-    if not isinstance(data, dict):
-        raise ValidationError("file", "must hold one JSON object.")
-    if data.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
-        raise ValidationError("format_version", f"must be {FORMAT_VERSION}.")
+def _import(db: Database, actor: Actor, data: dict[str, Any]) -> dict[str, int]:
+    """The import itself, of a file whose shape was checked: every key known, every value
+    of its type (so plain ``get`` with the format's defaults)."""
     with db.session() as s:
         if not _is_empty(s):
             raise ValidationError(
@@ -223,124 +277,134 @@ def _import(db: Database, actor: Actor, data: Any) -> dict[str, int]:
     channels_svc = ChannelService(db, actor)
 
     group_ids: dict[str, int] = {}
-    pending = _section(data, "groups")
+    pending = list(enumerate(data.get("groups", [])))
     while pending:  # parents first, whatever the order in the file
-        placed = [g for g in pending if g.get("parent") is None or g["parent"] in group_ids]
+        placed = [(n, g) for n, g in pending if g.get("parent") is None or g["parent"] in group_ids]
         if not placed:
-            raise ValidationError(
-                "groups",
-                f"parent '{pending[0].get('parent')}' of '{pending[0].get('name')}' "
-                "is missing or forms a cycle.",
+            n, g = pending[0]
+            raise ConfigFileError(
+                [
+                    (
+                        f"$.groups[{n}].parent",
+                        f"'{g.get('parent')}' of '{g['name']}' is not in the file or forms "
+                        "a cycle.",
+                    )
+                ]
             )
-        for g in placed:
-            group = campaigns_svc.create_group(
-                g.get("name", ""), g.get("description", ""), group_ids.get(g.get("parent") or "")
-            )
+        for n, g in placed:
+            with _at(f"$.groups[{n}]"):
+                group = campaigns_svc.create_group(
+                    g["name"], g.get("description", ""), group_ids.get(g.get("parent") or "")
+                )
             group_ids[group.name] = group.id
-        pending = [g for g in pending if g not in placed]
+        pending = [(n, g) for n, g in pending if (n, g) not in placed]
 
     team_ids: dict[str, int] = {}
-    for t in _section(data, "teams"):
-        team = people.create_team(
-            TeamData(t.get("name", ""), t.get("description", ""), bool(t.get("public", True)))
-        )
+    for n, t in enumerate(data.get("teams", [])):
+        with _at(f"$.teams[{n}]"):
+            team = people.create_team(
+                TeamData(t["name"], t.get("description", ""), t.get("public", True))
+            )
         team_ids[team.name] = team.id
 
     user_count = 0
-    for u in _section(data, "users"):
+    for n, u in enumerate(data.get("users", [])):
         people_data = UserData(
-            login=u.get("login", ""),
+            login=u["login"],
             display_name=u.get("display_name", ""),
             email=u.get("email", ""),
             role=u.get("role", "agent"),
-            active=bool(u.get("active", True)),
+            active=u.get("active", True),
             team_ids=[
-                _lookup(team_ids, n, f"users.{u.get('login')}.teams") or 0
-                for n in u.get("teams", [])
+                _lookup(team_ids, name, f"$.users[{n}].teams[{k}]") or 0
+                for k, name in enumerate(u.get("teams", []))
             ],
         )
-        people.create_user(people_data, password=None)
+        with _at(f"$.users[{n}]"):
+            people.create_user(people_data, password=None)
         user_count += 1
 
     template_ids: dict[str, int] = {}
-    for t in _section(data, "templates"):
-        template = templates_svc.create_template(
-            t.get("name", ""), t.get("subject", ""), t.get("body", ""), t.get("body_html")
-        )
+    for n, t in enumerate(data.get("templates", [])):
+        with _at(f"$.templates[{n}]"):
+            template = templates_svc.create_template(
+                t["name"], t.get("subject", ""), t.get("body", ""), t.get("body_html")
+            )
         template_ids[template.name] = template.id
 
     # Channels first without their campaign references (campaigns refer to channels too).
     channel_ids: dict[str, int] = {}
-    channel_entries = _section(data, "channels")
-    for c in channel_entries:
-        channel = channels_svc.create_channel(_channel_data(c, None, enabled=False))
+    channel_entries = list(data.get("channels", []))
+    for n, c in enumerate(channel_entries):
+        with _at(f"$.channels[{n}]"):
+            channel = channels_svc.create_channel(_channel_data(c, None, enabled=False))
         channel_ids[channel.name] = channel.id
 
     campaign_ids: dict[str, int] = {}
-    for c in _section(data, "campaigns"):
-        title = c.get("title", "")
-        campaign = campaigns_svc.create_campaign(
-            CampaignData(
-                title=title,
-                description=c.get("description", ""),
-                group_id=_lookup(group_ids, c.get("group"), f"campaigns.{title}.group"),
-                allow_free_format=bool(c.get("allow_free_format", False)),
-                require_address_confirmation=bool(c.get("require_address_confirmation", True)),
-                allow_put_back=bool(c.get("allow_put_back", True)),
-                allow_move=bool(c.get("allow_move", False)),
-                allow_draft=bool(c.get("allow_draft", True)),
-                channel_id=_lookup(
-                    channel_ids, c.get("email_channel"), f"campaigns.{title}.email_channel"
-                ),
-                service_level_period=c.get("service_level_period", 180),
-                team_ids=[
-                    _lookup(team_ids, n, f"campaigns.{title}.teams") or 0
-                    for n in c.get("teams", [])
-                ],
-            )
+    for n, c in enumerate(data.get("campaigns", [])):
+        path = f"$.campaigns[{n}]"
+        campaign_data = CampaignData(
+            title=c["title"],
+            description=c.get("description", ""),
+            group_id=_lookup(group_ids, c["group"], f"{path}.group"),
+            allow_free_format=c.get("allow_free_format", False),
+            require_address_confirmation=c.get("require_address_confirmation", True),
+            allow_put_back=c.get("allow_put_back", True),
+            allow_move=c.get("allow_move", False),
+            allow_draft=c.get("allow_draft", True),
+            channel_id=_lookup(channel_ids, c.get("email_channel"), f"{path}.email_channel"),
+            service_level_period=c.get("service_level_period", 180),
+            team_ids=[
+                _lookup(team_ids, name, f"{path}.teams[{k}]") or 0
+                for k, name in enumerate(c.get("teams", []))
+            ],
         )
+        with _at(path):
+            campaign = campaigns_svc.create_campaign(campaign_data)
         campaign_ids[campaign.title] = campaign.id
-        for link in c.get("templates", []):
-            template_id = _lookup(template_ids, link.get("name"), f"campaigns.{title}.templates")
+        for k, link in enumerate(c.get("templates", [])):
+            link_path = f"{path}.templates[{k}]"
+            template_id = _lookup(template_ids, link["name"], f"{link_path}.name")
             assert template_id is not None
-            campaigns_svc.add_template(campaign.id, template_id, _when(link.get("added_on")))
+            added_on = _when(link.get("added_on"), f"{link_path}.added_on")
+            with _at(link_path):
+                campaigns_svc.add_template(campaign.id, template_id, added_on)
 
-    for c in channel_entries:
+    for n, c in enumerate(channel_entries):
+        path = f"$.channels[{n}]"
         channel_id = channel_ids[c["name"].strip()]
-        default = _lookup(
-            campaign_ids, c.get("default_campaign"), f"channels.{c['name']}.default_campaign"
-        )
-        channels_svc.update_channel(
-            channel_id, _channel_data(c, default, c.get("enabled", False)), None
-        )
-        for f in c.get("filters", []):
-            channels_svc.add_filter(
-                channel_id,
-                FilterData(
-                    field=f.get("field", ""),
-                    match=f.get("match", "contains"),
-                    keyword=f.get("keyword", ""),
-                    campaign_id=_lookup(
-                        campaign_ids, f.get("campaign"), f"channels.{c['name']}.filters.campaign"
-                    ),
-                    enabled=bool(f.get("enabled", True)),
-                ),
+        default = _lookup(campaign_ids, c.get("default_campaign"), f"{path}.default_campaign")
+        with _at(path):
+            channels_svc.update_channel(
+                channel_id, _channel_data(c, default, c.get("enabled", False)), None
             )
+        for k, f in enumerate(c.get("filters", [])):
+            filter_data = FilterData(
+                field=f["field"],
+                match=f.get("match", "contains"),
+                keyword=f["keyword"],
+                campaign_id=_lookup(campaign_ids, f["campaign"], f"{path}.filters[{k}].campaign"),
+                enabled=f.get("enabled", True),
+            )
+            with _at(f"{path}.filters[{k}]"):
+                channels_svc.add_filter(channel_id, filter_data)
 
     settings_svc = SettingsService(db, actor)
     current = settings_svc.get()
-    settings_svc.update(
-        SettingsData(
-            name=settings.get("organisation_name", current.name),
-            timezone=settings.get("timezone", current.timezone),
-            date_format=settings.get("date_format", current.date_format),
-            default_channel_id=_lookup(
-                channel_ids, settings.get("default_email_channel"), "settings.default_email_channel"
-            ),
-            max_message_size_mb=settings.get("max_message_size_mb", 25),
-            held_email_timeout=settings.get("held_email_timeout_minutes", 30),
-        )
+    settings_data = SettingsData(
+        name=settings.get("organisation_name", current.name),
+        timezone=settings.get("timezone", current.timezone),
+        date_format=settings.get("date_format", current.date_format),
+        default_channel_id=_lookup(
+            channel_ids,
+            settings.get("default_email_channel"),
+            "$.settings.default_email_channel",
+        ),
+        max_message_size_mb=settings.get("max_message_size_mb", 25),
+        held_email_timeout=settings.get("held_email_timeout_minutes", 30),
     )
+    with _at("$.settings"):
+        settings_svc.update(settings_data)
     return {
         "groups": len(group_ids),
         "teams": len(team_ids),
@@ -351,15 +415,17 @@ def _import(db: Database, actor: Actor, data: Any) -> dict[str, int]:
     }
 
 
-def _when(added_on: Any) -> datetime | None:
+def _when(added_on: str | None, path: str) -> datetime | None:
     if added_on is None:
         return None
     try:
         when = datetime.fromisoformat(added_on)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("templates.added_on", f"'{added_on}' is not an ISO date.") from exc
+    except ValueError:
+        when = None
+    if when is None:
+        raise ConfigFileError([(path, f"'{added_on}' is not an ISO 8601 date and time.")])
     if when.tzinfo is None:
-        raise ValidationError("templates.added_on", f"'{added_on}' has no time zone.")
+        raise ConfigFileError([(path, f"'{added_on}' has no time zone.")])
     return when
 
 
@@ -367,11 +433,11 @@ def _channel_data(c: dict[str, Any], default_campaign_id: int | None, enabled: b
     imap = c.get("imap") or {}
     smtp = c.get("smtp") or {}
     return ChannelData(
-        name=c.get("name", ""),
+        name=c["name"],
         email_address=c.get("email_address", ""),
         display_name=c.get("display_name", ""),
         default_campaign_id=default_campaign_id,
-        enabled=bool(enabled),
+        enabled=enabled,
         imap_host=imap.get("host", ""),
         imap_port=imap.get("port", 993),
         imap_security=imap.get("security", "ssl"),
@@ -381,14 +447,14 @@ def _channel_data(c: dict[str, Any], default_campaign_id: int | None, enabled: b
         move_folder=imap.get("move_folder", ""),
         check_interval=imap.get("check_interval", 60),
         ca_file=imap.get("ca_file", ""),
-        allow_insecure=bool(c.get("allow_insecure", False)),
+        allow_insecure=c.get("allow_insecure", False),
         smtp_host=smtp.get("host", ""),
         smtp_port=smtp.get("port", 587),
         smtp_security=smtp.get("security", "starttls"),
         smtp_username=smtp.get("username", ""),
-        save_sent_copy=bool(smtp.get("save_sent_copy", False)),
+        save_sent_copy=smtp.get("save_sent_copy", False),
         sent_folder=smtp.get("sent_folder", "Sent"),
     )
 
 
-__all__ = ["export_config", "import_config"]
+__all__ = ["ConfigFileError", "export_config", "import_config", "read_config"]

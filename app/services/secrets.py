@@ -78,6 +78,9 @@ class PlainFileStore:
         self.description = f"an unencrypted file ({self.path})"
 
     def _load(self) -> dict[str, str]:
+        if paths.is_own_folder(self.path.parent):  # as an older version may have left them
+            paths.make_private(self.path.parent)
+            paths.make_private(self.path)
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -87,9 +90,9 @@ class PlainFileStore:
         return {str(k): str(v) for k, v in data.items()}
 
     def _save(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_folder(self.path.parent)
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = paths.open_private(tmp)  # 0600 even if a .tmp was left there, looser
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh)
         os.replace(tmp, self.path)
@@ -123,8 +126,9 @@ def default_store() -> SecretStore | None:
 
 def choose_plain_file_fallback() -> SecretStore:
     marker = fallback_chosen_marker()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text("The user chose to keep channel passwords in an unencrypted file.\n")
+    paths.private_folder(marker.parent)
+    with os.fdopen(paths.open_private(marker), "w", encoding="utf-8") as fh:
+        fh.write("The user chose to keep channel passwords in an unencrypted file.\n")
     return PlainFileStore()
 
 

@@ -1,5 +1,6 @@
-"""Starting the GUI: open (and upgrade) the database, seed the demo on first start,
-sign in, show the Workspace; signing out returns to the sign-in."""
+"""Starting the GUI: open (and upgrade) the database, seed the demo on the first start on
+this user's own database (an empty shared one is the site owner's to set up), sign in,
+show the Workspace; signing out returns to the sign-in."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import sys
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from PySide6.QtWidgets import QApplication
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app import APP_ID, APP_NAME, __version__, paths
 from app.db import migrate
@@ -24,12 +25,55 @@ from app.ui.messages import messages
 from app.ui.sign_in import SignInDialog
 
 
-def open_database(url: str | None) -> Database:
-    db = Database(url or paths.default_database_url())
-    migrate.upgrade(db)
-    if not demo.has_data(db):
-        demo.seed(db)
-    return db
+def open_database(url: str | None) -> Database | None:
+    """The database, its schema brought up to date; None once a message has said why the
+    application cannot start on it (it then ends).
+
+    The demo organisation is created only in this user's own SQLite file (the first
+    ``make run``): a database given with ``--database`` or the environment — a site's
+    shared one — is set up by its owner, and a demo there would give everyone who can reach
+    it an administrator with a published password."""
+    db: Database | None = None
+    try:
+        db = Database(url or paths.default_database_url())
+        migrate.upgrade(db)
+        if not demo.has_data(db):
+            if not _is_own_database(db):
+                raise _Refused(_not_set_up(db))
+            demo.seed(db)
+        return db
+    except (_Refused, migrate.SchemaError) as exc:
+        problem = str(exc)
+    except SQLAlchemyError as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        problem = f"The database could not be opened:\n{reason}"
+    if db is not None:
+        db.dispose()
+    messages.error(None, APP_NAME, problem)
+    return None
+
+
+class _Refused(Exception):
+    """The database is not one to start on; the message says why."""
+
+
+def _is_own_database(db: Database) -> bool:
+    path = db.sqlite_path
+    return path is not None and path.resolve() == paths.default_database_path().resolve()
+
+
+def _not_set_up(db: Database) -> str:
+    return (
+        f"The database {db.describe()} has no users yet: nobody can sign in.\n\n"
+        'The site\'s owner sets it up from the command line (README, "Running a site"):\n'
+        "  email-campaigns --database URL db upgrade\n"
+        "then either the site's configuration:\n"
+        "  email-campaigns --database URL config import site.json\n"
+        "or a first administrator (the password is read from standard input):\n"
+        "  email-campaigns --database URL user create LOGIN --role administrator\n\n"
+        "The demo organisation is created only in this computer's own database, or with "
+        '"email-campaigns --database URL demo".'
+    )
 
 
 class Workstation(QObject):
@@ -118,10 +162,8 @@ def run_gui(database_url: str | None = None) -> int:
     icon = paths.resources_dir() / "icon.svg"
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
-    try:
-        db = open_database(database_url)
-    except OperationalError as exc:
-        QMessageBox.critical(None, APP_NAME, f"The database could not be opened:\n{exc.orig}")
+    db = open_database(database_url)
+    if db is None:
         return 4
     app.setQuitOnLastWindowClosed(False)  # signing out closes the window without quitting
     workstation = Workstation(db, secrets.default_store())

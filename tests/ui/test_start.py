@@ -224,3 +224,89 @@ def test_the_demo_accounts_never_overlap_the_buttons(  # type: ignore[no-untyped
     type_text(qtbot, dialog.password_edit, "not the password")
     qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: dialog.error.isVisible() and clashes(dialog) == [], timeout=2000)
+
+
+# ---- which database the application starts on (issue 11, items 11 and 12) ---------------
+
+
+def _counts(db: Database) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from app.db.models import CampaignGroup, User
+
+    with db.session() as s:
+        return (
+            s.scalar(select(func.count()).select_from(User)) or 0,
+            s.scalar(select(func.count()).select_from(CampaignGroup)) or 0,
+        )
+
+
+@pytest.mark.parametrize("given_by", ["--database", "environment"])
+def test_an_empty_shared_database_is_left_to_its_owner_and_nothing_is_seeded(  # type: ignore[no-untyped-def]
+    qtbot, db: Database, answers, monkeypatch, tmp_path, given_by: str
+) -> None:
+    """On PostgreSQL runs ``db`` is an empty PostgreSQL database: a site's, not the demo's."""
+    from app import paths
+    from app.cli import main
+    from app.ui.application import run_gui
+
+    shown, _replies = answers
+    if given_by == "environment":
+        monkeypatch.setenv(paths.DATABASE_ENV, db.url)
+        code = run_gui(None)
+    else:
+        code = run_gui(db.url)
+    assert code == 4  # ended before any window
+    assert _counts(db) == (0, 0)  # no demo organisation, no admin / demo-password
+    assert len(shown) == 1 and shown[0][0] == "error"
+    text = shown[0][1]
+    assert "no users yet" in text and "The site's owner sets it up" in text
+    assert "db upgrade" in text and "config import" in text
+    assert "user create LOGIN --role administrator" in text
+    assert not paths.default_database_path().exists()  # nor a demo file made instead
+    # the site's owner can then import its configuration (a seeded demo refused it)
+    site = tmp_path / "site.json"
+    site.write_text('{"groups": [{"name": "Customer Service"}]}', encoding="utf-8")
+    assert main(["--database", db.url, "config", "import", str(site)]) == 0
+    assert _counts(db) == (0, 1)
+
+
+def test_the_first_start_on_the_users_own_database_creates_the_demo(  # type: ignore[no-untyped-def]
+    qtbot, answers
+) -> None:
+    """``make run``: no --database, no environment: the user's own SQLite file."""
+    from app import paths
+    from app.services import auth
+    from app.ui.application import open_database
+
+    shown, _replies = answers
+    db = open_database(None)
+    assert db is not None and shown == []
+    try:
+        assert db.sqlite_path == paths.default_database_path()
+        assert {login for login, _name, _role in auth.demo_accounts(db)} >= {
+            "admin",
+            "sam",
+            "alice",
+        }
+        assert auth.sign_in(db, "admin", "demo-password").login == "admin"
+    finally:
+        db.dispose()
+
+
+def test_a_database_newer_than_the_program_is_said_and_left_alone(  # type: ignore[no-untyped-def]
+    qtbot, db: Database, answers, tmp_path
+) -> None:
+    from sqlalchemy import text
+
+    from app.ui.application import run_gui
+
+    shown, _replies = answers
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0042'"))
+    assert run_gui(db.url) == 4
+    assert len(shown) == 1 and shown[0][0] == "error"
+    assert "schema revision 0042, newer than this program knows" in shown[0][1]
+    assert not list(tmp_path.rglob("*.bak"))
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0042"

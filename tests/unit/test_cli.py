@@ -152,3 +152,29 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["campaigns"] == []
+
+
+# ---- a site's first administrator (issue 11, item 12) -----------------------------------
+
+
+def test_user_create_makes_a_sites_first_administrator(  # type: ignore[no-untyped-def]
+    db: Database, monkeypatch, capsys
+) -> None:
+    """On PostgreSQL runs ``db`` is an empty PostgreSQL database, as a site's is."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-enough-password\n"))
+    assert run("--database", db.url, "user", "create", "root", "--role", "administrator") == 0
+    assert "'root' (administrator) created" in capsys.readouterr().out
+    actor = auth.sign_in(db, "root", "a-long-enough-password")
+    assert actor.role == auth.Role.ADMINISTRATOR and actor.display_name == "root"
+    assert auth.demo_accounts(db) == []
+    # the password is checked as everywhere; a login is taken once
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert run("--database", db.url, "user", "create", "ann", "--role", "agent") == 3
+    assert "Password" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("another-long-password\n"))
+    args = ["user", "create", "root", "--role", "agent", "--display-name", "Root Again"]
+    assert run("--database", db.url, *args) == 3
+    assert "root" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # a role is required, and one of the three
+        run("--database", db.url, "user", "create", "ann", "--role", "boss")
+    assert exited.value.code == 2

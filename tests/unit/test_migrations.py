@@ -1,13 +1,19 @@
-"""Alembic migrations: an empty database, an upgrade from the first revision, backups."""
+"""Alembic migrations: an empty database, an upgrade from the first revision, backups; a
+database newer than the program, an upgrade interrupted by a full disk."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Engine, event, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from app.cli import main
 from app.db import migrate
@@ -15,6 +21,7 @@ from app.db.engine import Database
 from app.db.models import Base, Channel, Email, EmailUid
 from app.services import demo
 from app.services.intake import Fetched, Intake
+from tests.conftest import ON_POSTGRES
 
 
 def test_empty_database_upgrades_to_head_matching_the_models(tmp_path: Path) -> None:
@@ -100,3 +107,167 @@ def test_0007_makes_each_emails_uid_its_first_known_one(db: Database) -> None:
     assert known == emails and [row.uid for row in known] == [1, 2]
     # a pass knows them by their UIDs (it would fetch the others)
     assert Intake(db, channel).known_uids("INBOX", 7, [1, 2, 3]) == {1, 2}
+
+
+# ---- hostile schemas: newer than this program, a first upgrade interrupted (issue 11) ----
+
+
+@pytest.fixture
+def empty_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database, never upgraded: a SQLite file, or on PostgreSQL runs a database
+    of the test server."""
+    if ON_POSTGRES:
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+
+
+def _tables(db: Database) -> set[str]:
+    db.engine.dispose()  # (a fresh look, not a cached one)
+    return set(inspect(db.engine).get_table_names())
+
+
+def test_a_database_newer_than_the_program_is_refused_untouched(  # type: ignore[no-untyped-def]
+    db: Database, tmp_path: Path, capsys
+) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0042'"))
+    tables = _tables(db)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    head = migrate._quick_head()
+    assert main(["--database", db.url, "db", "upgrade"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert (
+        f"The database is at schema revision 0042, newer than this program knows (up to {head})"
+        in err
+    )
+    assert "use a newer Email Campaigns" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no .bak written
+    assert not list(tmp_path.rglob("*.bak"))
+    assert _tables(db) == tables
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0042"
+    # the same through the service the GUI start calls
+    with pytest.raises(migrate.SchemaError, match="newer than this program knows"):
+        migrate.upgrade(db)
+    assert not list(tmp_path.rglob("*.bak"))
+
+
+def test_an_unknown_older_looking_revision_is_named_too(db: Database, capsys) -> None:  # type: ignore[no-untyped-def]
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'abc123'"))
+    assert main(["--database", db.url, "config", "export"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "schema revision abc123, which this program does not know" in err
+
+
+@contextmanager
+def disk_full_at(statement_start: str) -> Iterator[list[str]]:
+    """Every engine fails the first statement that starts with ``statement_start`` as a
+    full disk would: the statements before it have run."""
+    failed: list[str] = []
+
+    def fail(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not failed and statement.lstrip().upper().startswith(statement_start.upper()):
+            failed.append(statement)
+            raise conn.dialect.loaded_dbapi.OperationalError("database or disk is full")
+
+    event.listen(Engine, "before_cursor_execute", fail)
+    try:
+        yield failed
+    finally:
+        event.remove(Engine, "before_cursor_execute", fail)
+
+
+def test_a_first_upgrade_interrupted_by_a_full_disk_is_done_again_next_time(  # type: ignore[no-untyped-def]
+    empty_url: str, capsys
+) -> None:
+    # 0001 creates campaign_groups first, then channels: the disk is full at the second
+    with disk_full_at("CREATE TABLE channels") as failed:
+        assert main(["--database", empty_url, "db", "upgrade"]) == 4
+    assert failed, "the failure was not injected"
+    err = capsys.readouterr().err
+    assert "database or disk is full" in err and "Traceback" not in err
+    db = Database(empty_url)
+    try:
+        assert _tables(db) <= {"alembic_version"}  # nothing half made stays behind
+        assert main(["--database", empty_url, "db", "upgrade"]) == 0
+        assert migrate.current_revision(db) == migrate.head_revision(db)
+        with db.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        db.dispose()
+
+
+def test_an_upgrade_interrupted_later_keeps_the_revision_it_started_from(  # type: ignore[no-untyped-def]
+    empty_url: str,
+) -> None:
+    db = Database(empty_url)
+    try:
+        command.upgrade(migrate.alembic_config(db), "0006")
+        with disk_full_at("INSERT INTO email_uids"), pytest.raises(OperationalError):
+            migrate.upgrade(db)  # 0007: its table made, then the disk is full
+        assert migrate.current_revision(db) == "0006"
+        assert "email_uids" not in _tables(db)
+        migrate.upgrade(db)
+        assert migrate.current_revision(db) == migrate.head_revision(db)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_file_left_half_made_by_an_older_version_is_upgraded(tmp_path: Path) -> None:
+    """Older versions ran SQLite's DDL outside a transaction: their interrupted first upgrade
+    left empty tables and no revision ("table campaign_groups already exists" for ever)."""
+    path = tmp_path / "half.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(
+            text("CREATE TABLE campaign_groups (id INTEGER NOT NULL PRIMARY KEY, name TEXT)")
+        )
+    assert main(["--database", db.url, "db", "upgrade"]) == 0
+    assert migrate.current_revision(db) == migrate.head_revision(db)
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    db.dispose()
+
+
+def test_our_tables_with_rows_but_no_revision_are_refused(  # type: ignore[no-untyped-def]
+    empty_url: str, capsys
+) -> None:
+    db = Database(empty_url)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE campaign_groups (id INTEGER PRIMARY KEY, name TEXT)"))
+            conn.execute(text("INSERT INTO campaign_groups VALUES (1, 'kept')"))
+        assert main(["--database", empty_url, "db", "upgrade"]) == 4
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "no schema revision" in err and "campaign_groups" in err
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM campaign_groups")).scalar() == "kept"
+    finally:
+        db.dispose()
+
+
+def test_two_backups_in_the_same_second_are_both_kept(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An upgrade that failed and is started again at once backs the file up again: the
+    first copy is kept (it was an error to open it for writing, with the copies private)."""
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def]
+            return datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+    monkeypatch.setattr(migrate, "datetime", Frozen)
+    db = Database(f"sqlite:///{tmp_path / 'twice.sqlite3'}")
+    command.upgrade(migrate.alembic_config(db), "0001")
+    first, second = migrate.backup_sqlite(db), migrate.backup_sqlite(db)
+    db.dispose()
+    assert first is not None and second is not None
+    assert first.name == "twice.sqlite3.0001.20260101T120000Z.bak"
+    assert second.name == "twice.sqlite3.0001.20260101T120000Z-2.bak"
+    assert first.read_bytes() == second.read_bytes() != b""

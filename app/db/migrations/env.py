@@ -14,6 +14,13 @@ def run_migrations_online() -> None:
     if db is None:
         db = Database(config.get_main_option("sqlalchemy.url") or "")
     with db.engine.connect() as connection:
+        if db.is_sqlite:
+            # Python's sqlite3 runs DDL outside any transaction unless one is open: each
+            # CREATE TABLE would be committed alone, and an upgrade interrupted (a full disk)
+            # would leave half a schema. One transaction makes it all or nothing, as on
+            # PostgreSQL; IMMEDIATE: a second process starting meanwhile waits, then sees
+            # the schema done. (Alembic then opens no transactions of its own.)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
