@@ -145,7 +145,10 @@ def threading_headers(email: Answered) -> tuple[str | None, list[str]]:
     parent_refs = (email.references or "").split()
     if not parent_refs and email.in_reply_to and len(email.in_reply_to.split()) == 1:
         parent_refs = [email.in_reply_to]  # RFC 5322 3.6.4: no References, one In-Reply-To
-    return email.message_id, compose.thread_references(email.message_id, parent_refs)
+    # An id that cannot be written (8-bit, from a hostile or broken mailer) is left out,
+    # instead of making the reply impossible to send.
+    in_reply_to = email.message_id if compose.is_message_id(email.message_id) else None
+    return in_reply_to, compose.thread_references(email.message_id, parent_refs)
 
 
 def _message(
@@ -544,8 +547,9 @@ def prepare(db: Database, leases: dict[int, datetime]) -> list[Prepared]:
                 continue
             try:
                 message = _outgoing(reply, email, channel)
-                data = compose.to_bytes(compose.build(message))
-            except compose.HeaderError as exc:
+                data = compose.message_bytes(message)  # built, and read back
+            except ValueError as exc:  # HeaderError; any other is failed alone, too: one
+                # reply that cannot be built never holds up the outbox behind it
                 out.append(_with(base, error=f"The reply cannot be sent as it is: {exc}"))
                 continue
             out.append(
