@@ -5,20 +5,24 @@ with and without a Sent folder, a crash after sending, injection."""
 
 from __future__ import annotations
 
+import base64
 import email
 import secrets as random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 import pytest
 from sqlalchemy import func, select, update
 
 from app.channel_service.outbox import drain_outbox
+from app.channel_service.sync import sync_channel
 from app.db.engine import Database
 from app.db.models import (
     Campaign,
@@ -33,12 +37,15 @@ from app.db.models import (
     utcnow,
 )
 from app.mail import smtp
+from app.mail.fields import decode_words
+from app.mail.parse import Headers
 from app.services import outbox
 from app.services.auth import SYSTEM
 from app.services.campaigns import CampaignData, CampaignService
 from app.services.channels import ChannelData, ChannelService
 from app.services.errors import ValidationError
 from app.services.secrets import SecretStore
+from app.services.templates import TemplateService
 from app.services.work import AddressesNeedConfirmation, ReplyText, WorkService
 from tests.conftest import actor_of
 from tests.servers.mail import Mailbox, MailServer
@@ -700,3 +707,112 @@ def test_concurrent_claims_on_postgresql_never_share_a_reply(postgres_url: str) 
         for d in databases:
             d.dispose()
         db.dispose()
+
+
+# ---- a subject that decodes to an encoded word, through the whole path (issue 11, item 1) ---
+
+INJECTION = (
+    "=?utf-8?q?Order=0D=0AX-Injected:_1=0D=0AContent-Type:_text/html=0D=0A=0D=0A<h1>Pay</h1>?="
+)
+
+
+def hostile_question(sender: str, to: str, message_id: str) -> bytes:
+    """A customer's email whose Subject decodes to INJECTION (B encoded words of 45 bytes)."""
+    data = INJECTION.encode()
+    words = [
+        f"=?utf-8?b?{base64.b64encode(data[at : at + 45]).decode()}?="
+        for at in range(0, len(data), 45)
+    ]
+    head = [
+        f"From: Eve Customer <{sender}>",
+        f"To: {to}",
+        "Subject: " + "\r\n ".join(words),
+        f"Message-ID: {message_id}",
+        f"Date: {format_datetime(utcnow())}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+    ]
+    return "\r\n".join([*head, "", "Where is my order?", ""]).encode()
+
+
+def delivered_to(server: MailServer, address: str, timeout: float = 15.0) -> list[EmailMessage]:
+    """The messages to ``address`` in the outbound mailbox once Postfix has delivered all."""
+    deadline = time.monotonic() + timeout
+    found: list[EmailMessage] = []
+    while time.monotonic() < deadline:
+        with server.imap(server.outbound) as client:
+            client.select_folder("INBOX", readonly=True)
+            uids = client.search(["TO", address])
+            data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
+        found = [
+            email.message_from_bytes(item[b"BODY[]"], policy=policy.default)  # type: ignore[misc]
+            for item in data.values()
+        ]
+        if found and postfix_queue_empty(server):
+            break
+        time.sleep(0.1)
+    return found
+
+
+@pytest.mark.parametrize("source", ["customer", "agent", "template"])
+def test_a_subject_holding_an_encoded_word_reaches_the_customer_as_that_text(
+    mail_server, mailbox, demo_db, secrets, source
+):  # type: ignore[no-untyped-def]
+    """The issue's subject, stored by retrieval from Dovecot, answered by an agent ("Re: …"
+    from the customer's subject, typed by the agent, or from a template), sent through
+    Postfix and read back from the customer's mailbox: no X-Injected header, one plain text
+    body, the Subject reading as the text."""
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    with demo_db.session() as s:
+        s.execute(
+            update(Campaign)
+            .where(Campaign.title == "General Enquiries")  # the channel's default campaign
+            .values(channel_id=channel)
+        )
+    sender = customer()
+    question_id = f"<hostile-{random.token_hex(4)}@customers.example>"
+    mail_server.deliver(mailbox.address, hostile_question(sender, mailbox.address, question_id))
+    assert sync_channel(demo_db, channel, secrets).stored == 1
+    with demo_db.session() as s:
+        email_id, stored = s.execute(
+            select(Email.id, Email.subject).where(Email.message_id == question_id)
+        ).one()
+    assert stored == INJECTION
+
+    alice = WorkService(demo_db, actor_of(demo_db, "alice"))
+    alice.take(email_id)
+    item = alice.open(email_id)
+    assert item.reply.to == f"Eve Customer <{sender}>"
+    body = "Your order is on its way.\n"
+    if source == "customer":
+        text, expected = replace(item.reply, body=body), f"Re: {INJECTION}"
+    elif source == "agent":
+        text, expected = ReplyText(to=sender, subject=INJECTION, body=body), INJECTION
+    else:
+        template = TemplateService(demo_db, SYSTEM).create_template(
+            "Hostile subject", f"{INJECTION} {{{{ email.subject }}}}", body
+        )
+        with demo_db.session() as s:
+            general = s.scalars(
+                select(Campaign.id).where(Campaign.title == "General Enquiries")
+            ).one()
+        CampaignService(demo_db, SYSTEM).add_template(general, template.id)
+        (choice,) = [c for c in alice.templates(email_id) if c.template_id == template.id]
+        text = ReplyText(sender, "", "", choice.subject, choice.body, template.id)
+        expected = f"{INJECTION} {INJECTION}"
+    reply_id = alice.send(email_id, text)
+    reply = reply_row(demo_db, reply_id)
+    assert reply.subject == expected
+
+    report = drain_outbox(demo_db, secrets)
+    assert report.sent == 1, report.summary()
+    # (found by its To: a reply whose header block broke would lose its Message-ID)
+    (got,) = delivered_to(mail_server, sender)
+    assert "X-Injected" not in got
+    assert got["Message-ID"] == reply.message_id
+    assert got.get_content_type() == "text/plain" and not got.is_multipart()
+    assert got.get_content().replace("\r\n", "\n") == body
+    assert str(got["Subject"]) == expected
+    raw = got.as_bytes()
+    assert decode_words(Headers(raw).get("Subject") or "") == expected
+    assert b"<h1>" not in raw and b"X-Injected" not in raw.split(b"\n\n")[0]
