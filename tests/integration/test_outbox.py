@@ -816,3 +816,92 @@ def test_a_subject_holding_an_encoded_word_reaches_the_customer_as_that_text(
     raw = got.as_bytes()
     assert decode_words(Headers(raw).get("Subject") or "") == expected
     assert b"<h1>" not in raw and b"X-Injected" not in raw.split(b"\n\n")[0]
+
+
+# ---- recipients: more than the server takes (issue 11, item 6) --------------------------------
+
+
+@pytest.fixture
+def recipient_limit(mail_server: MailServer) -> Iterator[Callable[..., None]]:
+    """``limit_recipients`` on the shared Postfix, back to its defaults afterwards."""
+    yield mail_server.limit_recipients
+    mail_server.limit_recipients(None)
+
+
+def drain_until_idle(db: Database, store: SecretStore, passes: int) -> list[outbox.OutboxReport]:
+    """Outbox passes, each after the last one's back-off, until one claims nothing."""
+    reports, when = [], utcnow()
+    for _ in range(passes):
+        report = drain_outbox(db, store, now=when)
+        if not report.claimed:
+            return reports
+        reports.append(report)
+        when += timedelta(hours=2)
+    raise AssertionError(f"still sending after {passes} passes: {reports[-1].summary()}")
+
+
+def test_more_recipients_than_postfix_takes_go_out_in_parts_each_once(
+    mail_server, mailbox, demo_db, secrets, recipient_limit
+):  # type: ignore[no-untyped-def]
+    """Postfix takes 5 recipients in a message and answers 452 to the next ones (and, had
+    they been asked for anyway, would have ended the connection after 2 more): the reply
+    goes to the first 5, the others in further messages at once — every recipient once."""
+    recipient_limit(5, overshoot=2, hard_errors=3)
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    email_id = customer_email(demo_db, channel)
+    boxes = [mail_server.new_mailbox("many") for _ in range(12)]
+    reply = queue(
+        demo_db,
+        email_id,
+        ", ".join(b.address for b in boxes[:4]),
+        cc=", ".join(b.address for b in boxes[4:8]),
+        bcc=", ".join(b.address for b in boxes[8:]),
+    )
+    reports = drain_until_idle(demo_db, secrets, passes=5)
+    assert [(r.sent, r.refused, r.failed, r.retrying) for r in reports] == [
+        (1, 7, 0, 0),
+        (1, 2, 0, 0),
+        (1, 0, 0, 0),
+    ]
+    parts = replies_of(demo_db, email_id)
+    assert [p.state for p in parts] == [ReplyState.SENT] * 3 and parts[0].id == reply.id
+    told = [d for a, d in history_of(demo_db, email_id) if a == "partially refused"]
+    assert len(told) == 2 and all("452 4.5.3 Error: too many recipients" in d for d in told)
+    assert all("sent it in another message" in d for d in told)
+    for box in boxes:  # each recipient has the reply exactly once
+        with mail_server.imap(box.address) as client:
+            client.select_folder("INBOX", readonly=True)
+            got = client.fetch(client.search(["ALL"]), ["BODY.PEEK[HEADER]"])
+        subjects = [
+            email.message_from_bytes(item[b"BODY[HEADER]"], policy=policy.default)["Subject"]  # type: ignore[misc]
+            for item in got.values()
+        ]
+        assert subjects == [SUBJECT], box.address
+    assert history_of(demo_db, email_id)[-1][0] == "sent"
+
+
+def test_a_server_that_ends_the_connection_during_the_recipients_fails_the_reply_in_the_end(
+    mail_server, mailbox, demo_db, secrets, recipient_limit
+):  # type: ignore[no-untyped-def]
+    """Postfix ends the connection after 2 errors ("421 … too many errors"), here two
+    recipients refused for now: the reply is retried with back-off, then — after
+    outbox.MAX_ATTEMPTS attempts — failed with the server's words, never a loop."""
+    recipient_limit(1000, hard_errors=1)
+    busy = [f"busy-{n}-{random.token_hex(3)}@example.com" for n in range(3)]
+    for address in busy:
+        mail_server.refuse_recipient(address, "450 4.2.1 Mailbox busy, try again later")
+    try:
+        channel = make_channel(demo_db, mail_server, mailbox, secrets)
+        reply = queue(demo_db, customer_email(demo_db, channel), customer(), bcc=", ".join(busy))
+        reports = drain_until_idle(demo_db, secrets, passes=outbox.MAX_ATTEMPTS + 2)
+    finally:
+        for address in busy:
+            mail_server.refuse_recipient(address, None)
+    assert len(reports) == outbox.MAX_ATTEMPTS
+    assert [r.retrying for r in reports] == [1] * (outbox.MAX_ATTEMPTS - 1) + [0]
+    assert reports[-1].failed == 1
+    row = reply_row(demo_db, reply.id)
+    assert (row.state, row.attempts) == (ReplyState.FAILED, outbox.MAX_ATTEMPTS)
+    assert "421 4.7.0" in (row.last_error or "") and "too many errors" in (row.last_error or "")
+    assert "not tried again automatically" in (row.last_error or "")
+    assert copies(mail_server, reply.message_id) == []
