@@ -342,9 +342,7 @@ class ChannelDialog(FormDialog):
             "To, Cc and Bcc of one reply together; a reply with more is refused before it is "
             "queued. Keep it within what the SMTP server accepts."
         )
-        self.add_field(
-            form, "Max &recipients per reply:", self.max_recipients_edit, MAX_RECIPIENTS
-        )
+        self.add_field(form, "Max &recipients per reply:", self.max_recipients_edit, MAX_RECIPIENTS)
         form.addRow(
             "",
             hint(
