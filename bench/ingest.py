@@ -261,10 +261,30 @@ def make_message(n: int, rng: random.Random) -> bytes:
     return (headers + part_headers + "\r\n").encode() + body
 
 
-def messages(n: int) -> Iterator[bytes]:
+def make_large_message(n: int, rng: random.Random, megabytes: float) -> bytes:
+    """A customer email of about ``megabytes`` MB: a short text and a base64 attachment."""
+    small = make_message(n, rng)
+    head, _, _ = small.partition(b"MIME-Version: 1.0\r\n")
+    boundary = f"----=_Large_{n}_{rng.getrandbits(32):08x}"
+    data = rng.randbytes(int(megabytes * 1e6 * 3 / 4))
+    scan = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    text = _text_part(["Please find the scan of my receipt attached."])
+    file = (
+        'Content-Type: application/pdf; name="scan.pdf"\r\n'
+        'Content-Disposition: attachment; filename="scan.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n",
+        scan,
+    )
+    part_headers, body = _multipart("mixed", [text, file], boundary)
+    return head + b"MIME-Version: 1.0\r\n" + (part_headers + "\r\n").encode() + body
+
+
+def messages(n: int, large: int = 0, large_mb: float = 50) -> Iterator[bytes]:
+    """``n`` messages; ``large`` of them (spread evenly) of ``large_mb`` MB each."""
     rng = random.Random(SEED)
+    big = {i * n // large + n // (2 * large) for i in range(large)} if large else set()
     for i in range(n):
-        yield make_message(i, rng)
+        yield make_large_message(i, rng, large_mb) if i in big else make_message(i, rng)
 
 
 # ---- measuring child processes ---------------------------------------------------
@@ -314,10 +334,11 @@ def run_timed(
 
 
 class Bench:
-    def __init__(self, n: int, base: Path) -> None:
+    def __init__(self, n: int, base: Path, large: int = 0, large_mb: float = 50) -> None:
         from tests.servers.mail import MailServer
 
         self.n = n
+        self.large, self.large_mb = large, large_mb
         self.base = base
         self.server = MailServer(base / "srv")
         self.pristine_home: Path | None = None
@@ -334,10 +355,10 @@ class Bench:
         started = time.perf_counter()
         with self.server.imap(box.address) as client:
             chunk: list[bytes] = []
-            for raw in messages(self.n):
+            for raw in messages(self.n, self.large, self.large_mb):
                 self.total_bytes += len(raw)
                 chunk.append(raw)
-                if len(chunk) == APPEND_CHUNK:
+                if len(chunk) == APPEND_CHUNK or sum(map(len, chunk)) > 64e6:
                     client.multiappend("INBOX", chunk)
                     chunk = []
             if chunk:
@@ -697,6 +718,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the folder (server, mailboxes, databases)"
     )
+    parser.add_argument(
+        "--large", type=int, default=0, help="of the N messages, this many large ones (0)"
+    )
+    parser.add_argument(
+        "--large-mb", type=float, default=50, help="the size of a large message in MB (50)"
+    )
     parser.add_argument("--bare-fetch-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_fetch_child:
@@ -719,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base = Path(tempfile.mkdtemp(prefix="ec-bench-", dir="/tmp"))
     base.chmod(0o755)  # the daemons' users must reach the server's folder
-    bench = Bench(args.n, base)
+    bench = Bench(args.n, base, args.large, args.large_mb)
     results: list[Result] = []
     try:
         bench.server.start()

@@ -20,9 +20,11 @@ Receiving: a thread of this process receives the child's messages (one ahead of 
 storing), so that passing a batch (a megabyte or two through a socket, pickled) overlaps with
 storing the one before; without it, both processes waited for each transfer to end.
 
-Flow control: a batch is sent whole and the receiving thread takes the next one only after
-the storing thread took the one before, so at most a few batches are in memory, whatever the
-number of messages.
+Flow control: a batch is sent whole and the receiving thread receives the next one only
+after the storing thread took the one before; the child fetches ahead two batches of small
+messages but one of large ones (``sync._Fetcher``), and a batch holds at most
+``imap.FETCH_BYTES`` (or one larger message): at most a few batches are in memory, whatever
+the number and the size of the messages.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.db.models import AfterRetrieval
+from app.mail import imap as imap_module
 from app.mail.imap import FETCH_BATCH, ImapSession
 from app.services.intake import Analysed, Fetched, Intake
 
@@ -110,8 +113,11 @@ class ForkedReader:
         self._process.start()
         child_end.close()
         imap.detach()
-        # the child's messages, received by a thread; at most one waits here to be taken
-        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=1)
+        # the child's messages, received by a thread: one ahead of the batch being stored
+        # (the next is received once that is taken), none while it holds large messages
+        self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._room = threading.Semaphore(1)
+        self._storing_large = False  # the room is released once it is stored
         self._receiver = threading.Thread(
             target=self._receive_all, name="imap-receive", daemon=True
         )
@@ -121,14 +127,19 @@ class ForkedReader:
         """The fetched batches, read, in order; raises what failed in the child."""
         while True:
             started = time.monotonic()
-            message = self._receive()
+            message = self._receive(storing=True)
             if time.monotonic() - started > WAITED:  # the child is behind: read more here
                 self._share = max(0, self._share - SHARE_STEP)
             else:
                 self._share = min(FETCH_BATCH, self._share + SHARE_STEP)
             kind = message[0]
             if kind == "batch":
+                self._storing_large = _size(message[1]) > imap_module.FETCH_BYTES // 2
+                if not self._storing_large:
+                    self._room.release()  # the next is received while this one is stored
                 yield message[1], message[2]
+                del message  # stored: not held while the next one is received
+                self._stored()
             elif kind == "fetched":
                 return
             elif kind == "error":
@@ -136,6 +147,13 @@ class ForkedReader:
             else:
                 self._ended(message)
                 raise ReaderEnded("The retrieval process ended before fetching everything.")
+
+    def _stored(self) -> None:
+        """The batch of large messages given last is stored (or will not be): the next
+        message may be received."""
+        if self._storing_large:
+            self._storing_large = False
+            self._room.release()
 
     def act_on(self, uids: list[int]) -> None:
         """Hand back the UIDs of a committed batch, for the child to act on."""
@@ -145,6 +163,7 @@ class ForkedReader:
         """Tell the child to act on what was handed back and stop; wait for it. Returns
         what failed in the child and was not raised yet."""
         error: BaseException | None = None
+        self._stored()
         try:
             if not self._done:
                 self._conn.send(("finish",))
@@ -175,11 +194,16 @@ class ForkedReader:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(fd)) as sock:
                 sock.shutdown(socket.SHUT_RDWR)
         while self._receiver.is_alive():
+            self._room.release()
             with contextlib.suppress(queue.Empty):
                 self._inbox.get(timeout=0.05)
 
-    def _receive(self) -> tuple[Any, ...]:
+    def _receive(self, storing: bool = False) -> tuple[Any, ...]:
+        """The child's next message; the next one may be received at once, but after a
+        batch to store (``storing``: ``batches`` says when)."""
         message = self._inbox.get()
+        if not storing or message[0] != "batch":
+            self._room.release()
         if message[0] == "ended":
             self._done = True
             self._process.join()  # (for its exit code)
@@ -193,6 +217,7 @@ class ForkedReader:
         """The receiving thread: the child's messages, in order, until its last one
         ("finished") or the end of the connection ("ended")."""
         while True:
+            self._room.acquire()
             try:
                 message: tuple[Any, ...] = self._conn.recv()
             except (EOFError, OSError) as exc:
@@ -254,6 +279,7 @@ def _child(
                     for n, (u, r) in enumerate(batch)
                 ]
                 send(("batch", batch, analysed))
+                del batch, analysed  # sent: not held while the next one is fetched
                 while not finishing and conn.poll():
                     take()
                 if finishing:
@@ -297,3 +323,7 @@ def _portable(exc: BaseException) -> BaseException:
         return exc
     except Exception:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _size(batch: Batch) -> int:
+    return sum(len(raw) for _, raw in batch)

@@ -8,7 +8,12 @@
   ones are moved to a reply of their own (``outbox.split_refused``: failed with the server's
   words, or retried later for a 4xx), and the message goes to the accepted ones. The reply
   then holds only them, so no retry can ever send it to them twice.
-- 4xx, or the connection failing before the message was handed over: retried with back-off.
+- 4xx, or the connection failing before the message was handed over: retried with back-off;
+  a server that keeps answering "not now" (or ends the connection in the middle of the
+  exchange) fails the reply with its words after ``outbox.MAX_ATTEMPTS`` attempts. A 452 to
+  a recipient ends the recipients of that message (RFC 5321: too many): those not asked for
+  yet go in another message at once, so that a list longer than the server's limit goes out
+  in parts instead of being refused, or cut off, forever.
 - The connection lost after the end-of-data mark was handed over but before the server's
   answer: the server may have the message. It is never sent again automatically. With a Sent
   folder configured the folder is searched for the Message-ID. The copy there can only have
@@ -33,7 +38,7 @@ from datetime import datetime, timedelta
 from imapclient.exceptions import IMAPClientError
 
 from app.db.engine import Database
-from app.db.models import Channel, utcnow
+from app.db.models import Channel, ReplyState, utcnow
 from app.mail import smtp
 from app.mail.imap import ConnectionProblem, ImapSession
 from app.services import outbox
@@ -154,10 +159,19 @@ def transmit(
         if code != 250:
             raise _refusal(code, reply, f"the sender {sender}")
         refused: list[Refusal] = []
-        for rcpt in recipients:
+        for n, rcpt in enumerate(recipients):
             code, reply = conn.rcpt(rcpt)
-            if code not in (250, 251):
-                refused.append(Refusal(rcpt, code, _text(reply)))
+            if code in (250, 251):
+                continue
+            if code == 421:  # the server is closing the connection: nothing goes out
+                raise smtplib.SMTPServerDisconnected(f"{code} {_text(reply)}")
+            refused.append(Refusal(rcpt, code, _text(reply)))
+            if refused[-1].too_many:
+                # RFC 5321 4.5.3.1.10: the others go in another message. Asking on would
+                # only be refused again (and Postfix ends the connection after 1,000 more).
+                untried = f"not asked for in this message, after {refused[-1]}"
+                refused += [Refusal(r, code, untried) for r in recipients[n + 1 :]]
+                break
         if refused and len(refused) == len(recipients):  # nobody to send it to
             detail = "; ".join(str(r) for r in refused)
             message_text = f"The mail server refused the recipient(s) {detail}"
@@ -362,7 +376,12 @@ class _Batch:
                         continue  # a kept connection the server dropped meanwhile: once more
                 elif not _reset(conn):
                     self.drop_smtp()
-                self._retry(item, str(exc))
+                # the server's "not now" to this message: retried a bounded number of times
+                state = outbox.mark_refused_for_now(self.db, item.reply_id, str(exc), self.clock())
+                if state == ReplyState.QUEUED:
+                    self.report.retrying += 1
+                elif state == ReplyState.FAILED:
+                    self.report.failed += 1
             except Permanent as exc:
                 if not _reset(conn):
                     self.drop_smtp()

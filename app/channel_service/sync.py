@@ -10,7 +10,9 @@ fetches neither again, and acts on both.
 Fetching and storing overlap: a fetch thread owns the IMAP connection (one thread at a
 time may use it) and fetches the next batch while this thread parses and stores the one
 before. It acts on the server only for batches this thread hands back after their commit,
-and fetches at most one batch ahead, so memory does not grow with the number of messages.
+and fetches at most one batch ahead (none while a batch of large messages is stored: see
+``_Fetcher._room_for``), so memory grows neither with the number of messages nor with
+their size beyond one batch's bytes (``imap.FETCH_BYTES``) or the largest message.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.models import AfterRetrieval, Channel, Organisation
+from app.mail import imap as imap_module
 from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
 from app.services.intake import Analysed, Fetched, Intake
 from app.services.secrets import SecretStore, channel_key
@@ -162,6 +165,7 @@ def sync_channel(
                 done += len(batch)
                 if progress:
                     progress(done, len(new))
+                del batch, analysed  # stored: not held while the next one is fetched
         finally:
             failed = fetcher.finish()
             report.acted_on += fetcher.acted
@@ -195,6 +199,8 @@ class _Fetcher:
         self._move_folder = move_folder
         self._lock = threading.Condition()
         self._ready: deque[list[tuple[int, bytes]]] = deque()  # fetched, not yet taken
+        self._held = 0  # bytes of those and of the one taken and not done with
+        self._taken = 0  # bytes of the batch taken and not done with (being stored)
         self._acts: deque[list[int]] = deque()  # committed, not yet acted on
         self._fetched_all = False
         self._finishing = False  # no more batches are taken, no more acts handed back
@@ -215,10 +221,16 @@ class _Fetcher:
                     error, self._error = self._error, None
                     raise error
                 batch = self._ready.popleft() if self._ready else None
+                self._taken = _size(batch) if batch is not None else 0
                 self._lock.notify_all()
             if batch is None:
                 return
             yield batch, None
+            del batch  # (not held while the next is fetched)
+            with self._lock:  # asked for the next one: done with this one
+                self._held -= self._taken
+                self._taken = 0
+                self._lock.notify_all()
 
     def act_on(self, uids: list[int]) -> None:
         """Hand back the UIDs of a committed batch, for the fetch thread to act on."""
@@ -239,16 +251,12 @@ class _Fetcher:
     # ---- the fetch thread -------------------------------------------------------
     def _run(self) -> None:
         try:
-            for batch in self._imap.fetch(self._uids):
+            for batch in self._imap.fetch(self._uids, before=self._room_for):
                 with self._lock:
                     self._ready.append(batch)
+                    self._held += _size(batch)
                     self._lock.notify_all()
-                    # the next fetch starts when fewer than `ahead` batches wait to be taken
-                    while len(self._ready) >= self._ahead and not self._finishing:
-                        self._lock.wait()
-                    if self._finishing:
-                        break
-                self._act()
+                del batch  # (held by the queue alone: freed once stored)
             with self._lock:
                 self._fetched_all = True
                 self._lock.notify_all()
@@ -264,6 +272,22 @@ class _Fetcher:
                 self._error = exc
                 self._lock.notify_all()
 
+    def _room_for(self, size: int) -> bool:
+        """Before fetching a batch of ``size`` bytes: wait until fewer than ``ahead``
+        batches wait to be taken and, with the one being stored, they hold at most
+        ``FETCH_BYTES`` with it (large messages: fetched one by one, as they are stored), or
+        until none is held; act on the server meanwhile. False: stop fetching."""
+        while True:
+            self._act()
+            with self._lock:
+                if self._finishing:
+                    return False
+                fits = self._held + size <= imap_module.FETCH_BYTES
+                if not self._held or (len(self._ready) < self._ahead and fits):
+                    return True
+                if not self._acts:
+                    self._lock.wait()
+
     def _act(self) -> None:
         while True:
             with self._lock:
@@ -272,3 +296,7 @@ class _Fetcher:
                 uids = self._acts.popleft()
             self._imap.after_retrieval(uids, self._action, self._move_folder)
             self.acted += len(uids)
+
+
+def _size(batch: list[tuple[int, bytes]]) -> int:
+    return sum(len(raw) for _, raw in batch)

@@ -292,6 +292,9 @@ class Channel(Base):
     smtp_username: Mapped[str] = mapped_column(String(320), default="")
     save_sent_copy: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_folder: Mapped[str] = mapped_column(String(255), default="Sent")
+    # To, Cc and Bcc of one reply together (servers refuse beyond their own limit: 100 is
+    # what RFC 5321 asks every server to take)
+    max_recipients: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     default_campaign: Mapped[Campaign | None] = relationship(foreign_keys=[default_campaign_id])

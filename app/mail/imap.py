@@ -11,12 +11,34 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from app.db.enums import AfterRetrieval, Security
-from app.mail.fetch_reader import read_fetch, uid_set
+from app.mail.fetch_reader import fetch_items, read_fetch, read_response, uid_set
 
-FETCH_BATCH = 200
+FETCH_BATCH = 200  # messages in one batch at most
+# ... and bytes (RFC822.SIZE), but for a larger message, which is a batch of its own: a
+# pass holds a few batches at once (fetched ahead, being stored), whatever the mail.
+FETCH_BYTES = 64 * 1024 * 1024
+SIZES_AT_ONCE = 1000  # UIDs whose sizes one command asks for
+
+
+def byte_batches(
+    sized: Sequence[tuple[int, int]], count: int = FETCH_BATCH, max_bytes: int | None = None
+) -> Iterator[list[int]]:
+    """The UIDs of ``sized`` ((uid, size) in order), cut into batches of at most ``count``
+    messages and ``max_bytes`` (default ``FETCH_BYTES``) bytes; a larger message alone."""
+    max_bytes = FETCH_BYTES if max_bytes is None else max_bytes
+    batch: list[int] = []
+    total = 0
+    for uid, size in sized:
+        if batch and (len(batch) >= count or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
 
 
 class ConnectionProblem(Exception):
@@ -161,14 +183,52 @@ class ImapSession:
         return sorted(int(u) for u in self.client.search(["UNSEEN"] if unseen_only else ["ALL"]))
 
     def fetch(
-        self, uids: Sequence[int], batch: int = FETCH_BATCH
+        self,
+        uids: Sequence[int],
+        batch: int = FETCH_BATCH,
+        max_bytes: int | None = None,
+        before: Callable[[int], bool] | None = None,
     ) -> Iterator[list[tuple[int, bytes]]]:
-        """The raw bytes of ``uids``, in batches, without setting \\Seen."""
-        for start in range(0, len(uids), batch):
-            chunk = list(uids[start : start + batch])
-            data = self._fetch_bodies(chunk)
-            # what is missing was expunged meanwhile by someone else
-            yield [(uid, data[uid]) for uid in chunk if uid in data]
+        """The raw bytes of ``uids``, without setting \\Seen, in batches of at most
+        ``batch`` messages and ``max_bytes`` (``FETCH_BYTES``) bytes (``byte_batches``, by
+        the sizes the server gives). ``before(bytes)`` is called before each batch is
+        fetched (it may wait for room); False ends the fetching."""
+        for start in range(0, len(uids), SIZES_AT_ONCE):
+            sizes = self._fetch_sizes(list(uids[start : start + SIZES_AT_ONCE]))
+            sized = [(uid, sizes[uid]) for uid in uids[start : start + SIZES_AT_ONCE]]
+            for chunk in byte_batches(sized, batch, max_bytes):
+                if before is not None and not before(sum(sizes[uid] for uid in chunk)):
+                    return
+                data = self._fetch_bodies(chunk)
+                # what is missing was expunged meanwhile by someone else
+                fetched = [(uid, data[uid]) for uid in chunk if uid in data]
+                del data  # (only the batch holds the messages: the taker frees them)
+                yield fetched
+                del fetched
+
+    def _fetch_sizes(self, uids: list[int]) -> dict[int, int]:
+        """``UID FETCH uids (RFC822.SIZE)``: {uid: size}; a UID expunged meanwhile has 0
+        (its batch then only finds it missing). Read as ``_fetch_bodies`` reads."""
+        imap4 = self.client._imap
+        tag = imap4._new_tag()
+        sizes = dict.fromkeys(uids, 0)
+        try:
+            imap4.send(tag + b" UID FETCH " + uid_set(uids) + b" (RFC822.SIZE)\r\n")
+            while True:
+                text, literals = read_response(imap4)
+                if text.startswith(tag + b" "):
+                    if text[len(tag) + 1 :].split(b" ", 1)[0].upper() != b"OK":
+                        raise IMAPClientError(f"UID FETCH failed: {_text_of(text)}")
+                    return sizes
+                if text[:5].upper() == b"* BYE":
+                    raise IMAPClientAbortError(f"the IMAP server ended the session: {text!r}")
+                found = fetch_items(text, literals) if text[:2] == b"* " else None
+                items = found[1] if found else {}
+                uid, size = _number(items.get(b"UID")), _number(items.get(b"RFC822.SIZE"))
+                if uid in sizes and size is not None:
+                    sizes[uid] = size
+        finally:
+            imap4.tagged_commands.pop(tag, None)
 
     def _fetch_bodies(self, uids: list[int]) -> dict[int, bytes]:
         """``UID FETCH uids (BODY.PEEK[])`` read by our lean reader (fetch_reader), on
@@ -222,6 +282,14 @@ class ImapSession:
         except Exception:  # a broken connection: just drop it
             with contextlib.suppress(Exception):
                 self.client.shutdown()
+
+
+def _text_of(response: bytes) -> str:
+    return response.decode("utf-8", "replace")
+
+
+def _number(value: object) -> int | None:
+    return int(value) if isinstance(value, bytes) and value.isdigit() else None
 
 
 def _text(exc: BaseException) -> str:

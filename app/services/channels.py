@@ -32,6 +32,8 @@ DISPLAY = "Display Name"
 
 E = TypeVar("E", bound=enum.Enum)
 DEFAULT_CAMPAIGN = "Default Campaign"
+MAX_RECIPIENTS = "Max Recipients per Reply"
+MAX_RECIPIENTS_LIMIT = 10000  # far above any mail server's own limit
 
 
 @dataclass
@@ -57,6 +59,7 @@ class ChannelData:
     smtp_username: str = ""
     save_sent_copy: bool = False
     sent_folder: str = "Sent"
+    max_recipients: int | str = 100
 
 
 @dataclass
@@ -167,6 +170,9 @@ class ChannelService(Service):
         channel.save_sent_copy = d.save_sent_copy
         channel.sent_folder = v.text(
             "Sent Folder", d.sent_folder, required=d.save_sent_copy, max_length=255
+        )
+        channel.max_recipients = v.whole_number(
+            MAX_RECIPIENTS, d.max_recipients, minimum=1, maximum=MAX_RECIPIENTS_LIMIT
         )
         for label, host, security in (
             ("IMAP Security", channel.imap_host, channel.imap_security),

@@ -128,6 +128,7 @@ def export_config(db: Database) -> dict[str, Any]:
                         "username": c.smtp_username,
                         "save_sent_copy": c.save_sent_copy,
                         "sent_folder": c.sent_folder,
+                        "max_recipients": c.max_recipients,
                     },
                     "allow_insecure": c.allow_insecure,
                     "filters": [
@@ -454,6 +455,7 @@ def _channel_data(c: dict[str, Any], default_campaign_id: int | None, enabled: b
         smtp_username=smtp.get("username", ""),
         save_sent_copy=smtp.get("save_sent_copy", False),
         sent_folder=smtp.get("sent_folder", "Sent"),
+        max_recipients=smtp.get("max_recipients", 100),
     )
 
 

@@ -73,6 +73,10 @@ BACKOFF: tuple[timedelta, ...] = (
 )
 # Far longer than one send can take (connect, TLS, login and a message: a few timeouts).
 LEASE = timedelta(minutes=10)
+# Attempts the server may answer "not now" (4xx, or ending the connection in the middle of
+# the exchange) before the reply is failed with its words: about 5 hours of back-off. A
+# server that cannot be reached at all is waited for without limit.
+MAX_ATTEMPTS = 10
 
 
 def backoff(attempts: int) -> timedelta:
@@ -138,6 +142,36 @@ class SendingChannel(Protocol):
     def display_name(self) -> str: ...
     @property
     def email_address(self) -> str: ...
+    @property
+    def max_recipients(self) -> int: ...
+
+
+def check_recipient_count(
+    channel: SendingChannel,
+    to: str | Sequence[str],
+    cc: str | Sequence[str],
+    bcc: str | Sequence[str],
+) -> None:
+    """Refuse (next to To) a reply to more recipients than the channel's Max Recipients per
+    Reply, counted as typed (To, Cc and Bcc together; the same text once) before anything
+    else is read of them: 100,000 pasted addresses are refused at once, not parsed."""
+    texts = [
+        text for field in (to, cc, bcc) for text in ([field] if isinstance(field, str) else field)
+    ]
+    if sum(text.count("@") for text in texts) <= channel.max_recipients:
+        return  # (every recipient has an '@': the usual case costs nothing more)
+    typed = dict.fromkeys(item for text in texts for item in compose.split_addresses(text))
+    _refuse_over(channel, len(typed))
+
+
+def _refuse_over(channel: SendingChannel, count: int) -> None:
+    if count > channel.max_recipients:
+        raise ValidationError(
+            "To",
+            f"has {count:,} recipients (To, Cc and Bcc together): the channel {channel.name} "
+            f"sends a reply to at most {channel.max_recipients:,} (its Max Recipients per "
+            "Reply). Send it in parts, or ask an administrator to raise the limit.",
+        )
 
 
 def threading_headers(email: Answered) -> tuple[str | None, list[str]]:
@@ -145,7 +179,10 @@ def threading_headers(email: Answered) -> tuple[str | None, list[str]]:
     parent_refs = (email.references or "").split()
     if not parent_refs and email.in_reply_to and len(email.in_reply_to.split()) == 1:
         parent_refs = [email.in_reply_to]  # RFC 5322 3.6.4: no References, one In-Reply-To
-    return email.message_id, compose.thread_references(email.message_id, parent_refs)
+    # An id that cannot be written (8-bit, from a hostile or broken mailer) is left out,
+    # instead of making the reply impossible to send.
+    in_reply_to = email.message_id if compose.is_message_id(email.message_id) else None
+    return in_reply_to, compose.thread_references(email.message_id, parent_refs)
 
 
 def _message(
@@ -314,6 +351,7 @@ def queue_on(
             "no channel to send the reply through: the email's channel was removed and "
             "neither its campaign nor the organisation names one.",
         )
+    check_recipient_count(channel, to, cc, bcc)
     try:
         to_boxes = compose.parse_mailboxes("To", to)
         cc_boxes = compose.parse_mailboxes("Cc", cc)
@@ -329,6 +367,8 @@ def queue_on(
         )
     except compose.HeaderError as exc:
         raise ValidationError(exc.field, exc.message) from exc
+    # the envelope's recipients, each address once (a confirmed "a@x b@y" is two)
+    _refuse_over(channel, len({m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes)}))
     values: dict[str, Any] = {
         "email_id": email_id,
         "agent_id": agent_id,
@@ -544,8 +584,9 @@ def prepare(db: Database, leases: dict[int, datetime]) -> list[Prepared]:
                 continue
             try:
                 message = _outgoing(reply, email, channel)
-                data = compose.to_bytes(compose.build(message))
-            except compose.HeaderError as exc:
+                data = compose.message_bytes(message)  # built, and read back
+            except ValueError as exc:  # HeaderError; any other is failed alone, too: one
+                # reply that cannot be built never holds up the outbox behind it
                 out.append(_with(base, error=f"The reply cannot be sent as it is: {exc}"))
                 continue
             out.append(
@@ -611,7 +652,7 @@ def mark_sent(
         _first_reply(s, reply_id, now)
         accepted = "Reply accepted by the mail server"
         if recipients:
-            accepted += f" for {', '.join(recipients)}"
+            accepted += f" for {_some(recipients)}"
         _history(s, reply_id, now, "sent", note or accepted)
     return True
 
@@ -628,8 +669,20 @@ class Refusal:
     def permanent(self) -> bool:
         return 500 <= self.code < 600
 
+    @property
+    def too_many(self) -> bool:
+        """452: no more recipients in this message (RFC 5321 4.5.3.1.10); the others go in
+        another one."""
+        return self.code == 452
+
     def __str__(self) -> str:
         return f"{self.recipient}: {self.code} {self.text}"
+
+
+def _some(texts: Sequence[object], shown: int = 10, sep: str = ", ") -> str:
+    """``texts`` joined, the first ``shown`` of a long list named and the rest counted."""
+    named = sep.join(str(t) for t in texts[:shown])
+    return named if len(texts) <= shown else f"{named}{sep}and {len(texts) - shown:,} more"
 
 
 _RECIPIENT_FIELDS = (("To", "to_addrs"), ("Cc", "cc_addrs"), ("Bcc", "bcc_addrs"))
@@ -665,7 +718,7 @@ def split_refused(
             boxes = compose.parse_mailboxes(label, getattr(reply, column))
             kept[column] = [b for b in boxes if b.address not in gone]
             moved[column] = [b for b in boxes if b.address in gone]
-        accepted = ", ".join(dict.fromkeys(b.address for c in kept.values() for b in c))
+        accepted = _some(list(dict.fromkeys(b.address for c in kept.values() for b in c)))
         if not changed_rows(
             s,
             update(Reply)
@@ -675,17 +728,42 @@ def split_refused(
         ):
             return False
         for_good = [r for r in refused if r.permanent]
-        for_now = [r for r in refused if not r.permanent]
-        for group, state in ((for_good, ReplyState.FAILED), (for_now, ReplyState.QUEUED)):
+        too_many = [r for r in refused if r.too_many]
+        for_now = [r for r in refused if not r.permanent and not r.too_many]
+        # Refused for now again and again: failed with the server's words, never a loop.
+        gave_up = bool(for_now) and reply.attempts >= MAX_ATTEMPTS
+        groups = (
+            (for_good, ReplyState.FAILED),
+            (for_now, ReplyState.FAILED if gave_up else ReplyState.QUEUED),
+            (too_many, ReplyState.QUEUED),
+        )
+        for group, state in groups:
             if not group:
                 continue
             addresses = {r.recipient for r in group}
-            reasons = "; ".join(str(r) for r in group)
-            if state == ReplyState.FAILED:
+            reasons = _some(group, sep="; ")
+            attempts, when = reply.attempts, now + backoff(reply.attempts)
+            if group is too_many:
+                # Progress, not a failure (the others were accepted): the rest goes in
+                # another message at once, and so on until all are sent.
+                attempts, when = 0, now
+                error = (
+                    f"The mail server takes fewer recipients in one message ({group[0]}): "
+                    f"the other {len(group):,} are sent the reply in another message (the "
+                    f"recipient(s) it accepted, {accepted}, are sent it in this one)."
+                )
+            elif group is for_good:
                 error = (
                     f"The mail server refused the recipient(s) {reasons}. The reply is sent "
                     f"to the other recipient(s) ({accepted}) separately: this is the reply to "
                     "the refused one(s) only."
+                )
+            elif gave_up:
+                error = (
+                    f"The mail server refused the recipient(s) for now at each of "
+                    f"{reply.attempts} attempts: {reasons}. It is not tried again "
+                    f"automatically (the other recipient(s), {accepted}, are sent the reply "
+                    "separately)."
                 )
             else:
                 error = (
@@ -704,11 +782,9 @@ def split_refused(
                     message_id=compose.make_message_id(reply.message_id.strip("<>")),
                     created_at=reply.created_at,
                     state=state,
-                    attempts=reply.attempts,
+                    attempts=attempts,
                     last_error=error,
-                    next_attempt_at=(
-                        now + backoff(reply.attempts) if state == ReplyState.QUEUED else None
-                    ),
+                    next_attempt_at=when if state == ReplyState.QUEUED else None,
                     **{
                         c: compose.format_mailboxes([b for b in boxes if b.address in addresses])
                         for c, boxes in moved.items()
@@ -716,13 +792,16 @@ def split_refused(
                 )
             )
         detail = (
-            f"The mail server refused {'; '.join(str(r) for r in refused)}. The reply goes to "
+            f"The mail server refused {_some(refused, sep='; ')}. The reply goes to "
             f"the recipient(s) it accepted ({accepted})"
         )
-        if for_good:
-            detail += f"; {', '.join(r.recipient for r in for_good)} kept in Failed sends"
-        if for_now:
-            detail += f"; {', '.join(r.recipient for r in for_now)} tried again later"
+        failed = for_good + for_now if gave_up else for_good
+        if failed:
+            detail += f"; {_some([r.recipient for r in failed])} kept in Failed sends"
+        if for_now and not gave_up:
+            detail += f"; {_some([r.recipient for r in for_now])} tried again later"
+        if too_many:
+            detail += f"; {_some([r.recipient for r in too_many])} sent it in another message"
         s.add(
             History(
                 email_id=reply.email_id, at=now, action="partially refused", detail=detail + "."
@@ -749,6 +828,21 @@ def mark_retry(
         ):
             return None
     return when
+
+
+def mark_refused_for_now(
+    db: Database, reply_id: int, error: str, now: datetime | None = None
+) -> ReplyState | None:
+    """The server answered "not now" (4xx, or ended the connection in the middle of the
+    exchange): queued again after the back-off (``mark_retry``), or — after ``MAX_ATTEMPTS``
+    attempts — failed with its words, so that a refusal the server keeps giving never loops.
+    Returns the state it went to (None if the reply was not ``sending``)."""
+    with db.session() as s:
+        attempts = s.scalar(select(Reply.attempts).where(Reply.id == reply_id)) or 0
+    if attempts >= MAX_ATTEMPTS:
+        text = f"{error} (the same after {attempts} attempts: it is not tried again automatically)"
+        return ReplyState.FAILED if mark_failed(db, reply_id, text, now) else None
+    return ReplyState.QUEUED if mark_retry(db, reply_id, error, now) is not None else None
 
 
 def _give_up(

@@ -292,6 +292,7 @@ def _for_sending(with_template: bool) -> DriverStatement:
             Channel.name,
             Channel.display_name,
             Channel.email_address,
+            Channel.max_recipients,
             draft.label("draft"),
         )
         .select_from(Email)
@@ -775,6 +776,8 @@ class WorkService(Service):
         with self.write_connection(Permission.WORK_EMAILS, "The reply", autocommit=True) as conn:
             row, free_format, confirm = self._for_sending(conn, email_id, text.template_id)
             self._check_template_linked(free_format, text, row.linked)
+            if row.channel is not None:  # before anything is read of 100,000 addresses
+                outbox.check_recipient_count(row, text.to, text.cc, text.bcc)
             loose: Collection[str] | None = None
             if confirm:
                 invalid = invalid_addresses(text.to, text.cc, text.bcc)

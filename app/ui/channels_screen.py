@@ -41,7 +41,7 @@ from app.mail.imap import ImapSettings
 from app.mail.smtp import SmtpSettings
 from app.services import secrets as secret_store
 from app.services import validation
-from app.services.channels import ChannelData, FilterData
+from app.services.channels import MAX_RECIPIENTS, ChannelData, FilterData
 from app.services.errors import ServiceError, ValidationError
 from app.ui.background import Operation
 from app.ui.context import AppContext
@@ -336,6 +336,13 @@ class ChannelDialog(FormDialog):
             "Save Sent Copy",
         )
         self.add_field(form, "Sent fol&der:", self.sent_folder_edit, "Sent Folder")
+        self.max_recipients_edit = QLineEdit(page)
+        self.max_recipients_edit.setPlaceholderText("e.g. 100")
+        self.max_recipients_edit.setToolTip(
+            "To, Cc and Bcc of one reply together; a reply with more is refused before it is "
+            "queued. Keep it within what the SMTP server accepts."
+        )
+        self.add_field(form, "Max &recipients per reply:", self.max_recipients_edit, MAX_RECIPIENTS)
         form.addRow(
             "",
             hint(
@@ -473,6 +480,7 @@ class ChannelDialog(FormDialog):
         self.smtp_username_edit.setText(c.smtp_username)
         self.save_sent_check.setChecked(c.save_sent_copy)
         self.sent_folder_edit.setText(c.sent_folder)
+        self.max_recipients_edit.setText(str(c.max_recipients))
         for combo in (self.imap_security_combo, self.smtp_security_combo):
             combo.setProperty("previous", combo.currentData())
 
@@ -499,6 +507,7 @@ class ChannelDialog(FormDialog):
             smtp_username=self.smtp_username_edit.text(),
             save_sent_copy=self.save_sent_check.isChecked(),
             sent_folder=self.sent_folder_edit.text(),
+            max_recipients=self.max_recipients_edit.text(),
         )
 
     def _security_changed(self, combo: QComboBox, port_edit: QLineEdit, ports: dict) -> None:

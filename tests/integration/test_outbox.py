@@ -5,20 +5,24 @@ with and without a Sent folder, a crash after sending, injection."""
 
 from __future__ import annotations
 
+import base64
 import email
 import secrets as random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 import pytest
 from sqlalchemy import func, select, update
 
 from app.channel_service.outbox import drain_outbox
+from app.channel_service.sync import sync_channel
 from app.db.engine import Database
 from app.db.models import (
     Campaign,
@@ -33,12 +37,15 @@ from app.db.models import (
     utcnow,
 )
 from app.mail import smtp
+from app.mail.fields import decode_words
+from app.mail.parse import Headers
 from app.services import outbox
 from app.services.auth import SYSTEM
 from app.services.campaigns import CampaignData, CampaignService
 from app.services.channels import ChannelData, ChannelService
 from app.services.errors import ValidationError
 from app.services.secrets import SecretStore
+from app.services.templates import TemplateService
 from app.services.work import AddressesNeedConfirmation, ReplyText, WorkService
 from tests.conftest import actor_of
 from tests.servers.mail import Mailbox, MailServer
@@ -700,3 +707,201 @@ def test_concurrent_claims_on_postgresql_never_share_a_reply(postgres_url: str) 
         for d in databases:
             d.dispose()
         db.dispose()
+
+
+# ---- a subject that decodes to an encoded word, through the whole path (issue 11, item 1) ---
+
+INJECTION = (
+    "=?utf-8?q?Order=0D=0AX-Injected:_1=0D=0AContent-Type:_text/html=0D=0A=0D=0A<h1>Pay</h1>?="
+)
+
+
+def hostile_question(sender: str, to: str, message_id: str) -> bytes:
+    """A customer's email whose Subject decodes to INJECTION (B encoded words of 45 bytes)."""
+    data = INJECTION.encode()
+    words = [
+        f"=?utf-8?b?{base64.b64encode(data[at : at + 45]).decode()}?="
+        for at in range(0, len(data), 45)
+    ]
+    head = [
+        f"From: Eve Customer <{sender}>",
+        f"To: {to}",
+        "Subject: " + "\r\n ".join(words),
+        f"Message-ID: {message_id}",
+        f"Date: {format_datetime(utcnow())}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+    ]
+    return "\r\n".join([*head, "", "Where is my order?", ""]).encode()
+
+
+def delivered_to(server: MailServer, address: str, timeout: float = 15.0) -> list[EmailMessage]:
+    """The messages to ``address`` in the outbound mailbox once Postfix has delivered all."""
+    deadline = time.monotonic() + timeout
+    found: list[EmailMessage] = []
+    while time.monotonic() < deadline:
+        with server.imap(server.outbound) as client:
+            client.select_folder("INBOX", readonly=True)
+            uids = client.search(["TO", address])
+            data = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
+        found = [
+            email.message_from_bytes(item[b"BODY[]"], policy=policy.default)  # type: ignore[misc]
+            for item in data.values()
+        ]
+        if found and postfix_queue_empty(server):
+            break
+        time.sleep(0.1)
+    return found
+
+
+@pytest.mark.parametrize("source", ["customer", "agent", "template"])
+def test_a_subject_holding_an_encoded_word_reaches_the_customer_as_that_text(
+    mail_server, mailbox, demo_db, secrets, source
+):  # type: ignore[no-untyped-def]
+    """The issue's subject, stored by retrieval from Dovecot, answered by an agent ("Re: …"
+    from the customer's subject, typed by the agent, or from a template), sent through
+    Postfix and read back from the customer's mailbox: no X-Injected header, one plain text
+    body, the Subject reading as the text."""
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    with demo_db.session() as s:
+        s.execute(
+            update(Campaign)
+            .where(Campaign.title == "General Enquiries")  # the channel's default campaign
+            .values(channel_id=channel)
+        )
+    sender = customer()
+    question_id = f"<hostile-{random.token_hex(4)}@customers.example>"
+    mail_server.deliver(mailbox.address, hostile_question(sender, mailbox.address, question_id))
+    assert sync_channel(demo_db, channel, secrets).stored == 1
+    with demo_db.session() as s:
+        email_id, stored = s.execute(
+            select(Email.id, Email.subject).where(Email.message_id == question_id)
+        ).one()
+    assert stored == INJECTION
+
+    alice = WorkService(demo_db, actor_of(demo_db, "alice"))
+    alice.take(email_id)
+    item = alice.open(email_id)
+    assert item.reply.to == f"Eve Customer <{sender}>"
+    body = "Your order is on its way.\n"
+    if source == "customer":
+        text, expected = replace(item.reply, body=body), f"Re: {INJECTION}"
+    elif source == "agent":
+        text, expected = ReplyText(to=sender, subject=INJECTION, body=body), INJECTION
+    else:
+        template = TemplateService(demo_db, SYSTEM).create_template(
+            "Hostile subject", f"{INJECTION} {{{{ email.subject }}}}", body
+        )
+        with demo_db.session() as s:
+            general = s.scalars(
+                select(Campaign.id).where(Campaign.title == "General Enquiries")
+            ).one()
+        CampaignService(demo_db, SYSTEM).add_template(general, template.id)
+        (choice,) = [c for c in alice.templates(email_id) if c.template_id == template.id]
+        text = ReplyText(sender, "", "", choice.subject, choice.body, template.id)
+        expected = f"{INJECTION} {INJECTION}"
+    reply_id = alice.send(email_id, text)
+    reply = reply_row(demo_db, reply_id)
+    assert reply.subject == expected
+
+    report = drain_outbox(demo_db, secrets)
+    assert report.sent == 1, report.summary()
+    # (found by its To: a reply whose header block broke would lose its Message-ID)
+    (got,) = delivered_to(mail_server, sender)
+    assert "X-Injected" not in got
+    assert got["Message-ID"] == reply.message_id
+    assert got.get_content_type() == "text/plain" and not got.is_multipart()
+    assert got.get_content().replace("\r\n", "\n") == body
+    assert str(got["Subject"]) == expected
+    raw = got.as_bytes()
+    assert decode_words(Headers(raw).get("Subject") or "") == expected
+    assert b"<h1>" not in raw and b"X-Injected" not in raw.split(b"\n\n")[0]
+
+
+# ---- recipients: more than the server takes (issue 11, item 6) --------------------------------
+
+
+@pytest.fixture
+def recipient_limit(mail_server: MailServer) -> Iterator[Callable[..., None]]:
+    """``limit_recipients`` on the shared Postfix, back to its defaults afterwards."""
+    yield mail_server.limit_recipients
+    mail_server.limit_recipients(None)
+
+
+def drain_until_idle(db: Database, store: SecretStore, passes: int) -> list[outbox.OutboxReport]:
+    """Outbox passes, each after the last one's back-off, until one claims nothing."""
+    reports, when = [], utcnow()
+    for _ in range(passes):
+        report = drain_outbox(db, store, now=when)
+        if not report.claimed:
+            return reports
+        reports.append(report)
+        when += timedelta(hours=2)
+    raise AssertionError(f"still sending after {passes} passes: {reports[-1].summary()}")
+
+
+def test_more_recipients_than_postfix_takes_go_out_in_parts_each_once(
+    mail_server, mailbox, demo_db, secrets, recipient_limit
+):  # type: ignore[no-untyped-def]
+    """Postfix takes 5 recipients in a message and answers 452 to the next ones (and, had
+    they been asked for anyway, would have ended the connection after 2 more): the reply
+    goes to the first 5, the others in further messages at once — every recipient once."""
+    recipient_limit(5, overshoot=2, hard_errors=3)
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    email_id = customer_email(demo_db, channel)
+    boxes = [mail_server.new_mailbox("many") for _ in range(12)]
+    reply = queue(
+        demo_db,
+        email_id,
+        ", ".join(b.address for b in boxes[:4]),
+        cc=", ".join(b.address for b in boxes[4:8]),
+        bcc=", ".join(b.address for b in boxes[8:]),
+    )
+    reports = drain_until_idle(demo_db, secrets, passes=5)
+    assert [(r.sent, r.refused, r.failed, r.retrying) for r in reports] == [
+        (1, 7, 0, 0),
+        (1, 2, 0, 0),
+        (1, 0, 0, 0),
+    ]
+    parts = replies_of(demo_db, email_id)
+    assert [p.state for p in parts] == [ReplyState.SENT] * 3 and parts[0].id == reply.id
+    told = [d for a, d in history_of(demo_db, email_id) if a == "partially refused"]
+    assert len(told) == 2 and all("452 4.5.3 Error: too many recipients" in d for d in told)
+    assert all("sent it in another message" in d for d in told)
+    for box in boxes:  # each recipient has the reply exactly once
+        with mail_server.imap(box.address) as client:
+            client.select_folder("INBOX", readonly=True)
+            got = client.fetch(client.search(["ALL"]), ["BODY.PEEK[HEADER]"])
+        subjects = [
+            email.message_from_bytes(item[b"BODY[HEADER]"], policy=policy.default)["Subject"]  # type: ignore[misc]
+            for item in got.values()
+        ]
+        assert subjects == [SUBJECT], box.address
+    assert history_of(demo_db, email_id)[-1][0] == "sent"
+
+
+def test_a_server_that_ends_the_connection_during_the_recipients_fails_the_reply_in_the_end(
+    mail_server, mailbox, demo_db, secrets, recipient_limit
+):  # type: ignore[no-untyped-def]
+    """Postfix ends the connection after 2 errors ("421 … too many errors"), here two
+    recipients refused for now: the reply is retried with back-off, then — after
+    outbox.MAX_ATTEMPTS attempts — failed with the server's words, never a loop."""
+    recipient_limit(1000, hard_errors=1)
+    busy = [f"busy-{n}-{random.token_hex(3)}@example.com" for n in range(3)]
+    for address in busy:
+        mail_server.refuse_recipient(address, "450 4.2.1 Mailbox busy, try again later")
+    try:
+        channel = make_channel(demo_db, mail_server, mailbox, secrets)
+        reply = queue(demo_db, customer_email(demo_db, channel), customer(), bcc=", ".join(busy))
+        reports = drain_until_idle(demo_db, secrets, passes=outbox.MAX_ATTEMPTS + 2)
+    finally:
+        for address in busy:
+            mail_server.refuse_recipient(address, None)
+    assert len(reports) == outbox.MAX_ATTEMPTS
+    assert [r.retrying for r in reports] == [1] * (outbox.MAX_ATTEMPTS - 1) + [0]
+    assert reports[-1].failed == 1
+    row = reply_row(demo_db, reply.id)
+    assert (row.state, row.attempts) == (ReplyState.FAILED, outbox.MAX_ATTEMPTS)
+    assert "421 4.7.0" in (row.last_error or "") and "too many errors" in (row.last_error or "")
+    assert "not tried again automatically" in (row.last_error or "")
+    assert copies(mail_server, reply.message_id) == []

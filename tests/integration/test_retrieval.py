@@ -477,3 +477,76 @@ def test_test_connection_names_the_failure(mail_server, mailbox, demo_db, secret
         assert not result.smtp_ok
     else:
         assert result.smtp_ok, result.smtp_message
+
+
+# ---- large messages: batches capped by bytes (issue 11, item 13) -------------------------------
+
+
+def large_message(n: int, size: int) -> bytes:
+    """A message of about ``size`` bytes (a long text body)."""
+    line = b"The scan of my receipt, as text, line after line. " * 19 + b"\r\n"
+    return raw_message(n) + line * (size // len(line))
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_large_messages_are_fetched_in_batches_capped_by_bytes_and_all_stored(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, demo_db, secrets, monkeypatch, tmp_path, processes
+):
+    """Batches hold at most FETCH_BYTES (1 MB here), by the sizes Dovecot gives, a larger
+    message (1.5 MB, and one of 50 MB as in the issue) in a batch of its own; in one process
+    and in two (forked); every message stored exactly as it was on the server."""
+    from app.channel_service import forked, sync
+    from app.mail import imap
+
+    monkeypatch.setattr(imap, "FETCH_BYTES", 1_000_000)
+    if processes == 2:
+        monkeypatch.setattr(forked, "can_fork", lambda: True)
+        monkeypatch.setattr(sync, "FORK_FROM", 10)
+    small = [raw_message(n) for n in range(40)]
+    raws = [
+        *small[:10],
+        large_message(100, 600_000),
+        large_message(101, 600_000),  # with the one before: over 1 MB
+        *small[10:20],
+        large_message(102, 1_500_000),  # over the cap: alone
+        *small[20:30],
+        large_message(103, 50_000_000),  # the issue's 50 MB
+        *small[30:],
+        large_message(104, 600_000),
+    ]
+    with mail_server.imap(mailbox.address) as client:
+        for start in range(0, len(raws), 10):
+            client.multiappend("INBOX", raws[start : start + 10])
+    uids = server_uids(mail_server, mailbox)
+
+    fetched = tmp_path / "batches"  # (written by the child too, in a forked pass)
+    real = imap.ImapSession._fetch_bodies
+
+    def recorded(self, batch: list[int]) -> dict[int, bytes]:  # type: ignore[no-untyped-def]
+        bodies = real(self, batch)
+        with fetched.open("a") as out:
+            out.write(f"{','.join(map(str, batch))} {sum(map(len, bodies.values()))}\n")
+        return bodies
+
+    monkeypatch.setattr(imap.ImapSession, "_fetch_bodies", recorded)
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    report = sync_channel(demo_db, channel, secrets)
+    assert (report.fetched, report.stored, report.acted_on) == (len(raws),) * 3, report.summary()
+
+    batches = [
+        ([int(uid) for uid in line.split()[0].split(",")], int(line.split()[1]))
+        for line in fetched.read_text().splitlines()
+    ]
+    assert [uid for batch, _ in batches for uid in batch] == uids  # each once, in order
+    for batch, size in batches:
+        assert len(batch) <= imap.FETCH_BATCH
+        assert size <= 1_000_000 or len(batch) == 1, (batch, size)
+    alone = {size for batch, size in batches if len(batch) == 1 and size > 1_000_000}
+    assert alone == {len(raws[22]), len(raws[33])}  # the 1.5 MB and the 50 MB message
+    assert len(batches) >= 6
+
+    with demo_db.session() as s:
+        rows = s.execute(select(Email.raw, Email.is_oversize).order_by(Email.uid)).all()
+    assert [raw for raw, _ in rows] == raws
+    assert [n for n, (_, oversize) in enumerate(rows) if oversize] == [33]  # over 25 MB
+    assert server_uids(mail_server, mailbox) == []

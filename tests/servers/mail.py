@@ -13,7 +13,8 @@ Layout of the base folder (nothing is read from /etc/dovecot or /etc/postfix/mai
 Postfix delivers the local domains into dovecot over LMTP. Every other recipient is rewritten
 to the ``outbound`` mailbox, so mail "to customers" can be read back over IMAP and never leaves
 the machine. SMTP offers STARTTLS and AUTH PLAIN/LOGIN (after STARTTLS) against dovecot's users.
-``refuse_recipient`` makes SMTP refuse chosen addresses at RCPT TO with a chosen answer.
+``refuse_recipient`` makes SMTP refuse chosen addresses at RCPT TO with a chosen answer;
+``limit_recipients`` caps the recipients of one message (and how many more it bears).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -144,6 +146,7 @@ class MailServer:
         self._map_mtime = 0
         self._refused: dict[str, str] = {}
         self._refused_mtime = 0
+        self._smtpd_limits: dict[str, int] = {}  # main.cf settings of limit_recipients()
         self._ports: dict[str, int] = {}
         self._dovecot: Daemon | None = None
         self._postfix: Daemon | None = None
@@ -305,6 +308,42 @@ class MailServer:
             else:
                 self._refused[address] = answer
             self._write_refusal_map()
+
+    def limit_recipients(
+        self, limit: int | None, *, overshoot: int = 1000, hard_errors: int = 20
+    ) -> None:
+        """SMTP takes at most ``limit`` recipients in one message (smtpd_recipient_limit:
+        Postfix answers "452 4.5.3 Error: too many recipients" to the next ones), and after
+        ``overshoot`` more RCPT TO commands counts each as an error, ending the connection at
+        ``hard_errors`` errors ("421 4.7.0 … Error: too many errors"); ``limit=None``: back to
+        Postfix's defaults (1000, 1000, 20). From the next connection on: returns once a new
+        connection is held to it."""
+        with self._lock:
+            self._smtpd_limits = (
+                {}
+                if limit is None
+                else {
+                    "smtpd_recipient_limit": limit,
+                    "smtpd_recipient_overshoot_limit": overshoot,
+                    "smtpd_hard_error_limit": hard_errors,
+                }
+            )
+            self._write_postfix_conf()
+        if self._postfix is None or not self._postfix.running:
+            return
+        assert self._postfix.process is not None
+        self._postfix.process.send_signal(signal.SIGHUP)  # master reads main.cf again
+        wanted = 1000 if limit is None else limit
+
+        def applied() -> bool:  # the (wanted + 1)th recipient of a message is refused
+            with smtplib.SMTP(self.host, self.smtp_port, "localhost", timeout=10) as probe:
+                probe.mail("probe@example.com")
+                codes = [probe.rcpt(f"probe-{n}@example.com")[0] for n in range(wanted + 1)]
+                probe.rset()
+            return codes[:wanted] == [250] * wanted and codes[wanted] == 452
+
+        if not wait_until(applied, START_TIMEOUT):
+            raise ServerError(f"postfix did not take smtpd_recipient_limit = {wanted}")
 
     def deliver(
         self, address: str, message: bytes | Message, sender: str = "customer@example.com"
@@ -544,6 +583,8 @@ smtp_tls_security_level = none
 biff = no
 append_dot_mydomain = no
 """
+        # limit_recipients()
+        main_cf += "".join(f"{name} = {value}\n" for name, value in self._smtpd_limits.items())
         (conf_dir / "main.cf").write_text(main_cf)
         (conf_dir / "master.cf").write_text(_MASTER_CF.format(listen=f"{HOST}:{self.smtp_port}"))
         # postfix pauses ~1 s ("cool down") on config files changed within the last second

@@ -330,6 +330,33 @@ def test_unencrypted_imap_to_a_remote_host_is_refused_next_to_security(qtbot, sc
     assert channel.imap_port == 143
 
 
+def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
+    dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
+    go_to_tab(qtbot, dialog, "Outgoing (SMTP)")
+    assert dialog.max_recipients_edit.text() == "100"  # the default
+    for typed, problem in (
+        ("0", "must be 1 or more (got 0)."),
+        ("lots", "'lots' is not a whole number."),
+        ("100000", "must be at most 10000 (got 100000)."),
+    ):
+        retype(qtbot, dialog.max_recipients_edit, typed)
+        go_to_tab(qtbot, dialog, "General")
+        save(qtbot, dialog)
+        assert dialog.isVisible()
+        assert current_tab(dialog) == "Outgoing (SMTP)"  # switched to where the error is
+        assert error_under(dialog.max_recipients_edit) == f"Max Recipients per Reply {problem}"
+        assert dialog.max_recipients_edit.text() == typed
+        assert dialog.focusWidget() is dialog.max_recipients_edit
+
+    retype(qtbot, dialog.max_recipients_edit, "25")
+    save(qtbot, dialog)
+    assert not dialog.isVisible(), dialog.banner.text()
+    channel = next(c for c in ctx.channels.list_channels() if c.name == "Support mailbox")
+    assert channel.max_recipients == 25
+    dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
+    assert dialog.max_recipients_edit.text() == "25"
+
+
 # ---- filters ----------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from sqlalchemy import update
 
 from app.db.engine import Database
-from app.db.models import Campaign, Email, EmailStatus, Reply, ReplyState, utcnow
+from app.db.models import Campaign, Channel, Email, EmailStatus, Reply, ReplyState, utcnow
 from app.services import outbox
 from app.services.work import ReplyText, WorkService, confirmation_text
 from app.ui.reply_editor import CHOOSE_TEMPLATE, MoveDialog, ReplyEditor
@@ -419,6 +419,30 @@ def test_a_missing_recipient_is_explained_next_to_to(qtbot, open_reply, demo_db:
     assert editor.body_edit.toPlainText() == "Hello"
     assert status(demo_db, email_id) == EmailStatus.ASSIGNED
     editor.to_edit.setText("zoe@customers.example")
+    editor.send_button.click()
+    assert status(demo_db, email_id) == EmailStatus.ACTIONED
+
+
+def test_more_recipients_than_the_channel_allows_are_explained_next_to_to(  # type: ignore[no-untyped-def]
+    qtbot, open_reply, demo_db: Database
+) -> None:
+    with demo_db.session() as s:
+        s.execute(update(Channel).values(max_recipients=2))
+    editor, email_id = open_reply("General Enquiries")
+    editor.to_edit.setText("zoe@customers.example; bob@customers.example")
+    editor.bcc_edit.setText("audit@example.com")
+    type_text(qtbot, editor.body_edit, "Hello")
+    editor.send_button.click()
+    assert editor.errors["To"].text() == (
+        "To has 3 recipients (To, Cc and Bcc together): the channel Support mailbox sends a "
+        "reply to at most 2 (its Max Recipients per Reply). Send it in parts, or ask an "
+        "administrator to raise the limit."
+    )
+    assert editor.errors["To"].isVisible() and editor.to_edit.hasFocus()
+    assert editor.bcc_edit.text() == "audit@example.com"
+    assert editor.body_edit.toPlainText() == "Hello"
+    assert status(demo_db, email_id) == EmailStatus.ASSIGNED
+    editor.bcc_edit.clear()
     editor.send_button.click()
     assert status(demo_db, email_id) == EmailStatus.ACTIONED
 

@@ -6,12 +6,15 @@ import email
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 import pytest
 
 from app.mail import compose
 from app.mail.compose import HeaderError, Mailbox, Outgoing
+from app.mail.fields import decode_words, parse_addresses
+from app.mail.parse import Headers
 
 UNICODE = "Größe – 5 € 日本語"
 WHEN = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
@@ -342,3 +345,204 @@ def test_the_quick_path_for_plain_addresses_agrees_with_the_full_parser() -> Non
             quick += compose._PLAIN.fullmatch(text.strip()) is not None
             assert str(got) == str(got.header()), text
     assert quick > 1000  # the quick path was taken, and checked, many times
+
+
+# ---- header values are text: never decoded again, whatever Python builds them -------------
+
+# Issue 11, item 1: a customer's Subject that decodes to this text (an encoded word inside an
+# encoded word). The email package decoded it once more while building the reply: on a
+# Python without the CVE-2024-6923 fix (3.11.7) the reply carried an X-Injected header and
+# the attacker's HTML body; on one with it (Debian's 3.11.2) the customer read a subject
+# that was not the text.
+INJECTION = (
+    "=?utf-8?q?Order=0D=0AX-Injected:_1=0D=0AContent-Type:_text/html=0D=0A=0D=0A<h1>Pay</h1>?="
+)
+FIELDS = ["Content-Transfer-Encoding", "Content-Type", "Date", "From", "MIME-Version"]
+FIELDS += ["Message-ID", "Subject", "To"]
+
+
+def read_back(raw: bytes) -> EmailMessage:
+    """The message as policy.default reads it, after the checks any reading must pass:
+    exactly the fields that were asked for, one plain text body, CRLF, ASCII."""
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    assert sorted(msg.keys()) == FIELDS, raw.decode("ascii", "replace")
+    assert msg.get_content_type() == "text/plain" and not msg.is_multipart()
+    assert raw.count(b"\n") == raw.count(b"\r\n") and raw.isascii()
+    return msg
+
+
+def plain(**changes: object) -> Outgoing:
+    return outgoing(cc=[], bcc=[], in_reply_to=None, references=[], **changes)
+
+
+def test_the_issues_subject_reads_literally_and_adds_no_header_or_body() -> None:
+    out = plain(subject=f"Re: {INJECTION}", body="Your order is on its way.\n")
+    raw = compose.message_bytes(out)
+    msg = read_back(raw)
+    assert str(msg["Subject"]) == f"Re: {INJECTION}"
+    assert msg.get_content().replace("\r\n", "\n") == "Your order is on its way.\n"
+    assert b"X-Injected" not in raw.split(b"\r\n\r\n")[0]
+    assert b"<h1>" not in raw
+    # as this product reads it, too (the check before sending reads it so)
+    headers = Headers(raw)
+    assert decode_words(headers.get("Subject") or "") == f"Re: {INJECTION}"
+    assert headers.get("X-Injected") is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"sender": Mailbox(INJECTION, "support@example.com")},
+        {"to": [Mailbox(INJECTION, "zoe@customers.example")]},
+        {
+            "to": [
+                Mailbox("Zoe", "zoe@customers.example"),
+                Mailbox(f"{INJECTION}, x", "x@y.example"),
+            ]
+        },
+    ],
+    ids=["channel-display-name", "customer-name", "second-name"],
+)
+def test_an_encoded_word_in_a_display_name_stays_text(changes: dict[str, object]) -> None:
+    out = plain(**changes)
+    raw = compose.message_bytes(out)
+    msg = read_back(raw)
+    for label, boxes in (("From", [out.sender]), ("To", out.to)):
+        written = [(b.name, b.address) for b in boxes]
+        assert [(m.name, m.address) for m in parse_addresses(Headers(raw).get(label) or "")] == (
+            written
+        )
+        # policy.default reads a space between the two encoded words of a long name (RFC
+        # 2047 6.2 drops it, as this product's reader does): the rest is the same
+        assert [(a.display_name.replace(" ", ""), a.addr_spec) for a in msg[label].addresses] == [
+            (name.replace(" ", ""), address) for name, address in written
+        ]
+
+
+# The pieces hostile subjects and names are made of: line breaks and NUL (refused), encoded
+# words inside encoded words, halves of them, words longer than a line, specials, 8-bit text.
+HOSTILE = [
+    "\r",
+    "\n",
+    "\r\n",
+    "\x00",
+    "\u2028",
+    "\x85",
+    "\t",
+    " ",
+    "  ",
+    "=?",
+    "?=",
+    "=?utf-8?q?",
+    "=?utf-8?b?",
+    "=0D=0A",
+    "=?utf-8?b?DQpYLUluamVjdGVkOiAx?=",
+    "=?utf-8?q?=3D=3Futf-8=3Fq=3F=3D0D=3D0ABcc:_evil@example.com=3F=3D?=",
+    INJECTION,
+    "X-Injected: 1",
+    "Bcc: evil@example.com",
+    "<h1>Pay</h1>",
+    '"',
+    "\\",
+    "<",
+    ">",
+    ",",
+    ";",
+    ":",
+    "(",
+    ")",
+    "@",
+    "_",
+    "Zoë",
+    "日本語",
+    "x" * 100,
+    "=?utf-8?q?" + "y" * 120 + "?=",
+]
+REFUSED = set("\r\n\x00\u2028\x85")
+
+
+def test_generated_hostile_subjects_and_names_are_refused_or_read_back_as_written() -> None:
+    """Each subject and display name made of the pieces above either is refused (a line
+    break or a control character: HeaderError naming the field) or reads back exactly as
+    written, with exactly the fields asked for and lines of 78 characters at most."""
+    rng = random.Random(20261204)
+    refused = read = 0
+    for _ in range(3000):
+        subject = "".join(rng.choice(HOSTILE) for _ in range(rng.randint(0, 10)))
+        name = "".join(rng.choice(HOSTILE) for _ in range(rng.randint(0, 5)))
+        out = plain(
+            subject=subject,
+            to=[Mailbox(name, "zoe@customers.example"), Mailbox("", "bob@customers.example")],
+        )
+        if REFUSED & set(subject + name):
+            with pytest.raises(HeaderError) as error:
+                compose.message_bytes(out)
+            assert error.value.field == ("Subject" if REFUSED & set(subject) else "To")
+            refused += 1
+            continue
+        raw = compose.message_bytes(out)
+        msg = read_back(raw)
+        assert str(msg["Subject"]) == subject
+        # (policy.default reads the white space in a display name its own way: runs as one,
+        # and one between two encoded words of a long name, which RFC 2047 drops)
+        (shown, _), bob = [(a.display_name, a.addr_spec) for a in msg["To"].addresses]
+        assert "".join(shown.split()) == "".join(name.split())
+        assert bob == ("", "bob@customers.example")
+        assert all(len(line) <= 78 for line in raw.split(b"\r\n")), raw
+        read += 1
+    assert refused > 500 and read > 500
+
+
+def test_what_is_built_is_read_back_and_refused_when_it_reads_otherwise() -> None:
+    """The last check before a message goes out reads the bytes as a mail client would:
+    the bytes a Python without the CVE-2024-6923 fix made of the issue's subject are
+    refused, as is any field added, doubled or changed."""
+    out = plain(subject=f"Re: {INJECTION}")
+    good = compose.message_bytes(out)
+    compose.verify(out, good)
+    head, body = good.split(b"\r\n\r\n", 1)
+    subject = next(line for line in head.split(b"\r\n") if line.startswith(b"Subject:"))
+    injected = head.replace(
+        good[good.index(subject) : good.index(b"Message-ID:")],
+        b"Subject: Re: Order\r\nX-Injected: 1\r\nContent-Type: text/html\r\n\r\n<h1>Pay</h1>\r\n",
+    )
+    bad = {
+        "Headers": [
+            injected + b"\r\n\r\n" + body,
+            head + b"\r\nBcc: evil@example.com\r\n\r\n" + body,
+            head + b"\r\nTo: evil@example.com\r\n\r\n" + body,
+        ],
+        "Subject": [head.replace(subject, b"Subject: Re: Order") + b"\r\n\r\n" + body],
+        "To": [head.replace(b"To: Zoe Adams <zoe@", b"To: Zoe Adams <eve@") + b"\r\n\r\n" + body],
+        "Message": [head.replace(b"text/plain", b"text/html") + b"\r\n\r\n" + body],
+    }
+    for field_name, datas in bad.items():
+        for data in datas:
+            with pytest.raises(HeaderError, match="does not read back as written") as error:
+                compose.verify(out, data)
+            assert error.value.field == field_name, data
+
+
+def test_the_check_before_queueing_reads_the_header_fields_back_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``check`` (run when a reply is queued) refuses what would not read back, before
+    anything is built: here a writer that lets the email package's decoding through."""
+    out = plain(subject=f"Re: {INJECTION}")
+    compose.check(out)
+
+    def decoded_again(text: str) -> list[object]:  # what a Python without the fix wrote
+        return [compose._Unit("", str(make_header(decode_header(text))))]
+
+    monkeypatch.setattr(compose, "_text_units", decoded_again)
+    with pytest.raises(HeaderError) as error:
+        compose.check(out)
+    assert error.value.field == "Headers"
+
+
+def test_an_8bit_message_id_is_refused_and_left_out_of_references() -> None:
+    with pytest.raises(HeaderError) as error:
+        compose.build(outgoing(in_reply_to="<größe@customers.example>", references=[]))
+    assert error.value.field == "In-Reply-To"
+    assert compose.thread_references("<größe@x.example>", ["<a@x.example>"]) == ["<a@x.example>"]

@@ -644,6 +644,34 @@ def test_refused_recipients_are_told_before_the_message_goes_to_the_others() -> 
     assert [r.permanent for r in expected] == [True, False]
 
 
+def test_a_452_ends_the_recipients_of_the_message_and_the_rest_are_not_asked_for() -> None:
+    """RFC 5321 4.5.3.1.10: 452 is "no more recipients in this message". The others are
+    handed back, refused for now, without asking (which Postfix counts as errors, and ends
+    the connection for)."""
+    fake = FakeSMTP(**{"rcpt c@x.example": (452, b"4.5.3 Error: too many recipients")})
+    everyone = tuple(f"{n}@x.example" for n in "abcde")
+    refused = transmit(fake, "s@example.com", everyone, b"Subject: x\r\n\r\nbody")  # type: ignore[arg-type]
+    assert [c for c in fake.commands if c.startswith("rcpt")] == ["rcpt a@x.example"] + [
+        f"rcpt {n}@x.example" for n in "bc"
+    ]
+    assert fake.commands[-3:] == ["data", "send", "final"]  # to a and b
+    assert [(r.recipient, r.code, r.too_many) for r in refused] == [
+        (f"{n}@x.example", 452, True) for n in "cde"
+    ]
+    assert refused[0].text == "4.5.3 Error: too many recipients"
+    assert refused[1].text == (
+        "not asked for in this message, after c@x.example: 452 4.5.3 Error: too many recipients"
+    )
+
+
+def test_a_421_among_the_recipients_is_the_connection_ending() -> None:
+    fake = FakeSMTP(**{"rcpt b@x.example": (421, b"4.7.0 mx Error: too many errors")})
+    with pytest.raises(Temporary, match=r"lost: 421 4\.7\.0 mx Error: too many errors") as lost:
+        run(fake, ("a@x.example", "b@x.example", "c@x.example"))
+    assert lost.value.connection_lost
+    assert "rcpt c@x.example" not in fake.commands and fake.sent == []
+
+
 def test_what_the_refusal_callback_raises_ends_the_exchange_before_data() -> None:
     fake = FakeSMTP(**{"rcpt a@x.example": (550, b"5.1.1 unknown")})
 
@@ -681,13 +709,23 @@ class FakeConnection(FakeSMTP):
         super().__init__()
         self.server = server
         self.script = server.script  # the server's answers, as they are when asked
+        self.asked = 0  # RCPT TO of the current message
 
     def mail(self, sender: str) -> tuple[int, bytes]:
         self.server.messages += 1
+        self.asked = 0
         hook = self.server.on_mail.pop(self.server.messages, None)
         if hook is not None:
             hook(self)
         return super().mail(sender)
+
+    def rcpt(self, rcpt: str) -> tuple[int, bytes]:
+        self.asked += 1
+        limit = self.server.rcpt_limit
+        if limit is not None and self.asked > limit:  # as Postfix's smtpd_recipient_limit
+            self.commands.append(f"rcpt {rcpt}")
+            return (452, b"4.5.3 Error: too many recipients")
+        return super().rcpt(rcpt)
 
     def rset(self) -> tuple[int, bytes]:
         return (250, b"Ok")
@@ -705,6 +743,7 @@ class FakeServer:
         self.messages = 0
         self.on_mail: dict[int, Any] = {}  # n-th MAIL FROM → hook(connection)
         self.script: dict[str, Any] = {}  # e.g. "rcpt a@x.example" → (550, b"...")
+        self.rcpt_limit: int | None = None  # recipients taken in one message
 
     def envelopes(self) -> list[list[str]]:
         """The RCPT TO addresses of each message the server took (DATA sent), in order."""
@@ -940,3 +979,103 @@ def test_a_reply_taken_over_before_its_refusals_are_recorded_is_not_sent(
         f"{ZOE}, {GONE}",
         later,
     )
+
+
+# ---- more recipients than the server takes; "not now" again and again (issue 11, item 6) ----
+
+
+def test_more_recipients_than_the_server_takes_go_out_in_parts_each_once(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    fake_server.rcpt_limit = 2
+    email_id = new_email(demo_db)
+    everyone = [f"c{n}@customers.example" for n in range(5)]
+    reply = queue(demo_db, email_id, to=", ".join(everyone[:3]), bcc=", ".join(everyone[3:]))
+    reports = [drain_outbox(demo_db, secrets, now=T0 + timedelta(seconds=n)) for n in range(4)]
+    assert [(r.claimed, r.sent, r.refused, r.retrying) for r in reports] == [
+        (1, 1, 3, 0),
+        (1, 1, 1, 0),  # the next part is due at once: no back-off, it is no failure
+        (1, 1, 0, 0),
+        (0, 0, 0, 0),
+    ]
+    # (the recipients asked for in each message: the one answered 452 too)
+    assert fake_server.envelopes() == [everyone[:3], everyone[2:], everyone[4:]]
+    parts = replies_of(demo_db, email_id)
+    assert [(p.state, p.attempts) for p in parts] == [(ReplyState.SENT, 1)] * 3
+    assert parts[0].id == reply.id and parts[0].bcc_addrs == ""
+    assert (parts[1].to_addrs, parts[1].bcc_addrs) == (everyone[2], everyone[3])
+    assert (parts[2].to_addrs, parts[2].bcc_addrs) == ("", everyone[4])
+    told = [d for a, d in history(demo_db, email_id) if a == "partially refused"]
+    assert told[0] == (
+        "The mail server refused c2@customers.example: 452 4.5.3 Error: too many recipients; "
+        "c3@customers.example: 452 not asked for in this message, after c2@customers.example: "
+        "452 4.5.3 Error: too many recipients; c4@customers.example: 452 not asked for in this "
+        "message, after c2@customers.example: 452 4.5.3 Error: too many recipients. The reply "
+        "goes to the recipient(s) it accepted (c0@customers.example, c1@customers.example); "
+        "c2@customers.example, c3@customers.example, c4@customers.example sent it in another "
+        "message."
+    )
+
+
+def test_a_server_that_takes_no_recipient_now_fails_the_reply_after_max_attempts(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    """Every recipient refused for now (or the connection ended among them), pass after
+    pass: retried with back-off, then failed with the server's words."""
+    fake_server.rcpt_limit = 0  # 452 to the first recipient already
+    reply = queue(demo_db, to="a@customers.example, b@customers.example")
+    when, states = T0, []
+    for _ in range(outbox.MAX_ATTEMPTS + 2):
+        report = drain_outbox(demo_db, secrets, now=when)
+        states.append((report.claimed, report.retrying, report.failed))
+        when += timedelta(hours=2)
+    assert states == [(1, 1, 0)] * (outbox.MAX_ATTEMPTS - 1) + [(1, 0, 1), (0, 0, 0), (0, 0, 0)]
+    got = row(demo_db, reply.id)
+    assert (got.state, got.attempts) == (ReplyState.FAILED, outbox.MAX_ATTEMPTS)
+    assert got.last_error == (
+        "The mail server refused the recipient(s) a@customers.example: 452 4.5.3 Error: too "
+        "many recipients; b@customers.example: 452 not asked for in this message, after "
+        "a@customers.example: 452 4.5.3 Error: too many recipients (the same after 10 "
+        "attempts: it is not tried again automatically)"
+    )
+    assert fake_server.delivered() == 0
+    assert [f.reply_id for f in outbox.failed_sends(demo_db)] == [reply.id]
+
+
+def test_a_recipient_refused_for_now_at_every_attempt_ends_in_failed_sends(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    email_id = new_email(demo_db)
+    reply = queue(demo_db, email_id, to=f"{ZOE}, {BUSY}")
+    with demo_db.session() as s:  # refused for now at each attempt so far
+        s.execute(update(Reply).values(attempts=outbox.MAX_ATTEMPTS - 1))
+    fake_server.script[f"rcpt {BUSY}"] = (450, b"4.2.1 <busy@customers.example>: busy")
+    report = drain_outbox(demo_db, secrets, now=T0)
+    assert (report.sent, report.refused) == (1, 1)
+    sent, busy = replies_of(demo_db, email_id)
+    assert (sent.id, sent.state) == (reply.id, ReplyState.SENT)
+    assert (busy.state, busy.to_addrs, busy.next_attempt_at) == (ReplyState.FAILED, BUSY, None)
+    assert busy.last_error == (
+        f"The mail server refused the recipient(s) for now at each of {outbox.MAX_ATTEMPTS} "
+        f"attempts: {BUSY}: 450 4.2.1 <{BUSY}>: busy. It is not tried again automatically "
+        "(the other recipient(s), zoe@customers.example, are sent the reply separately)."
+    )
+    assert history(demo_db, email_id)[-2][1].endswith(f"{BUSY} kept in Failed sends.")
+    assert drain_outbox(demo_db, secrets, now=T0 + timedelta(days=1)).claimed == 0
+
+
+def test_a_long_list_of_refusals_is_told_in_short(
+    demo_db: Database, secrets: Any, fake_server: FakeServer
+) -> None:
+    email_id = new_email(demo_db)
+    gone = [f"gone{n}@customers.example" for n in range(30)]
+    queue(demo_db, email_id, to=ZOE, bcc=", ".join(gone))
+    for address in gone:
+        fake_server.script[f"rcpt {address}"] = (550, b"5.1.1 unknown")
+    assert drain_outbox(demo_db, secrets, now=T0).refused == 30
+    failed = replies_of(demo_db, email_id)[1]
+    assert failed.last_error is not None and "; and 20 more." in failed.last_error
+    assert len(failed.bcc_addrs.split(", ")) == 30  # (the reply itself keeps them all)
+    told = history(demo_db, email_id)[-2][1]
+    assert "gone9@customers.example: 550 5.1.1 unknown; and 20 more. The reply" in told
+    assert told.endswith("gone9@customers.example, and 20 more kept in Failed sends.")
