@@ -181,10 +181,10 @@ SCHEMA = Obj(
                             "username": _name(Channel.smtp_username),
                             "save_sent_copy": Flag(),
                             "sent_folder": _name(Channel.sent_folder),
+                            "max_recipients": Whole(minimum=1, maximum=10000),
                         }
                     ),
                     "allow_insecure": Flag(),
-                    "max_recipients": Whole(minimum=1),
                     "filters": Items(
                         Obj(
                             {

@@ -200,8 +200,18 @@ BAD_FILES: list[tuple[str, bytes, list[str]]] = [
     ),
     (
         "max-recipients-zero",
-        spoiled("channels.0.max_recipients", 0),
-        ["$.channels[0].max_recipients: must be from 1"],
+        spoiled("channels.0.smtp.max_recipients", 0),
+        ["$.channels[0].smtp.max_recipients: must be from 1"],
+    ),
+    (
+        "max-recipients-too-many",
+        spoiled("channels.0.smtp.max_recipients", 10001),
+        ["$.channels[0].smtp.max_recipients: must be from 1 to 10000"],
+    ),
+    (
+        "max-recipients-beside-smtp",
+        spoiled("channels.0.max_recipients", 100),
+        ["$.channels[0].max_recipients: unknown key"],
     ),
     ("format-version", spoiled("format_version", 2), ["$.format_version: must be 1"]),
     (
@@ -284,18 +294,19 @@ def site_configuration_empty(db: Database) -> str:
     return configuration(db)
 
 
-def test_the_good_file_is_imported_and_an_unknown_max_recipients_is_no_problem(  # type: ignore[no-untyped-def]
+def test_the_good_file_is_imported_with_its_max_recipients(  # type: ignore[no-untyped-def]
     db: Database, tmp_path: Path, capsys
 ) -> None:
     """The control for the bad files: the same file unspoiled imports, with the optional
-    per-channel ``max_recipients`` (a whole number of at least 1)."""
+    per-channel ``smtp.max_recipients`` (a whole number from 1 to 10000)."""
     data = site()
-    data["channels"][0]["max_recipients"] = 100
+    data["channels"][0]["smtp"]["max_recipients"] = 250
     path = tmp_path / "site.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())  # a BOM, as Notepad writes
     assert main(["--database", db.url, "config", "import", str(path)]) == 0, capsys.readouterr().err
     exported = config_io.export_config(db)
     assert exported["channels"][0]["allow_insecure"] is False
+    assert exported["channels"][0]["smtp"]["max_recipients"] == 250
     assert exported["channels"][0]["filters"][0]["keyword"] == "order"
     assert [u["login"] for u in exported["users"]] == ["alice"]
 
