@@ -663,10 +663,26 @@ class EmailDetailPane(QWidget):
 
     def show_detail(self, d: EmailDetail) -> None:
         """Show ``d``: its headers at once, its body (read now unless ``d`` has it) a
-        piece at a time."""
-        self._stop_body()
+        piece at a time. The email shown already, with the same replies (read again after
+        a change somewhere), keeps its body as shown: the rest the user asked for, where
+        they scrolled to."""
+        previous = self.detail
+        keep_body = (
+            previous is not None
+            and previous.id == d.id
+            and previous.replies == d.replies
+            and not d.body_loaded
+            and (previous.body_loaded or self._loading is not None)
+        )
+        if keep_body:
+            assert previous is not None
+            d.text_body, d.html_body = previous.text_body, previous.html_body
+            d.safe_html, d.body_loaded = previous.safe_html, previous.body_loaded
+            d.attachments = d.attachments or previous.attachments
+        else:
+            self._stop_body()
+            self._raw_loaded_for = None
         self.detail = d
-        self._raw_loaded_for = None
         fmt = self.ctx.format_datetime
         esc = html.escape
         status = d.status.value.capitalize()
@@ -702,8 +718,9 @@ class EmailDetailPane(QWidget):
         )
         self._show_attachments(d.attachments)
         self.history_model.set_rows(d.history)
-        self.raw_text.clear()
-        self.raw_note.clear()
+        if not keep_body:
+            self.raw_text.clear()
+            self.raw_note.clear()
         self.placeholder.hide()
         self.header.show()
         self.release_row.setVisible(d.status == EmailStatus.QUARANTINED)
@@ -722,7 +739,8 @@ class EmailDetailPane(QWidget):
         self._update_buttons()
         if self.tabs.currentIndex() == 1:
             self._load_raw()
-        self._show_body(d)
+        if not keep_body:
+            self._show_body(d)
 
     def _show_attachments(self, attachments: list[Any]) -> None:
         chosen = self.attachments.currentItem()

@@ -656,3 +656,31 @@ def test_open_link_shows_the_ascii_form_of_a_mixed_script_host(  # type: ignore[
     assert "pаypal.com (xn--pypal-4ve.com)" in asked[0]
     assert "mixed scripts: Latin and Cyrillic" in asked[0]
     assert "xn--" not in asked[1] and "mixed" not in asked[1]
+
+
+def test_a_change_elsewhere_keeps_the_body_as_shown(qtbot, screen, demo_db) -> None:  # type: ignore[no-untyped-def]
+    from app.db.models import Reply, ReplyState
+
+    email_id = store(demo_db, long_mail(12_000, html=False))
+    open_stored(qtbot, screen, email_id)
+    pane = screen.detail
+    pane.show_rest()
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
+    pane.browser.verticalScrollBar().setValue(500)
+    screen.reload()  # what a change from another workstation does (the first view's too)
+    assert not pane.busy() and pane.browser.verticalScrollBar().value() == 500
+    assert pane.browser.toPlainText().rstrip().endswith("The end.")
+    with demo_db.session() as s:  # a reply sent meanwhile: shown, the body from the start
+        s.add(
+            Reply(
+                email_id=email_id,
+                to_addrs="zoe@customers.example",
+                subject="Re: A long email",
+                body="Our answer",
+                message_id="<answer-2@example.com>",
+                state=ReplyState.SENT,
+            )
+        )
+    screen.reload()
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
+    assert "Our answer" in pane.browser.toPlainText() and pane.rest_row.isVisible()
