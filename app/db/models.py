@@ -426,9 +426,10 @@ class Attachment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
-    filename: Mapped[str] = mapped_column(String(1000), default="")
+    # Any length: a sender's name must never keep the email from opening (0009).
+    filename: Mapped[str] = mapped_column(Text, default="")
     content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
-    content_id: Mapped[str | None] = mapped_column(String(1000))
+    content_id: Mapped[str | None] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer, default=0)
     part_index: Mapped[int] = mapped_column(Integer, default=0)
 

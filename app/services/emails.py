@@ -4,7 +4,13 @@ The list never loads message bytes: ``count`` and ``page`` select only the colum
 list shows, with the campaign, channel and agent joined in. ``detail`` reads one email
 with its replies and history; the first time an email is shown its body is decoded
 from the raw message and the text, HTML and attachment list are saved, so that later
-views (and text search over bodies) need no parsing.
+views (and text search over bodies) need no parsing. The detail pane reads the body
+apart (``detail(..., body=False)``, then ``body`` off the GUI thread): a body of
+megabytes takes a moment to decode and sanitize.
+
+Whatever a sender put in an attachment's name or Content-ID is stored: NUL characters
+(which PostgreSQL refuses in text) and lone surrogates become U+FFFD, lengths are not
+limited; no name can make an email impossible to open.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ import base64
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import message_from_bytes
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.db.functions import folded
 from app.db.models import (
@@ -33,7 +40,7 @@ from app.db.models import (
     User,
 )
 from app.mail.html import sanitize
-from app.mail.parse import attachment_bytes, read_body
+from app.mail.parse import AttachmentInfo, attachment_bytes, read_body
 from app.services.auth import Permission
 from app.services.base import Service, get_or_404
 from app.services.errors import NotFound, PermissionDenied, ValidationError
@@ -171,10 +178,64 @@ class EmailDetail:
     attachments: list[AttachmentRow] = field(default_factory=list)
     replies: list[ReplyRow] = field(default_factory=list)
     history: list[HistoryRow] = field(default_factory=list)
+    # False: read with body=False; the texts are None and the attachments those listed
+    # so far: ``EmailService.body`` gives them.
+    body_loaded: bool = True
 
     @property
     def flags_text(self) -> str:
         return ", ".join(FLAG_LABELS[f] for f in self.flags)
+
+
+@dataclass(frozen=True)
+class EmailBody:
+    """An email's content as the detail pane shows it."""
+
+    text_body: str | None
+    html_body: str | None
+    safe_html: str | None
+    attachments: list[AttachmentRow]
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What ``_content`` read in the session; sanitized after it (no lock held)."""
+
+    text_body: str | None
+    html_body: str | None
+    cid_map: dict[str, str]
+    attachments: list[AttachmentRow]
+
+    def body(self) -> EmailBody:
+        safe = sanitize(self.html_body, self.cid_map) if self.html_body else None
+        return EmailBody(self.text_body, self.html_body, safe, self.attachments)
+
+
+def storable_text(text: str) -> str:
+    """``text`` as every database stores it: NUL (refused by PostgreSQL) and lone
+    surrogates (not UTF-8) become U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+def _attachment_row(a: Attachment) -> AttachmentRow:
+    return AttachmentRow(a.id, a.filename, a.content_type, a.size, a.content_id)
+
+
+def _stored_attachment(email_id: int, a: AttachmentInfo) -> Attachment:
+    """The row of an attachment, whatever the sender wrote in its name and Content-ID."""
+    return Attachment(
+        email_id=email_id,
+        filename=storable_text(a.filename),
+        # A media type is short; a longer one is nonsense, kept readable in the column.
+        content_type=storable_text(a.content_type)[:255],
+        content_id=None if a.content_id is None else storable_text(a.content_id),
+        size=a.size,
+        part_index=a.part_index,
+    )
 
 
 @dataclass(frozen=True)
@@ -427,22 +488,25 @@ class EmailService(Service):
         ):
             raise PermissionDenied("You can see an email while you hold it; this one you do not.")
 
-    def detail(self, email_id: int) -> EmailDetail:
-        """The email with its replies and history; decodes and saves the body on first view."""
+    def detail(self, email_id: int, *, body: bool = True) -> EmailDetail:
+        """The email with its replies and history, its body decoded (and saved, the first
+        time) and sanitized. ``body`` False: none of that (quick whatever the size;
+        ``body_loaded`` is False), ``body()`` gives it."""
         with self.write(Permission.WORK_EMAILS, "The email") as s:
             self._may_see(s, email_id)
-            email = get_or_404(s, Email, email_id, "email")
-            attachments = list(
-                s.scalars(
-                    select(Attachment)
-                    .where(Attachment.email_id == email_id)
-                    .order_by(Attachment.part_index)
-                )
+            email = s.get(
+                Email,
+                email_id,
+                options=[defer(Email.raw), defer(Email.text_body), defer(Email.html_body)],
             )
-            raw = email.raw or b""
-            if self._needs_decode(email, attachments, raw):
-                attachments = self._decode(s, email, attachments, raw)
-            cid_map = self._inline_images(email.html_body, attachments, raw)
+            if email is None:
+                raise NotFound("The email no longer exists (it may have been deleted).")
+            if body:
+                content: _Content | None = self._content(s, email)
+                attachments = content.attachments if content else []
+            else:
+                content = None
+                attachments = [_attachment_row(a) for a in self._attachments(s, email_id)]
             names = dict(
                 s.execute(
                     select(Campaign.title, Channel.name, User.display_name)
@@ -485,7 +549,7 @@ class EmailService(Service):
                     .order_by(History.at, History.id)
                 )
             ]
-            return EmailDetail(
+            detail = EmailDetail(
                 id=email.id,
                 channel=names["name"],
                 campaign=names["title"],
@@ -506,16 +570,53 @@ class EmailService(Service):
                 size=email.size,
                 flags=_flags(email.is_auto_reply, email.is_bounce, email.is_oversize, email.status),
                 quarantine_reason=email.quarantine_reason,
-                text_body=email.text_body,
-                html_body=email.html_body,
-                safe_html=sanitize(email.html_body, cid_map) if email.html_body else None,
-                attachments=[
-                    AttachmentRow(a.id, a.filename, a.content_type, a.size, a.content_id)
-                    for a in attachments
-                ],
+                text_body=None,
+                html_body=None,
+                safe_html=None,
+                attachments=attachments,
                 replies=replies,
                 history=history,
+                body_loaded=False,
             )
+        if content is not None:  # sanitized after the session: no lock held meanwhile
+            shown = content.body()
+            detail.text_body, detail.html_body = shown.text_body, shown.html_body
+            detail.safe_html, detail.body_loaded = shown.safe_html, True
+        return detail
+
+    def body(self, email_id: int) -> EmailBody:
+        """The email's text, HTML (sanitized too) and attachments; decoded and saved the
+        first time. Safe to call off the GUI thread (a session of its own)."""
+        with self.write(Permission.WORK_EMAILS, "The email") as s:
+            self._may_see(s, email_id)
+            email = get_or_404(s, Email, email_id, "email")
+            content = self._content(s, email)
+        return content.body()
+
+    @staticmethod
+    def _attachments(s: Session, email_id: int) -> list[Attachment]:
+        rows = s.scalars(
+            select(Attachment)
+            .where(Attachment.email_id == email_id)
+            .order_by(Attachment.part_index, Attachment.id)
+        )
+        # Two first views at once (two workstations) may both have listed them: once each.
+        first: dict[int, Attachment] = {}
+        for a in rows:
+            first.setdefault(a.part_index, a)
+        return list(first.values())
+
+    def _content(self, s: Session, email: Email) -> _Content:
+        attachments = self._attachments(s, email.id)
+        raw = email.raw or b""
+        if self._needs_decode(email, attachments, raw):
+            attachments = self._decode(s, email, attachments, raw)
+        return _Content(
+            text_body=email.text_body,
+            html_body=email.html_body,
+            cid_map=self._inline_images(email.html_body, attachments, raw),
+            attachments=[_attachment_row(a) for a in attachments],
+        )
 
     @staticmethod
     def _needs_decode(email: Email, attachments: list[Attachment], raw: bytes) -> bool:
@@ -531,22 +632,13 @@ class EmailService(Service):
     ) -> list[Attachment]:
         body = read_body(raw)
         if email.text_body is None and email.html_body is None:
-            email.text_body, email.html_body = body.text, body.html
+            email.text_body = None if body.text is None else storable_text(body.text)
+            email.html_body = None if body.html is None else storable_text(body.html)
             if body.text is None and body.html is None:
                 email.text_body = ""  # decoded: nothing to show, nothing to decode again
         if attachments or not body.attachments:
             return attachments
-        rows = [
-            Attachment(
-                email_id=email.id,
-                filename=a.filename,
-                content_type=a.content_type,
-                content_id=a.content_id,
-                size=a.size,
-                part_index=a.part_index,
-            )
-            for a in body.attachments
-        ]
+        rows = [_stored_attachment(email.id, a) for a in body.attachments]
         s.add_all(rows)
         s.flush()
         return rows
@@ -558,15 +650,24 @@ class EmailService(Service):
         if not html or "cid:" not in html.lower():
             return {}
         lowered = html.lower()
+        wanted = {
+            a.part_index: a
+            for a in attachments
+            if a.content_id
+            and a.content_type.lower() in INLINE_IMAGE_TYPES
+            and a.size <= MAX_INLINE_IMAGE
+            and f"cid:{a.content_id.lower()}" in lowered
+        }
+        if not wanted:
+            return {}
+        # One parse for all of them (one each made 500 inline images take 12 s).
         images: dict[str, str] = {}
-        for a in attachments:
-            if (
-                a.content_id
-                and a.content_type.lower() in INLINE_IMAGE_TYPES
-                and a.size <= MAX_INLINE_IMAGE
-                and f"cid:{a.content_id.lower()}" in lowered
-            ):
-                data = attachment_bytes(raw, a.part_index)
+        for index, part in enumerate(message_from_bytes(raw, policy=compat32).walk()):
+            a = wanted.get(index)
+            if a is None or a.content_id is None:
+                continue
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
                 encoded = base64.b64encode(data).decode("ascii")
                 images[a.content_id] = f"data:{a.content_type.lower()};base64,{encoded}"
         return images

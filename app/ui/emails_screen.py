@@ -2,39 +2,32 @@
 
 The list is a lazy model: it keeps the total count of the current query and asks the
 service for pages of rows as the view paints them, so that 100,000 emails cost no more
-to show than 200. The detail pane shows the incoming email first (sanitized HTML in a
-browser that never loads anything remote), its attachments, the replies below it in
-time order, the raw source and the history.
+to show than 200. The detail pane (``app.ui.message_view``) shows the incoming email
+first (sanitized HTML in a browser that never loads anything remote), its attachments,
+the replies below it in time order, the raw source and the history.
 """
 
 from __future__ import annotations
 
-import html
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import (
     QAbstractTableModel,
-    QByteArray,
     QDate,
     QItemSelection,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
     QTimer,
-    QUrl,
     Signal,
 )
 from PySide6.QtGui import (
     QColor,
-    QDesktopServices,
-    QFont,
-    QImage,
     QKeyEvent,
     QMouseEvent,
     QShowEvent,
@@ -43,63 +36,64 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDateEdit,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
-    QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.models import EmailStatus
-from app.mail.html import to_html
-from app.services.auth import Permission
 from app.services.emails import (
-    FLAG_LABELS,
-    EmailDetail,
     EmailQuery,
     EmailRow,
     EmailService,
-    HistoryRow,
     SortKey,
 )
 from app.services.errors import ServiceError
-from app.services.work import WorkService
 from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.messages import messages
-from app.ui.models import ROW_ROLE, Column, RecordTableModel
-from app.ui.widgets import table_view
+from app.ui.message_view import QUARANTINE_COLOR, EmailDetailPane, sender_parts, sender_text
+from app.ui.models import ROW_ROLE
 
 Index = QModelIndex | QPersistentModelIndex
 EMAIL_ID_ROLE = Qt.ItemDataRole.UserRole + 10
 PAGE_SIZE = 200
 SEARCH_DELAY_MS = 300
-RAW_SHOWN_LIMIT = 4 * 1024 * 1024  # more than this is exported rather than shown
-QUARANTINE_COLOR = "#b00020"
 
 
 def _plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
+class _SenderDelegate(QStyledItemDelegate):
+    """The sender as “name” <address>, the name shortened to leave room for the whole
+    address: a display name (``ceo@bank.example``) never hides who sent the email."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: Index) -> None:
+        super().initStyleOption(option, index)
+        row = index.data(ROW_ROLE)
+        if not isinstance(row, EmailRow):
+            return
+        name, address = sender_parts(row.from_addr)
+        metrics = option.fontMetrics  # type: ignore[attr-defined]
+        room = option.rect.width() - 12  # type: ignore[attr-defined]
+        shown = f"<{address}>" if name else address
+        room -= metrics.horizontalAdvance(f"“” {shown}")
+        if name and room > metrics.horizontalAdvance("x…"):
+            name = metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)
+            shown = f"“{name}” {shown}"
+        option.text = shown  # type: ignore[attr-defined]
+        # Too narrow even for the address: its end (the domain) stays.
+        option.textElideMode = Qt.TextElideMode.ElideLeft  # type: ignore[attr-defined]
 
 
 # ---- the lazy list model ------------------------------------------------------------
@@ -224,7 +218,7 @@ class EmailTableModel(QAbstractTableModel):
         if key == SortKey.RECEIVED:
             return self._format_time(row.received_at)
         if key == SortKey.FROM:
-            return row.from_addr
+            return sender_text(row.from_addr)
         if key == SortKey.SUBJECT:
             return row.subject or "(no subject)"
         if key == SortKey.CAMPAIGN:
@@ -318,423 +312,6 @@ class OptionalDateEdit(QDateEdit):
         super().keyPressEvent(event)
 
 
-class SafeBrowser(QTextBrowser):
-    """Shows sanitized email HTML; loads nothing but the data: images we put in it."""
-
-    link_requested = Signal(QUrl)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-        self.anchorClicked.connect(self.link_requested.emit)
-        self.blocked: list[str] = []  # what was asked for and refused (for tests)
-
-    def loadResource(self, type: int, name: QUrl | str) -> Any:
-        url = name if isinstance(name, QUrl) else QUrl(name)
-        if url.scheme() == "data":
-            return _data_url_image(url.toString())
-        self.blocked.append(url.toString())
-        return None
-
-
-def _data_url_image(url: str) -> QImage | None:
-    header, _sep, payload = url.partition(",")
-    if not header.startswith("data:image/") or not header.endswith(";base64"):
-        return None
-    image = QImage()
-    image.loadFromData(QByteArray.fromBase64(payload.encode("ascii", "ignore")))
-    return None if image.isNull() else image
-
-
-def _cells(label: str, value: str) -> str:
-    if not label:
-        return "<td></td><td></td>"
-    return (
-        f'<td style="padding-right:8px; color:#555555"><b>{label}</b></td>'
-        f'<td style="padding-right:32px">{value}</td>'
-    )
-
-
-def _field_rows(rows: list[tuple[str, str]]) -> str:
-    """Label/value pairs as a table; empty values are left out."""
-    lines = "".join(f"<tr>{_cells(label, value)}</tr>" for label, value in rows if value)
-    return f'<table cellspacing="0" cellpadding="1">{lines}</table>'
-
-
-def _two_columns(left: list[tuple[str, str]], right: list[tuple[str, str]]) -> str:
-    """Two columns of label/value pairs side by side (empty values left out)."""
-    a = [(label, value) for label, value in left if value]
-    b = [(label, value) for label, value in right if value]
-    lines = []
-    for i in range(max(len(a), len(b))):
-        first = a[i] if i < len(a) else ("", "")
-        second = b[i] if i < len(b) else ("", "")
-        lines.append(f"<tr>{_cells(*first)}{_cells(*second)}</tr>")
-    return f'<table cellspacing="0" cellpadding="1">{"".join(lines)}</table>'
-
-
-# ---- the detail pane -----------------------------------------------------------------
-
-
-class EmailDetailPane(QWidget):
-    """One email: its headers, then tabs with the conversation, raw source and history."""
-
-    released = Signal(int)
-    reopened = Signal(int)
-
-    def __init__(self, ctx: AppContext, service: EmailService, parent: QWidget | None) -> None:
-        super().__init__(parent)
-        self.ctx, self.service = ctx, service
-        self.detail: EmailDetail | None = None
-        self._raw_loaded_for: int | None = None
-
-        self.header = QLabel(self)
-        self.header.setTextFormat(Qt.TextFormat.RichText)
-        self.header.setWordWrap(True)
-        self.header.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-            | Qt.TextInteractionFlag.TextSelectableByKeyboard
-        )
-        self.header.setAccessibleName("Email headers")
-
-        # Quarantined emails can be released into a campaign's queue.
-        self.release_row = QWidget(self)
-        release_layout = QHBoxLayout(self.release_row)
-        release_layout.setContentsMargins(0, 0, 0, 0)
-        self.release_combo = QComboBox(self.release_row)
-        release_label = QLabel("Release to campai&gn:", self.release_row)
-        release_label.setBuddy(self.release_combo)
-        self.release_button = QPushButton("Release &quarantined email", self.release_row)
-        self.release_button.clicked.connect(self.release)
-        release_layout.addWidget(release_label)
-        release_layout.addWidget(self.release_combo, 1)
-        release_layout.addWidget(self.release_button)
-
-        # Supervisors re-open an actioned email: to its queue or straight to an agent.
-        self.reopen_row = QWidget(self)
-        reopen_layout = QHBoxLayout(self.reopen_row)
-        reopen_layout.setContentsMargins(0, 0, 0, 0)
-        self.reopen_combo = QComboBox(self.reopen_row)
-        reopen_label = QLabel("Re-open, &back to:", self.reopen_row)
-        reopen_label.setBuddy(self.reopen_combo)
-        self.reopen_button = QPushButton("Re-open", self.reopen_row)
-        self.reopen_button.setToolTip("Put the actioned email back to work")
-        self.reopen_button.clicked.connect(self.reopen)
-        reopen_layout.addWidget(reopen_label)
-        reopen_layout.addWidget(self.reopen_combo, 1)
-        reopen_layout.addWidget(self.reopen_button)
-
-        self.tabs = QTabWidget(self)
-        # Conversation: the body, its attachments, the replies below it.
-        conversation = QWidget(self.tabs)
-        self.browser = SafeBrowser(conversation)
-        self.browser.setAccessibleName("Email and replies")
-        self.browser.link_requested.connect(self.open_link)
-        self.attachments_label = QLabel("Attache&d files:", conversation)
-        self.attachments = QListWidget(conversation)
-        self.attachments.setAccessibleName("Attached files")
-        self.attachments.setFlow(QListWidget.Flow.LeftToRight)
-        self.attachments.setWrapping(True)
-        self.attachments.setMaximumHeight(self.fontMetrics().height() * 2 + 12)
-        self.attachments_label.setBuddy(self.attachments)
-        self.save_button = QPushButton("Sa&ve as…", conversation)
-        self.save_button.setToolTip("Save the selected attachment to a file")
-        self.save_button.clicked.connect(self.save_attachment)
-        self.attachments.itemActivated.connect(lambda _item: self.save_attachment())
-        self.attachments.currentItemChanged.connect(self._update_buttons)
-        files = QHBoxLayout()
-        files.addWidget(self.attachments_label, 0, Qt.AlignmentFlag.AlignTop)
-        files.addWidget(self.attachments, 1)
-        files.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
-        self.files_row = QWidget(conversation)
-        self.files_row.setLayout(files)
-        files.setContentsMargins(0, 0, 0, 0)
-        conversation_layout = QVBoxLayout(conversation)
-        conversation_layout.addWidget(self.browser, 1)
-        conversation_layout.addWidget(self.files_row)
-        self.tabs.addTab(conversation, "C&onversation")
-
-        raw_page = QWidget(self.tabs)
-        self.raw_text = QPlainTextEdit(raw_page)
-        self.raw_text.setReadOnly(True)
-        self.raw_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.raw_text.setFont(QFont("monospace"))
-        self.raw_text.setAccessibleName("Raw source")
-        self.raw_note = QLabel(raw_page)
-        self.export_button = QPushButton("E&xport .eml…", raw_page)
-        self.export_button.setToolTip("Save the message exactly as received")
-        self.export_button.clicked.connect(self.export_raw)
-        raw_bar = QHBoxLayout()
-        raw_bar.addWidget(self.raw_note, 1)
-        raw_bar.addWidget(self.export_button)
-        raw_layout = QVBoxLayout(raw_page)
-        raw_layout.addWidget(self.raw_text, 1)
-        raw_layout.addLayout(raw_bar)
-        self.tabs.addTab(raw_page, "Raw so&urce")
-
-        self.history_model: RecordTableModel[HistoryRow] = RecordTableModel(
-            [
-                Column("When", lambda h: ctx.format_datetime(h.at)),
-                Column("Who", lambda h: h.user or "System"),
-                Column("Action", lambda h: h.action.replace("_", " ").capitalize()),
-                Column("Detail", lambda h: h.detail),
-            ],
-            self,
-        )
-        self.history_view = table_view(self.tabs, "History")
-        self.history_view.setSortingEnabled(False)
-        self.history_view.setModel(self.history_model)
-        self.tabs.addTab(self.history_view, "Histor&y")
-        self.tabs.currentChanged.connect(self._tab_changed)
-
-        self.placeholder = QLabel("Select an email to see it here.", self)
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setStyleSheet("color: #666666;")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.placeholder)
-        layout.addWidget(self.header)
-        layout.addWidget(self.release_row)
-        layout.addWidget(self.reopen_row)
-        layout.addWidget(self.tabs, 1)
-        self.clear()
-
-    # ---- showing ----------------------------------------------------------------
-    def clear(self, text: str = "Select an email to see it here.") -> None:
-        self.detail = None
-        self._raw_loaded_for = None
-        self.placeholder.setText(text)
-        self.placeholder.show()
-        self.header.hide()
-        self.release_row.hide()
-        self.reopen_row.hide()
-        self.tabs.hide()
-
-    def show_email(self, email_id: int) -> None:
-        try:
-            detail = self.service.detail(email_id)
-        except ServiceError as exc:
-            self.clear(str(exc))
-            return
-        except SQLAlchemyError as exc:
-            self.clear(f"The email could not be read: {exc}")
-            return
-        self.show_detail(detail)
-
-    def show_detail(self, d: EmailDetail) -> None:
-        self.detail = d
-        self._raw_loaded_for = None
-        fmt = self.ctx.format_datetime
-        esc = html.escape
-        status = d.status.value.capitalize()
-        if d.agent:
-            status += f" — {esc(d.agent)}"
-        flags = ", ".join(
-            FLAG_LABELS[f] for f in d.flags if f != "quarantined"
-        )  # the status says that one
-        left = [
-            ("From", esc(d.from_addr)),
-            ("Reply-To", esc(d.reply_to) if d.reply_to and d.reply_to not in d.from_addr else ""),
-            ("To", esc(d.to_addrs)),
-            ("Cc", esc(d.cc_addrs)),
-            ("Channel", esc(d.channel or "")),
-        ]
-        right = [
-            ("Received", esc(fmt(d.received_at))),
-            ("Campaign", esc(d.campaign or "None")),
-            ("Status", status),
-            ("Flags", esc(flags)),
-            ("Size", _size(d.size)),
-        ]
-        table = _two_columns(left, right)
-        if d.quarantine_reason:
-            table += (
-                f'<p style="margin-top:4px; color:{QUARANTINE_COLOR}"><b>Quarantined:</b> '
-                f"{esc(d.quarantine_reason)}</p>"
-            )
-        subject = esc(d.subject) if d.subject else "<i>(no subject)</i>"
-        self.header.setText(
-            f'<div style="font-size:large; font-weight:bold">{subject}</div>{table}'
-        )
-        self.browser.setHtml(self._conversation_html(d))
-        self.attachments.clear()
-        for a in d.attachments:
-            inline = " — inline" if a.content_id else ""
-            item = QListWidgetItem(f"{a.display_name} ({_size(a.size)}{inline})")
-            item.setData(Qt.ItemDataRole.UserRole, a.id)
-            item.setToolTip(a.content_type)
-            self.attachments.addItem(item)
-        self.files_row.setVisible(bool(d.attachments))
-        if d.attachments:
-            self.attachments.setCurrentRow(0)
-        self.history_model.set_rows(d.history)
-        self.raw_text.clear()
-        self.raw_note.clear()
-        self.placeholder.hide()
-        self.header.show()
-        self.release_row.setVisible(d.status == EmailStatus.QUARANTINED)
-        if d.status == EmailStatus.QUARANTINED and self.release_combo.count() == 0:
-            for campaign_id, title in self.service.filter_options().campaigns:
-                self.release_combo.addItem(title, campaign_id)
-        can_reopen = d.status == EmailStatus.ACTIONED and self.ctx.can(
-            Permission.CONFIGURE_CAMPAIGNS
-        )
-        self.reopen_row.setVisible(can_reopen)
-        if can_reopen and self.reopen_combo.count() == 0:
-            self.reopen_combo.addItem("the queue of its campaign", None)
-            for agent_id, name in WorkService(self.ctx.db, self.ctx.actor).agents():
-                self.reopen_combo.addItem(name, agent_id)
-        self.tabs.show()
-        self._update_buttons()
-        if self.tabs.currentIndex() == 1:
-            self._load_raw()
-
-    def _conversation_html(self, d: EmailDetail) -> str:
-        if d.safe_html is not None:
-            body = d.safe_html
-        elif d.text_body:
-            body = to_html(d.text_body)
-        else:
-            body = '<p style="color:#666666"><i>This email has no text.</i></p>'
-        parts = [f"<div>{body}</div>"]
-        if d.replies:
-            count = len(d.replies)
-            parts.append(f"<hr><h3>{count} {'reply' if count == 1 else 'replies'}</h3>")
-        fmt = self.ctx.format_datetime
-        for r in d.replies:
-            when = fmt(r.sent_at or r.created_at)
-            state = r.state.value.capitalize()
-            error = (
-                f'<span style="color:{QUARANTINE_COLOR}">{html.escape(r.last_error)}</span>'
-                if r.last_error
-                else ""
-            )
-            meta = _field_rows(
-                [
-                    ("Reply", f"{html.escape(when)} — {state}"),
-                    ("By", html.escape(r.agent or "")),
-                    ("To", html.escape(r.to_addrs)),
-                    ("Cc", html.escape(r.cc_addrs)),
-                    ("Subject", html.escape(r.subject)),
-                    ("Error", error),
-                ]
-            )
-            parts.append(
-                '<table width="100%" cellpadding="6" cellspacing="0" '
-                'style="background-color:#f3f6fa; margin-top:8px">'
-                f'<tr><td>{meta}<div style="margin-top:6px">{to_html(r.body)}</div></td></tr>'
-                "</table>"
-            )
-        return "".join(parts)
-
-    def _tab_changed(self, index: int) -> None:
-        if index == 1:
-            self._load_raw()
-
-    def _load_raw(self) -> None:
-        if self.detail is None or self._raw_loaded_for == self.detail.id:
-            return
-        try:
-            raw = self.service.raw(self.detail.id)
-        except ServiceError as exc:
-            self.raw_note.setText(str(exc))
-            return
-        shown = raw[:RAW_SHOWN_LIMIT]
-        self.raw_text.setPlainText(shown.decode("utf-8", errors="backslashreplace"))
-        self.raw_note.setText(
-            f"{_size(len(raw))} as received."
-            if len(shown) == len(raw)
-            else f"The first {_size(len(shown))} of {_size(len(raw))}; export to see it all."
-        )
-        self._raw_loaded_for = self.detail.id
-
-    def _update_buttons(self, *_args: object) -> None:
-        self.save_button.setEnabled(self.attachments.currentItem() is not None)
-
-    # ---- actions ------------------------------------------------------------------
-    def release(self) -> None:
-        """Release the shown quarantined email into the chosen campaign's queue."""
-        if self.detail is None or self.release_combo.currentData() is None:
-            return
-        try:
-            self.service.release(self.detail.id, self.release_combo.currentData())
-        except ServiceError as exc:
-            messages.error(self, "Release", str(exc))
-            return
-        self.released.emit(self.detail.id)
-        self.show_email(self.detail.id)
-
-    def reopen(self) -> None:
-        """Re-open the shown actioned email to its queue or to the chosen agent."""
-        if self.detail is None:
-            return
-        try:
-            WorkService(self.ctx.db, self.ctx.actor).reopen(
-                self.detail.id, self.reopen_combo.currentData()
-            )
-        except ServiceError as exc:
-            messages.error(self, "Re-open", str(exc))
-            return
-        self.reopened.emit(self.detail.id)
-        self.show_email(self.detail.id)
-
-    def choose_save_path(self, title: str, suggested: str) -> str | None:
-        """Ask where to save; tests replace this to bypass the dialog."""
-        path, _filter = QFileDialog.getSaveFileName(self, title, suggested)
-        return path or None
-
-    def _write(self, title: str, suggested: str, data: Callable[[], bytes]) -> Path | None:
-        target = self.choose_save_path(title, str(Path.home() / suggested))
-        if not target:
-            return None
-        try:
-            content = data()
-            Path(target).write_bytes(content)
-        except ServiceError as exc:
-            messages.error(self, title, str(exc))
-            return None
-        except OSError as exc:
-            messages.error(self, title, f"{target} could not be written: {exc.strerror}")
-            return None
-        return Path(target)
-
-    def save_attachment(self) -> Path | None:
-        item = self.attachments.currentItem()
-        if self.detail is None or item is None:
-            return None
-        email_id, attachment_id = self.detail.id, int(item.data(Qt.ItemDataRole.UserRole))
-        attachment = next(a for a in self.detail.attachments if a.id == attachment_id)
-        # The name comes from the sender: never let it choose a folder.
-        suggested = (
-            Path(attachment.filename.replace("\\", "/")).name or f"attachment-{attachment_id}"
-        )
-        return self._write(
-            "Save Attachment",
-            suggested,
-            lambda: self.service.attachment(email_id, attachment_id)[2],
-        )
-
-    def export_raw(self) -> Path | None:
-        if self.detail is None:
-            return None
-        email_id = self.detail.id
-        return self._write(
-            "Export Message", f"email-{email_id}.eml", lambda: self.service.raw(email_id)
-        )
-
-    def open_link(self, url: QUrl) -> None:
-        if url.scheme() not in ("http", "https", "mailto"):
-            return
-        if messages.confirm(
-            self,
-            "Open Link",
-            f"Open this link from a customer's email?\n\n{url.toString()}",
-            ok="Open",
-        ):
-            QDesktopServices.openUrl(url)
-
-
 # ---- the screen ------------------------------------------------------------------------
 
 
@@ -790,10 +367,11 @@ class EmailsScreen(QWidget):
         )
         self.view = self._make_view()
         self.view.setModel(self.model)
+        self.view.setItemDelegateForColumn(1, _SenderDelegate(self.view))
         # The date column fits the organisation's date format; the others have room to read.
         sample = ctx.format_datetime(datetime(2026, 12, 28, 23, 59, tzinfo=UTC))
         date_width = self.view.fontMetrics().horizontalAdvance(sample) + 28
-        for column, width in enumerate((date_width, 210, 290, 140, 95, 110, 120)):
+        for column, width in enumerate((date_width, 270, 260, 140, 95, 110, 120)):
             self.view.setColumnWidth(column, width)
         caption = QLabel("&Emails:", self)
         caption.setBuddy(self.view)

@@ -34,7 +34,7 @@ from app.services.emails import EmailService
 from app.services.errors import ServiceError
 from app.services.work import AgentFailedSend, HeldEmail, Queue, QueuedEmail, WorkService
 from app.ui.context import AppContext
-from app.ui.emails_screen import EmailDetailPane
+from app.ui.message_view import EmailDetailPane
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
 from app.ui.reply_editor import ReplyEditor, action_button, screen_action

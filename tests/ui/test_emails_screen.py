@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from PySide6.QtCore import QDate, QPoint, Qt, QUrl
+from PySide6.QtCore import QDate, QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QImage, QTextDocument
-from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
+from PySide6.QtWidgets import QAbstractButton, QLabel, QStyleOptionViewItem, QWidget
 from sqlalchemy import func, select
 
 from app.db.engine import Database
 from app.db.models import Campaign, Email, User
 from app.services.emails import EmailService, SortKey
 from app.services.errors import PermissionDenied
+from app.ui import background
 from app.ui import messages as messages_module
 from app.ui.emails_screen import EmailsScreen, EmailTableModel
 from app.ui.main_window import MainWindow
+from app.ui.message_view import INLINE_IMAGE
 from tests.ui.keyboard import type_text
 from tests.unit.test_emails_service import (
     PDF,
+    SENDERS,
     UNICODE_SUBJECT,
     bulk_emails,
     seeded_database_fixtures,
@@ -42,13 +46,15 @@ def ctx(demo_db, supervisor, make_ctx):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def screen(qtbot, ctx) -> EmailsScreen:  # type: ignore[no-untyped-def]
+def screen(qtbot, ctx) -> Iterator[EmailsScreen]:  # type: ignore[no-untyped-def]
     widget = EmailsScreen(ctx)
     qtbot.addWidget(widget)
     widget.resize(1280, 860)
     widget.show()
     qtbot.waitExposed(widget)
-    return widget
+    yield widget
+    # A body still being read off the GUI thread finishes before its database goes.
+    qtbot.waitUntil(lambda: background.running() == 0, timeout=20_000)
 
 
 def column_texts(screen: EmailsScreen, column: int, rows: int | None = None) -> list[str]:
@@ -76,9 +82,11 @@ def click_header(qtbot, screen: EmailsScreen, title: str) -> None:  # type: igno
 
 
 def select_email(qtbot, screen: EmailsScreen, email_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Select the email and wait until its body is shown (it is read off the GUI thread)."""
     assert screen.select_email(email_id)
+    pane = screen.detail
     qtbot.waitUntil(
-        lambda: screen.detail.detail is not None and screen.detail.detail.id == email_id
+        lambda: pane.detail is not None and pane.detail.id == email_id and not pane.busy()
     )
 
 
@@ -197,10 +205,12 @@ def test_html_email_is_shown_safely_with_replies(qtbot, screen, seeded) -> None:
 def test_cid_image_is_shown_from_the_message(qtbot, screen, seeded) -> None:  # type: ignore[no-untyped-def]
     select_email(qtbot, screen, seeded.cid_id)
     pane = screen.detail
+    # Decoded off the GUI thread from the message's part, shown under a local name.
     [src] = re.findall(r'src="([^"]*)"', pane.browser.toHtml())
-    assert src.startswith("data:image/png;base64,")
+    assert src.startswith(f"{INLINE_IMAGE}:")
     image = pane.browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(src))
     assert isinstance(image, QImage) and image.width() == 24
+    assert pane.browser.blocked == []
     assert pane.attachments.count() == 1 and "inline image/png" in pane.attachments.item(0).text()
 
 
@@ -410,3 +420,267 @@ def test_changes_from_another_workstation_show_within_2_seconds(qtbot, screen, d
     qtbot.mouseClick(screen.reload_button, Qt.MouseButton.LeftButton)
     assert screen.count_label.text() == "52 emails"
     assert not screen.changes_note.isVisible()
+
+
+# ---- hostile input (issue 11) --------------------------------------------------------------
+
+SPOOFED = (
+    b"From: =?utf-8?q?ceo=40bank.example?= <attacker@evil.example>\r\n"
+    b"To: support@example.com\r\nSubject: Urgent transfer\r\n"
+    b"Date: Mon, 02 Nov 2026 08:00:00 +0000\r\nMessage-ID: <spoof@evil.example>\r\n\r\n"
+    b"Please pay the invoice today.\r\n"
+)
+
+
+def store(db: Database, raw: bytes, uid: int = 900) -> int:
+    from app.services.intake import Fetched, Intake
+    from tests.unit.test_emails_service import channel_id
+
+    [stored] = Intake(db, channel_id(db)).store([Fetched("INBOX", 1, uid, raw)])
+    return stored.email_id
+
+
+def open_stored(qtbot, screen: EmailsScreen, email_id: int) -> None:  # type: ignore[no-untyped-def]
+    screen.reload()
+    screen.model.row_at(0)  # the newest first: the page the view is about to paint
+    select_email(qtbot, screen, email_id)
+
+
+def shown_text(rich: str) -> str:
+    """What a rich-text label shows, as plain text."""
+    document = QTextDocument()
+    document.setHtml(rich)
+    return document.toPlainText().replace("\u200b", "")
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        (b"=?utf-8?q?ceo=40bank.example?=", "ceo@bank.example"),
+        (b'"ceo@bank.example"', "ceo@bank.example"),
+        # A right-to-left override shows "elpmaxe.knab@oec" as "ceo@bank.example".
+        (b"=?utf-8?b?4oCuZWxwbWF4ZS5rbmFiQG9lYw==?=", "elpmaxe.knab@oec"),
+        (b'"ceo@bank.example ' + b"x" * 900 + b'"', "ceo@bank.example xxxxx"),
+    ],
+)
+def test_the_sender_is_shown_by_address_whatever_the_name_says(  # type: ignore[no-untyped-def]
+    qtbot, screen, demo_db, header: bytes, name: str
+) -> None:
+    raw = SPOOFED.replace(b"=?utf-8?q?ceo=40bank.example?=", header)
+    email_id = store(demo_db, raw)
+    with demo_db.session() as s:
+        assert s.get_one(Email, email_id).from_addr.endswith(" <attacker@evil.example>")
+    open_stored(qtbot, screen, email_id)
+    lines = shown_text(screen.detail.header.text()).splitlines()
+    line = lines[lines.index("From") + 1]
+    # The name quoted and short, the address whole.
+    assert re.fullmatch(rf"“{re.escape(name)}[^”]*” <attacker@evil\.example>", line), line
+    assert "\u202e" not in line and len(line) < 100
+    assert "<b>attacker@evil.example</b>" in screen.detail.header.text()
+    # The list too: however narrow the column, the name gives way to the address.
+    row = screen.model.row_of(email_id)
+    assert row is not None
+    index = screen.model.index(row, 1)
+    delegate = screen.view.itemDelegateForColumn(1)
+    option = QStyleOptionViewItem()
+    option.initFrom(screen.view)
+    width = option.fontMetrics.horizontalAdvance("<attacker@evil.example>") + 60
+    option.rect = QRect(0, 0, width, 20)
+    delegate.initStyleOption(option, index)
+    assert option.text.endswith("<attacker@evil.example>"), option.text
+    assert option.fontMetrics.horizontalAdvance(option.text) <= width
+
+
+def test_a_sender_without_an_address_is_said_to_have_none(qtbot, screen, demo_db) -> None:  # type: ignore[no-untyped-def]
+    raw = SPOOFED.replace(b" <attacker@evil.example>", b" <>")
+    email_id = store(demo_db, raw)
+    open_stored(qtbot, screen, email_id)
+    lines = shown_text(screen.detail.header.text()).splitlines()
+    assert lines[lines.index("From") + 1] == "“ceo@bank.example” (no address)"
+
+
+def nested_tables_mail(depth: int) -> bytes:
+    from tests.unit.test_emails_service import _message
+
+    msg = _message(9100 + depth, f"{depth} tables", SENDERS[0])
+    cells = "".join(f"<table><tr><td>level{n} " for n in range(depth))
+    msg.set_content(cells + "x" + "</td></tr></table>" * depth, subtype="html")
+    return msg.as_bytes()
+
+
+def frame_depth(pane) -> int:  # type: ignore[no-untyped-def]
+    """How deep tables nest in the document shown."""
+
+    def depth(frame) -> int:  # type: ignore[no-untyped-def]
+        children = frame.childFrames()
+        return 1 + max((depth(child) for child in children), default=0)
+
+    return depth(pane.browser.document().rootFrame()) - 1
+
+
+@pytest.mark.parametrize("depth", [20, 25, 100])
+def test_deeply_nested_tables_are_shown_flattened(qtbot, screen, demo_db, depth: int) -> None:  # type: ignore[no-untyped-def]
+    from app.mail.html import MAX_TABLE_DEPTH
+
+    email_id = store(demo_db, nested_tables_mail(depth))
+    open_stored(qtbot, screen, email_id)
+    assert frame_depth(screen.detail) <= MAX_TABLE_DEPTH + 1  # + the frame of a piece
+    words = screen.detail.browser.toPlainText().replace("\u200b", "").split()
+    assert words == [f"level{n}" for n in range(depth - 1)] + [f"level{depth - 1}", "x"]
+
+
+def long_mail(size: int, html: bool) -> bytes:
+    from tests.unit.test_emails_service import _message
+
+    lines = [f"Line {n:06d} of a very long message about the parcel." for n in range(size)]
+    msg = _message(9500 + size, "A long email", SENDERS[0])
+    if html:
+        rows = "".join(f"<tr><td>{line}</td><td>cell</td></tr>" for line in lines)
+        msg.set_content(f"<table>{rows}</table><p>The end.</p>", subtype="html", cte="base64")
+    else:
+        msg.set_content("\n".join([*lines, "The end."]), cte="base64")
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["text", "html"])
+def test_a_long_body_shows_its_first_part_then_the_rest(qtbot, screen, demo_db, html) -> None:  # type: ignore[no-untyped-def]
+    email_id = store(demo_db, long_mail(12_000, html))
+    open_stored(qtbot, screen, email_id)
+    pane = screen.detail
+    shown = pane.browser.toPlainText()
+    assert "Line 000000 of" in shown and "Line 001000 of" in shown
+    assert "Line 011999" not in shown and "The end." not in shown
+    assert pane.rest_row.isVisible()
+    assert re.fullmatch(r"Show the rest \(\d+\.\d KB\)", pane.rest_button.text())
+    assert "more of this email: Show the rest" in shown
+    qtbot.mouseClick(pane.rest_button, Qt.MouseButton.LeftButton)
+    assert pane.busy()  # a piece at a time
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
+    shown = pane.browser.toPlainText().replace("\u200b", "")
+    numbers = [int(n) for n in re.findall(r"Line (\d{6}) of", shown)]
+    assert numbers == list(range(12_000))  # all of it, once, in order
+    assert shown.rstrip().endswith("The end.")
+    assert "more of this email" not in shown and not pane.rest_row.isVisible()
+
+
+def test_the_rest_comes_before_the_replies(qtbot, screen, demo_db) -> None:  # type: ignore[no-untyped-def]
+    from app.db.models import Reply, ReplyState
+
+    email_id = store(demo_db, long_mail(12_000, html=False))
+    with demo_db.session() as s:
+        s.add(
+            Reply(
+                email_id=email_id,
+                to_addrs="zoe@customers.example",
+                subject="Re: A long email",
+                body="Our answer",
+                message_id="<answer@example.com>",
+                state=ReplyState.SENT,
+            )
+        )
+    open_stored(qtbot, screen, email_id)
+    pane = screen.detail
+    shown = pane.browser.toPlainText()
+    assert shown.index("more of this email") < shown.index("Our answer")
+    pane.show_rest()
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
+    shown = pane.browser.toPlainText()
+    assert shown.index("The end.") < shown.index("1 reply") < shown.index("Our answer")
+    assert shown.count("Our answer") == 1
+
+
+def test_attachments_with_hostile_names_open_and_save_safely(  # type: ignore[no-untyped-def]
+    qtbot, screen, demo_db, tmp_path, answers
+) -> None:
+    from tests.unit.test_emails_service import LONG_NAME, hostile_attachments_mail
+
+    email_id = store(demo_db, hostile_attachments_mail())
+    open_stored(qtbot, screen, email_id)  # on PostgreSQL, NUL and 1,500 characters once broke it
+    pane = screen.detail
+    assert pane.files_row.isVisible() and pane.attachments.count() == 5
+    shown = [pane.attachments.item(i).text() for i in range(5)]
+    assert shown[0].startswith("../../.bashrc (") and shown[1].startswith("a\ufffdb.txt (")
+    assert "\u202e" not in shown[3]  # the override is not obeyed in the list
+    asked: list[str] = []
+    folder = tmp_path / "chosen"
+    folder.mkdir()
+
+    def choose_path(_title: str, suggested: str) -> str:
+        asked.append(suggested)
+        return str(folder / Path(suggested).name)
+
+    pane.choose_save_path = choose_path
+    saved = []
+    for row in range(5):
+        pane.attachments.setCurrentRow(row)
+        qtbot.mouseClick(pane.save_button, Qt.MouseButton.LeftButton)
+        saved.append(Path(asked[-1]).name)
+    assert (
+        saved
+        == [
+            "bashrc",
+            "a\ufffdb.txt",  # the NUL as stored
+            LONG_NAME[: 200 - 4] + ".pdf",
+            "invoicefdp.exe",
+            f"attachment-{pane.detail.attachments[4].id}",
+        ]
+    )
+    # The first proposal in the usual folder, the next ones where the user saved.
+    assert all(Path(path).parent == folder for path in asked[1:])
+    contents = [b"alias ls=rm", b"nul", b"long", b"rtl", b"png"]
+    assert [(folder / name).read_bytes() for name in saved] == contents
+    assert answers[0] == []  # no error shown
+
+
+def test_a_path_with_nul_is_refused_with_a_message(qtbot, screen, seeded, answers) -> None:  # type: ignore[no-untyped-def]
+    select_email(qtbot, screen, seeded.attachment_id)
+    pane = screen.detail
+    pane.choose_save_path = lambda _title, suggested: suggested + "\x00.exe"
+    assert pane.save_attachment() is None  # nothing raised
+    [(kind, text)] = answers[0]
+    assert kind == "error" and "could not be written" in text
+
+
+def test_open_link_shows_the_ascii_form_of_a_mixed_script_host(  # type: ignore[no-untyped-def]
+    qtbot, screen, seeded, monkeypatch
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(
+        messages_module.messages, "confirm", lambda _p, _t, text, **_k: asked.append(text)
+    )
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: None)
+    select_email(qtbot, screen, seeded.html_id)
+    browser = screen.detail.browser
+    browser.anchorClicked.emit(QUrl("https://xn--pypal-4ve.com/login"))
+    browser.anchorClicked.emit(QUrl("https://shop.example/help"))
+    assert "pаypal.com (xn--pypal-4ve.com)" in asked[0]
+    assert "mixed scripts: Latin and Cyrillic" in asked[0]
+    assert "xn--" not in asked[1] and "mixed" not in asked[1]
+
+
+def test_a_change_elsewhere_keeps_the_body_as_shown(qtbot, screen, demo_db) -> None:  # type: ignore[no-untyped-def]
+    from app.db.models import Reply, ReplyState
+
+    email_id = store(demo_db, long_mail(12_000, html=False))
+    open_stored(qtbot, screen, email_id)
+    pane = screen.detail
+    pane.show_rest()
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
+    pane.browser.verticalScrollBar().setValue(500)
+    screen.reload()  # what a change from another workstation does (the first view's too)
+    assert not pane.busy() and pane.browser.verticalScrollBar().value() == 500
+    assert pane.browser.toPlainText().rstrip().endswith("The end.")
+    with demo_db.session() as s:  # a reply sent meanwhile: shown, the body from the start
+        s.add(
+            Reply(
+                email_id=email_id,
+                to_addrs="zoe@customers.example",
+                subject="Re: A long email",
+                body="Our answer",
+                message_id="<answer-2@example.com>",
+                state=ReplyState.SENT,
+            )
+        )
+    screen.reload()
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
+    assert "Our answer" in pane.browser.toPlainText() and pane.rest_row.isVisible()

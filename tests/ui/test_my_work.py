@@ -686,3 +686,56 @@ def test_closing_with_typed_text_asks_first(qtbot, open_screen, demo_db: Databas
     assert not screen.confirm_close()
     assert "neither sent nor saved" in shown[-1][1]
     assert screen.editor.body_edit.toPlainText() == "Half an answer"
+
+
+# ---- hostile input (issue 11) ----------------------------------------------------------
+
+
+def _header_value(screen: MyWorkScreen, label: str) -> str:
+    from tests.ui.test_emails_screen import shown_text
+
+    lines = shown_text(screen.pane.header.text()).splitlines()
+    return lines[lines.index(label) + 1]
+
+
+def _take_stored(qtbot, open_screen, demo_db: Database, raw: bytes) -> MyWorkScreen:  # type: ignore[no-untyped-def]
+    """``raw`` through intake (to General Enquiries, one of Alice's queues), then taken by
+    Alice in My Work and shown (its body read)."""
+    from tests.ui.test_emails_screen import store
+
+    email_id = store(demo_db, raw)
+    screen = open_screen()
+    assert screen.take_next() == email_id
+    qtbot.waitUntil(lambda: not screen.pane.busy(), timeout=20_000)
+    return screen
+
+
+def test_the_sender_is_shown_by_address_in_my_work(qtbot, open_screen, demo_db) -> None:  # type: ignore[no-untyped-def]
+    from tests.ui.test_emails_screen import SPOOFED
+
+    screen = _take_stored(qtbot, open_screen, demo_db, SPOOFED)
+    assert _header_value(screen, "From") == "“ceo@bank.example” <attacker@evil.example>"
+    assert "<b>attacker@evil.example</b>" in screen.pane.header.text()
+    # The reply goes to the address, whatever the name says.
+    assert screen.editor.to_edit.text().endswith("<attacker@evil.example>")
+
+
+def test_hostile_attachment_names_open_in_my_work(qtbot, open_screen, demo_db) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.test_emails_service import hostile_attachments_mail
+
+    screen = _take_stored(qtbot, open_screen, demo_db, hostile_attachments_mail())
+    pane = screen.pane
+    assert pane.files_row.isVisible() and pane.attachments.count() == 5
+    assert "See the files.\ufffd Thanks." in pane.browser.toPlainText()
+
+
+def test_a_long_email_shows_its_first_part_in_my_work(qtbot, open_screen, demo_db) -> None:  # type: ignore[no-untyped-def]
+    from tests.ui.test_emails_screen import long_mail
+
+    screen = _take_stored(qtbot, open_screen, demo_db, long_mail(12_000, html=True))
+    pane = screen.pane
+    assert pane.rest_row.isVisible() and "The end." not in pane.browser.toPlainText()
+    qtbot.mouseClick(pane.rest_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
+    assert pane.browser.toPlainText().rstrip().endswith("The end.")
+    assert screen.editor.email_id == pane.detail.id  # the reply stays open meanwhile

@@ -573,3 +573,89 @@ def test_bulk_paging_is_stable(service, demo_db) -> None:  # type: ignore[no-unt
     pages = [service.page(query, offset, 200) for offset in range(0, 1000, 200)]
     subjects = [r.subject for page in pages for r in page]
     assert subjects == sorted(subjects) and len(set(subjects)) == 1000
+
+
+# ---- hostile content (issue 11) -------------------------------------------------------
+
+LONG_NAME = "n" * 1500 + ".pdf"
+
+
+def hostile_attachments_mail() -> bytes:
+    """Attachments named to escape a folder, hide their type, carry NUL or exceed every
+    column; a Content-ID with NUL over 1,000 characters; a text part holding NUL."""
+    parts = [
+        (b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit",
+         b"See the files.\x00 Thanks."),
+        (b'Content-Type: application/octet-stream\r\n'
+         b'Content-Disposition: attachment; filename="../../.bashrc"', b"alias ls=rm"),
+        (b"Content-Type: text/plain\r\n"
+         b"Content-Disposition: attachment; filename*=utf-8''a%00b.txt", b"nul"),
+        (b"Content-Type: application/pdf\r\n"
+         b'Content-Disposition: attachment; filename="' + LONG_NAME.encode() + b'"', b"long"),
+        (b"Content-Type: application/octet-stream\r\n"
+         b"Content-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEfdp.exe", b"rtl"),
+        (b"Content-Type: image/png\r\nContent-Disposition: inline\r\n"
+         b"Content-ID: <" + b"c" * 1200 + b"\x00@x>", b"png"),
+    ]  # fmt: skip
+    head = (
+        b"From: Zoe Adams <zoe@customers.example>\r\nTo: support@example.com\r\n"
+        b"Subject: Files\r\nDate: Mon, 02 Nov 2026 08:00:00 +0000\r\n"
+        b"Message-ID: <hostile-files@customers.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n'
+    )
+    body = b"".join(b"--XX\r\n" + h + b"\r\n\r\n" + content + b"\r\n" for h, content in parts)
+    return head + body + b"--XX--\r\n"
+
+
+def store(db: Database, raw: bytes, uid: int = 1000) -> int:
+    [stored] = Intake(db, channel_id(db)).store([Fetched("INBOX", 1, uid, raw)])
+    return stored.email_id
+
+
+def test_any_attachment_name_is_stored_and_the_email_opens(service, demo_db) -> None:  # type: ignore[no-untyped-def]
+    email_id = store(demo_db, hostile_attachments_mail())
+    for _view in range(2):  # decoded and stored, then read back as stored
+        detail = service.detail(email_id)
+        assert detail.text_body == "See the files.\ufffd Thanks."
+        names = [a.filename for a in detail.attachments]
+        assert names == ["../../.bashrc", "a\ufffdb.txt", LONG_NAME, "invoice\u202efdp.exe", ""]
+        assert detail.attachments[-1].content_id == "c" * 1200 + "\ufffd@x"
+    contents = [service.attachment(email_id, a.id)[2] for a in detail.attachments]
+    assert contents == [b"alias ls=rm", b"nul", b"long", b"rtl", b"png"]
+    with demo_db.session() as s:
+        stored = s.scalars(select(Attachment.filename).where(Attachment.email_id == email_id))
+        assert sorted(stored) == sorted(names)
+
+
+def test_the_body_can_be_read_apart(service, demo_db) -> None:  # type: ignore[no-untyped-def]
+    email_id = store(demo_db, hostile_attachments_mail())
+    quick = service.detail(email_id, body=False)
+    assert not quick.body_loaded and quick.text_body is None and quick.attachments == []
+    assert quick.subject == "Files" and quick.history
+    body = service.body(email_id)  # decoded and saved the first time
+    assert body.text_body == "See the files.\ufffd Thanks." and len(body.attachments) == 5
+    again = service.detail(email_id, body=False)
+    assert [a.filename for a in again.attachments] == [a.filename for a in body.attachments]
+
+
+def test_many_inline_images_are_read_in_one_parse(service, demo_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import app.services.emails as emails_module
+
+    msg = _message(7000, "Images", SENDERS[0])
+    msg.set_content("Images.")
+    msg.add_alternative("".join(f'<img src="cid:i{n}@x">' for n in range(60)), subtype="html")
+    for n in range(60):
+        msg.get_payload()[1].add_related(PNG, "image", "png", cid=f"<i{n}@x>")
+    email_id = store(demo_db, msg.as_bytes())
+    parses: list[int] = []
+    real = emails_module.message_from_bytes
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        parses.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(emails_module, "message_from_bytes", counted)
+    body = service.body(email_id)
+    assert body.safe_html is not None
+    assert body.safe_html.count("data:image/png;base64,") == 60
+    assert len(parses) == 1

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 import pytest
 
-from app.mail.html import MISSING_IMAGE, REMOTE_IMAGE, sanitize, to_html
+from app.mail.html import (
+    LONG_PARAGRAPH,
+    LONG_RUN,
+    MAX_DEPTH,
+    MAX_LIST_DEPTH,
+    MAX_QUOTE_DEPTH,
+    MAX_TABLE_DEPTH,
+    MAX_TABLES,
+    MISSING_IMAGE,
+    PIECE_CHARS,
+    REMOTE_IMAGE,
+    TEXT_LINES,
+    break_long_runs,
+    html_pieces,
+    sanitize,
+    text_pieces,
+    to_html,
+)
 
 PNG_URL = "data:image/png;base64,iVBORw0KGgo="
 
@@ -179,3 +197,147 @@ def test_plain_text_line_endings_count_once() -> None:
     assert to_html("Hello,\r\n\r\nBye\rnow\n") == (
         '<div style="white-space:pre-wrap">Hello,\n\nBye\nnow\n</div>'
     )
+
+
+# ---- hostile nesting (issue 11, item 3) ------------------------------------------------
+
+_TAGS = re.compile(r"<(/?)([a-z][a-z0-9]*)[^>]*>")
+_VOID_TAGS = {"br", "hr", "img", "col", "wbr"}
+
+
+def nesting(html: str) -> dict[str, int]:
+    """The deepest nesting of elements in well-formed ``html``: of all of them ("*") and
+    of tables, lists and quotes inside their own kind. Fails on unbalanced tags."""
+    stack: list[str] = []
+    deepest = {"*": 0, "table": 0, "list": 0, "blockquote": 0}
+    kinds = {"table": "table", "ul": "list", "ol": "list", "dl": "list"}
+    kinds["blockquote"] = "blockquote"
+    for closing, name in _TAGS.findall(html):
+        if name in _VOID_TAGS:
+            continue
+        if closing:
+            assert stack and stack[-1] == name, (stack[-5:], name)
+            stack.pop()
+            continue
+        stack.append(name)
+        deepest["*"] = max(deepest["*"], len(stack))
+        kind = kinds.get(name)
+        if kind:
+            count = sum(1 for n in stack if kinds.get(n) == kind)
+            deepest[kind] = max(deepest[kind], count)
+    assert not stack, stack[-5:]
+    return deepest
+
+
+def text_of(html: str) -> str:
+    """The words of ``html``, tags and invisible break opportunities dropped."""
+    return " ".join(re.sub(r"<[^>]*>", " ", html).replace("\u200b", "").split())
+
+
+@pytest.mark.parametrize("depth", [20, 25, 100])
+def test_nested_tables_are_capped_keeping_their_text(depth: int) -> None:
+    html = "".join(f"<table><tr><td>level{i}" for i in range(depth)) + "x"
+    html += "</td></tr></table>" * depth
+    out = sanitize(html)
+    assert nesting(out)["table"] == MAX_TABLE_DEPTH
+    assert text_of(out) == " ".join(f"level{i}" for i in range(depth)) + "x"
+
+
+def test_cells_of_flattened_tables_stay_apart() -> None:
+    inner = "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>"
+    out = sanitize("<table><tr><td>" * MAX_TABLE_DEPTH + inner + "</td></tr></table>" * 4)
+    assert nesting(out)["table"] == MAX_TABLE_DEPTH
+    assert "a b<br>c" in out  # cells by a space, rows by a line
+
+
+@pytest.mark.parametrize(
+    ("open_tags", "close_tags", "kind", "cap"),
+    [
+        ("<ul><li>", "</li></ul>", "list", MAX_LIST_DEPTH),
+        ("<ol><li>", "</li></ol>", "list", MAX_LIST_DEPTH),
+        ("<dl><dd>", "</dd></dl>", "list", MAX_LIST_DEPTH),
+        ("<blockquote>", "</blockquote>", "blockquote", MAX_QUOTE_DEPTH),
+        ("<div>", "</div>", "*", MAX_DEPTH),
+        ("<span>", "</span>", "*", MAX_DEPTH),
+    ],
+)
+def test_deep_lists_quotes_and_divisions_are_capped(
+    open_tags: str, close_tags: str, kind: str, cap: int
+) -> None:
+    depth = 10_000
+    out = sanitize("".join(f"{open_tags}i{n} " for n in range(depth)) + close_tags * depth)
+    assert nesting(out)[kind] == cap
+    assert nesting(out)["*"] <= MAX_DEPTH
+    assert text_of(out).split() == [f"i{n}" for n in range(depth)]
+
+
+def test_items_of_flattened_lists_are_on_lines_of_their_own() -> None:
+    html = "<ul><li>" * MAX_LIST_DEPTH + "<ul><li>one</li><li>two</li></ul>"
+    out = sanitize(html + "</li></ul>" * MAX_LIST_DEPTH)
+    assert nesting(out)["list"] == MAX_LIST_DEPTH
+    assert "one<br>two" in out
+
+
+def test_unclosed_formatting_and_many_tables_are_bounded() -> None:
+    fonts = sanitize("".join(f'<font size="{n % 7}" face="f{n}">w{n} ' for n in range(10_000)))
+    assert nesting(fonts)["*"] <= MAX_DEPTH
+    assert text_of(fonts).split() == [f"w{n}" for n in range(10_000)]
+    tables = sanitize("<table><tr><td>a</td><td>b</td></tr></table>" * (MAX_TABLES + 500))
+    assert tables.count("<table") == MAX_TABLES
+    assert text_of(tables) == " ".join(["a b"] * (MAX_TABLES + 500))
+
+
+def test_ordinary_layout_tables_are_left_alone() -> None:
+    html = (
+        '<table width="600"><tr><td><table><tr><td><table><tr><td>'
+        "<p>Hello <b>there</b></p><ul><li>one<ul><li>two</li></ul></li></ul>"
+        "<blockquote><blockquote>quoted</blockquote></blockquote>"
+        "</td></tr></table></td></tr></table></td></tr></table>"
+    )
+    out = sanitize(html)
+    assert "<br>" not in out
+    assert nesting(out) == {"*": 16, "table": 3, "list": 2, "blockquote": 2}
+
+
+# ---- pieces to show --------------------------------------------------------------------
+
+
+def test_pieces_are_well_formed_bounded_and_hold_all_the_text() -> None:
+    paragraph = "<p>" + "word " * 400 + "<a href='https://x.example/'>link</a></p>"
+    nested = "<table><tr><td>" * 3 + "deep " * 5000 + "</td></tr></table>" * 3
+    html = sanitize(paragraph * 100 + nested + "<p>" + "y" * 50_000 + "</p><p>end</p>")
+    pieces = html_pieces(html)
+    assert len(pieces) > 10
+    for piece in pieces:
+        nesting(piece)  # balanced
+        assert len(piece) <= PIECE_CHARS + 500  # the tags it reopens
+    joined = "".join(pieces)
+    assert text_of(joined).replace(" ", "") == text_of(html).replace(" ", "")
+    assert joined.count('href="https://x.example/"') == 100
+    # No paragraph longer than LONG_PARAGRAPH, no run longer than LONG_RUN.
+    for text in re.split(r"<[^>]*>", joined):
+        assert len(text) <= LONG_PARAGRAPH
+        assert all(len(run) <= LONG_RUN for run in re.split(r"[\s\u200b]", text))
+
+
+def test_long_runs_are_never_broken_inside_a_character_reference() -> None:
+    text = "&amp;" * 1000 + "x" * 3000
+    broken = break_long_runs(text)
+    assert broken.replace("\u200b", "") == text
+    assert all(not re.search(r"&[#0-9A-Za-z]*$", part) for part in broken.split("\u200b")[:-1])
+    assert break_long_runs("a " * 3000) == "a " * 3000  # nothing to break
+
+
+def test_text_pieces_keep_every_line() -> None:
+    lines = [f"line {n} <&>" for n in range(20_000)] + ["z" * 20_000, "", "last"]
+    pieces = text_pieces("\r\n".join(lines))
+    assert len(pieces) > 10
+    shown = "".join(pieces)
+    assert "<script" not in shown and "&lt;&amp;&gt;" in shown
+    # Paragraphs of at most TEXT_LINES lines; the text back, lines apart.
+    for paragraph in re.findall(r"<p [^>]*>(.*?)</p>", shown):
+        assert paragraph.count("<br>") < TEXT_LINES
+    back = re.sub(r"<[^>]*>", "", re.sub(r"<br>|</p>", "\n", shown))
+    back = html_lib.unescape(back).replace("\u200b", "")
+    assert back.split("\n")[:3] == ["line 0 <&>", "line 1 <&>", "line 2 <&>"]
+    assert "z" * 20_000 in back.replace("\n", "") and back.rstrip("\n").endswith("last")
