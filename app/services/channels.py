@@ -270,10 +270,12 @@ class ChannelService(Service):
                 "no place to keep passwords: no system keyring is "
                 "available and the unencrypted file was not chosen.",
             )
-        if password:
-            self.secrets.set(self._key(channel_id, direction), password)
-        else:
-            self.secrets.delete(self._key(channel_id, direction))
+        if not password:  # (it used to delete the stored one: never what was meant)
+            raise ValidationError(
+                "IMAP Password" if direction == "inbound" else "SMTP Password",
+                "is empty; type the password to store (the stored one is kept).",
+            )
+        self.secrets.set(self._key(channel_id, direction), password)
 
     def get_password(self, channel_id: int, direction: str) -> str | None:
         if self.secrets is None:
