@@ -278,9 +278,16 @@ class ChannelService(Service):
         self.secrets.set(self._key(channel_id, direction), password)
 
     def get_password(self, channel_id: int, direction: str) -> str | None:
+        """The stored secret: for an administrator testing a connection only (retrieval
+        and sending read the store themselves, as the channel service)."""
+        self.actor.require(Permission.ADMINISTER)
         if self.secrets is None:
             return None
         return self.secrets.get(self._key(channel_id, direction))
+
+    def has_password(self, channel_id: int, direction: str) -> bool:
+        """Whether a password is stored, without handing it out (the channel dialog)."""
+        return self.get_password(channel_id, direction) is not None
 
     # ---- filters ------------------------------------------------------------
     def add_filter(self, channel_id: int, data: FilterData) -> Filter:
