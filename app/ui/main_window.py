@@ -130,6 +130,8 @@ class MainWindow(QMainWindow):
         token = feed.users_token() if feed is not None else None
         if token is not None and token == self._users_token:
             return
+        if not self._connected:
+            return  # the database is away (the status bar says so); the feed hears again
         try:
             rights = auth.current_rights(self.ctx.db, self.ctx.actor.user_id, max_age=0)
         except SQLAlchemyError:
