@@ -3,7 +3,7 @@ or enabled state changes
 
 Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-01
+Create Date: 2026-12-04
 """
 
 from collections.abc import Sequence
