@@ -58,12 +58,21 @@ def open_database(url: str | None) -> Database:
     return db
 
 
-def _read_secret(prompt: str) -> str:
+def _read_secret(prompt: str, what: str) -> str:
+    """A password from standard input (typed unseen on a terminal); an empty one is refused:
+    setting it would have deleted the stored one."""
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass(prompt)
-    return sys.stdin.readline().rstrip("\r\n")
+        secret = getpass.getpass(prompt)
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise CliError(
+            f"{what}: the input was empty, and a password cannot be empty; nothing was changed.",
+            EXIT_INVALID,
+        )
+    return secret
 
 
 # ---- subcommands ---------------------------------------------------------------
@@ -135,7 +144,7 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
         if user is None:
             raise CliError(f"login: no user '{args.login}'.")
         user_id = user.id
-    PeopleService(db, SYSTEM).set_password(user_id, _read_secret("New password: "))
+    PeopleService(db, SYSTEM).set_password(user_id, _read_secret("New password: ", "password"))
     print(f"Password of '{args.login}' set.")
     return 0
 
@@ -151,7 +160,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         email=args.email,
         role=args.role,
     )
-    PeopleService(db, SYSTEM).create_user(data, _read_secret("Password: "))
+    PeopleService(db, SYSTEM).create_user(data, _read_secret("Password: ", "password"))
     print(f"User '{args.login}' ({args.role}) created; they can sign in now.")
     return 0
 
@@ -172,9 +181,8 @@ def cmd_channel_set_password(args: argparse.Namespace) -> int:
         )
     channel_id = _channel_id(db, args.name)
     direction = "inbound" if args.inbound else "outbound"
-    ChannelService(db, SYSTEM, store).set_password(
-        channel_id, direction, _read_secret(f"{direction} password: ")
-    )
+    password = _read_secret(f"{direction} password: ", f"{direction} password")
+    ChannelService(db, SYSTEM, store).set_password(channel_id, direction, password)
     print(f"The {direction} password of '{args.name}' is kept in {store.description}.")
     return 0
 

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from app.services.leases import DEFAULT_TTL, LeaseHolder, channel_lease_name, pr
 from app.services.secrets import SecretStore
 
 from .outbox import OutboxWorker
-from .sync import SyncReport, imap_settings, sync_channel
+from .sync import SyncReport, filter_warning, imap_settings, sync_channel
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # seconds between progress events
@@ -41,6 +42,8 @@ class ChannelState:
     last_error: str | None = None
     last_report: str | None = None
     idle_supported: bool = False
+    # something a person should fix though retrieval goes on (a filter that times out)
+    warning: str | None = None
 
     def describe(self) -> str:
         """One line for a person: the status bar and the channel screen use it."""
@@ -54,6 +57,8 @@ class ChannelState:
             text = f"{self.name}: {self.state}"
         if self.last_check is not None and self.state != "error":
             text += f", last check {self.last_check.astimezone().strftime('%H:%M:%S')}"
+        if self.warning:
+            text += f" — warning: {self.warning}"
         return text
 
 
@@ -69,6 +74,8 @@ class ChannelWorker(threading.Thread):
         self.state = ChannelState(channel.id, channel.name)
         self.wake = threading.Event()
         self._last_progress = 0.0
+        # emails each filter was given up on (too slow) since this worker started
+        self.timed_out: Counter[str] = Counter()
         # Exactly one process retrieves a channel: the one holding its lease.
         self.lease = LeaseHolder(
             service.db, channel_lease_name(channel.id), service.holder, service.lease_seconds
@@ -152,6 +159,7 @@ class ChannelWorker(threading.Thread):
                         last_check=utcnow(),
                         last_report=report.summary(),
                         last_error=None,
+                        warning=self.filter_warning(report),
                     )
                     if session.has_idle:
                         session.wait_for_news(self.interval, self.interrupted)
@@ -178,6 +186,14 @@ class ChannelWorker(threading.Thread):
         with self.service.lock:
             self.service.workers.pop(self.channel_id, None)
         self.emit(state="stopped" if stop.is_set() else "disabled")
+
+    def filter_warning(self, report: SyncReport) -> str | None:
+        """The filters that timed out on emails since the worker started, as long as the
+        channel still has them (changed or deleted: the warning goes)."""
+        self.timed_out.update(report.timed_out)
+        for name in [n for n in self.timed_out if n not in report.filters]:
+            del self.timed_out[name]
+        return filter_warning(self.timed_out) if self.timed_out else None
 
     def pass_once(self, session: ImapSession) -> SyncReport:
         self.emit(state="syncing", done=0, total=0)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -51,6 +51,10 @@ class SyncReport:
     acted_on: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # filters given up on new emails (their regular expression took too long): how often
+    timed_out: Counter[str] = field(default_factory=Counter)
+    # the channel's filters in this pass (a warning about one no longer there is old news)
+    filters: tuple[str, ...] = ()
 
     def summary(self) -> str:
         already = f"{self.already_stored} already stored"
@@ -63,9 +67,20 @@ class SyncReport:
             f"{self.quarantined} quarantined, {self.acted_on} removed or marked on the "
             f"server, in {self.seconds:.2f} s"
         )
+        if self.timed_out:
+            text += "; " + filter_warning(self.timed_out)
         if self.errors:
             text += "; errors: " + "; ".join(self.errors)
         return text
+
+
+def filter_warning(timed_out: Counter[str]) -> str:
+    """'filter X timed out on N emails' for each filter given up on some emails."""
+    parts = []
+    for name, count in sorted(timed_out.items()):
+        emails = "1 email" if count == 1 else f"{count} emails"
+        parts.append(f"filter {name} timed out on {emails}")
+    return "; ".join(parts) + " (skipped for them: see their History)"
 
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -113,7 +128,9 @@ def sync_channel(
     ``channel sync`` opens it while starting), used and closed as if opened here."""
     started = time.monotonic()
     intake = Intake(db, channel_id)
-    report = SyncReport(channel=intake.channel_name)
+    report = SyncReport(
+        channel=intake.channel_name, filters=tuple(f.description for f in intake.filters)
+    )
     with db.session() as s:
         channel = s.get_one(Channel, channel_id)
         action, move_folder = channel.after_retrieval, channel.move_folder
@@ -162,6 +179,7 @@ def sync_channel(
                 report.already_stored += sum(1 for r in results if not r.new)
                 report.copies += sum(1 for r in results if r.copy)
                 report.quarantined += sum(1 for r in results if r.quarantined)
+                report.timed_out.update(name for r in results for name in r.timed_out)
                 done += len(batch)
                 if progress:
                     progress(done, len(new))

@@ -208,7 +208,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), default="")
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.AGENT)
-    password_hash: Mapped[str | None] = mapped_column(String(300))
+    # Deferred: a User loaded anywhere carries no hash (services hand Users to screens);
+    # sign-in reads the column by name.
+    password_hash: Mapped[str | None] = mapped_column(String(300), deferred=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # A demo account keeps this flag until its password is changed; the sign-in
     # screen lists only such accounts.
@@ -219,6 +221,18 @@ class User(Base):
     teams: Mapped[list[Team]] = relationship(
         secondary=team_members, back_populates="members", order_by="Team.name"
     )
+
+
+class SignInFailure(Base):
+    """Attempts to sign in as one login name (casefolded; known or not) since its last
+    success: the back-off of app.services.auth, shared by every workstation."""
+
+    __tablename__ = "sign_in_failures"
+
+    login_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Template(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.db.engine import Database
 from app.db.functions import folded
-from app.services.auth import Actor, Permission
+from app.services.auth import Actor, Permission, current_actor
 from app.services.errors import ConflictError, NotFound, ValidationError
 
 T = TypeVar("T")
@@ -24,7 +24,15 @@ class Service:
 
     def __init__(self, db: Database, actor: Actor) -> None:
         self.db = db
-        self.actor = actor
+        self._actor = actor
+
+    @property
+    def actor(self) -> Actor:
+        """Who is working, with the role the database holds for them now (read again at
+        most once a second): a user disabled or deleted since signing in is refused here
+        (``AccountDisabled``), a demoted one has the new role's rights only. Every check of
+        a service goes through it."""
+        return current_actor(self.db, self._actor)
 
     @contextmanager
     def write(self, permission: Permission, what: str) -> Iterator[Session]:
@@ -61,8 +69,9 @@ class Service:
 
     @contextmanager
     def read(self, permission: Permission | None = None) -> Iterator[Session]:
+        actor = self.actor  # (refused for a disabled user even without a permission)
         if permission is not None:
-            self.actor.require(permission)
+            actor.require(permission)
         with self.db.session() as session:
             yield session
 

@@ -9,6 +9,11 @@ Screens compare it with the last one they saw and reload only when it moved.
   While the listening connection is down, ``token()`` falls back to reading the counter below.
 - SQLite: ``token()`` reads ``max(history.id)`` (every change of an email writes History),
   one index lookup.
+
+``users_token()`` grows whenever a user's role or enabled state changes (or a user is
+deleted): on PostgreSQL only, from the notifications of migration 0010's trigger; None
+where it cannot tell (SQLite, or not listening): then the Workspace reads the signed-in
+user's rights itself.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class ChangeFeed:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._count = 0
+        self._users = 0  # notifications about users (role, enabled, deleted)
         self._listening = threading.Event()
         self._tried = threading.Event()
         self._stopping = threading.Event()
@@ -73,9 +79,21 @@ class ChangeFeed:
                 return -self._count - 1  # negative: never equal to a polled token
         return polled_token(self.db)
 
-    def _bump(self) -> None:
+    def users_token(self) -> int | None:
+        if self._listening.is_set():
+            with self._lock:
+                return self._users
+        return None
+
+    def _bump(self, payload: str | None = None) -> None:
         with self._lock:
-            self._count += 1
+            if payload == "users":
+                self._users += 1
+            elif payload is None:  # reconnected: anything may have changed
+                self._count += 1
+                self._users += 1
+            else:
+                self._count += 1
 
     def _conninfo(self) -> str:
         url = make_url(self.db.url).set(drivername="postgresql")
@@ -95,8 +113,8 @@ class ChangeFeed:
                 self._tried.set()
                 wait = 1.0
                 while not self._stopping.is_set():
-                    for _notify in conn.notifies(timeout=1.0):
-                        self._bump()
+                    for notify in conn.notifies(timeout=1.0):
+                        self._bump(notify.payload or "")
                     # a quiet second: check the connection is alive
                     conn.execute("SELECT 1")
             except Exception as exc:  # psycopg.Error, OSError: reconnect with a back-off

@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TypeVar
 
+import regex
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,6 +25,7 @@ from app.services import validation as v
 from app.services.auth import Permission
 from app.services.base import Service, check_version, ensure_unique, get_or_404
 from app.services.errors import ValidationError
+from app.services.routing import REGEX_FILTER_SECONDS, compile_pattern
 from app.services.secrets import SecretStore, channel_key
 
 NAME = "Channel Name"
@@ -88,6 +90,35 @@ def _choice(field: str, enum_type: type[E], value: object) -> E:
         raise ValidationError(field, f"'{value}' is not one of: {allowed}.") from exc
 
 
+def _probes(keyword: str) -> list[str]:
+    """Short texts that make a backtracking pattern show itself: a run of one of its
+    letters (or of 'a', or spaces) that ends in a character it does not expect."""
+    letters = dict.fromkeys(ch for ch in keyword if ch.isalnum())
+    return [ch * 41 + end for ch in ("a", " ", *list(letters)[:12]) for end in ("!", "")]
+
+
+def check_pattern(field: str, keyword: str) -> str:
+    """A regular expression routing can run: valid for the engine routing uses, and not
+    one that takes longer than routing allows on a short text (catastrophic backtracking,
+    e.g. ``^(a|aa)+$`` on forty 'a's and a '!'). Patterns that are merely unusual pass."""
+    try:
+        pattern = compile_pattern(keyword)
+    except (regex.error, ValueError, OverflowError) as exc:
+        raise ValidationError(field, f"is not a valid regular expression: {exc}.") from exc
+    for text in _probes(keyword):
+        try:
+            pattern.search(text, timeout=REGEX_FILTER_SECONDS)
+        except TimeoutError:
+            shown = text if len(text) < 12 else f"{text[:6]}…{text[-2:]} ({len(text)} characters)"
+            raise ValidationError(
+                field,
+                f"takes longer than {REGEX_FILTER_SECONDS:g} s on the text '{shown}' (the "
+                "pattern backtracks without end, typically through a repetition inside a "
+                "repetition such as (a|aa)+); rewrite it, e.g. without the inner repetition.",
+            ) from None
+    return keyword
+
+
 def validate_filter(data: FilterData) -> tuple[FilterField, FilterMatch, str]:
     field = _choice("Field", FilterField, data.field)
     match = _choice("Match", FilterMatch, data.match)
@@ -97,7 +128,7 @@ def validate_filter(data: FilterData) -> tuple[FilterField, FilterMatch, str]:
     if len(keyword) > 1000:
         raise ValidationError("Keyword", "is too long (at most 1000 characters).")
     if match == FilterMatch.REGEX:
-        v.regular_expression("Keyword", keyword)
+        check_pattern("Keyword", keyword)
     if data.campaign_id is None:
         raise ValidationError("Target Campaign", "is required: choose an email campaign.")
     return field, match, keyword
@@ -245,15 +276,24 @@ class ChannelService(Service):
                 "no place to keep passwords: no system keyring is "
                 "available and the unencrypted file was not chosen.",
             )
-        if password:
-            self.secrets.set(self._key(channel_id, direction), password)
-        else:
-            self.secrets.delete(self._key(channel_id, direction))
+        if not password:  # (it used to delete the stored one: never what was meant)
+            raise ValidationError(
+                "IMAP Password" if direction == "inbound" else "SMTP Password",
+                "is empty; type the password to store (the stored one is kept).",
+            )
+        self.secrets.set(self._key(channel_id, direction), password)
 
     def get_password(self, channel_id: int, direction: str) -> str | None:
+        """The stored secret: for an administrator testing a connection only (retrieval
+        and sending read the store themselves, as the channel service)."""
+        self.actor.require(Permission.ADMINISTER)
         if self.secrets is None:
             return None
         return self.secrets.get(self._key(channel_id, direction))
+
+    def has_password(self, channel_id: int, direction: str) -> bool:
+        """Whether a password is stored, without handing it out (the channel dialog)."""
+        return self.get_password(channel_id, direction) is not None
 
     # ---- filters ------------------------------------------------------------
     def add_filter(self, channel_id: int, data: FilterData) -> Filter:

@@ -49,7 +49,13 @@ from app.mail.parse import (
     routing_text,
 )
 from app.services.bulk import sqlite_inserter
-from app.services.routing import CompiledFilter, compile_filters, needs_body, route
+from app.services.routing import (
+    REGEX_FILTER_SECONDS,
+    CompiledFilter,
+    compile_filters,
+    needs_body,
+    route,
+)
 
 BATCH_SIZE = 200
 _EMAILS = cast(Table, Email.__table__)
@@ -77,6 +83,8 @@ class Analysed:
     digest: str
     columns: dict[str, object]
     note: str
+    # the filters given up on this message: they took too long (their descriptions)
+    timed_out: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class Stored:
     campaign_id: int | None
     quarantined: bool
     copy: bool = False  # a second (third…) copy of an email: the same bytes delivered again
+    timed_out: tuple[str, ...] = ()  # filters given up on this new email (too slow)
 
 
 # Column sizes (PostgreSQL enforces them) and NUL characters (PostgreSQL refuses them in
@@ -177,8 +186,8 @@ class Intake:
         headers = Headers(m.raw)
         env = storable(read_envelope(m.raw, headers))
         digest = content_hash(m.raw)
-        columns, note = self._columns(m, headers, env, digest)
-        return Analysed(env.message_id, digest, columns, note)
+        columns, note, timed_out = self._columns(m, headers, env, digest)
+        return Analysed(env.message_id, digest, columns, note, timed_out)
 
     def store(
         self,
@@ -219,6 +228,7 @@ class Intake:
             places = self._places(s, {by_content[k][0] for k in keys if k in by_content})
             rows: list[dict[str, object]] = []
             notes: list[str] = []
+            slow: list[tuple[str, ...]] = []  # each new row's filters given up (too slow)
             positions: list[list[int]] = []  # the messages each new row stands for
             in_batch: dict[tuple[str | None, str], int] = {}
             uids: list[dict[str, object]] = []  # email_uids rows: every UID new here
@@ -262,6 +272,7 @@ class Intake:
                 in_batch[key] = len(rows)
                 rows.append(row)
                 notes.append(a.note)
+                slow.append(a.timed_out)
                 positions.append([i])
             conn = s.connection()
             for email_id, m in last_found.items():
@@ -285,7 +296,9 @@ class Intake:
                         .scalars()
                         .all()
                     )
-                for email_id, row, note, where in zip(ids, rows, notes, positions, strict=True):
+                for email_id, row, note, where, timed_out in zip(
+                    ids, rows, notes, positions, slow, strict=True
+                ):
                     quarantined = row["status"] == EmailStatus.QUARANTINED
                     first = messages[where[0]]
                     detail = f"Retrieved from {self.channel_name} ({first.folder}, UID {first.uid})"
@@ -309,7 +322,13 @@ class Intake:
                     for n, i in enumerate(where):
                         uids.append(self._uid_row(email_id, messages[i]))
                         results[i] = Stored(
-                            messages[i].uid, email_id, n == 0, campaign, quarantined, n > 0
+                            messages[i].uid,
+                            email_id,
+                            n == 0,
+                            campaign,
+                            quarantined,
+                            n > 0,
+                            timed_out if n == 0 else (),
                         )
             for table, values in ((_UIDS, uids), (_HISTORY, history)):
                 if values:
@@ -404,9 +423,9 @@ class Intake:
 
     def _columns(
         self, m: Fetched, headers: Headers, env: Envelope, digest: str
-    ) -> tuple[dict[str, object], str]:
-        """The new email's columns that depend on the message, routed, and the note of
-        how it was routed."""
+    ) -> tuple[dict[str, object], str, tuple[str, ...]]:
+        """The new email's columns that depend on the message, routed, the note of how it
+        was routed, and the filters given up on it (too slow)."""
         oversize = len(m.raw) > self.max_size
         body_text: str | None = None
         text = html = None
@@ -418,7 +437,9 @@ class Intake:
             text, html = _without_nul(text), _without_nul(html)
             body_text = routing_text(text, html)
             problems += body_problems
-        matched = route(self.filters, env, body_text)
+        routing = route(self.filters, env, body_text)
+        matched = routing.matched
+        timed_out = tuple(f.description for f in routing.timed_out)
         row: dict[str, object] = {
             "channel_id": self.channel_id,
             "campaign_id": None,
@@ -451,8 +472,15 @@ class Intake:
             reason = "No filter matched and the channel has no default campaign."
             row["quarantine_reason"] = reason
             note = reason
+        if timed_out:
+            # (the email went on to the next filter: the one that matched, or the default)
+            which = "filter " if len(timed_out) == 1 else "filters "
+            note += (
+                f"; {which}{', '.join(timed_out)} skipped: the regular expression took "
+                f"longer than {REGEX_FILTER_SECONDS:g} s on this email"
+            )
         if oversize:
             note += f" (over the size limit of {self.max_size // (1024 * 1024)} MB: stored raw)"
         if problems:
             note += "; problems: " + "; ".join(dict.fromkeys(problems))
-        return row, note
+        return row, note, timed_out

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.db.models import Campaign, Role, Team, User
+from app.db.models import Campaign, Email, EmailStatus, History, Role, Team, User, utcnow
 from app.services import validation as v
-from app.services.auth import Permission, check_password_strength, hash_password
+from app.services.auth import Permission, check_password_strength, forget_rights, hash_password
 from app.services.base import Service, ensure_unique, get_or_404, names
 from app.services.errors import ValidationError
+from app.services.work import requeue
 
 TEAM_NAME = "Team Name"
 LOGIN = "Login Name"
@@ -53,9 +54,13 @@ def _teams(s: Session, ids: list[int]) -> list[Team]:
 
 
 class PeopleService(Service):
+    """Teams and users. No User handed out carries a password hash (the column is deferred
+    and never loaded here; one set here is expired before the User is returned)."""
+
     # ---- teams --------------------------------------------------------------
     def list_teams(self) -> list[Team]:
-        with self.read() as s:
+        """For the team, user and campaign screens (supervisors and administrators)."""
+        with self.read(Permission.CONFIGURE_CAMPAIGNS) as s:
             return list(
                 s.scalars(
                     select(Team)
@@ -99,7 +104,8 @@ class PeopleService(Service):
 
     # ---- users --------------------------------------------------------------
     def list_users(self) -> list[User]:
-        with self.read() as s:
+        """Every user, without password hashes (administrators)."""
+        with self.read(Permission.ADMINISTER) as s:
             return list(
                 s.scalars(select(User).options(selectinload(User.teams)).order_by(User.login))
             )
@@ -128,6 +134,27 @@ class PeopleService(Service):
         user.active = data.active
         user.teams = _teams(s, data.team_ids)
 
+    def _return_held(self, s: Session, user: User) -> None:
+        """A disabled user's emails held without a draft go back to their queues, keeping
+        their place (their workstation signs them out); drafts stay, for a supervisor to
+        return from Held Emails."""
+        held = s.scalars(
+            select(Email.id).where(Email.agent_id == user.id, Email.status == EmailStatus.ASSIGNED)
+        ).all()
+        now = utcnow()
+        for email_id in held:
+            if requeue(s, email_id, user.id, (EmailStatus.ASSIGNED,)):
+                s.add(
+                    History(
+                        email_id=email_id,
+                        at=now,
+                        user_id=self.actor.user_id,
+                        action="put back",
+                        detail=f"Returned to the queue: {user.display_name}'s account was "
+                        f"disabled by {self.actor.display_name}",
+                    )
+                )
+
     def _keep_an_administrator(self, s: Session, leaving: User) -> None:
         others = s.scalar(
             select(func.count()).where(
@@ -148,13 +175,18 @@ class PeopleService(Service):
                 user.password_hash = hash_password(check_password_strength(password))
             s.add(user)
             s.flush()
+            s.expire(user, ["password_hash"])  # the returned User carries no hash
             return user
 
     def update_user(self, user_id: int, data: UserData) -> User:
         with self.write(Permission.ADMINISTER, "The user") as s:
             user = get_or_404(s, User, user_id, "user")
+            was_active = user.active
             self._apply_user(s, user, data)
-            return user
+            if was_active and not user.active:
+                self._return_held(s, user)
+        forget_rights(user_id)  # a new role or state counts at once in this process
+        return user
 
     def set_password(self, user_id: int, password: str) -> None:
         """Administrators set anyone's password; everyone may set their own."""
@@ -174,6 +206,7 @@ class PeopleService(Service):
             if user.role == Role.ADMINISTRATOR:
                 self._keep_an_administrator(s, user)
             s.delete(user)
+        forget_rights(user_id)
 
     def team_campaigns(self, team_id: int) -> list[Campaign]:
         with self.read() as s:

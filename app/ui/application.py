@@ -92,9 +92,10 @@ class Workstation(QObject):
         self.sign_in: SignInDialog | None = None
         self.window: MainWindow | None = None
 
-    def start(self) -> None:
-        """Ask who is working."""
-        dialog = SignInDialog(self.db)
+    def start(self, notice: str | None = None) -> None:
+        """Ask who is working; ``notice``: why the last user was signed out, if not by
+        themselves."""
+        dialog = SignInDialog(self.db, notice=notice)
         dialog.accepted.connect(lambda: self._signed_in(dialog))
         dialog.rejected.connect(self.finished.emit)
         self.sign_in = dialog
@@ -143,7 +144,7 @@ class Workstation(QObject):
             self.window = None
             window.deleteLater()
             if signed_out:
-                self.start()
+                self.start(window.sign_out_reason)
             else:
                 self.finished.emit()
 

@@ -547,7 +547,7 @@ class ChannelDialog(FormDialog):
         if self.channel is None:
             return "Not stored yet: type it to store it"
         try:
-            stored = self.ctx.channels.get_password(self.channel.id, direction) is not None
+            stored = self.ctx.channels.has_password(self.channel.id, direction)
         except (secret_store.SecretStoreError, ServiceError):
             return "Unknown: the password store could not be read"
         return (

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -19,10 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
 from app.db.models import Role
-from app.services import presence
+from app.services import auth, presence
 from app.services.auth import Permission
 from app.ui.context import AppContext
 from app.ui.messages import messages
+
+RIGHTS_CHECK_MS = 1000
 
 
 class HomePage(QWidget):
@@ -66,6 +69,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.ctx = ctx
         self._signing_out = False
+        # Why the user was signed out without asking (disabled, deleted, role changed); the
+        # sign-in that follows shows it.
+        self.sign_out_reason: str | None = None
         self.setWindowTitle(f"{APP_NAME} — Workspace")
         self.tabs = QTabWidget(self)
         self.tabs.setTabsClosable(True)
@@ -106,6 +112,55 @@ class MainWindow(QMainWindow):
         self.connection_timer.timeout.connect(self.watch_connection)
         self.connection_timer.start()
         self._connected = True
+        # A role change or a disabled account, made on any workstation, counts here within
+        # about a second: the user is signed out and told why.
+        self._users_token: int | None = None
+        self.rights_timer = QTimer(self)
+        self.rights_timer.setInterval(RIGHTS_CHECK_MS)
+        self.rights_timer.timeout.connect(self.watch_rights)
+        self.rights_timer.start()
+
+    def watch_rights(self) -> None:
+        """Sign the user out when their account was disabled or deleted, or their role
+        changed. On PostgreSQL, the change feed says when any user changed (read then);
+        elsewhere the user's row is read (one lookup by key a second)."""
+        if self.sign_out_reason is not None or self.ctx.actor.user_id is None:
+            return
+        feed = self.ctx.change_feed
+        token = feed.users_token() if feed is not None else None
+        if token is not None and token == self._users_token:
+            return
+        if not self._connected:
+            return  # the database is away (the status bar says so); the feed hears again
+        try:
+            rights = auth.current_rights(self.ctx.db, self.ctx.actor.user_id, max_age=0)
+        except SQLAlchemyError:
+            return  # the database is away (said elsewhere): look again in a second
+        self._users_token = token
+        reason = auth.revoked(self.ctx.actor, rights)
+        if reason is not None:
+            self.force_sign_out(reason)
+
+    def force_sign_out(self, reason: str) -> None:
+        """Close without asking anything (nothing more may be saved as this user): open
+        dialogs are closed first, then the window; the sign-in says ``reason``."""
+        self.sign_out_reason = reason
+        self.rights_timer.stop()
+        dialogs = [d for d in self.findChildren(QDialog) if d.isVisible()]
+        for dialog in dialogs:  # QDialog's own: no "discard your changes?" question
+            QDialog.done(dialog, QDialog.DialogCode.Rejected.value)
+        if dialogs:  # their own event loops end first
+            QTimer.singleShot(0, self._close_signed_out)
+        else:
+            self._close_signed_out()
+
+    def _close_signed_out(self) -> None:
+        self._signing_out = True
+        try:
+            self.close()
+        finally:
+            self._signing_out = False
+        self.signed_out.emit()
 
     def watch_connection(self) -> None:
         """The change feed listens on its own connection: when that is lost, so (for now)
@@ -305,6 +360,12 @@ class MainWindow(QMainWindow):
             self.signed_out.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.sign_out_reason is not None:  # signed out without asking: see force_sign_out
+            self.heartbeat.stop()
+            self.connection_timer.stop()
+            super().closeEvent(event)
+            self.closed.emit(True)
+            return
         for screen in self.screens.values():
             confirm = getattr(screen, "confirm_close", None)
             if confirm is not None and not confirm():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -31,7 +33,11 @@ def unbroken(text: str) -> str:
 
 
 class SignInDialog(QDialog):
-    def __init__(self, db: Database, parent: QWidget | None = None) -> None:
+    """``notice``: shown where errors are, e.g. why the last user was signed out."""
+
+    def __init__(
+        self, db: Database, parent: QWidget | None = None, notice: str | None = None
+    ) -> None:
         super().__init__(parent)
         self.db = db
         self.actor: Actor | None = None
@@ -52,6 +58,8 @@ class SignInDialog(QDialog):
         layout.addLayout(form)
         self.error = ErrorLabel(self)
         layout.addWidget(self.error)
+        if notice:
+            self.error.show_message(notice)
 
         self.demo_list = QListWidget(self)
         accounts = auth.demo_accounts(db)
@@ -107,11 +115,15 @@ class SignInDialog(QDialog):
             self.password_edit.setText(DEMO_PASSWORD)
 
     def try_sign_in(self) -> None:
+        # (the password check takes about half a second: scrypt at OWASP's parameters)
+        QApplication.setOverrideCursor(QCursor(Qt.CursorShape.WaitCursor))
         try:
             self.actor = auth.sign_in(self.db, self.login_edit.text(), self.password_edit.text())
-        except AuthenticationError as exc:
+        except AuthenticationError as exc:  # wrong, or blocked for a while (says until when)
             self.error.show_message(str(exc))
             self.password_edit.selectAll()
             self.password_edit.setFocus()
             return
+        finally:
+            QApplication.restoreOverrideCursor()
         self.accept()

@@ -69,10 +69,14 @@ class UserDialog(FormDialog):
         self.email_edit = QLineEdit(self)
         self.email_edit.setPlaceholderText("name@example.com (optional)")
         self.role_combo = QComboBox(self)
+        self.role_combo.setToolTip("A user signed in now is signed out when their role changes")
         for role in Role:
             self.role_combo.addItem(role.label, role)
         self.active_check = QCheckBox(self)
-        self.active_check.setToolTip("Inactive users cannot sign in")
+        self.active_check.setToolTip(
+            "Inactive users cannot sign in; one signed in now is signed out within a second, "
+            "and their held emails without a draft go back to their queues"
+        )
         self.add_field(form, "&Login Name:", self.login_edit, LOGIN)
         self.add_field(form, "&Display Name:", self.display_name_edit, DISPLAY_NAME)
         self.add_field(form, "&Email Address:", self.email_edit, EMAIL)

@@ -439,6 +439,54 @@ def test_idle_delivers_a_new_email_within_two_seconds(mail_server, mailbox, demo
     assert states[-1].state == "stopped" and states[-1].channel_id == channel
 
 
+@pytest.mark.timeout(120)  # Python's re never returned on these filters: a hang fails here
+def test_backtracking_filters_do_not_stall_retrieval_and_the_channel_warns(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, demo_db, secrets
+):
+    from app.db.models import Filter, FilterField, FilterMatch
+
+    channel = make_channel(demo_db, mail_server, mailbox, secrets)
+    hostile = "a" * 41 + "!"  # issue 11, item 5
+    channels = ChannelService(demo_db, SYSTEM, secrets)
+    channels.add_filter(
+        channel, FilterData("body", "regex", r"^(a+)+$", campaign_id(demo_db, "Returns"))
+    )
+    with demo_db.session() as s:  # one the check at save refuses, saved before it existed
+        s.add(
+            Filter(
+                channel_id=channel,
+                priority=9,
+                field=FilterField.SUBJECT,
+                match=FilterMatch.REGEX,
+                keyword=r"^(a|aa)+$",
+                campaign_id=campaign_id(demo_db, "Complaints"),
+            )
+        )
+    body = "Grüße, message number 1".encode()
+    message = raw_message(1, hostile).replace(body, hostile.encode())  # subject and body
+    mail_server.deliver(mailbox.address, message)
+    states = []
+    runner = Runner(demo_db, secrets, states.append)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(s.state == "idle" for s in states) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        runner.stop()
+    idle = next(s for s in states if s.state == "idle")
+    slow = "Subject regular expression '^(a|aa)+$'"
+    assert idle.last_report is not None and "1 stored" in idle.last_report
+    assert f"filter {slow} timed out on 1 email" in idle.last_report  # `channel sync` prints it
+    assert idle.warning is not None and f"filter {slow} timed out on 1 email" in idle.warning
+    assert f"warning: filter {slow} timed out" in idle.describe()  # status bar, channel screen
+    [email] = stored(demo_db)
+    assert email.campaign_id == campaign_id(demo_db, "General Enquiries")  # on to the default
+    routed = dict(history_of(demo_db, email.id))["routed"]
+    assert f"filter {slow} skipped" in routed
+    assert server_uids(mail_server, mailbox) == []
+
+
 @pytest.mark.parametrize("problem", ["password", "port", "ca", "folder", "starttls", "lookup"])
 def test_test_connection_names_the_failure(mail_server, mailbox, demo_db, secrets, problem):  # type: ignore[no-untyped-def]
     kwargs: dict[str, object] = {}

@@ -162,6 +162,95 @@ def test_escape_in_the_sign_in_ends(qtbot, workstation: Workstation) -> None:  #
     assert workstation.window is None
 
 
+# ---- rights taken away on another workstation (issue 11, item 7) --------------------------
+
+
+def change_user(db: Database, login: str, **changes: object) -> None:
+    """An administrator's change, made through the services of another workstation."""
+    from app.services.people import PeopleService, UserData
+
+    other = Database(db.url)
+    try:
+        people = PeopleService(other, actor_of(other, "admin"))
+        user = next(u for u in people.list_users() if u.login == login)
+        data = UserData(
+            user.login,
+            user.display_name,
+            user.email,
+            user.role,
+            user.active,
+            [t.id for t in user.teams],
+        )
+        for name, value in changes.items():
+            setattr(data, name, value)
+        people.update_user(user.id, data)
+    finally:
+        other.dispose()
+
+
+def test_a_disabled_user_is_signed_out_within_two_seconds_and_told_why(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    e = add_email(demo_db, "Orders")
+    workstation.start()
+    window = sign_in(qtbot, workstation, "alice")
+    press(qtbot, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # holds an email
+    window.menu_actions["shortcuts"].trigger()  # and has a dialog open
+    change_user(demo_db, "alice", active=False)
+    qtbot.waitUntil(lambda: workstation.window is None, timeout=2500)
+    dialog = workstation.sign_in
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.error.isVisible()
+    assert dialog.error.text() == (
+        "Your account was disabled by an administrator: you have been signed out."
+    )
+    assert answers[0] == []  # nothing was asked: nothing more may be done as alice
+    with demo_db.session() as s:
+        assert s.get_one(Email, e).status == EmailStatus.QUEUED  # back in its queue
+
+
+def test_a_demoted_user_is_signed_out_and_signs_in_to_the_new_roles_menus(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    from app.db.models import Role
+
+    workstation.start()
+    window = sign_in(qtbot, workstation, "sam")
+    assert "configuration" in window.menu_actions
+    window.open_configuration()
+    change_user(demo_db, "sam", role=Role.AGENT)
+    qtbot.waitUntil(lambda: workstation.window is None, timeout=2500)
+    dialog = workstation.sign_in
+    assert dialog is not None and dialog.error.text() == (
+        "Your role changed from Supervisor to Agent: please sign in again to work with the "
+        "new role."
+    )
+    again = sign_in(qtbot, workstation, "sam")
+    assert again.ctx.actor.role == Role.AGENT
+    assert "configuration" not in again.menu_actions and "my_work" in again.menu_actions
+
+
+def test_repeated_wrong_passwords_block_the_login_and_say_until_when(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation
+) -> None:
+    """Issue 11, item 8: the sign-in dialog shows the back-off."""
+    workstation.start()
+    dialog = workstation.sign_in
+    assert dialog is not None
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
+    type_here(qtbot, "alice")
+    press(qtbot, Qt.Key.Key_Tab)
+    for _attempt in range(5):
+        type_here(qtbot, "not-the-password")  # (the password is selected after an error)
+        press(qtbot, Qt.Key.Key_Return)
+    assert "blocked until" in dialog.error.text()
+    type_here(qtbot, "demo-password")  # the right one, but too soon
+    press(qtbot, Qt.Key.Key_Return)
+    assert workstation.window is None
+    assert dialog.error.text().startswith("Too many attempts to sign in without success")
+
+
 # ---- the sign-in dialog at any font size -------------------------------------------------
 
 

@@ -178,3 +178,26 @@ def test_user_create_makes_a_sites_first_administrator(  # type: ignore[no-untyp
     with pytest.raises(SystemExit) as exited:  # a role is required, and one of the three
         run("--database", db.url, "user", "create", "ann", "--role", "boss")
     assert exited.value.code == 2
+
+
+@pytest.mark.parametrize("given", ["\n", ""])  # an empty line; no input at all
+def test_set_password_refuses_empty_input_and_changes_nothing(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch, memory_keyring, capsys, given
+) -> None:
+    """Issue 11, item 13: an empty channel password deleted the stored one, yet the command
+    said it was kept."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    run("--database", url, "demo")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("smtp-secret-42\n"))
+    assert run("--database", url, "channel", "set-password", "Sales mailbox", "--outbound") == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(given))
+    assert run("--database", url, "channel", "set-password", "Sales mailbox", "--outbound") == 3
+    out, err = capsys.readouterr()
+    assert "outbound password: the input was empty" in err and "nothing was changed" in err
+    assert "kept" not in out
+    assert list(memory_keyring.secrets.values()) == ["smtp-secret-42"]  # still stored
+    monkeypatch.setattr(sys, "stdin", io.StringIO(given))
+    assert run("--database", url, "user", "set-password", "alice") == 3
+    assert "password: the input was empty" in capsys.readouterr().err
+    assert auth.sign_in(Database(url), "alice", "demo-password").login == "alice"  # unchanged
