@@ -311,7 +311,7 @@ def main() -> int:
     parser.add_argument(
         "--freeze-gc",
         action="store_true",
-        help="gc.freeze() once the screen is shown (the application does not, yet)",
+        help="gc.freeze() once the screen is shown (as the application does once the Workspace is up)",
     )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # the child's own case
     args = parser.parse_args()

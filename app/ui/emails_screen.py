@@ -21,7 +21,6 @@ from PySide6.QtCore import (
     QDate,
     QItemSelection,
     QModelIndex,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -62,9 +61,8 @@ from app.services.errors import ServiceError
 from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
 from app.ui.message_view import QUARANTINE_COLOR, EmailDetailPane, sender_parts, sender_text
-from app.ui.models import ROW_ROLE
+from app.ui.models import ROW_ROLE, Index
 
-Index = QModelIndex | QPersistentModelIndex
 EMAIL_ID_ROLE = Qt.ItemDataRole.UserRole + 10
 PAGE_SIZE = 200
 SEARCH_DELAY_MS = 300

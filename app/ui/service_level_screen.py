@@ -30,7 +30,6 @@ from PySide6.QtCore import (
     QMargins,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
 )
@@ -56,8 +55,8 @@ from app.services.service_level import (
 from app.ui.background import Operation
 from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
+from app.ui.models import Index
 
-Index = QModelIndex | QPersistentModelIndex
 REFRESH_MS = 5000
 SLOWDOWN = 10  # at least this many times the last query's duration between refreshes
 ERROR_COLOR = "#b00020"

@@ -11,7 +11,6 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -33,7 +32,7 @@ from app.db.models import Team, User
 from app.services.people import TeamData
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog
-from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
+from app.ui.models import ROW_ROLE, Column, Index, RecordTableModel, sortable
 from app.ui.widgets import (
     confirm_and_run,
     find_bar,
@@ -42,8 +41,6 @@ from app.ui.widgets import (
     table_view,
     yes_no,
 )
-
-Index = QModelIndex | QPersistentModelIndex
 
 
 class CheckListModel(QAbstractListModel):
