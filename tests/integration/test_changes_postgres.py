@@ -14,18 +14,10 @@ from app.services import demo
 from app.services.changes import ChangeFeed
 from app.services.work import WorkService
 from tests.conftest import actor_of
+from tests.waiting import wait_for
 from tests.work_data import add_email
 
 pytestmark = pytest.mark.server
-
-
-def wait_for(check, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from the customer's own mailbox with the right threading headers, From and body.
 from __future__ import annotations
 
 import email
-import time
 from email import policy
 from email.message import EmailMessage
 
@@ -24,6 +23,7 @@ from app.services.secrets import KeyringStore
 from app.ui.my_work import MyWorkScreen
 from tests.conftest import actor_of
 from tests.ui.keyboard import show_active, type_text
+from tests.waiting import wait_for
 from tests.work_data import campaign_id
 
 pytestmark = pytest.mark.server
@@ -34,16 +34,6 @@ def press(qtbot, key: Qt.Key, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
     focused = QApplication.focusWidget()
     assert focused is not None
     qtbot.keyClick(focused, key, modifiers)
-
-
-def wait_for(check, seconds: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    return None
 
 
 def test_customer_email_to_answer_read_back_by_the_customer(  # type: ignore[no-untyped-def]
@@ -100,7 +90,7 @@ def test_customer_email_to_answer_read_back_by_the_customer(  # type: ignore[no-
                 select(Email.id).where(Email.message_id == "<question-e2e@customers.example>")
             )
 
-    email_id = wait_for(stored, 30)
+    email_id = wait_for(stored, 30, interval=0.1)
     assert email_id is not None, mail_server.log_tail()
     with demo_db.session() as s:
         stored_email = s.get_one(Email, email_id)
@@ -152,7 +142,7 @@ def test_customer_email_to_answer_read_back_by_the_customer(  # type: ignore[no-
         finally:
             client.logout()
 
-    raw = wait_for(delivered, 30)
+    raw = wait_for(delivered, 30, interval=0.1)
     assert raw is not None, mail_server.log_tail()
     received = email.message_from_bytes(raw, policy=policy.default)
     assert received["In-Reply-To"] == "<question-e2e@customers.example>"

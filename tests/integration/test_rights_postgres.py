@@ -14,21 +14,13 @@ from app.db.models import Role, User
 from app.services import presence
 from app.services.changes import ChangeFeed
 from tests.conftest import ON_POSTGRES
+from tests.waiting import wait_for
 from tests.work_data import add_email
 
 pytestmark = [
     pytest.mark.server,
     pytest.mark.skipif(not ON_POSTGRES, reason="LISTEN/NOTIFY: the PostgreSQL run has it"),
 ]
-
-
-def wait_for(check, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_role_change_is_heard_and_a_heartbeat_is_not(demo_db: Database) -> None:
