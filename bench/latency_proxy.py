@@ -18,7 +18,15 @@ SIGINT. ``LatencyProxy`` is the same in-process, for tests: ``with LatencyProxy(
 proxy:`` runs it in a thread of its own and gives ``proxy.port``.
 """
 
+# ruff: noqa: E402  (the path is fixed before the other imports)
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a program, this folder comes first on the path, and bench/queue.py would stand
+# for the standard library's ``queue``: take the folder off the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio
@@ -26,7 +34,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass

@@ -908,11 +908,20 @@ class Session:
         description = wait_until(
             lambda: field_by_label(dialog, "Campaign Description"), 10, "Campaign Description"
         )
+        # Filled in (and enabled) before it is typed into: a dialog may read the campaign
+        # after it opens.
+        wait_until(
+            lambda: description.isEnabled() and description.toPlainText().strip(),
+            30,
+            "the campaign's description in the dialog",
+        )
         click(description)
         press(Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier, description)
         mark = f" Edited at {datetime.now(UTC):%H:%M:%S}."
         type_text(description, mark)
-        click(wait_until(lambda: button(dialog, "Save"), 10, "the Save button"))
+        save = wait_until(lambda: button(dialog, "Save"), 10, "the Save button")
+        wait_until(save.isEnabled, 10, "Save enabled")
+        click(save)
         wait_until(lambda: not dialog.isVisible(), 30, "the dialog closed after Save")
 
         wait_until(
