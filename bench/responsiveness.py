@@ -1137,13 +1137,13 @@ def main() -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    scratch = Path(tempfile.mkdtemp(prefix="ec-bench-resp-", dir="/tmp"))
-    os.chmod(scratch, 0o755)  # the postgres user reaches its folder inside
-    os.environ["EMAIL_CAMPAIGNS_HOME"] = str(scratch / "home")  # nothing of the user's
     import keyring
     from keyring.backends.null import Keyring
 
     keyring.set_keyring(Keyring())  # never the developer's own keyring
+    scratch = Path(tempfile.mkdtemp(prefix="ec-bench-resp-", dir="/tmp"))
+    os.chmod(scratch, 0o755)  # the postgres user reaches its folder inside
+    os.environ["EMAIL_CAMPAIGNS_HOME"] = str(scratch / "home")  # nothing of the user's
     server: Any = None
     proxy = other = None
     try:
