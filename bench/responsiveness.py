@@ -1090,13 +1090,13 @@ def report(figures: dict[str, Any], setting: str) -> str:
     lines += [f"{name:44} {value:>24}   {target}" for name, value, target in rows]
     lines.append("")
     lines.append(
-        f"{'phase':58} {'seconds':>8} {'longest':>9} {'> 50 ms':>8} {'GUI CPU':>9} {'requests':>9}"
+        f"{'phase':64} {'seconds':>8} {'longest':>9} {'> 50 ms':>8} {'GUI CPU':>9} {'requests':>9}"
     )
     for p in f["phases"]:
         name = p["name"] + ("" if p["counted"] else " (not counted)")
         requests = "—" if p["requests"] is None else f"{p['requests']:,}"
         lines.append(
-            f"{name:58} {p['seconds']:>8.1f} {p['longest_stall_ms']:>6.0f} ms"
+            f"{name:64} {p['seconds']:>8.1f} {p['longest_stall_ms']:>6.0f} ms"
             f" {p['stalls_over_50_ms']:>8} {p['cpu_ms']:>6.0f} ms {requests:>9}"
         )
     lines.append("")
