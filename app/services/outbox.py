@@ -231,60 +231,38 @@ def _outgoing(reply: Reply, email: Answered, channel: SendingChannel) -> compose
 # ---- queueing -----------------------------------------------------------------------
 
 
-def queue_reply(
-    db: Database,
-    email_id: int,
-    agent_id: int | None,
-    to: str | Sequence[str],
-    cc: str | Sequence[str],
-    bcc: str | Sequence[str],
-    subject: str,
-    body: str,
-    template_id: int | None = None,
-    *,
-    now: datetime | None = None,
-) -> Reply:
-    """Put an agent's reply in the outbox: the email becomes Actioned, the Message-ID is fixed
-    now (and kept across retries). Anything that could not go into the message — a line break
-    in the subject, an address that is not exactly one address — is a ValidationError naming
-    the field, and nothing is queued."""
-    with db.session() as s:
-        email = s.get(Email, email_id)
-        if email is None:
-            raise NotFound("The email no longer exists (it may have been deleted by someone else).")
-        channel_id = sending_channel_id(s, email)
-        channel = s.get(Channel, channel_id) if channel_id is not None else None
-        reply_id = queue_on(
-            s.connection(),
-            email_id,
-            email,
-            channel,
-            agent_id,
-            to,
-            cc,
-            bcc,
-            subject,
-            body,
-            template_id,
-            now=_aware(now),
-        )
-        return s.get_one(Reply, reply_id)
+@dataclass(frozen=True)
+class ReplyToQueue:
+    """An agent's reply to put in the outbox: to the email ``email_id``, written by
+    ``agent_id``, who must still hold the email. ``draft_id``: the agent's draft of it, whose
+    row becomes the reply."""
+
+    email_id: int
+    agent_id: int | None
+    to: str | Sequence[str]
+    cc: str | Sequence[str] = ""
+    bcc: str | Sequence[str] = ""
+    subject: str = ""
+    body: str = ""
+    template_id: int | None = None
+    draft_id: int | None = None
 
 
 _REPLY_INSERT = insert(Reply).returning(Reply.id)
 _DRAFT_SENT = (
     update(Reply).where(Reply.id == bindparam("draft_id", type_=Integer())).returning(Reply.id)
 )
-# The email answered: Actioned, if it is not already (a second reply to it).
-_ACTIONED = (
+# The email answered: Actioned, only while ``holder`` still holds it (a supervisor may have
+# just returned it). (Held as two comparisons: IN would be rendered again on every
+# execution.)
+_ACTIONED_BY_HOLDER = (
     update(Email)
-    .where(Email.id == bindparam("answered"), Email.status != EmailStatus.ACTIONED)
+    .where(
+        Email.id == bindparam("answered"),
+        Email.agent_id == bindparam("holder"),
+        or_(*(Email.status == held for held in HELD)),
+    )
     .values(status=EmailStatus.ACTIONED, actioned_at=bindparam("now", type_=UTCDateTime()))
-)
-# The same, only while ``agent_id`` still holds it: a supervisor may have just returned it.
-# (Held as two comparisons: IN would be rendered again on every execution.)
-_ACTIONED_BY_HOLDER = _ACTIONED.where(
-    Email.agent_id == bindparam("holder"), or_(*(Email.status == held for held in HELD))
 )
 
 
@@ -323,28 +301,21 @@ def _queue_held_reply(columns: tuple[str, ...], draft: bool) -> DriverStatement:
     return DriverStatement(select(reply.c.id).add_cte(logged))
 
 
-def queue_on(
+def queue_reply(
     conn: Connection,
-    email_id: int,
-    email: Answered,
+    reply: ReplyToQueue,
+    answered: Answered,
     channel: SendingChannel | None,
-    agent_id: int | None,
-    to: str | Sequence[str],
-    cc: str | Sequence[str],
-    bcc: str | Sequence[str],
-    subject: str,
-    body: str,
-    template_id: int | None,
-    *,
     now: datetime,
-    draft_id: int | None = None,
-    held: bool = False,
 ) -> int:
-    """``queue_reply`` inside the caller's transaction, with what it reads given: the email
-    answered and its sending channel (None: there is none). ``draft_id`` is a draft to send
-    (its row becomes the queued reply, with a Message-ID made now). ``held``: only if the
-    agent still holds the email (else ConflictError), in one statement on PostgreSQL (so
-    ``conn`` may be in autocommit there). Returns the reply's id."""
+    """Put an agent's reply in the outbox, in ``conn``'s transaction, with what it reads
+    given: the email answered and its sending channel (None: there is none). The email
+    becomes Actioned and the Message-ID is fixed now (kept across retries), only while the
+    agent still holds the email (else ConflictError): one statement on PostgreSQL, so
+    ``conn`` may be in autocommit there. Anything that could not go into the message — a
+    line break in the subject, an address that is not exactly one address — is a
+    ValidationError naming the field, and nothing is queued. Returns the reply's id."""
+    to, cc, bcc, subject, body = reply.to, reply.cc, reply.bcc, reply.subject, reply.body
     if channel is None:
         raise ValidationError(
             "Email Channel",
@@ -363,16 +334,18 @@ def queue_on(
         # Whatever would fail at sending time fails here, in front of the agent, instead of
         # in the background.
         compose.check(
-            _message(email, channel, to_boxes, cc_boxes, bcc_boxes, subject, body, message_id, now)
+            _message(
+                answered, channel, to_boxes, cc_boxes, bcc_boxes, subject, body, message_id, now
+            )
         )
     except compose.HeaderError as exc:
         raise ValidationError(exc.field, exc.message) from exc
     # the envelope's recipients, each address once (a confirmed "a@x b@y" is two)
     _refuse_over(channel, len({m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes)}))
     values: dict[str, Any] = {
-        "email_id": email_id,
-        "agent_id": agent_id,
-        "template_id": template_id,
+        "email_id": reply.email_id,
+        "agent_id": reply.agent_id,
+        "template_id": reply.template_id,
         "to_addrs": compose.format_mailboxes(to_boxes),
         "cc_addrs": compose.format_mailboxes(cc_boxes),
         "bcc_addrs": compose.format_mailboxes(bcc_boxes),
@@ -387,27 +360,24 @@ def queue_on(
     }
     recipients = ", ".join(m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes))
     detail = f"Reply to {recipients} queued for sending through {channel.name}"
-    if held and conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":
         params = {f"r_{name}": value for name, value in values.items()}
-        params.update(answered=email_id, now=now, holder=agent_id, detail=detail)
-        params["draft_id"] = draft_id
-        reply_id = _queue_held_reply(tuple(values), draft_id is not None).scalar(conn, params)
-        if reply_id is None:
+        params.update(answered=reply.email_id, now=now, holder=reply.agent_id, detail=detail)
+        params["draft_id"] = reply.draft_id
+        found = _queue_held_reply(tuple(values), reply.draft_id is not None).scalar(conn, params)
+        if found is None:
             raise ConflictError(_NOT_HELD)
-        return int(reply_id)
-    if held:
-        actioned = conn.execute(
-            _ACTIONED_BY_HOLDER, {"answered": email_id, "now": now, "holder": agent_id}
-        )
-        if not cast(CursorResult[Any], actioned).rowcount:
-            raise ConflictError(_NOT_HELD)
-    else:
-        conn.execute(_ACTIONED, {"answered": email_id, "now": now})
-    if draft_id is None:
+        return int(found)
+    actioned = conn.execute(
+        _ACTIONED_BY_HOLDER, {"answered": reply.email_id, "now": now, "holder": reply.agent_id}
+    )
+    if not cast(CursorResult[Any], actioned).rowcount:
+        raise ConflictError(_NOT_HELD)
+    if reply.draft_id is None:
         reply_id = conn.scalar(_REPLY_INSERT, values)
     else:
-        reply_id = conn.scalar(_DRAFT_SENT.values(values), {"draft_id": draft_id})
-    add_history(conn, email_id, now, agent_id, "replied", detail)
+        reply_id = conn.scalar(_DRAFT_SENT.values(values), {"draft_id": reply.draft_id})
+    add_history(conn, reply.email_id, now, reply.agent_id, "replied", detail)
     return int(cast(int, reply_id))
 
 
@@ -971,7 +941,6 @@ class FailedSend:
     attempts: int
     last_error: str | None
     created_at: datetime
-    next_attempt_at: datetime | None
     cc_addrs: str = ""
     bcc_addrs: str = ""
 
@@ -980,16 +949,12 @@ class FailedSend:
         return recipients_text(self.to_addrs, self.cc_addrs, self.bcc_addrs)
 
 
-def failed_sends(db: Database, *, include_retrying: bool = False) -> list[FailedSend]:
-    """Replies a person should look at, oldest first: failed and uncertain ones (and, with
-    ``include_retrying``, queued ones whose last attempt failed)."""
-    wanted: ColumnElement[bool] = Reply.state.in_([ReplyState.FAILED, ReplyState.UNCERTAIN])
-    if include_retrying:
-        wanted = or_(wanted, and_(Reply.state == ReplyState.QUEUED, Reply.last_error.is_not(None)))
+def failed_sends(db: Database) -> list[FailedSend]:
+    """Replies a person should look at, oldest first: failed and uncertain ones."""
     stmt = (
         select(Reply, User.display_name)
         .outerjoin(User, Reply.agent_id == User.id)
-        .where(wanted)
+        .where(Reply.state.in_([ReplyState.FAILED, ReplyState.UNCERTAIN]))
         .order_by(Reply.created_at, Reply.id)
     )
     with db.session() as s:
@@ -1004,7 +969,6 @@ def failed_sends(db: Database, *, include_retrying: bool = False) -> list[Failed
                 attempts=r.attempts,
                 last_error=r.last_error,
                 created_at=r.created_at,
-                next_attempt_at=r.next_attempt_at if r.state == ReplyState.QUEUED else None,
                 cc_addrs=r.cc_addrs,
                 bcc_addrs=r.bcc_addrs,
             )

@@ -785,22 +785,19 @@ class WorkService(Service):
                 if pending:
                     raise AddressesNeedConfirmation(pending)
                 loose = frozenset(invalid)
-            return outbox.queue_on(
-                conn,
-                email_id,
-                row,
-                row if row.channel is not None else None,
-                self.actor.user_id,
-                expand_recipients("To", text.to, loose),
-                expand_recipients("Cc", text.cc, loose),
-                expand_recipients("Bcc", text.bcc, loose),
-                text.subject,
-                text.body,
-                text.template_id,
-                now=now,
+            reply = outbox.ReplyToQueue(
+                email_id=email_id,
+                agent_id=self.actor.user_id,
+                to=expand_recipients("To", text.to, loose),
+                cc=expand_recipients("Cc", text.cc, loose),
+                bcc=expand_recipients("Bcc", text.bcc, loose),
+                subject=text.subject,
+                body=text.body,
+                template_id=text.template_id,
                 draft_id=row.draft,
-                held=True,
             )
+            channel = row if row.channel is not None else None
+            return outbox.queue_reply(conn, reply, row, channel, now)
 
     # ---- leaving ----------------------------------------------------------------------
     def release_held(self, now: datetime | None = None) -> tuple[int, int]:
