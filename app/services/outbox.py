@@ -20,19 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
-    Integer,
-    Table,
     and_,
-    bindparam,
     case,
-    func,
-    insert,
     or_,
     select,
     update,
@@ -40,27 +33,22 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.db.driver import DriverStatement
+from app.db import hotpath
 from app.db.engine import Database
 from app.db.models import (
-    HELD,
     Campaign,
     Channel,
     Email,
-    EmailStatus,
     History,
-    Organisation,
     Reply,
     ReplyState,
     User,
-    UTCDateTime,
     utcnow,
 )
 from app.mail import compose
 from app.services.auth import Actor, Permission
 from app.services.base import changed_rows
 from app.services.errors import ConflictError, NotFound, ValidationError
-from app.services.history import add_history, history_for_each
 
 # Waits after the 1st, 2nd, … failed attempt; the last one repeats.
 BACKOFF: tuple[timedelta, ...] = (
@@ -94,16 +82,9 @@ def _aware(value: datetime | None) -> datetime:
 # ---- which channel sends a reply --------------------------------------------------
 
 
-def _channel_column() -> Any:
-    """The channel a reply goes out through, as the seed defines it: the campaign's Email
-    Channel, else the Organisation Default Email Channel; the mailbox the customer wrote to
-    only when neither is set."""
-    default = select(Organisation.default_channel_id).limit(1).scalar_subquery()
-    return func.coalesce(Campaign.channel_id, default, Email.channel_id)
-
-
-# For other services' queries (the email's reply channel in a join).
-channel_column = _channel_column
+# The channel a reply goes out through (the campaign's, else the organisation's default,
+# else the mailbox written to), in a query that joins Email and Campaign.
+_channel_column = hotpath.reply_channel_id
 
 
 def _with_channel(statement: Any) -> Any:
@@ -248,57 +229,7 @@ class ReplyToQueue:
     draft_id: int | None = None
 
 
-_REPLY_INSERT = insert(Reply).returning(Reply.id)
-_DRAFT_SENT = (
-    update(Reply).where(Reply.id == bindparam("draft_id", type_=Integer())).returning(Reply.id)
-)
-# The email answered: Actioned, only while ``holder`` still holds it (a supervisor may have
-# just returned it). (Held as two comparisons: IN would be rendered again on every
-# execution.)
-_ACTIONED_BY_HOLDER = (
-    update(Email)
-    .where(
-        Email.id == bindparam("answered"),
-        Email.agent_id == bindparam("holder"),
-        or_(*(Email.status == held for held in HELD)),
-    )
-    .values(status=EmailStatus.ACTIONED, actioned_at=bindparam("now", type_=UTCDateTime()))
-)
-
-
 _NOT_HELD = "You no longer hold this email: it was not sent."
-
-
-@lru_cache(maxsize=4)
-def _queue_held_reply(columns: tuple[str, ...], draft: bool) -> DriverStatement:
-    """PostgreSQL, one statement (one round trip, atomic without a transaction around it)
-    for an agent's reply: the email Actioned if the agent (``holder``) still holds it, then
-    — only then — the reply (``columns``, bound as ``r_<name>``: a new row, or the agent's
-    draft ``draft_id`` made the reply) and its History (``detail``). Returns the reply's
-    id, or no row when the agent no longer holds the email."""
-    actioned = _ACTIONED_BY_HOLDER.returning(Email.id).cte("actioned")
-    table = cast(Table, Reply.__table__)
-    reply: Any
-    if draft:
-        reply = (
-            update(Reply)
-            .where(
-                Reply.id == bindparam("draft_id", type_=Integer()),
-                Reply.email_id.in_(select(actioned.c.id)),
-            )
-            .values({name: bindparam(f"r_{name}", type_=table.c[name].type) for name in columns})
-        )
-    else:
-        reply = insert(Reply).from_select(
-            list(columns),
-            select(
-                actioned.c.id,
-                *(bindparam(f"r_{name}", type_=table.c[name].type) for name in columns[1:]),
-            ),
-        )
-    reply = reply.returning(Reply.id, Reply.email_id).cte("reply")
-    logged = history_for_each(reply.c.email_id, "replied", "now", "holder").cte("logged")
-    return DriverStatement(select(reply.c.id).add_cte(logged))
 
 
 def queue_reply(
@@ -360,25 +291,12 @@ def queue_reply(
     }
     recipients = ", ".join(m.address for m in (*to_boxes, *cc_boxes, *bcc_boxes))
     detail = f"Reply to {recipients} queued for sending through {channel.name}"
-    if conn.dialect.name == "postgresql":
-        params = {f"r_{name}": value for name, value in values.items()}
-        params.update(answered=reply.email_id, now=now, holder=reply.agent_id, detail=detail)
-        params["draft_id"] = reply.draft_id
-        found = _queue_held_reply(tuple(values), reply.draft_id is not None).scalar(conn, params)
-        if found is None:
-            raise ConflictError(_NOT_HELD)
-        return int(found)
-    actioned = conn.execute(
-        _ACTIONED_BY_HOLDER, {"answered": reply.email_id, "now": now, "holder": reply.agent_id}
+    reply_id = hotpath.queue_held_reply(
+        conn, values, holder=reply.agent_id, now=now, detail=detail, draft_id=reply.draft_id
     )
-    if not cast(CursorResult[Any], actioned).rowcount:
+    if reply_id is None:
         raise ConflictError(_NOT_HELD)
-    if reply.draft_id is None:
-        reply_id = conn.scalar(_REPLY_INSERT, values)
-    else:
-        reply_id = conn.scalar(_DRAFT_SENT.values(values), {"draft_id": reply.draft_id})
-    add_history(conn, reply.email_id, now, reply.agent_id, "replied", detail)
-    return int(cast(int, reply_id))
+    return reply_id
 
 
 # ---- the sender's state machine -------------------------------------------------------

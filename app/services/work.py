@@ -16,25 +16,21 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import (
     Connection,
-    Integer,
     and_,
-    bindparam,
     delete,
     func,
-    literal,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
-from app.db.driver import DriverStatement
+from app.db import hotpath
 from app.db.functions import folded
 from app.db.models import (
     HELD,
@@ -54,7 +50,7 @@ from app.db.models import (
 )
 from app.mail import compose
 from app.mail.fields import parse_addresses
-from app.services import outbox, placeholders, taking
+from app.services import outbox, placeholders
 from app.services.auth import Permission
 from app.services.base import Service, changed_rows, get_or_404, not_found
 from app.services.errors import (
@@ -256,53 +252,6 @@ class AgentFailedSend:
         return outbox.recipients_text(self.to_addrs, self.cc_addrs, self.bcc_addrs)
 
 
-@lru_cache(maxsize=2)
-def _for_sending(with_template: bool) -> DriverStatement:
-    """``WorkService._for_sending``'s query, bound with ``email_id`` (and ``template_id``):
-    columns only (no objects to load and track), the message and its text left out."""
-    linked: Any = None
-    if with_template:
-        linked = (
-            select(CampaignTemplate.template_id)
-            .where(
-                CampaignTemplate.campaign_id == Email.campaign_id,
-                CampaignTemplate.template_id == bindparam("template_id", type_=Integer()),
-            )
-            .scalar_subquery()
-        )
-    draft = (
-        select(Reply.id)
-        .where(Reply.email_id == Email.id, Reply.state == ReplyState.DRAFT)
-        .order_by(Reply.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    statement = (
-        select(
-            Email.status,
-            Email.agent_id,
-            Email.message_id,
-            Email.in_reply_to,
-            Email.references,
-            Campaign.id.label("campaign"),
-            Campaign.allow_free_format,
-            Campaign.require_address_confirmation,
-            linked.label("linked") if linked is not None else literal(None).label("linked"),
-            Channel.id.label("channel"),
-            Channel.name,
-            Channel.display_name,
-            Channel.email_address,
-            Channel.max_recipients,
-            draft.label("draft"),
-        )
-        .select_from(Email)
-        .outerjoin(Campaign, Email.campaign_id == Campaign.id)
-        .outerjoin(Channel, Channel.id == outbox.channel_column())
-        .where(Email.id == bindparam("email_id", type_=Integer()))
-    )
-    return DriverStatement(statement)
-
-
 # An email outside any campaign (its campaign was removed): nothing is allowed.
 NO_CAMPAIGN_RULES = Rules(False, True, False, False, False)
 
@@ -313,16 +262,6 @@ def reply_subject(subject: str) -> str:
     if stripped[:3].casefold() == "re:":
         return stripped
     return f"Re: {stripped}" if stripped else "Re:"
-
-
-_ANY_QUEUED = (
-    select(Email.id)
-    .where(
-        Email.status == EmailStatus.QUEUED,
-        Email.campaign_id.in_(bindparam("ids", expanding=True)),
-    )
-    .limit(1)
-)
 
 
 def requeue(
@@ -354,7 +293,7 @@ class WorkService(Service):
     # ---- where the agent works ------------------------------------------------------
     def _campaign_ids(self, s: Session) -> list[int]:
         """The campaigns assigned to the teams the signed-in user is a member of."""
-        return list(s.scalars(taking.CAMPAIGN_IDS, {"user_id": self.actor.user_id}))
+        return list(s.scalars(hotpath.CAMPAIGN_IDS, {"user_id": self.actor.user_id}))
 
     def campaign_ids(self) -> list[int]:
         with self.read(Permission.WORK_EMAILS) as s:
@@ -403,22 +342,17 @@ class WorkService(Service):
         user_id = cast(int, self.actor.user_id)
         detail = f"Taken by {self.actor.display_name}"
         for _attempt in range(20):
-            # PostgreSQL: the take is one statement, atomic alone (no transaction around it);
-            # it reads the agent's campaigns itself.
+            # PostgreSQL: the take is one statement, atomic alone (no transaction around it).
             with self.db.autocommit() as conn:
-                mine = taking.campaign_ids(conn, user_id) if self.db.is_sqlite else None
-                if mine is not None:
-                    self._check_campaign(mine, campaign_id)
-                taken = taking.take_oldest(conn, user_id, detail, now, mine, campaign_id)
+                taken = hotpath.take_oldest(conn, user_id, now, detail, campaign_id)
                 if taken is not None:
                     return taken
-                if mine is None:
-                    mine = taking.campaign_ids(conn, user_id)
-                    self._check_campaign(mine, campaign_id)
+                mine = hotpath.campaign_ids(conn, user_id)
+                self._check_campaign(mine, campaign_id)
                 # Nothing queued, or (PostgreSQL) every first entry was being taken by other
                 # agents at that moment: look again.
                 ids = [campaign_id] if campaign_id is not None else mine
-                if not ids or conn.scalar(_ANY_QUEUED, {"ids": ids}) is None:
+                if not ids or not hotpath.any_queued(conn, ids):
                     return None
         return None
 
@@ -544,12 +478,7 @@ class WorkService(Service):
         its id, or None), the channel the reply goes out through (``channel``: None if there
         is none) and the draft being sent (``draft``). The same answers as ``_held_email``,
         ``_rules``, ``_check_template``, ``outbox.sending_channel_id`` and ``_draft``."""
-        values = {"email_id": email_id, "template_id": template_id}
-        statement = _for_sending(template_id is not None)
-        if self.db.is_sqlite:
-            row: Any = conn.execute(statement.statement, values).one_or_none()
-        else:
-            row = statement.one_or_none(conn, values)
+        row = hotpath.sending_facts(conn, email_id, template_id)
         if row is None:
             raise not_found("email")
         self._check_held(conn, EmailStatus(row.status), row.agent_id)
