@@ -38,12 +38,14 @@ from app.db.models import (
     Reply,
     ReplyState,
     User,
+    utcnow,
 )
 from app.mail.html import sanitize
 from app.mail.parse import AttachmentInfo, attachment_bytes, read_body
 from app.services.auth import Permission
 from app.services.base import Service, get_or_404
 from app.services.errors import NotFound, PermissionDenied, ValidationError
+from app.services.history import Entry, write_history
 
 PERMISSION = Permission.CONFIGURE_CAMPAIGNS
 # Inline images are shown from data: URLs; larger ones are listed as attachments only.
@@ -714,11 +716,5 @@ class EmailService(Service):
             email.status = EmailStatus.QUEUED
             email.campaign_id = campaign.id
             email.quarantine_reason = None
-            s.add(
-                History(
-                    email_id=email.id,
-                    user_id=self.actor.user_id,
-                    action="released",
-                    detail=f"Released from quarantine ({reason}) to {campaign.title}",
-                )
-            )
+            detail = f"Released from quarantine ({reason}) to {campaign.title}"
+            write_history(s, [Entry(email.id, "released", detail, utcnow(), self.actor.user_id)])

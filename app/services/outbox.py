@@ -39,7 +39,6 @@ from app.db.models import (
     Campaign,
     Channel,
     Email,
-    History,
     Reply,
     ReplyState,
     User,
@@ -49,6 +48,7 @@ from app.mail import compose
 from app.services.auth import Actor, Permission
 from app.services.base import changed_rows
 from app.services.errors import ConflictError, NotFound, ValidationError
+from app.services.history import Entry, write_history
 
 # Waits after the 1st, 2nd, … failed attempt; the last one repeats.
 BACKOFF: tuple[timedelta, ...] = (
@@ -508,7 +508,7 @@ def _settle(s: Session, reply_id: int, **values: Any) -> bool:
 def _history(s: Session, reply_id: int, at: datetime, action: str, detail: str) -> None:
     email_id = s.scalar(select(Reply.email_id).where(Reply.id == reply_id))
     if email_id is not None:
-        s.add(History(email_id=email_id, at=at, action=action, detail=detail))
+        write_history(s, [Entry(email_id, action, detail, at)])
 
 
 def _first_reply(s: Session, reply_id: int, at: datetime) -> None:
@@ -690,11 +690,7 @@ def split_refused(
             detail += f"; {_some([r.recipient for r in for_now])} tried again later"
         if too_many:
             detail += f"; {_some([r.recipient for r in too_many])} sent it in another message"
-        s.add(
-            History(
-                email_id=reply.email_id, at=now, action="partially refused", detail=detail + "."
-            )
-        )
+        write_history(s, [Entry(reply.email_id, "partially refused", detail + ".", now)])
     return True
 
 
@@ -802,16 +798,9 @@ def retry(db: Database, actor: Actor, reply_id: int, now: datetime | None = None
             raise ConflictError(
                 f"Only a failed or uncertain reply can be sent again; this one is {state.value}."
             )
-        email_id = s.scalar(select(Reply.email_id).where(Reply.id == reply_id))
-        s.add(
-            History(
-                email_id=email_id,
-                at=now,
-                user_id=actor.user_id,
-                action="send retried",
-                detail=f"{actor.display_name} queued the reply again (was {state.value})",
-            )
-        )
+        email_id = s.scalars(select(Reply.email_id).where(Reply.id == reply_id)).one()
+        detail = f"{actor.display_name} queued the reply again (was {state.value})"
+        write_history(s, [Entry(email_id, "send retried", detail, now, actor.user_id)])
 
 
 def accept_as_sent(db: Database, actor: Actor, reply_id: int, now: datetime | None = None) -> None:
@@ -829,16 +818,9 @@ def accept_as_sent(db: Database, actor: Actor, reply_id: int, now: datetime | No
         if not changed:
             raise ConflictError("Only an uncertain reply can be accepted as sent.")
         _first_reply(s, reply_id, now)
-        email_id = s.scalar(select(Reply.email_id).where(Reply.id == reply_id))
-        s.add(
-            History(
-                email_id=email_id,
-                at=now,
-                user_id=actor.user_id,
-                action="sent",
-                detail=f"{actor.display_name} confirmed that the uncertain reply was sent",
-            )
-        )
+        email_id = s.scalars(select(Reply.email_id).where(Reply.id == reply_id)).one()
+        detail = f"{actor.display_name} confirmed that the uncertain reply was sent"
+        write_history(s, [Entry(email_id, "sent", detail, now, actor.user_id)])
 
 
 def recipients_text(to: str, cc: str, bcc: str) -> str:

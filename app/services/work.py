@@ -39,7 +39,6 @@ from app.db.models import (
     Channel,
     Email,
     EmailStatus,
-    History,
     Organisation,
     Reply,
     ReplyState,
@@ -59,6 +58,7 @@ from app.services.errors import (
     ServiceError,
     ValidationError,
 )
+from app.services.history import Entry, write_history
 
 TEMPLATE = "Template"
 
@@ -599,11 +599,7 @@ class WorkService(Service):
 
     # ---- actions --------------------------------------------------------------------------
     def _history(self, s: Session, email_id: int, at: datetime, action: str, detail: str) -> None:
-        s.add(
-            History(
-                email_id=email_id, at=at, user_id=self.actor.user_id, action=action, detail=detail
-            )
-        )
+        write_history(s, [Entry(email_id, action, detail, at, self.actor.user_id)])
 
     def _discard_draft(self, s: Session, email_id: int) -> bool:
         return bool(
