@@ -114,8 +114,13 @@ def cmd_config_import(args: argparse.Namespace) -> int:
         data = config_io.read_config(raw)
     except config_io.ConfigFileError as exc:
         raise CliError(f"{args.file}: {exc.message}") from exc
-    counts = config_io.import_config(open_database(args.database), SYSTEM, data)
-    print("Imported " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
+    db = open_database(args.database)
+    counts = config_io.import_config(db, SYSTEM, data, check_only=args.check)
+    what = ", ".join(f"{n} {k}" for k, n in counts.items())
+    if args.check:
+        print(f"{args.file} can be imported into {db.describe()}: {what}. Nothing was changed.")
+    else:
+        print(f"Imported {what}.")
     return 0
 
 
@@ -429,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
         config_sub, "import", cmd_config_import, "load a configuration into an empty database"
     )
     imp.add_argument("file", help="JSON file written by 'config export' ('-': standard input)")
+    imp.add_argument(
+        "--check",
+        action="store_true",
+        help="import it in a transaction of the database that is rolled back: every problem "
+        "an import would meet, nothing changed",
+    )
 
     add(sub, "demo", cmd_demo, "fill an empty database with the demo organisation")
 

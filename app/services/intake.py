@@ -205,12 +205,9 @@ class Intake:
             return []
         now = received_at or utcnow()
         results: list[Stored | None] = [None] * len(messages)
-        with self.db.session() as s:
-            if self.db.is_sqlite:
-                # The server deletes, marks or moves these messages once this commit returns:
-                # it must survive a power cut, not only a crash (WAL with NORMAL, the
-                # engine's setting, syncs only at checkpoints).
-                s.connection().exec_driver_sql("PRAGMA synchronous=FULL")
+        # The server deletes, marks or moves these messages once this commit returns: it
+        # must survive a power cut, not only a crash.
+        with self.db.session(durable=True) as s:
             by_identity = self._existing_by_uid(s, messages)
             prepared: list[tuple[int, Fetched, Analysed]] = []
             for i, m in enumerate(messages):
