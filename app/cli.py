@@ -212,7 +212,8 @@ def cmd_channel_sync(args: argparse.Namespace) -> int:
     early = EarlyConnection(args.database or paths.default_database_url(), args.name)
     try:
         from app.channel_service.forked import ReaderEnded
-        from app.channel_service.sync import imap_settings, sync_channel
+        from app.channel_service.servers import imap_settings
+        from app.channel_service.sync import sync_channel
         from app.mail.imap import ConnectionProblem
         from app.services import secrets
 

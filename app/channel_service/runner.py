@@ -24,7 +24,8 @@ from app.services.leases import DEFAULT_TTL, LeaseHolder, channel_lease_name, pr
 from app.services.secrets import SecretStore
 
 from .outbox import OutboxWorker
-from .sync import SyncReport, filter_warning, imap_settings, sync_channel
+from .servers import imap_settings
+from .sync import SyncReport, filter_warning, sync_channel
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # seconds between progress events
