@@ -259,7 +259,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.channel_service.runner import ChannelService, ChannelState
+    from app.channel_service.runner import ChannelState, ChannelWorker
     from app.services import secrets
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -275,7 +275,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             last[state.channel_id] = line
             logging.info("%s", line)
 
-    service = ChannelService(db, secrets.default_store(), report, lease_seconds=args.lease_seconds)
+    service = ChannelWorker(db, secrets.default_store(), report, lease_seconds=args.lease_seconds)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
     service.start()
