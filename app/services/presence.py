@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from app.db.engine import Database
 from app.db.models import Email, EmailStatus, Organisation, User, utcnow
 from app.services.history import Entry, write_history
-from app.services.work import requeue
+from app.services.holding import requeue
 
 HEARTBEAT = 30  # seconds between a workstation's signs of life
 
