@@ -181,7 +181,8 @@ class Database:
         the end, or none of it — on an error, and always with ``commit=False`` (a dry run:
         ``config import --check`` runs the import so, on the real schema, and rolls back).
         A call that fails fails the unit: it is rolled back even if the error was caught.
-        A unit inside a unit joins it. Objects loaded inside are not read again after it."""
+        A unit inside a unit joins it. (An object one call loaded is read again when used
+        after a later call began: inside the unit, not after it.)"""
         joined = self._unit()
         if joined is not None:
             if not commit:
