@@ -114,8 +114,13 @@ def cmd_config_import(args: argparse.Namespace) -> int:
         data = config_io.read_config(raw)
     except config_io.ConfigFileError as exc:
         raise CliError(f"{args.file}: {exc.message}") from exc
-    counts = config_io.import_config(open_database(args.database), SYSTEM, data)
-    print("Imported " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
+    db = open_database(args.database)
+    counts = config_io.import_config(db, SYSTEM, data, check_only=args.check)
+    what = ", ".join(f"{n} {k}" for k, n in counts.items())
+    if args.check:
+        print(f"{args.file} can be imported into {db.describe()}: {what}. Nothing was changed.")
+    else:
+        print(f"Imported {what}.")
     return 0
 
 
@@ -207,7 +212,8 @@ def cmd_channel_sync(args: argparse.Namespace) -> int:
     early = EarlyConnection(args.database or paths.default_database_url(), args.name)
     try:
         from app.channel_service.forked import ReaderEnded
-        from app.channel_service.sync import imap_settings, sync_channel
+        from app.channel_service.servers import imap_settings
+        from app.channel_service.sync import sync_channel
         from app.mail.imap import ConnectionProblem
         from app.services import secrets
 
@@ -253,7 +259,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app.channel_service.runner import ChannelService, ChannelState
+    from app.channel_service.runner import ChannelState, ChannelWorker
     from app.services import secrets
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -269,7 +275,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             last[state.channel_id] = line
             logging.info("%s", line)
 
-    service = ChannelService(db, secrets.default_store(), report, lease_seconds=args.lease_seconds)
+    service = ChannelWorker(db, secrets.default_store(), report, lease_seconds=args.lease_seconds)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
     service.start()
@@ -429,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
         config_sub, "import", cmd_config_import, "load a configuration into an empty database"
     )
     imp.add_argument("file", help="JSON file written by 'config export' ('-': standard input)")
+    imp.add_argument(
+        "--check",
+        action="store_true",
+        help="import it in a transaction of the database that is rolled back: every problem "
+        "an import would meet, nothing changed",
+    )
 
     add(sub, "demo", cmd_demo, "fill an empty database with the demo organisation")
 

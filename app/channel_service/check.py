@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from app.db.engine import Database
-from app.db.models import Channel, Organisation
 from app.mail import smtp
 from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
-from app.services.secrets import SecretStore, channel_key
+from app.services.secrets import SecretStore
 
-from .sync import imap_settings
+from .servers import imap_settings, smtp_settings
 
 
 @dataclass
@@ -25,25 +22,6 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.imap_ok and self.smtp_ok
-
-
-def smtp_settings(db: Database, channel_id: int, secrets: SecretStore | None) -> smtp.SmtpSettings:
-    with db.session() as s:
-        channel = s.get_one(Channel, channel_id)
-        org = s.scalar(select(Organisation))
-        key = channel_key(org.installation_id if org else "", channel.uuid, "outbound")
-        settings = smtp.SmtpSettings(
-            channel.smtp_host,
-            channel.smtp_port,
-            channel.smtp_security,
-            channel.smtp_username,
-            "",
-            channel.ca_file,
-        )
-    password = (secrets.get(key) if secrets is not None else None) or ""
-    if settings.username and not password:
-        raise ConnectionProblem("credentials", "No SMTP password is stored for this channel.")
-    return smtp.SmtpSettings(**{**settings.__dict__, "password": password})
 
 
 def check_settings(imap: ImapSettings, smtp_config: smtp.SmtpSettings) -> CheckResult:

@@ -20,9 +20,26 @@ import contextlib
 import sqlite3
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
-from app.db.enums import Security
 from app.mail.imap import ImapSession, ImapSettings
+
+from .servers import connection_settings
+
+
+class _Row(NamedTuple):
+    """The channel's server columns, as read here."""
+
+    imap_host: str
+    imap_port: int
+    imap_security: str
+    imap_username: str
+    imap_folder: str
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_username: str
+    ca_file: str
 
 
 class EarlyConnection:
@@ -86,7 +103,7 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def _read_settings(url: str, name: str) -> ImapSettings | None:
-    """The channel's IMAP settings with its password, as ``sync.imap_settings`` reads them;
+    """The channel's IMAP settings with its password, as ``servers.imap_settings`` reads them;
     None where this cannot (not a SQLite file, no such channel, no password)."""
     from app.services.secrets import channel_key, default_store
 
@@ -96,29 +113,19 @@ def _read_settings(url: str, name: str) -> ImapSettings | None:
     # read-only, and not waiting for writers: this only saves time when it is quick
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
     try:
-        row = conn.execute(
-            "SELECT imap_host, imap_port, imap_security, imap_username, imap_folder, ca_file, "
-            "uuid FROM channels WHERE name = ?",
-            (name,),
+        found = conn.execute(
+            f"SELECT {', '.join(_Row._fields)}, uuid FROM channels WHERE name = ?", (name,)
         ).fetchone()
         org = conn.execute("SELECT installation_id FROM organisation LIMIT 1").fetchone()
     finally:
         conn.close()
-    if row is None:
+    if found is None:
         return None
-    host, port, security, username, folder, ca_file, uuid = row
+    *columns, uuid = found
     store = default_store()
     if store is None:
         return None
     password = store.get(channel_key(org[0] if org else "", uuid, "inbound"))
     if not password:
         return None
-    return ImapSettings(
-        host=host,
-        port=int(port),
-        security=Security(security),
-        username=username,
-        password=password,
-        folder=folder or "INBOX",
-        ca_file=ca_file,
-    )
+    return connection_settings(_Row(*columns), inbound_password=password).imap

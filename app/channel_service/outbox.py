@@ -46,8 +46,7 @@ from app.services.errors import ServiceError
 from app.services.outbox import Prepared, Refusal
 from app.services.secrets import SecretStore
 
-from .check import smtp_settings
-from .sync import imap_settings
+from .servers import imap_settings, smtp_settings
 
 log = logging.getLogger(__name__)
 BATCH_LIMIT = 100

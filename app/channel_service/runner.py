@@ -1,6 +1,7 @@
-"""The channel service: one worker thread per enabled channel, retrieving with IDLE where
-the server offers it and polling at the check interval otherwise. It reports plain
-``ChannelState`` events through a callback and knows nothing of Qt."""
+"""The channel service in a process: ``ChannelWorker`` runs one ``RetrievalWorker`` thread
+per enabled channel, retrieving with IDLE where the server offers it and polling at the
+check interval otherwise, and the outbox sender. It reports plain ``ChannelState`` events
+through a callback and knows nothing of Qt."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from app.services.leases import DEFAULT_TTL, LeaseHolder, channel_lease_name, pr
 from app.services.secrets import SecretStore
 
 from .outbox import OutboxWorker
-from .sync import SyncReport, filter_warning, imap_settings, sync_channel
+from .servers import imap_settings
+from .sync import SyncReport, filter_warning, sync_channel
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # seconds between progress events
@@ -65,8 +67,10 @@ class ChannelState:
 Listener = Callable[[ChannelState], None]
 
 
-class ChannelWorker(threading.Thread):
-    def __init__(self, service: ChannelService, channel: Channel) -> None:
+class RetrievalWorker(threading.Thread):
+    """Retrieves one channel, with IDLE or polling, while it holds the channel's lease."""
+
+    def __init__(self, service: ChannelWorker, channel: Channel) -> None:
         super().__init__(name=f"channel-{channel.id}", daemon=True)
         self.service = service
         self.channel_id = channel.id
@@ -218,8 +222,10 @@ class _Either(threading.Event):
         return any(e.is_set() for e in self._events)
 
 
-class ChannelService:
-    """Runs a worker per enabled channel, and the outbox sender, until ``stop()``."""
+class ChannelWorker:
+    """The channel service's work in one process (the app's, or ``serve``): a retrieval
+    worker per enabled channel and the outbox sender, until ``stop()``. (Not the services
+    layer's ``ChannelService``, which configures channels.)"""
 
     def __init__(
         self,
@@ -235,7 +241,7 @@ class ChannelService:
         self.secrets = secrets
         self.listener = listener
         self.stopping = threading.Event()
-        self.workers: dict[int, ChannelWorker] = {}
+        self.workers: dict[int, RetrievalWorker] = {}
         self.outbox: OutboxWorker | None = None
         self.lock = threading.Lock()
 
@@ -255,7 +261,7 @@ class ChannelService:
         with self.lock:
             for channel in channels:
                 if channel.id not in self.workers:
-                    worker = ChannelWorker(self, channel)
+                    worker = RetrievalWorker(self, channel)
                     self.workers[channel.id] = worker
                     worker.start()
             if self.outbox is None:
@@ -285,7 +291,7 @@ class ChannelService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop cooperatively: each worker ends its current batch and logs out."""
         self.stopping.set()
-        threads: list[ChannelWorker | OutboxWorker] = list(self.workers.values())
+        threads: list[RetrievalWorker | OutboxWorker] = list(self.workers.values())
         if self.outbox is not None:
             threads.append(self.outbox)
         for thread in threads:

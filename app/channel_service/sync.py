@@ -23,16 +23,15 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from app.db.engine import Database
-from app.db.models import AfterRetrieval, Channel, Organisation
+from app.db.models import AfterRetrieval, Channel
 from app.mail import imap as imap_module
-from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
+from app.mail.imap import ImapSession
 from app.services.intake import Analysed, Fetched, Intake
-from app.services.secrets import SecretStore, channel_key
+from app.services.secrets import SecretStore
 
 from . import forked
+from .servers import imap_settings
 
 # From this many new messages on, a pass fetches and reads them in a second process (for
 # fewer, starting it gains little; and its fetching runs further ahead of storing).
@@ -84,31 +83,6 @@ def filter_warning(timed_out: Counter[str]) -> str:
 
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-def imap_settings(db: Database, channel_id: int, secrets: SecretStore | None) -> ImapSettings:
-    with db.session() as s:
-        channel = s.get_one(Channel, channel_id)
-        org = s.scalar(select(Organisation))
-        key = channel_key(org.installation_id if org else "", channel.uuid, "inbound")
-        settings = ImapSettings(
-            host=channel.imap_host,
-            port=channel.imap_port,
-            security=channel.imap_security,
-            username=channel.imap_username,
-            password="",
-            folder=channel.imap_folder or "INBOX",
-            ca_file=channel.ca_file,
-        )
-    password = secrets.get(key) if secrets is not None else None
-    if not password:
-        raise ConnectionProblem(
-            "credentials",
-            "No IMAP password is stored for this channel "
-            "(set it in the channel screen or with "
-            "'channel set-password').",
-        )
-    return ImapSettings(**{**settings.__dict__, "password": password})
 
 
 def sync_channel(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,55 @@ def _private_sqlite_file(path: Path) -> None:
             paths.make_private(backup)
 
 
+class UnitOfWorkFailed(RuntimeError):
+    """A unit of work ended normally though a call inside it failed (its error was caught):
+    it was rolled back, never committed in part."""
+
+
+class _Unit:
+    """The session of a unit of work, and the calls inside it (``Database.unit_of_work``)."""
+
+    def __init__(self, db: Database, session: Session) -> None:
+        self.db = db
+        self.session = session
+        self.depth = 0  # calls under way (a call may make others: the actor's rights, …)
+        self.failed = False
+
+    @contextmanager
+    def join(self) -> Iterator[Session]:
+        """A call joins the unit: the unit's session and transaction, no commit of its own.
+        A call that starts reads what the earlier ones wrote: their changes are flushed and
+        the objects they loaded read again when next used (a Core statement may have
+        changed their rows). Its own changes are flushed when it ends, so that an error of
+        the database (a unique name taken, a row gone) is that call's, as it would be alone."""
+        if self.failed:
+            raise UnitOfWorkFailed("an earlier call in this unit of work failed")
+        outermost = self.depth == 0
+        if outermost:
+            self.session.flush()
+            self.session.expire_all()
+        self.depth += 1
+        try:
+            yield self.session
+            if outermost:
+                self.session.flush()
+        except BaseException:
+            self.failed = True
+            raise
+        finally:
+            self.depth -= 1
+
+
+# The units of work under way in this thread (or task): each thread has its own.
+_units: ContextVar[tuple[_Unit, ...]] = ContextVar("units_of_work", default=())
+
+
 class Database:
-    """One database: its engine and a session factory. Injected everywhere."""
+    """One database: its engine and a session factory. Injected everywhere.
+
+    Every way of working on it — ``session()`` (ORM), ``connection()`` (Core, one
+    transaction), ``autocommit()`` (Core, each statement alone on PostgreSQL) — is one
+    transaction of its own, or, inside ``unit_of_work()``, joins the unit's transaction."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
@@ -120,11 +168,63 @@ class Database:
         name = make_url(self.url).database
         return Path(name) if name and name != ":memory:" else None
 
+    def _unit(self) -> _Unit | None:
+        for unit in _units.get():
+            if unit.db is self:
+                return unit
+        return None
+
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
+    def unit_of_work(self, *, commit: bool = True) -> Iterator[Session]:
+        """One transaction that every service call made inside it (in this thread) joins,
+        whatever way it works (session, connection, autocommit): all of it is committed at
+        the end, or none of it — on an error, and always with ``commit=False`` (a dry run:
+        ``config import --check`` runs the import so, on the real schema, and rolls back).
+        A call that fails fails the unit: it is rolled back even if the error was caught.
+        A unit inside a unit joins it. (An object one call loaded is read again when used
+        after a later call began: inside the unit, not after it.)"""
+        joined = self._unit()
+        if joined is not None:
+            if not commit:
+                raise ValueError("a dry run cannot be part of another unit of work")
+            with joined.join() as session:
+                yield session
+            return
+        unit = _Unit(self, self._factory())
+        token = _units.set((*_units.get(), unit))
+        try:
+            yield unit.session
+            if unit.failed:
+                raise UnitOfWorkFailed("a call in this unit of work failed: nothing was saved")
+            if commit:
+                unit.session.commit()
+            else:
+                unit.session.rollback()
+        except BaseException:
+            unit.session.rollback()
+            raise
+        finally:
+            _units.reset(token)
+            unit.session.close()
+
+    @contextmanager
+    def session(self, *, durable: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error (inside
+        a unit of work: the unit's session). ``durable``: the commit survives a power cut,
+        not only a crash (SQLite in WAL mode with ``synchronous=NORMAL``, the engine's
+        setting, syncs only at checkpoints; this connection syncs every commit from now on;
+        PostgreSQL's commits are durable already)."""
+        unit = self._unit()
+        if unit is not None:
+            with unit.join() as session:
+                if durable:
+                    self._make_durable(session)
+                yield session
+            return
         session = self._factory()
         try:
+            if durable:
+                self._make_durable(session)
             yield session
             session.commit()
         except BaseException:
@@ -133,10 +233,20 @@ class Database:
         finally:
             session.close()
 
+    def _make_durable(self, session: Session) -> None:
+        if self.is_sqlite:
+            session.connection().exec_driver_sql("PRAGMA synchronous=FULL")
+
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A Core connection in one transaction (committed on success, rolled back on error):
-        for the few hot paths where an ORM session's bookkeeping costs more than the SQL."""
+        for the few hot paths where an ORM session's bookkeeping costs more than the SQL.
+        (Inside a unit of work: the unit's connection, in its transaction.)"""
+        unit = self._unit()
+        if unit is not None:
+            with unit.join() as session:
+                yield session.connection()
+            return
         with self.engine.begin() as connection:
             yield connection
 
@@ -146,8 +256,8 @@ class Database:
         for work that is one statement, or statements each safe alone (a read, then a write
         that checks again what it relies on). No BEGIN and COMMIT round trips: two fewer per
         action of an agent. SQLite, where such work takes several statements, gets one
-        transaction as from ``connection()``."""
-        if self.is_sqlite:
+        transaction as from ``connection()``; so does a unit of work."""
+        if self.is_sqlite or self._unit() is not None:
             with self.connection() as connection:
                 yield connection
             return

@@ -319,12 +319,24 @@ def _simple_mailbox(text: str) -> Mailbox | None:
 
 
 @lru_cache(maxsize=4096)  # the same few addresses come again and again (To: support@...)
-def _parse_addresses(value: str, fast: bool = True) -> tuple[tuple[Mailbox, ...], tuple[str, ...]]:
-    problems: list[str] = []
-    text = raw_text(value).replace("\r", "").replace("\n", "")
-    simple = _simple_mailbox(text) if fast else None
+def _parse_addresses(value: str) -> tuple[tuple[Mailbox, ...], tuple[str, ...]]:
+    text = _unfolded(value)
+    simple = _simple_mailbox(text)
     if simple is not None:
         return (simple,), ()
+    return _parse_tokens(text)
+
+
+def _unfolded(value: str) -> str:
+    """A header value as the address readers take it: raw text, its line breaks removed."""
+    return raw_text(value).replace("\r", "").replace("\n", "")
+
+
+def _parse_tokens(text: str) -> tuple[tuple[Mailbox, ...], tuple[str, ...]]:
+    """The mailboxes (and problems) of an unfolded address list, token by token: the general
+    reader, for whatever ``_simple_mailbox`` (the common single address, read at once, with
+    the same result) does not take."""
+    problems: list[str] = []
     found: list[Mailbox] = []
     current: list[tuple[str, str]] = []
     angle = False

@@ -9,11 +9,9 @@ the services, every problem named with its JSON path.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,7 +19,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.db.engine import Database
 from app.db.models import (
-    Base,
     Campaign,
     CampaignGroup,
     CampaignTemplate,
@@ -234,13 +231,18 @@ def _lookup(mapping: dict[str, int], name: str | None, path: str) -> int | None:
     return found
 
 
-def import_config(db: Database, actor: Actor, data: Any) -> dict[str, int]:
+def import_config(
+    db: Database, actor: Actor, data: Any, *, check_only: bool = False
+) -> dict[str, int]:
     """Create everything in ``data`` in an empty database; returns counts per section.
 
     The file's shape is checked first (``ConfigFileError`` lists what is wrong with JSON
-    paths). Then it is imported into a scratch database, so that a problem anywhere in it
-    leaves the real database untouched. Users are created without a password (they
-    cannot sign in until an administrator sets one with ``user set-password``).
+    paths). Then it is imported through the services in one transaction of the database
+    (``Database.unit_of_work``): a problem anywhere in it leaves the database untouched.
+    ``check_only``: the same import, on the same database and its real schema, rolled back
+    at the end (what an import would do, changing nothing). Users are created without a
+    password (they cannot sign in until an administrator sets one with ``user
+    set-password``).
     """
     found = config_schema.problems(data)
     version = data.get("format_version") if isinstance(data, dict) else None
@@ -248,19 +250,8 @@ def import_config(db: Database, actor: Actor, data: Any) -> dict[str, int]:
         found.insert(0, ("$.format_version", f"must be {FORMAT_VERSION} (this program's format)."))
     if found:
         raise ConfigFileError(found)
-    with db.session() as s:
-        if not _is_empty(s):
-            raise ValidationError(
-                "database", "already holds a configuration; import needs an empty database."
-            )
-    with tempfile.TemporaryDirectory(prefix="email-campaigns-import-") as scratch_dir:
-        scratch = Database(f"sqlite:///{Path(scratch_dir) / 'check.sqlite3'}")
-        try:
-            Base.metadata.create_all(scratch.engine)
-            _import(scratch, actor, data)
-        finally:
-            scratch.dispose()
-    return _import(db, actor, data)
+    with db.unit_of_work(commit=not check_only):
+        return _import(db, actor, data)
 
 
 def _import(db: Database, actor: Actor, data: dict[str, Any]) -> dict[str, int]:

@@ -6,22 +6,14 @@ with its replies and history; the first time an email is shown its body is decod
 from the raw message and the text, HTML and attachment list are saved, so that later
 views (and text search over bodies) need no parsing. The detail pane reads the body
 apart (``detail(..., body=False)``, then ``body`` off the GUI thread): a body of
-megabytes takes a moment to decode and sanitize.
-
-Whatever a sender put in an attachment's name or Content-ID is stored: NUL characters
-(which PostgreSQL refuses in text) and lone surrogates become U+FFFD, lengths are not
-limited; no name can make an email impossible to open.
+megabytes takes a moment to decode and sanitize (``email_content.py``).
 """
 
 from __future__ import annotations
 
-import base64
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
@@ -38,24 +30,29 @@ from app.db.models import (
     Reply,
     ReplyState,
     User,
+    utcnow,
 )
-from app.mail.html import sanitize
-from app.mail.parse import AttachmentInfo, attachment_bytes, read_body
+from app.mail.parse import attachment_bytes
 from app.services.auth import Permission
 from app.services.base import Service, get_or_404
+from app.services.email_content import (
+    AttachmentRow,
+    Content,
+    EmailBody,
+    attachment_row,
+    read_content,
+    stored_attachments,
+)
 from app.services.errors import NotFound, PermissionDenied, ValidationError
+from app.services.history import Entry, write_history
 
 PERMISSION = Permission.CONFIGURE_CAMPAIGNS
-# Inline images are shown from data: URLs; larger ones are listed as attachments only.
-MAX_INLINE_IMAGE = 5 * 1024 * 1024
-INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
 FLAG_LABELS = {
     "auto_reply": "Auto-reply",
     "bounce": "Bounce",
     "oversize": "Oversize",
     "quarantined": "Quarantined",
 }
-_HEADERS = BytesHeaderParser(policy=compat32)
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
@@ -108,21 +105,6 @@ class EmailRow:
     @property
     def flags_text(self) -> str:
         return ", ".join(FLAG_LABELS[f] for f in self.flags)
-
-
-@dataclass(frozen=True)
-class AttachmentRow:
-    id: int
-    filename: str
-    content_type: str
-    size: int
-    content_id: str | None
-
-    @property
-    def display_name(self) -> str:
-        if self.filename:
-            return self.filename
-        return f"inline {self.content_type}" if self.content_id else f"unnamed {self.content_type}"
 
 
 @dataclass(frozen=True)
@@ -188,57 +170,6 @@ class EmailDetail:
 
 
 @dataclass(frozen=True)
-class EmailBody:
-    """An email's content as the detail pane shows it."""
-
-    text_body: str | None
-    html_body: str | None
-    safe_html: str | None
-    attachments: list[AttachmentRow]
-
-
-@dataclass(frozen=True)
-class _Content:
-    """What ``_content`` read in the session; sanitized after it (no lock held)."""
-
-    text_body: str | None
-    html_body: str | None
-    cid_map: dict[str, str]
-    attachments: list[AttachmentRow]
-
-    def body(self) -> EmailBody:
-        safe = sanitize(self.html_body, self.cid_map) if self.html_body else None
-        return EmailBody(self.text_body, self.html_body, safe, self.attachments)
-
-
-def storable_text(text: str) -> str:
-    """``text`` as every database stores it: NUL (refused by PostgreSQL) and lone
-    surrogates (not UTF-8) become U+FFFD."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    if not text.isascii():
-        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
-
-
-def _attachment_row(a: Attachment) -> AttachmentRow:
-    return AttachmentRow(a.id, a.filename, a.content_type, a.size, a.content_id)
-
-
-def _stored_attachment(email_id: int, a: AttachmentInfo) -> Attachment:
-    """The row of an attachment, whatever the sender wrote in its name and Content-ID."""
-    return Attachment(
-        email_id=email_id,
-        filename=storable_text(a.filename),
-        # A media type is short; a longer one is nonsense, kept readable in the column.
-        content_type=storable_text(a.content_type)[:255],
-        content_id=None if a.content_id is None else storable_text(a.content_id),
-        size=a.size,
-        part_index=a.part_index,
-    )
-
-
-@dataclass(frozen=True)
 class FilterOptions:
     """What the filter bar offers: (id, name) pairs in display order."""
 
@@ -290,14 +221,6 @@ def _sort_expression(key: SortKey) -> ColumnElement[Any] | Any:
         + case((Email.is_oversize, 2), else_=0)
         + case((Email.is_auto_reply, 1), else_=0)
     )
-
-
-def _is_multipart(raw: bytes) -> bool:
-    try:
-        headers = _HEADERS.parsebytes(raw)
-    except Exception:  # pragma: no cover - compat32 parses nearly anything
-        return False
-    return str(headers.get("Content-Type") or "").strip().lower().startswith("multipart/")
 
 
 class EmailService(Service):
@@ -502,11 +425,11 @@ class EmailService(Service):
             if email is None:
                 raise NotFound("The email no longer exists (it may have been deleted).")
             if body:
-                content: _Content | None = self._content(s, email)
+                content: Content | None = read_content(s, email)
                 attachments = content.attachments if content else []
             else:
                 content = None
-                attachments = [_attachment_row(a) for a in self._attachments(s, email_id)]
+                attachments = [attachment_row(a) for a in stored_attachments(s, email_id)]
             names = dict(
                 s.execute(
                     select(Campaign.title, Channel.name, User.display_name)
@@ -590,87 +513,8 @@ class EmailService(Service):
         with self.write(Permission.WORK_EMAILS, "The email") as s:
             self._may_see(s, email_id)
             email = get_or_404(s, Email, email_id, "email")
-            content = self._content(s, email)
+            content = read_content(s, email)
         return content.body()
-
-    @staticmethod
-    def _attachments(s: Session, email_id: int) -> list[Attachment]:
-        rows = s.scalars(
-            select(Attachment)
-            .where(Attachment.email_id == email_id)
-            .order_by(Attachment.part_index, Attachment.id)
-        )
-        # Two first views at once (two workstations) may both have listed them: once each.
-        first: dict[int, Attachment] = {}
-        for a in rows:
-            first.setdefault(a.part_index, a)
-        return list(first.values())
-
-    def _content(self, s: Session, email: Email) -> _Content:
-        attachments = self._attachments(s, email.id)
-        raw = email.raw or b""
-        if self._needs_decode(email, attachments, raw):
-            attachments = self._decode(s, email, attachments, raw)
-        return _Content(
-            text_body=email.text_body,
-            html_body=email.html_body,
-            cid_map=self._inline_images(email.html_body, attachments, raw),
-            attachments=[_attachment_row(a) for a in attachments],
-        )
-
-    @staticmethod
-    def _needs_decode(email: Email, attachments: list[Attachment], raw: bytes) -> bool:
-        if email.text_body is None and email.html_body is None:
-            return True
-        # Intake may have decoded the body (for Body filters) without listing the
-        # attachments; only a multipart message can have any.
-        return not attachments and _is_multipart(raw)
-
-    @staticmethod
-    def _decode(
-        s: Session, email: Email, attachments: list[Attachment], raw: bytes
-    ) -> list[Attachment]:
-        body = read_body(raw)
-        if email.text_body is None and email.html_body is None:
-            email.text_body = None if body.text is None else storable_text(body.text)
-            email.html_body = None if body.html is None else storable_text(body.html)
-            if body.text is None and body.html is None:
-                email.text_body = ""  # decoded: nothing to show, nothing to decode again
-        if attachments or not body.attachments:
-            return attachments
-        rows = [_stored_attachment(email.id, a) for a in body.attachments]
-        s.add_all(rows)
-        s.flush()
-        return rows
-
-    @staticmethod
-    def _inline_images(
-        html: str | None, attachments: list[Attachment], raw: bytes
-    ) -> dict[str, str]:
-        if not html or "cid:" not in html.lower():
-            return {}
-        lowered = html.lower()
-        wanted = {
-            a.part_index: a
-            for a in attachments
-            if a.content_id
-            and a.content_type.lower() in INLINE_IMAGE_TYPES
-            and a.size <= MAX_INLINE_IMAGE
-            and f"cid:{a.content_id.lower()}" in lowered
-        }
-        if not wanted:
-            return {}
-        # One parse for all of them (one each made 500 inline images take 12 s).
-        images: dict[str, str] = {}
-        for index, part in enumerate(message_from_bytes(raw, policy=compat32).walk()):
-            a = wanted.get(index)
-            if a is None or a.content_id is None:
-                continue
-            data = part.get_payload(decode=True)
-            if isinstance(data, bytes):
-                encoded = base64.b64encode(data).decode("ascii")
-                images[a.content_id] = f"data:{a.content_type.lower()};base64,{encoded}"
-        return images
 
     def raw(self, email_id: int) -> bytes:
         """The message exactly as it was received."""
@@ -714,11 +558,5 @@ class EmailService(Service):
             email.status = EmailStatus.QUEUED
             email.campaign_id = campaign.id
             email.quarantine_reason = None
-            s.add(
-                History(
-                    email_id=email.id,
-                    user_id=self.actor.user_id,
-                    action="released",
-                    detail=f"Released from quarantine ({reason}) to {campaign.title}",
-                )
-            )
+            detail = f"Released from quarantine ({reason}) to {campaign.title}"
+            write_history(s, [Entry(email.id, "released", detail, utcnow(), self.actor.user_id)])

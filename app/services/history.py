@@ -1,39 +1,36 @@
-"""Writing History rows: every action on an email, with who and when."""
+"""Writing History rows: every action on an email, with who and when.
+
+Every History row the services write goes through ``write_history``; Take next and Send,
+on the hot path, write theirs in their own statements (``app.db.hotpath``), in the same
+shape."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Insert, Integer, Table, bindparam, insert, literal, select
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
-from app.db.models import History, UTCDateTime
-
-HISTORY_INSERT = cast(Table, History.__table__).insert()
-
-
-def add_history(
-    conn: Connection, email_id: int, at: datetime, user_id: int | None, action: str, detail: str
-) -> None:
-    """A History row, written now in the transaction (a plain INSERT: cheaper than adding an
-    object for a session's next flush, and the same row)."""
-    conn.execute(
-        HISTORY_INSERT,
-        {"email_id": email_id, "at": at, "user_id": user_id, "action": action, "detail": detail},
-    )
+from app.db import hotpath
 
 
-def history_for_each(email_id: Any, action: str, at: str, user_id: str) -> Insert:
-    """A History row (``action``) for each row a statement gives (``email_id``: its column),
-    at the time bound as ``at``, by the user bound as ``user_id``, with ``detail`` bound:
-    to log what a writing CTE changed in the same statement (PostgreSQL)."""
-    return insert(History).from_select(
-        ["email_id", "at", "user_id", "action", "detail"],
-        select(
-            email_id,
-            bindparam(at, type_=UTCDateTime()),
-            bindparam(user_id, type_=Integer()),
-            literal(action),
-            bindparam("detail"),
-        ),
-    )
+class Entry(NamedTuple):
+    """One History row: ``action`` on the email ``email_id`` at ``at``, by ``user_id``
+    (None: the system — retrieval, the outbox, a silent workstation's return)."""
+
+    email_id: int
+    action: str
+    detail: str
+    at: datetime
+    user_id: int | None = None
+
+
+def write_history(to: Session | Connection, entries: Sequence[Entry]) -> None:
+    """Write ``entries`` now, in the transaction of ``to`` (a session's, or a connection's):
+    one statement, whatever their number (a retrieval pass writes hundreds at once)."""
+    if not entries:
+        return
+    conn = to.connection() if isinstance(to, Session) else to
+    hotpath.insert_history(conn, [entry._asdict() for entry in entries])

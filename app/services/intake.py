@@ -27,16 +27,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from app.db import hotpath
 from app.db.engine import Database
 from app.db.models import (
     Channel,
     Email,
     EmailStatus,
     EmailUid,
-    History,
     Organisation,
     utcnow,
 )
@@ -48,7 +48,7 @@ from app.mail.parse import (
     read_texts,
     routing_text,
 )
-from app.services.bulk import sqlite_inserter
+from app.services.history import Entry, write_history
 from app.services.routing import (
     REGEX_FILTER_SECONDS,
     CompiledFilter,
@@ -59,7 +59,6 @@ from app.services.routing import (
 
 BATCH_SIZE = 200
 _EMAILS = cast(Table, Email.__table__)
-_HISTORY = cast(Table, History.__table__)
 _UIDS = cast(Table, EmailUid.__table__)
 
 
@@ -206,12 +205,9 @@ class Intake:
             return []
         now = received_at or utcnow()
         results: list[Stored | None] = [None] * len(messages)
-        with self.db.session() as s:
-            if self.db.is_sqlite:
-                # The server deletes, marks or moves these messages once this commit returns:
-                # it must survive a power cut, not only a crash (WAL with NORMAL, the
-                # engine's setting, syncs only at checkpoints).
-                s.connection().exec_driver_sql("PRAGMA synchronous=FULL")
+        # The server deletes, marks or moves these messages once this commit returns: it
+        # must survive a power cut, not only a crash.
+        with self.db.session(durable=True) as s:
             by_identity = self._existing_by_uid(s, messages)
             prepared: list[tuple[int, Fetched, Analysed]] = []
             for i, m in enumerate(messages):
@@ -232,7 +228,7 @@ class Intake:
             positions: list[list[int]] = []  # the messages each new row stands for
             in_batch: dict[tuple[str | None, str], int] = {}
             uids: list[dict[str, object]] = []  # email_uids rows: every UID new here
-            history: list[dict[str, object]] = []
+            history: list[Entry] = []
             last_found: dict[int, Fetched] = {}  # stored emails found under a new UID
             for i, m, a in prepared:
                 key = (a.message_id, a.digest)
@@ -244,14 +240,13 @@ class Intake:
                     last_found[twin_id] = m
                     if copy:
                         history.append(
-                            {
-                                "email_id": twin_id,
-                                "at": now,
-                                "action": "arrived again",
-                                "detail": f"A copy (the same bytes) retrieved from "
-                                f"{self.channel_name} ({m.folder}, UID {m.uid}): "
-                                "kept as this one email",
-                            }
+                            Entry(
+                                twin_id,
+                                "arrived again",
+                                f"A copy (the same bytes) retrieved from {self.channel_name} "
+                                f"({m.folder}, UID {m.uid}): kept as this one email",
+                                now,
+                            )
                         )
                     results[i] = Stored(m.uid, twin_id, False, twin_campaign, False, copy)
                     continue
@@ -282,20 +277,8 @@ class Intake:
                     .values(imap_folder=m.folder, uidvalidity=m.uidvalidity, uid=m.uid)
                 )
             if rows:
-                # Core statements on the tables (on SQLite the DB-API cursor, see bulk.py):
-                # no ORM bookkeeping per row
-                fast = sqlite_inserter(conn, _EMAILS, list(rows[0]))
-                if fast is not None:
-                    ids = fast.insert_returning_ids(rows)
-                else:
-                    ids = list(
-                        conn.execute(
-                            insert(_EMAILS).returning(_EMAILS.c.id, sort_by_parameter_order=True),
-                            rows,
-                        )
-                        .scalars()
-                        .all()
-                    )
+                # in bulk (app/db/hotpath/bulk.py): no ORM bookkeeping per row
+                ids = hotpath.insert_returning_ids(conn, _EMAILS, rows)
                 for email_id, row, note, where, timed_out in zip(
                     ids, rows, notes, positions, slow, strict=True
                 ):
@@ -306,17 +289,9 @@ class Intake:
                         detail += "; arrived again as a copy (the same bytes): UID " + ", ".join(
                             str(messages[i].uid) for i in where[1:]
                         )
-                    history.append(
-                        {"email_id": email_id, "at": now, "action": "arrived", "detail": detail}
-                    )
-                    history.append(
-                        {
-                            "email_id": email_id,
-                            "at": now,
-                            "action": "quarantined" if quarantined else "routed",
-                            "detail": note,
-                        }
-                    )
+                    history.append(Entry(email_id, "arrived", detail, now))
+                    action = "quarantined" if quarantined else "routed"
+                    history.append(Entry(email_id, action, note, now))
                     campaign = row["campaign_id"]
                     assert campaign is None or isinstance(campaign, int)
                     for n, i in enumerate(where):
@@ -330,13 +305,8 @@ class Intake:
                             n > 0,
                             timed_out if n == 0 else (),
                         )
-            for table, values in ((_UIDS, uids), (_HISTORY, history)):
-                if values:
-                    inserter = sqlite_inserter(conn, table, list(values[0]))
-                    if inserter is not None:
-                        inserter.insert_many(values)
-                    else:
-                        conn.execute(insert(table), values)
+            hotpath.insert_rows(conn, _UIDS, uids)
+            write_history(conn, history)
         return [r for r in results if r is not None]
 
     # ---- helpers ------------------------------------------------------------

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.db.models import Campaign, Email, EmailStatus, History, Role, Team, User, utcnow
+from app.db.models import Campaign, Email, EmailStatus, Role, Team, User, utcnow
 from app.services import validation as v
 from app.services.auth import Permission, check_password_strength, forget_rights, hash_password
 from app.services.base import Service, ensure_unique, get_or_404, names
 from app.services.errors import ValidationError
+from app.services.history import Entry, write_history
 from app.services.work import requeue
 
 TEAM_NAME = "Team Name"
@@ -144,16 +145,11 @@ class PeopleService(Service):
         now = utcnow()
         for email_id in held:
             if requeue(s, email_id, user.id, (EmailStatus.ASSIGNED,)):
-                s.add(
-                    History(
-                        email_id=email_id,
-                        at=now,
-                        user_id=self.actor.user_id,
-                        action="put back",
-                        detail=f"Returned to the queue: {user.display_name}'s account was "
-                        f"disabled by {self.actor.display_name}",
-                    )
+                detail = (
+                    f"Returned to the queue: {user.display_name}'s account was disabled by "
+                    f"{self.actor.display_name}"
                 )
+                write_history(s, [Entry(email_id, "put back", detail, now, self.actor.user_id)])
 
     def _keep_an_administrator(self, s: Session, leaving: User) -> None:
         others = s.scalar(

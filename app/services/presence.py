@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from app.db.engine import Database
-from app.db.models import Email, EmailStatus, History, Organisation, User, utcnow
-from app.services.work import requeue
+from app.db.models import Email, EmailStatus, Organisation, User, utcnow
+from app.services.history import Entry, write_history
+from app.services.holding import requeue
 
 HEARTBEAT = 30  # seconds between a workstation's signs of life
 
@@ -54,13 +55,9 @@ def return_abandoned(db: Database, now: datetime | None = None) -> list[int]:
             changed = requeue(s, email_id, agent_id, (EmailStatus.ASSIGNED,))
             if changed:
                 returned.append(email_id)
-                s.add(
-                    History(
-                        email_id=email_id,
-                        at=now,
-                        action="put back",
-                        detail=f"Returned to the queue: {name}'s workstation gave no sign of "
-                        f"life for {minutes} minutes",
-                    )
+                detail = (
+                    f"Returned to the queue: {name}'s workstation gave no sign of life for "
+                    f"{minutes} minutes"
                 )
+                write_history(s, [Entry(email_id, "put back", detail, now)])
         return returned

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from app.channel_service.runner import ChannelService, ChannelState
+from app.channel_service.runner import ChannelState, ChannelWorker
 from app.db.engine import Database
 from app.services.secrets import SecretStore
 
@@ -20,7 +20,7 @@ class ChannelEvents(QObject):
         self, db: Database, secrets: SecretStore | None, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
-        self.service = ChannelService(db, secrets, self.changed.emit)
+        self.service = ChannelWorker(db, secrets, self.changed.emit)
         self.states: dict[int, ChannelState] = {}
         self.changed.connect(self._remember)
 

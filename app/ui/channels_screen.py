@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.channel_service.check import CheckResult, check_settings
+from app.channel_service.servers import ConnectionSettings, connection_settings
 from app.db.models import (
     AfterRetrieval,
     Campaign,
@@ -37,8 +38,6 @@ from app.db.models import (
     FilterMatch,
     Security,
 )
-from app.mail.imap import ImapSettings
-from app.mail.smtp import SmtpSettings
 from app.services import secrets as secret_store
 from app.services import validation
 from app.services.channels import MAX_RECIPIENTS, ChannelData, FilterData
@@ -641,7 +640,7 @@ class ChannelDialog(FormDialog):
                 self.tabs.setCurrentIndex(index)
                 return
 
-    def connection_settings(self) -> tuple[ImapSettings, SmtpSettings]:
+    def connection_settings(self) -> ConnectionSettings:
         """The typed settings, with the typed passwords or else the stored ones."""
         d = self.data()
         for label, value in (("IMAP Port", d.imap_port), ("SMTP Port", d.smtp_port)):
@@ -655,26 +654,12 @@ class ChannelDialog(FormDialog):
                 else None
             )
             passwords[direction] = typed or stored or ""
-        imap = ImapSettings(
-            d.imap_host.strip(),
-            int(str(d.imap_port).strip()),
-            Security(d.imap_security),
-            d.imap_username.strip(),
-            passwords["inbound"],
-            d.imap_folder.strip() or "INBOX",
-            d.ca_file.strip(),
+        return connection_settings(
+            d,
+            inbound_password=passwords["inbound"],
+            outbound_password=passwords["outbound"],
             timeout=15,
         )
-        smtp = SmtpSettings(
-            d.smtp_host.strip(),
-            int(str(d.smtp_port).strip()),
-            Security(d.smtp_security),
-            d.smtp_username.strip(),
-            passwords["outbound"],
-            d.ca_file.strip(),
-            timeout=15,
-        )
-        return imap, smtp
 
     def test_connection(self) -> None:
         """Log in to both servers in the background and say what happened."""

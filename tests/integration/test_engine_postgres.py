@@ -10,8 +10,8 @@ from sqlalchemy import bindparam, literal, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.db import engine as engine_module
-from app.db.driver import DriverStatement
 from app.db.engine import Database
+from app.db.hotpath.driver import DriverStatement
 from app.db.models import EmailStatus
 
 pytestmark = pytest.mark.server
@@ -62,7 +62,7 @@ def test_a_connection_just_used_is_not_pinged(
         db.dispose()
 
 
-# ---- statements run on the driver's cursor (app/db/driver.py) ----------------------------
+# ---- statements run on the driver's cursor (app/db/hotpath/driver.py) ----------------------------
 
 
 def test_driver_statements_answer_as_sqlalchemy_would(postgres_url: str) -> None:

@@ -46,7 +46,12 @@ from app.services.channels import ChannelData, ChannelService
 from app.services.errors import ValidationError
 from app.services.secrets import SecretStore
 from app.services.templates import TemplateService
-from app.services.work import AddressesNeedConfirmation, ReplyText, WorkService
+from app.services.work import (
+    AddressesNeedConfirmation,
+    ReplyText,
+    WorkService,
+    invalid_addresses,
+)
 from tests.conftest import actor_of
 from tests.servers.mail import Mailbox, MailServer
 
@@ -107,15 +112,15 @@ def campaign_sending_through(db: Database, channel_id: int) -> int:
         if found is not None:
             return found
         group_id = s.scalars(select(Campaign.group_id).where(Campaign.title == "Orders")).one()
-    return (
-        CampaignService(db, SYSTEM)
-        .create_campaign(CampaignData(title=title, group_id=group_id, channel_id=channel_id))
-        .id
+    data = CampaignData(
+        title=title, group_id=group_id, channel_id=channel_id, allow_free_format=True
     )
+    return CampaignService(db, SYSTEM).create_campaign(data).id
 
 
 def customer_email(db: Database, channel_id: int) -> int:
-    """An email from a customer, as retrieval would have stored it (with a thread behind it)."""
+    """An email from a customer, as retrieval would have stored it (with a thread behind it),
+    taken by Alice."""
     tag = random.token_hex(4)
     campaign = campaign_sending_through(db, channel_id)
     with db.session() as s:
@@ -123,6 +128,7 @@ def customer_email(db: Database, channel_id: int) -> int:
             channel_id=channel_id,
             campaign_id=campaign,
             status=EmailStatus.ASSIGNED,
+            agent_id=agent_id(db),
             from_addr="Zoë Adams <zoe@customers.example>",
             to_addrs="support@example.test",
             subject="Größe – 5 € 日本語",
@@ -141,16 +147,18 @@ def agent_id(db: Database) -> int:
 
 
 def queue(db: Database, email_id: int, to: str, **kwargs: str) -> Reply:
-    return outbox.queue_reply(
-        db,
-        email_id,
-        agent_id(db),
-        to,
-        kwargs.get("cc", ""),
-        kwargs.get("bcc", ""),
-        kwargs.get("subject", SUBJECT),
-        kwargs.get("body", BODY),
+    """Alice sends a reply, as My Work does; she confirms every address the campaign asks
+    about (those that are not one valid address each)."""
+    text = ReplyText(
+        to=to,
+        cc=kwargs.get("cc", ""),
+        bcc=kwargs.get("bcc", ""),
+        subject=kwargs.get("subject", SUBJECT),
+        body=kwargs.get("body", BODY),
     )
+    confirmed = invalid_addresses(text.to, text.cc, text.bcc)
+    reply_id = WorkService(db, actor_of(db, "alice")).send(email_id, text, confirmed)
+    return reply_row(db, reply_id)
 
 
 def reply_row(db: Database, reply_id: int) -> Reply:
@@ -623,7 +631,7 @@ def test_a_crash_after_sending_is_settled_from_the_sent_folder(
         ("Subject", {"subject": "Hi\r\nBcc: evil@example.com"}),
         ("To", {"to": "customer@example.com\r\nBcc: evil@example.com"}),
         ("Cc", {"cc": "Eve\n <evil@example.com>"}),
-        ("To", {"to": "customer@example.com evil@example.com"}),
+        ("To", {"to": "customer@example.com, evil@example.com\r\nX-Injected: yes"}),
     ],
 )
 def test_header_injection_is_refused_and_nothing_is_sent(  # type: ignore[no-untyped-def]
@@ -674,8 +682,10 @@ def test_concurrent_claims_on_postgresql_never_share_a_reply(postgres_url: str) 
         demo.seed(db)
         with db.session() as s:
             support = s.scalars(select(Channel.id).where(Channel.name == "Support mailbox")).one()
-        email_id = customer_email(db, support)
-        replies = {queue(db, email_id, customer(), subject=f"Re: {n}").id for n in range(40)}
+        replies = {
+            queue(db, customer_email(db, support), customer(), subject=f"Re: {n}").id
+            for n in range(40)
+        }
         databases = [Database(postgres_url) for _ in range(4)]
         got: list[list[int]] = [[] for _ in databases]
         start = threading.Barrier(len(databases))

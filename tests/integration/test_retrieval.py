@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.channel_service.check import check_channel
-from app.channel_service.runner import ChannelService as Runner
+from app.channel_service.runner import ChannelWorker
 from app.channel_service.sync import sync_channel
 from app.db.engine import Database
 from app.db.models import AfterRetrieval, Campaign, Email, EmailStatus, History, Security
@@ -419,7 +419,7 @@ def test_a_killed_retrieval_loses_and_duplicates_nothing(
 def test_idle_delivers_a_new_email_within_two_seconds(mail_server, mailbox, demo_db, secrets):  # type: ignore[no-untyped-def]
     channel = make_channel(demo_db, mail_server, mailbox, secrets)
     states = []
-    runner = Runner(demo_db, secrets, states.append)
+    runner = ChannelWorker(demo_db, secrets, states.append)
     runner.start()
     try:
         deadline = time.monotonic() + 10
@@ -466,7 +466,7 @@ def test_backtracking_filters_do_not_stall_retrieval_and_the_channel_warns(  # t
     message = raw_message(1, hostile).replace(body, hostile.encode())  # subject and body
     mail_server.deliver(mailbox.address, message)
     states = []
-    runner = Runner(demo_db, secrets, states.append)
+    runner = ChannelWorker(demo_db, secrets, states.append)
     runner.start()
     try:
         deadline = time.monotonic() + 60

@@ -10,7 +10,8 @@ import pytest
 
 from app.channel_service import early as early_module
 from app.channel_service.early import EarlyConnection
-from app.channel_service.sync import imap_settings, sync_channel
+from app.channel_service.servers import imap_settings
+from app.channel_service.sync import sync_channel
 from app.cli import main
 from app.db.models import Channel
 from app.mail import imap

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.channel_service import forked, sync
+from app.channel_service import forked, servers, sync
 from app.channel_service.sync import sync_channel
 from app.db.engine import Database
 from app.db.models import AfterRetrieval, Email, EmailUid, History
@@ -286,7 +286,7 @@ def test_detach_closes_this_processs_socket(mail_server, mailbox, demo_db, secre
     from app.mail.imap import ImapSession
 
     channel = make_channel(demo_db, mail_server, mailbox, secrets)
-    session = ImapSession(sync.imap_settings(demo_db, channel, secrets))
+    session = ImapSession(servers.imap_settings(demo_db, channel, secrets))
     fd = session.client._imap.sock.fileno()
     session.detach()
     with pytest.raises(OSError):

@@ -642,7 +642,7 @@ def test_the_body_can_be_read_apart(service, demo_db) -> None:  # type: ignore[n
 
 
 def test_many_inline_images_are_read_in_one_parse(service, demo_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import app.services.emails as emails_module
+    import app.services.email_content as emails_module
 
     msg = _message(7000, "Images", SENDERS[0])
     msg.set_content("Images.")

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from app.channel_service.runner import ChannelState, ChannelWorker
+from app.channel_service.runner import ChannelState, RetrievalWorker
 from app.channel_service.sync import SyncReport
 from app.db.engine import Database
 from app.db.models import Filter, FilterField, FilterMatch
@@ -138,7 +138,7 @@ def test_the_channel_state_warns_until_the_filter_is_gone(demo_db) -> None:  # t
     name = f"Body regular expression '{SLOW_PATTERN}'"
     report = SyncReport(channel="Ops", stored=3, timed_out=Counter({name: 2}), filters=(name,))
     assert f"filter {name} timed out on 2 emails" in report.summary()
-    worker = ChannelWorker.__new__(ChannelWorker)  # its warning alone: no thread, no lease
+    worker = RetrievalWorker.__new__(RetrievalWorker)  # its warning alone: no thread, no lease
     worker.timed_out = Counter()
     warning = worker.filter_warning(report)
     assert warning is not None and f"filter {name} timed out on 2 emails" in warning

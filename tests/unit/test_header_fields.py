@@ -334,7 +334,7 @@ def test_the_quick_reading_of_everyday_addresses_gives_what_the_tokens_give() ->
         values += [v for v in (headers.get(n) for n in ("From", "To", "Cc")) if v]
     quick = 0
     for value in values:
-        text = value.replace("\r", "").replace("\n", "")
+        text = fields._unfolded(value)
         quick += fields._simple_mailbox(text) is not None
-        assert fields._parse_addresses(value) == fields._parse_addresses(value, fast=False)
+        assert fields._parse_addresses(value) == fields._parse_tokens(text)
     assert quick >= 200

@@ -17,12 +17,14 @@ from app.channel_service import outbox as sender
 from app.channel_service.outbox import Permanent, Temporary, UnknownOutcome, drain_outbox, transmit
 from app.cli import main
 from app.db.engine import Database
-from app.db.models import Channel, Email, EmailStatus, History, Reply, ReplyState, User
+from app.db.models import Campaign, Channel, Email, EmailStatus, History, Reply, ReplyState, User
 from app.mail import smtp
 from app.services import outbox
 from app.services.auth import SYSTEM, Actor
 from app.services.channels import ChannelService
 from app.services.errors import ConflictError, PermissionDenied, ValidationError
+from app.services.work import ReplyText, WorkService
+from tests.conftest import actor_of
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -32,10 +34,20 @@ def support_channel(db: Database) -> int:
         return s.scalars(select(Channel.id).where(Channel.name == "Support mailbox")).one()
 
 
+def general_enquiries(db: Database) -> int:
+    """A campaign of Alice's that allows free-format replies and asks for no address
+    confirmation: a reply is queued as typed."""
+    with db.session() as s:
+        return s.scalars(select(Campaign.id).where(Campaign.title == "General Enquiries")).one()
+
+
 def new_email(db: Database, channel_id: int | None = None, **fields: Any) -> int:
+    """An email Alice holds."""
     values: dict[str, Any] = {
         "channel_id": channel_id if channel_id is not None else support_channel(db),
+        "campaign_id": general_enquiries(db),
         "status": EmailStatus.ASSIGNED,
+        "agent_id": alice(db),
         "from_addr": "Zoe Adams <zoe@customers.example>",
         "subject": "Where is my order?",
         "message_id": "<q2@customers.example>",
@@ -56,18 +68,18 @@ def alice(db: Database) -> int:
 
 
 def queue(db: Database, email_id: int | None = None, **kwargs: Any) -> Reply:
-    return outbox.queue_reply(
-        db,
-        email_id if email_id is not None else new_email(db),
-        alice(db),
-        kwargs.pop("to", "Zoe Adams <zoe@customers.example>"),
-        kwargs.pop("cc", ""),
-        kwargs.pop("bcc", ""),
-        kwargs.pop("subject", "Re: Where is my order?"),
-        kwargs.pop("body", "It is on its way."),
-        now=kwargs.pop("now", T0),
-        **kwargs,
+    """Alice sends a reply to an email she holds (a new one unless given), as My Work does."""
+    text = ReplyText(
+        to=kwargs.pop("to", "Zoe Adams <zoe@customers.example>"),
+        cc=kwargs.pop("cc", ""),
+        bcc=kwargs.pop("bcc", ""),
+        subject=kwargs.pop("subject", "Re: Where is my order?"),
+        body=kwargs.pop("body", "It is on its way."),
     )
+    assert not kwargs, kwargs
+    work = WorkService(db, actor_of(db, "alice"))
+    reply_id = work.send(email_id if email_id is not None else new_email(db), text, now=T0)
+    return row(db, reply_id)
 
 
 def row(db: Database, reply_id: int) -> Reply:
@@ -99,21 +111,10 @@ def test_a_reply_is_queued_only_while_the_agent_holds_the_email(demo_db: Databas
         s.execute(update(Email).where(Email.id == email_id).values(agent_id=bob))
 
     def queue_held(conn: Connection, holder: int) -> int:
-        return outbox.queue_on(
-            conn,
-            email_id,
-            email,
-            channel,
-            holder,
-            "zoe@customers.example",
-            "",
-            "",
-            "Re: order",
-            "Hello",
-            None,
-            now=T0,
-            held=True,
+        reply = outbox.ReplyToQueue(
+            email_id, holder, "zoe@customers.example", subject="Re: order", body="Hello"
         )
+        return outbox.queue_reply(conn, reply, email, channel, T0)
 
     # Held by Bob, then back in the queue.
     for holder, status in ((alice(demo_db), None), (alice(demo_db), EmailStatus.QUEUED)):
@@ -141,7 +142,7 @@ def test_a_reply_is_queued_only_while_the_agent_holds_the_email(demo_db: Databas
     assert [a for a, _ in history(demo_db, email_id)] == ["replied"]
 
 
-def test_queue_reply_fixes_the_message_id_and_threads_the_reply(demo_db: Database) -> None:
+def test_a_reply_gets_its_message_id_and_threading_when_queued(demo_db: Database) -> None:
     email_id = new_email(demo_db)
     reply = queue(demo_db, email_id, cc='"Adams, Bob" <bob@customers.example>', bcc="a@x.example")
     got = row(demo_db, reply.id)
@@ -191,12 +192,41 @@ def test_threading_without_references_uses_in_reply_to(demo_db: Database) -> Non
         ("To", {"to": ""}),
     ],
 )
-def test_queue_reply_refuses_bad_headers_and_queues_nothing(
+def test_a_reply_with_bad_headers_is_refused_and_nothing_queued(
     demo_db: Database, field: str, kwargs: dict[str, str]
 ) -> None:
     email_id = new_email(demo_db)
     with pytest.raises(ValidationError) as refused:
         queue(demo_db, email_id, **kwargs)
+    assert refused.value.field == field
+    with demo_db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Reply)) == 0
+        assert s.get_one(Email, email_id).status == EmailStatus.ASSIGNED
+    assert history(demo_db, email_id) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("To", {"to": "zoe@customers.example evil@example.com"}),
+        ("Cc", {"cc": "Eve\n <evil@example.com>"}),
+        ("Bcc", {"bcc": ["zoe@customers.example", "x@y.example\r\nX-Injected: yes"]}),
+    ],
+)
+def test_the_outbox_takes_only_recipients_that_are_one_address_each(
+    demo_db: Database, field: str, typed: dict[str, Any]
+) -> None:
+    """What Send hands the outbox is parsed strictly again: whatever slipped past its checks
+    is refused there, naming the field, and nothing is written."""
+    email_id = new_email(demo_db)
+    with demo_db.session() as s:
+        email = s.get_one(Email, email_id)
+        channel = s.get_one(Channel, support_channel(demo_db))
+    reply = outbox.ReplyToQueue(
+        email_id, alice(demo_db), **{"to": "zoe@customers.example", **typed}, subject="Re: x"
+    )
+    with demo_db.connection() as conn, pytest.raises(ValidationError) as refused:
+        outbox.queue_reply(conn, reply, email, channel, T0)
     assert refused.value.field == field
     with demo_db.session() as s:
         assert s.scalar(select(func.count()).select_from(Reply)) == 0
@@ -218,14 +248,10 @@ def test_the_sending_channel_falls_back_to_the_organisation_default(demo_db: Dat
 
 def test_the_campaigns_email_channel_sends_before_the_mailbox_written_to(demo_db: Database) -> None:
     """The seed: a campaign's Email Channel is the channel replies are sent through."""
-    from app.db.models import Campaign
-
     with demo_db.session() as s:
         sales = s.scalars(select(Channel.id).where(Channel.name == "Sales mailbox")).one()
-        returns = s.scalars(select(Campaign).where(Campaign.title == "Returns")).one()
-        returns.channel_id = sales
-        returns_id = returns.id
-    email = new_email(demo_db, support_channel(demo_db), campaign_id=returns_id)
+        s.get_one(Campaign, general_enquiries(demo_db)).channel_id = sales
+    email = new_email(demo_db, support_channel(demo_db))
     [prepared] = outbox.prepare(demo_db, {queue(demo_db, email).id: T0})
     assert prepared.channel_id == sales
 
@@ -285,7 +311,10 @@ def test_claim_retry_backoff_and_send(demo_db: Database) -> None:
 
 def test_first_reply_at_is_set_by_the_first_sent_reply_only(demo_db: Database) -> None:
     email_id = new_email(demo_db)
-    first, second = queue(demo_db, email_id), queue(demo_db, email_id)
+    first = queue(demo_db, email_id)
+    # re-opened to Alice, who sends a second reply
+    WorkService(demo_db, actor_of(demo_db, "sam")).reopen(email_id, alice(demo_db), T0)
+    second = queue(demo_db, email_id)
     outbox.claim_due(demo_db, T0, 10)
     assert outbox.mark_sent(demo_db, second.id, T0 + timedelta(minutes=1))
     assert outbox.mark_sent(demo_db, first.id, T0 + timedelta(minutes=2))
@@ -401,14 +430,16 @@ def test_uncertain_waits_for_a_person(demo_db: Database, supervisor: Actor) -> N
         outbox.accept_as_sent(demo_db, supervisor, reply.id)
 
 
-def test_failed_sends_can_include_replies_waiting_to_retry(demo_db: Database) -> None:
+def test_a_reply_waiting_to_retry_is_not_a_failed_send(demo_db: Database) -> None:
     reply = queue(demo_db)
     outbox.claim_due(demo_db, T0, 10)
     outbox.mark_retry(demo_db, reply.id, "refused the connection", T0)
     assert outbox.failed_sends(demo_db) == []
-    [waiting] = outbox.failed_sends(demo_db, include_retrying=True)
-    assert waiting.state == ReplyState.QUEUED and waiting.next_attempt_at == T0 + timedelta(
-        seconds=30
+    waiting = row(demo_db, reply.id)
+    assert (waiting.state, waiting.next_attempt_at, waiting.last_error) == (
+        ReplyState.QUEUED,
+        T0 + timedelta(seconds=30),
+        "refused the connection",
     )
 
 

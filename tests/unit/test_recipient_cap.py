@@ -135,7 +135,7 @@ def test_more_recipients_than_the_channel_allows_are_refused_before_queueing(
     assert replies(demo_db) == 0 and status(demo_db, email_id) == EmailStatus.ASSIGNED
     # each address counts once, however often it is typed; three go out
     queue(demo_db, email_id, **{**four, "bcc": "a@x.example"})
-    queue(demo_db, email_id, **{**four, "bcc": ""})
+    queue(demo_db, new_email(demo_db), **{**four, "bcc": ""})
     assert replies(demo_db) == 2
 
 

@@ -29,7 +29,6 @@ from sqlalchemy import (
     update,
 )
 
-from app.db.driver import DriverStatement
 from app.db.models import (
     Email,
     EmailStatus,
@@ -38,7 +37,9 @@ from app.db.models import (
     campaign_teams,
     team_members,
 )
-from app.services.history import add_history, history_for_each
+
+from .driver import DriverStatement, single_statements
+from .history import history_for_each, insert_history
 
 # The campaigns of the teams a user (bound as ``user_id``) is a member of.
 CAMPAIGN_IDS = (
@@ -46,6 +47,16 @@ CAMPAIGN_IDS = (
     .join(team_members, team_members.c.team_id == campaign_teams.c.team_id)
     .where(team_members.c.user_id == bindparam("user_id", type_=Integer()))
     .distinct()
+)
+
+
+_ANY_QUEUED = (
+    select(Email.id)
+    .where(
+        Email.status == EmailStatus.QUEUED,
+        Email.campaign_id.in_(bindparam("ids", expanding=True)),
+    )
+    .limit(1)
 )
 
 
@@ -125,28 +136,41 @@ def campaign_ids(conn: Connection, user_id: int | None) -> list[int]:
     return list(conn.scalars(CAMPAIGN_IDS, {"user_id": user_id}))
 
 
+def any_queued(conn: Connection, campaign_ids: list[int]) -> bool:
+    """Whether any email waits in these campaigns' queues."""
+    return conn.scalar(_ANY_QUEUED, {"ids": campaign_ids}) is not None
+
+
 def take_oldest(
-    conn: Connection,
-    user_id: int,
-    detail: str,
-    now: datetime,
-    campaign_ids_: list[int] | None,
-    campaign_id: int | None = None,
+    conn: Connection, user_id: int, now: datetime, detail: str, campaign_id: int | None = None
 ) -> int | None:
-    """Take the oldest queued email of the user's campaigns (or of ``campaign_id``) and write
-    its History row (``detail``) in ``conn``'s transaction. ``campaign_ids_`` are the user's
-    campaigns, for SQLite; PostgreSQL reads them in the same statement (pass None).
-    Returns the email's id, or None: nothing queued, or every first entry was being taken."""
-    if campaign_ids_ is None:
+    """Take the oldest queued email of the user's campaigns (of ``campaign_id`` alone, if
+    it is one of them) for the user and write its History row ('taken', ``detail``), in
+    ``conn``'s transaction; on PostgreSQL that is one statement, atomic alone (``conn`` may
+    be in autocommit). Returns the email's id, or None: nothing queued, every first entry
+    was being taken by another agent, or ``campaign_id`` is not one of the user's."""
+    params = {"user_id": user_id, "taken_at": now, "detail": detail}
+    if single_statements(conn):
         one = campaign_id is not None
-        params = {"user_id": user_id, "taken_at": now, "detail": detail}
         if one:
             params["only_campaign"] = campaign_id
         return cast(int | None, _take_and_log(one).scalar(conn, params))
-    ids = [campaign_id] if campaign_id is not None else campaign_ids_
+    mine = campaign_ids(conn, user_id)
+    ids = mine if campaign_id is None else [campaign_id] if campaign_id in mine else []
     if not ids:
         return None
-    taken = conn.scalar(_take_oldest_of(tuple(ids)), {"user_id": user_id, "taken_at": now})
+    taken = conn.scalar(_take_oldest_of(tuple(ids)), params)
     if taken is not None:
-        add_history(conn, int(taken), now, user_id, "taken", detail)
+        insert_history(
+            conn,
+            [
+                {
+                    "email_id": taken,
+                    "at": now,
+                    "user_id": user_id,
+                    "action": "taken",
+                    "detail": detail,
+                }
+            ],
+        )
     return cast(int | None, taken)

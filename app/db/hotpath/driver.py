@@ -1,7 +1,7 @@
 """Statements compiled once and run on the driver's cursor, inside SQLAlchemy's connection.
 
 For the three statements every agent runs all day on PostgreSQL (Take next; Send's read and
-its write): running a cached statement through SQLAlchemy costs about 120 µs of Python each,
+its write, in ``taking.py`` and ``sending.py`` beside this): running a cached statement through SQLAlchemy costs about 120 µs of Python each,
 the statement itself a fraction of that — most of an agent's cost per email. Here the SQL is
 compiled by SQLAlchemy once, then run on the pooled connection's own cursor. The connection,
 its pool, transactions and errors stay SQLAlchemy's: a driver error is raised as SQLAlchemy's
@@ -21,6 +21,13 @@ from typing import Any, cast
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement, Executable
+
+
+def single_statements(conn: Connection) -> bool:
+    """Whether a hot path runs here as one statement on the driver's cursor (PostgreSQL:
+    writing CTEs, LATERAL, psycopg's named parameters), else as a few SQLAlchemy statements
+    in ``conn``'s transaction (SQLite). The one place the hot paths choose by database."""
+    return conn.dialect.name == "postgresql"
 
 
 class DriverStatement:
