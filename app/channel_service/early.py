@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from app.db.enums import Security
+from app.domain.enums import Security
 from app.mail.imap import ImapSession, ImapSettings
 
 

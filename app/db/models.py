@@ -26,9 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-# (the enumerations live apart, for code that must not import SQLAlchemy; used here and
-# imported from here as before)
-from app.db.enums import (
+# (the enumerations and the clock are domain values, for code that must not import
+# SQLAlchemy; used here and imported from here by the services as before)
+from app.domain.clock import utcnow
+from app.domain.enums import (
     AfterRetrieval,
     EmailStatus,
     FilterField,
@@ -37,10 +38,6 @@ from app.db.enums import (
     Role,
     Security,
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_uuid() -> str:

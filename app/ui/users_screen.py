@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Role, User
+from app.db.models import User
+from app.domain.enums import Role
 from app.services.auth import MIN_PASSWORD_LENGTH
 from app.services.errors import ValidationError
 from app.services.people import DISPLAY_NAME, EMAIL, LOGIN, ROLE, UserData
