@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Campaign, Team
-from app.services.campaigns import CampaignData, GroupNode
+from app.db.models import Team
+from app.services.campaigns import CampaignData
+from app.services.records import CampaignWithAssignments, GroupNode
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
@@ -176,7 +177,7 @@ class EditEmailCampaignDialog(FormDialog):
     def __init__(
         self,
         ctx: AppContext,
-        campaign: Campaign | None = None,
+        campaign: CampaignWithAssignments | None = None,
         parent: QWidget | None = None,
         default_group_id: int | None = None,
     ) -> None:

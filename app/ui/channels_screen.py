@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 from app.channel_service.check import CheckResult, check_settings
 from app.db.models import (
     AfterRetrieval,
-    Campaign,
     Channel,
     Filter,
     FilterField,
@@ -43,6 +42,7 @@ from app.services import secrets as secret_store
 from app.services import validation
 from app.services.channels import MAX_RECIPIENTS, ChannelData, FilterData
 from app.services.errors import ServiceError, ValidationError
+from app.services.records import CampaignRecord
 from app.ui.background import Operation
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
@@ -66,7 +66,9 @@ def filter_summary(flt: Filter) -> str:
     return f"{flt.field.label} {flt.match.label} “{flt.keyword}”"
 
 
-def campaign_combo(parent: QWidget, campaigns: list[Campaign], none_label: str | None) -> QComboBox:
+def campaign_combo(
+    parent: QWidget, campaigns: list[CampaignRecord], none_label: str | None
+) -> QComboBox:
     """Campaign titles with their ids as data; ``none_label`` adds a first 'no campaign' item."""
     combo = QComboBox(parent)
     if none_label is not None:
@@ -84,7 +86,7 @@ class FilterDialog(FormDialog):
         ctx: AppContext,
         channel_id: int,
         flt: Filter | None,
-        campaigns: list[Campaign],
+        campaigns: list[CampaignRecord],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, "Edit Filter" if flt else "New Filter")

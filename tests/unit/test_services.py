@@ -214,13 +214,14 @@ def test_template_assignment_records_added_on_and_refuses_twice(demo_db, supervi
     template = TemplateService(demo_db, supervisor).create_template("Thanks", "Thanks", "Thank you")
     link = svc.add_template(target.id, template.id)
     assert link.added_on is not None and link.added_on.tzinfo is not None
-    names = [lk.template.name for lk in svc.campaign_templates(target.id)]
+    names = [lk.name for lk in svc.campaign_templates(target.id)]
     assert names[-1] == "Thanks"
+    assert svc.get_campaign(target.id).templates == tuple(svc.campaign_templates(target.id))
     with pytest.raises(ValidationError) as info:
         svc.add_template(target.id, template.id)
     assert "already assigned" in info.value.message
     svc.remove_template(target.id, template.id)
-    assert "Thanks" not in [lk.template.name for lk in svc.campaign_templates(target.id)]
+    assert "Thanks" not in [lk.name for lk in svc.campaign_templates(target.id)]
 
 
 def test_a_campaign_that_is_a_routing_target_cannot_be_deleted(demo_db, supervisor):
