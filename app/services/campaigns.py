@@ -236,6 +236,7 @@ class CampaignService(Service):
             check_version(campaign, expected_version, f"Email campaign '{campaign.title}'")
             self._apply(s, campaign, data)
             s.flush()
+            s.expire(campaign, ["group", "channel"])  # the new ones, whatever was loaded
             return campaign_record(campaign)
 
     def delete_campaign(self, campaign_id: int) -> None:

@@ -28,21 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.channel_service.check import CheckResult, check_settings
-from app.db.models import (
-    AfterRetrieval,
-    Channel,
-    Filter,
-    FilterField,
-    FilterMatch,
-    Security,
-)
+from app.domain.enums import AfterRetrieval, FilterField, FilterMatch, Security
 from app.mail.imap import ImapSettings
 from app.mail.smtp import SmtpSettings
 from app.services import secrets as secret_store
 from app.services import validation
 from app.services.channels import MAX_RECIPIENTS, ChannelData, FilterData
 from app.services.errors import ServiceError, ValidationError
-from app.services.records import CampaignRecord
+from app.services.records import CampaignRecord, ChannelRecord, FilterRecord
 from app.ui.background import Operation
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
@@ -62,7 +55,7 @@ def hint(text: str, parent: QWidget) -> QLabel:
     return label
 
 
-def filter_summary(flt: Filter) -> str:
+def filter_summary(flt: FilterRecord) -> str:
     return f"{flt.field.label} {flt.match.label} “{flt.keyword}”"
 
 
@@ -85,7 +78,7 @@ class FilterDialog(FormDialog):
         self,
         ctx: AppContext,
         channel_id: int,
-        flt: Filter | None,
+        flt: FilterRecord | None,
         campaigns: list[CampaignRecord],
         parent: QWidget | None = None,
     ) -> None:
@@ -164,7 +157,10 @@ class ChannelDialog(FormDialog):
     saved = Signal(int)
 
     def __init__(
-        self, ctx: AppContext, channel: Channel | None = None, parent: QWidget | None = None
+        self,
+        ctx: AppContext,
+        channel: ChannelRecord | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, "Edit Email Channel" if channel else "New Email Channel")
         self.ctx = ctx
@@ -376,7 +372,7 @@ class ChannelDialog(FormDialog):
         notice_row.addWidget(self.save_now_button)
         layout.addLayout(notice_row)
         label = QLabel("Filter &list, in priority order:", page)
-        self.filter_model: RecordTableModel[Filter] = RecordTableModel(
+        self.filter_model: RecordTableModel[FilterRecord] = RecordTableModel(
             [
                 Column("Priority", lambda f: f.priority),
                 Column("Field", lambda f: f.field.label),
@@ -460,7 +456,7 @@ class ChannelDialog(FormDialog):
         return edit
 
     # ---- data ---------------------------------------------------------------
-    def _fill(self, c: Channel | ChannelData) -> None:
+    def _fill(self, c: ChannelRecord | ChannelData) -> None:
         self.name_edit.setText(c.name)
         self.address_edit.setText(c.email_address)
         self.display_edit.setText(c.display_name)
@@ -723,7 +719,7 @@ class ChannelDialog(FormDialog):
 
     # ---- filters tab --------------------------------------------------------
     def _reload_filters(self, select_id: int | None = None) -> None:
-        filters: list[Filter] = []
+        filters: list[FilterRecord] = []
         if self.channel is not None:
             try:
                 filters = list(self.ctx.channels.get_channel(self.channel.id).filters)
@@ -735,7 +731,7 @@ class ChannelDialog(FormDialog):
                 self.filter_view.selectRow(row)
         self._update_filter_buttons()
 
-    def selected_filter(self) -> Filter | None:
+    def selected_filter(self) -> FilterRecord | None:
         rows = self.filter_view.selectionModel().selectedRows()
         return self.filter_model.data(rows[0], ROW_ROLE) if rows else None
 
@@ -748,7 +744,7 @@ class ChannelDialog(FormDialog):
         self.move_up_button.setEnabled(row > 0)
         self.move_down_button.setEnabled(0 <= row < len(rows) - 1)
 
-    def _open_filter_dialog(self, flt: Filter | None) -> FilterDialog | None:
+    def _open_filter_dialog(self, flt: FilterRecord | None) -> FilterDialog | None:
         if self.channel is None:
             return None
         dialog = FilterDialog(self.ctx, self.channel.id, flt, self.campaigns, self)
@@ -806,7 +802,7 @@ class ChannelsScreen(QWidget):
         for button in (self.new_button, self.edit_button, self.delete_button):
             header.addWidget(button)
         layout.addLayout(header)
-        self.model: RecordTableModel[Channel] = RecordTableModel(
+        self.model: RecordTableModel[ChannelRecord] = RecordTableModel(
             [
                 Column("Channel Name", lambda c: c.name),
                 Column("Email Address", lambda c: c.email_address),
@@ -885,7 +881,7 @@ class ChannelsScreen(QWidget):
                 self.view.selectRow(row)
         self._update_buttons()
 
-    def selected(self) -> Channel | None:
+    def selected(self) -> ChannelRecord | None:
         return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
@@ -893,7 +889,7 @@ class ChannelsScreen(QWidget):
         self.edit_button.setEnabled(has)
         self.delete_button.setEnabled(has)
 
-    def _open(self, channel: Channel | None) -> ChannelDialog:
+    def _open(self, channel: ChannelRecord | None) -> ChannelDialog:
         dialog = ChannelDialog(self.ctx, channel, self)
         dialog.saved.connect(self.reload)
         dialog.saved.connect(self._restart_retrieval)
