@@ -205,8 +205,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), default="")
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.AGENT)
-    # Deferred: a User loaded anywhere carries no hash (services hand Users to screens);
-    # sign-in reads the column by name.
+    # Deferred: a User loaded anywhere carries no hash (services hand screens records
+    # without it, and load it only where they need it); sign-in reads the column by name.
     password_hash: Mapped[str | None] = mapped_column(String(300), deferred=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # A demo account keeps this flag until its password is changed; the sign-in
