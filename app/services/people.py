@@ -48,7 +48,7 @@ def team_record(t: Team) -> TeamRecord:
         description=t.description,
         is_public=t.is_public,
         members=tuple(
-            UserRef(u.id, u.login, u.display_name) for u in sorted(t.members, key=_login)
+            UserRef(u.id, u.login, u.display_name) for u in sorted(t.members, key=lambda u: u.login)
         ),
         campaigns=tuple(
             CampaignRef(c.id, c.title) for c in sorted(t.campaigns, key=lambda c: c.title)
@@ -67,10 +67,6 @@ def user_record(u: User) -> UserRecord:
         active=u.active,
         teams=tuple(Ref(t.id, t.name) for t in sorted(u.teams, key=lambda t: t.name)),
     )
-
-
-def _login(user: User) -> str:
-    return user.login
 
 
 def _users(s: Session, ids: list[int]) -> list[User]:
