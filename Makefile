@@ -23,9 +23,11 @@ run: system-deps $(STAMP)
 
 test: system-deps $(STAMP) lint typecheck pytest pytest-system-python
 
+# ruff, then the layer contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -69,4 +71,5 @@ screenshots: system-deps $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python docs/render_screenshots.py
 
 clean:
-	rm -rf $(VENV) .venv-system build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-system build dist .pytest_cache .mypy_cache .ruff_cache \
+		.import_linter_cache

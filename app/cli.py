@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import __version__, paths
-from app.db.enums import EmailStatus, Role
+from app.domain.enums import EmailStatus, Role
 from app.services.errors import ServiceError, ValidationError
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from app.db.enums import Security
+from app.domain.enums import Security
 from app.mail.imap import ConnectionProblem, ImapSettings
 from app.mail.smtp import SmtpSettings
 

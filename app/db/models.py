@@ -26,9 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-# (the enumerations live apart, for code that must not import SQLAlchemy; used here and
-# imported from here as before)
-from app.db.enums import (
+# (the enumerations and the clock are domain values, for code that must not import
+# SQLAlchemy; used here and imported from here by the services as before)
+from app.domain.clock import utcnow
+from app.domain.enums import (
     AfterRetrieval,
     EmailStatus,
     FilterField,
@@ -37,10 +38,6 @@ from app.db.enums import (
     Role,
     Security,
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_uuid() -> str:
@@ -208,8 +205,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), default="")
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.AGENT)
-    # Deferred: a User loaded anywhere carries no hash (services hand Users to screens);
-    # sign-in reads the column by name.
+    # Deferred: a User loaded anywhere carries no hash (services hand screens records
+    # without it, and load it only where they need it); sign-in reads the column by name.
     password_hash: Mapped[str | None] = mapped_column(String(300), deferred=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # A demo account keeps this flag until its password is changed; the sign-in

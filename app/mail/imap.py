@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from app.db.enums import AfterRetrieval, Security
+from app.domain.enums import AfterRetrieval, Security
 from app.mail.fetch_reader import fetch_items, read_fetch, read_response, uid_set
 
 FETCH_BATCH = 200  # messages in one batch at most

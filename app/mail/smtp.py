@@ -6,7 +6,7 @@ import ipaddress
 import smtplib
 from dataclasses import dataclass
 
-from app.db.enums import Security
+from app.domain.enums import Security
 from app.mail.imap import ConnectionProblem, describe_network_error, tls_context
 
 

@@ -23,6 +23,13 @@ from app.services import validation as v
 from app.services.auth import Permission
 from app.services.base import Service, check_version, ensure_unique, get_or_404, names
 from app.services.errors import NotFound, ValidationError
+from app.services.records import (
+    AssignedTemplate,
+    CampaignRecord,
+    CampaignWithAssignments,
+    GroupNode,
+    Ref,
+)
 
 # The seed's labels, used to name fields in errors.
 TITLE = "Campaign Title"
@@ -51,13 +58,43 @@ class CampaignData:
     team_ids: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class GroupNode:
-    id: int
-    name: str
-    description: str
-    parent_id: int | None
-    campaign_count: int
+def _group_node(group: CampaignGroup, campaign_count: int) -> GroupNode:
+    return GroupNode(group.id, group.name, group.description, group.parent_id, campaign_count)
+
+
+def campaign_record(c: Campaign) -> CampaignRecord:
+    """(its group and channel loaded, or loadable in its session)"""
+    return CampaignRecord(
+        id=c.id,
+        title=c.title,
+        description=c.description,
+        group=Ref(c.group.id, c.group.name),
+        allow_free_format=c.allow_free_format,
+        require_address_confirmation=c.require_address_confirmation,
+        allow_put_back=c.allow_put_back,
+        allow_move=c.allow_move,
+        allow_draft=c.allow_draft,
+        channel=Ref(c.channel.id, c.channel.name) if c.channel else None,
+        service_level_period=c.service_level_period,
+        version=c.version,
+    )
+
+
+def assigned_template(link: CampaignTemplate) -> AssignedTemplate:
+    t = link.template
+    return AssignedTemplate(t.id, t.name, t.subject, link.added_on)
+
+
+def campaign_with_assignments(c: Campaign) -> CampaignWithAssignments:
+    return CampaignWithAssignments(
+        **vars(campaign_record(c)),
+        teams=tuple(Ref(t.id, t.name) for t in c.teams),
+        templates=tuple(assigned_template(link) for link in _by_added_on(c.template_links)),
+    )
+
+
+def _by_added_on(links: list[CampaignTemplate]) -> list[CampaignTemplate]:
+    return sorted(links, key=lambda link: (link.added_on, link.template_id))
 
 
 class CampaignService(Service):
@@ -69,14 +106,11 @@ class CampaignService(Service):
                 s.execute(select(Campaign.group_id, func.count()).group_by(Campaign.group_id)).all()
             )
             groups = s.scalars(select(CampaignGroup).order_by(CampaignGroup.name)).all()
-            return [
-                GroupNode(g.id, g.name, g.description, g.parent_id, counts.get(g.id, 0))
-                for g in groups
-            ]
+            return [_group_node(g, counts.get(g.id, 0)) for g in groups]
 
     def create_group(
         self, name: str, description: str = "", parent_id: int | None = None
-    ) -> CampaignGroup:
+    ) -> GroupNode:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The campaign group") as s:
             clean = v.text(GROUP_NAME, name)
             ensure_unique(s, CampaignGroup, CampaignGroup.name, clean, GROUP_NAME, None)
@@ -87,11 +121,11 @@ class CampaignService(Service):
             )
             s.add(group)
             s.flush()
-            return group
+            return _group_node(group, 0)
 
     def update_group(
         self, group_id: int, name: str, description: str = "", parent_id: int | None = None
-    ) -> CampaignGroup:
+    ) -> GroupNode:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The campaign group") as s:
             group = get_or_404(s, CampaignGroup, group_id, "campaign group")
             clean = v.text(GROUP_NAME, name)
@@ -106,7 +140,8 @@ class CampaignService(Service):
                 (description or "").strip(),
                 parent_id,
             )
-            return group
+            count = s.scalar(select(func.count()).where(Campaign.group_id == group_id)) or 0
+            return _group_node(group, count)
 
     def delete_group(self, group_id: int) -> None:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The campaign group") as s:
@@ -132,14 +167,18 @@ class CampaignService(Service):
             s.delete(group)
 
     # ---- campaigns ----------------------------------------------------------
-    def list_campaigns(self, group_id: int | None = None) -> list[Campaign]:
+    def list_campaigns(self, group_id: int | None = None) -> list[CampaignRecord]:
         with self.read() as s:
-            query = select(Campaign).options(selectinload(Campaign.group)).order_by(Campaign.title)
+            query = (
+                select(Campaign)
+                .options(selectinload(Campaign.group), selectinload(Campaign.channel))
+                .order_by(Campaign.title)
+            )
             if group_id is not None:
                 query = query.where(Campaign.group_id == group_id)
-            return list(s.scalars(query))
+            return [campaign_record(c) for c in s.scalars(query)]
 
-    def get_campaign(self, campaign_id: int) -> Campaign:
+    def get_campaign(self, campaign_id: int) -> CampaignWithAssignments:
         with self.read() as s:
             campaign = s.scalar(
                 select(Campaign)
@@ -153,7 +192,7 @@ class CampaignService(Service):
             )
             if campaign is None:
                 raise NotFound("The email campaign no longer exists.")
-            return campaign
+            return campaign_with_assignments(campaign)
 
     def _apply(self, s: Session, campaign: Campaign, data: CampaignData) -> None:
         title = v.no_quotation_marks(TITLE, v.text(TITLE, data.title))
@@ -181,23 +220,24 @@ class CampaignService(Service):
         campaign.service_level_period = period
         campaign.teams = sorted(teams, key=lambda t: t.name)
 
-    def create_campaign(self, data: CampaignData) -> Campaign:
+    def create_campaign(self, data: CampaignData) -> CampaignRecord:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email campaign") as s:
             campaign = Campaign()
             self._apply(s, campaign, data)
             s.add(campaign)
             s.flush()
-            return campaign
+            return campaign_record(campaign)
 
     def update_campaign(
         self, campaign_id: int, data: CampaignData, expected_version: int | None
-    ) -> Campaign:
+    ) -> CampaignRecord:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email campaign") as s:
             campaign = get_or_404(s, Campaign, campaign_id, "email campaign")
             check_version(campaign, expected_version, f"Email campaign '{campaign.title}'")
             self._apply(s, campaign, data)
             s.flush()
-            return campaign
+            s.expire(campaign, ["group", "channel"])  # the new ones, whatever was loaded
+            return campaign_record(campaign)
 
     def delete_campaign(self, campaign_id: int) -> None:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email campaign") as s:
@@ -226,20 +266,22 @@ class CampaignService(Service):
             s.delete(campaign)
 
     # ---- templates of a campaign -------------------------------------------
-    def campaign_templates(self, campaign_id: int) -> list[CampaignTemplate]:
+    def campaign_templates(self, campaign_id: int) -> list[AssignedTemplate]:
+        """The campaign's Email Templates by Added On (as ``get_campaign`` holds them)."""
         with self.read() as s:
-            return list(
-                s.scalars(
+            return [
+                assigned_template(link)
+                for link in s.scalars(
                     select(CampaignTemplate)
                     .where(CampaignTemplate.campaign_id == campaign_id)
                     .options(selectinload(CampaignTemplate.template))
                     .order_by(CampaignTemplate.added_on, CampaignTemplate.template_id)
                 )
-            )
+            ]
 
     def add_template(
         self, campaign_id: int, template_id: int, added_on: datetime | None = None
-    ) -> CampaignTemplate:
+    ) -> AssignedTemplate:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The template assignment") as s:
             campaign = get_or_404(s, Campaign, campaign_id, "email campaign")
             template = get_or_404(s, Template, template_id, "email template")
@@ -253,7 +295,7 @@ class CampaignService(Service):
             )
             s.add(link)
             s.flush()
-            return link
+            return assigned_template(link)
 
     def remove_template(self, campaign_id: int, template_id: int) -> None:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The template assignment") as s:

@@ -25,6 +25,7 @@ from app.services import validation as v
 from app.services.auth import Permission
 from app.services.base import Service, check_version, ensure_unique, get_or_404
 from app.services.errors import ValidationError
+from app.services.records import CampaignRef, ChannelRecord, FilterRecord
 from app.services.routing import REGEX_FILTER_SECONDS, compile_pattern
 from app.services.secrets import SecretStore, channel_key
 
@@ -71,6 +72,61 @@ class FilterData:
     keyword: str
     campaign_id: int | None
     enabled: bool = True
+
+
+def filter_record(f: Filter) -> FilterRecord:
+    """(its campaign loaded, or loadable in its session)"""
+    return FilterRecord(
+        id=f.id,
+        channel_id=f.channel_id,
+        priority=f.priority,
+        field=f.field,
+        match=f.match,
+        keyword=f.keyword,
+        campaign=CampaignRef(f.campaign.id, f.campaign.title),
+        enabled=f.enabled,
+    )
+
+
+def channel_record(c: Channel) -> ChannelRecord:
+    """(its default campaign and filters loaded, or loadable in its session)"""
+    default = c.default_campaign
+    return ChannelRecord(
+        id=c.id,
+        name=c.name,
+        email_address=c.email_address,
+        display_name=c.display_name,
+        default_campaign=CampaignRef(default.id, default.title) if default else None,
+        enabled=c.enabled,
+        imap_host=c.imap_host,
+        imap_port=c.imap_port,
+        imap_security=c.imap_security,
+        imap_username=c.imap_username,
+        imap_folder=c.imap_folder,
+        after_retrieval=c.after_retrieval,
+        move_folder=c.move_folder,
+        check_interval=c.check_interval,
+        allow_insecure=c.allow_insecure,
+        ca_file=c.ca_file,
+        smtp_host=c.smtp_host,
+        smtp_port=c.smtp_port,
+        smtp_security=c.smtp_security,
+        smtp_username=c.smtp_username,
+        save_sent_copy=c.save_sent_copy,
+        sent_folder=c.sent_folder,
+        max_recipients=c.max_recipients,
+        version=c.version,
+        filters=tuple(
+            filter_record(f) for f in sorted(c.filters, key=lambda f: (f.priority, f.id))
+        ),
+    )
+
+
+# a channel's default campaign and filters (with their campaigns), loaded with it
+_RELATED = (
+    selectinload(Channel.filters).selectinload(Filter.campaign),
+    selectinload(Channel.default_campaign),
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -139,30 +195,18 @@ class ChannelService(Service):
         super().__init__(db, actor)
         self.secrets = secrets
 
-    def list_channels(self) -> list[Channel]:
+    def list_channels(self) -> list[ChannelRecord]:
         with self.read() as s:
-            return list(
-                s.scalars(
-                    select(Channel)
-                    .options(
-                        selectinload(Channel.filters).selectinload(Filter.campaign),
-                        selectinload(Channel.default_campaign),
-                    )
-                    .order_by(Channel.name)
-                )
-            )
+            return [
+                channel_record(c)
+                for c in s.scalars(select(Channel).options(*_RELATED).order_by(Channel.name))
+            ]
 
-    def get_channel(self, channel_id: int) -> Channel:
+    def get_channel(self, channel_id: int) -> ChannelRecord:
         with self.read() as s:
-            channel = s.scalar(
-                select(Channel)
-                .where(Channel.id == channel_id)
-                .options(
-                    selectinload(Channel.filters).selectinload(Filter.campaign),
-                    selectinload(Channel.default_campaign),
-                )
-            )
-            return get_or_404(s, Channel, channel.id if channel else None, "email channel")
+            channel = s.scalar(select(Channel).where(Channel.id == channel_id).options(*_RELATED))
+            found = get_or_404(s, Channel, channel.id if channel else None, "email channel")
+            return channel_record(found)
 
     def _apply(self, s: Session, channel: Channel, d: ChannelData) -> None:
         channel.name = v.text(NAME, d.name)
@@ -226,23 +270,24 @@ class ChannelService(Service):
                 "is required for an enabled channel (emails matching no filter go there).",
             )
 
-    def create_channel(self, data: ChannelData) -> Channel:
+    def create_channel(self, data: ChannelData) -> ChannelRecord:
         with self.write(Permission.ADMINISTER, "The email channel") as s:
             channel = Channel()
             self._apply(s, channel, data)
             s.add(channel)
             s.flush()
-            return channel
+            return channel_record(channel)
 
     def update_channel(
         self, channel_id: int, data: ChannelData, expected_version: int | None
-    ) -> Channel:
+    ) -> ChannelRecord:
         with self.write(Permission.ADMINISTER, "The email channel") as s:
             channel = get_or_404(s, Channel, channel_id, "email channel")
             check_version(channel, expected_version, f"Email channel '{channel.name}'")
             self._apply(s, channel, data)
             s.flush()
-            return channel
+            s.expire(channel, ["default_campaign"])  # the new one's, as for the filters
+            return channel_record(channel)
 
     def delete_channel(self, channel_id: int) -> None:
         with self.write(Permission.ADMINISTER, "The email channel") as s:
@@ -296,7 +341,7 @@ class ChannelService(Service):
         return self.get_password(channel_id, direction) is not None
 
     # ---- filters ------------------------------------------------------------
-    def add_filter(self, channel_id: int, data: FilterData) -> Filter:
+    def add_filter(self, channel_id: int, data: FilterData) -> FilterRecord:
         with self.write(Permission.ADMINISTER, "The filter") as s:
             channel = get_or_404(s, Channel, channel_id, "email channel")
             field, match, keyword = validate_filter(data)
@@ -313,9 +358,9 @@ class ChannelService(Service):
             )
             s.add(flt)
             s.flush()
-            return flt
+            return filter_record(flt)
 
-    def update_filter(self, filter_id: int, data: FilterData) -> Filter:
+    def update_filter(self, filter_id: int, data: FilterData) -> FilterRecord:
         with self.write(Permission.ADMINISTER, "The filter") as s:
             flt = get_or_404(s, Filter, filter_id, "filter")
             flt.field, flt.match, flt.keyword = validate_filter(data)
@@ -323,7 +368,9 @@ class ChannelService(Service):
             assert data.campaign_id is not None
             flt.campaign_id = data.campaign_id
             flt.enabled = data.enabled
-            return flt
+            s.flush()
+            s.expire(flt, ["campaign"])  # the new target's, whatever was loaded before
+            return filter_record(flt)
 
     def delete_filter(self, filter_id: int) -> None:
         with self.write(Permission.ADMINISTER, "The filter") as s:

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.enums import AfterRetrieval, FilterField, FilterMatch, Role, Security
 from app.db.models import (
     Campaign,
     CampaignGroup,
@@ -27,6 +26,7 @@ from app.db.models import (
     Template,
     User,
 )
+from app.domain.enums import AfterRetrieval, FilterField, FilterMatch, Role, Security
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # the database's INTEGER
 SHOWN = 20  # problems listed at most; the rest are counted

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.db.models import Campaign, Email, EmailStatus, Role, Team, User, utcnow
+from app.db.models import Email, EmailStatus, Role, Team, User, utcnow
 from app.services import validation as v
 from app.services.auth import Permission, check_password_strength, forget_rights, hash_password
 from app.services.base import Service, ensure_unique, get_or_404, names
 from app.services.errors import ValidationError
 from app.services.history import Entry, write_history
+from app.services.records import CampaignRef, Ref, TeamRecord, UserRecord, UserRef
 from app.services.work import requeue
 
 TEAM_NAME = "Team Name"
@@ -40,6 +41,35 @@ class UserData:
     team_ids: list[int] = field(default_factory=list)
 
 
+def team_record(t: Team) -> TeamRecord:
+    """(its members and campaigns loaded, or loadable in its session)"""
+    return TeamRecord(
+        id=t.id,
+        name=t.name,
+        description=t.description,
+        is_public=t.is_public,
+        members=tuple(
+            UserRef(u.id, u.login, u.display_name) for u in sorted(t.members, key=lambda u: u.login)
+        ),
+        campaigns=tuple(
+            CampaignRef(c.id, c.title) for c in sorted(t.campaigns, key=lambda c: c.title)
+        ),
+    )
+
+
+def user_record(u: User) -> UserRecord:
+    """(its teams loaded, or loadable in its session; never its password hash)"""
+    return UserRecord(
+        id=u.id,
+        login=u.login,
+        display_name=u.display_name,
+        email=u.email,
+        role=u.role,
+        active=u.active,
+        teams=tuple(Ref(t.id, t.name) for t in sorted(u.teams, key=lambda t: t.name)),
+    )
+
+
 def _users(s: Session, ids: list[int]) -> list[User]:
     found = list(s.scalars(select(User).where(User.id.in_(ids)))) if ids else []
     if len(found) != len(set(ids)):
@@ -55,20 +85,20 @@ def _teams(s: Session, ids: list[int]) -> list[Team]:
 
 
 class PeopleService(Service):
-    """Teams and users. No User handed out carries a password hash (the column is deferred
-    and never loaded here; one set here is expired before the User is returned)."""
+    """Teams and users, handed out as records: nothing of a password leaves here."""
 
     # ---- teams --------------------------------------------------------------
-    def list_teams(self) -> list[Team]:
+    def list_teams(self) -> list[TeamRecord]:
         """For the team, user and campaign screens (supervisors and administrators)."""
         with self.read(Permission.CONFIGURE_CAMPAIGNS) as s:
-            return list(
-                s.scalars(
+            return [
+                team_record(t)
+                for t in s.scalars(
                     select(Team)
                     .options(selectinload(Team.members), selectinload(Team.campaigns))
                     .order_by(Team.name)
                 )
-            )
+            ]
 
     def _apply_team(self, s: Session, team: Team, data: TeamData) -> None:
         team.name = v.text(TEAM_NAME, data.name)
@@ -77,19 +107,20 @@ class PeopleService(Service):
         team.is_public = data.is_public
         team.members = _users(s, data.member_ids)
 
-    def create_team(self, data: TeamData) -> Team:
+    def create_team(self, data: TeamData) -> TeamRecord:
         with self.write(Permission.ADMINISTER, "The team") as s:
             team = Team()
             self._apply_team(s, team, data)
             s.add(team)
             s.flush()
-            return team
+            return team_record(team)
 
-    def update_team(self, team_id: int, data: TeamData) -> Team:
+    def update_team(self, team_id: int, data: TeamData) -> TeamRecord:
         with self.write(Permission.ADMINISTER, "The team") as s:
             team = get_or_404(s, Team, team_id, "team")
             self._apply_team(s, team, data)
-            return team
+            s.flush()
+            return team_record(team)
 
     def delete_team(self, team_id: int) -> None:
         with self.write(Permission.ADMINISTER, "The team") as s:
@@ -104,12 +135,15 @@ class PeopleService(Service):
             s.delete(team)
 
     # ---- users --------------------------------------------------------------
-    def list_users(self) -> list[User]:
-        """Every user, without password hashes (administrators)."""
+    def list_users(self) -> list[UserRecord]:
+        """Every user (administrators)."""
         with self.read(Permission.ADMINISTER) as s:
-            return list(
-                s.scalars(select(User).options(selectinload(User.teams)).order_by(User.login))
-            )
+            return [
+                user_record(u)
+                for u in s.scalars(
+                    select(User).options(selectinload(User.teams)).order_by(User.login)
+                )
+            ]
 
     def _apply_user(self, s: Session, user: User, data: UserData) -> None:
         login = v.text(LOGIN, data.login, max_length=100)
@@ -162,7 +196,7 @@ class PeopleService(Service):
                 ROLE, f"'{leaving.login}' is the last active administrator; appoint another first."
             )
 
-    def create_user(self, data: UserData, password: str | None) -> User:
+    def create_user(self, data: UserData, password: str | None) -> UserRecord:
         """A user; with no password they cannot sign in until one is set."""
         with self.write(Permission.ADMINISTER, "The user") as s:
             user = User()
@@ -171,18 +205,19 @@ class PeopleService(Service):
                 user.password_hash = hash_password(check_password_strength(password))
             s.add(user)
             s.flush()
-            s.expire(user, ["password_hash"])  # the returned User carries no hash
-            return user
+            return user_record(user)
 
-    def update_user(self, user_id: int, data: UserData) -> User:
+    def update_user(self, user_id: int, data: UserData) -> UserRecord:
         with self.write(Permission.ADMINISTER, "The user") as s:
             user = get_or_404(s, User, user_id, "user")
             was_active = user.active
             self._apply_user(s, user, data)
             if was_active and not user.active:
                 self._return_held(s, user)
+            s.flush()
+            record = user_record(user)
         forget_rights(user_id)  # a new role or state counts at once in this process
-        return user
+        return record
 
     def set_password(self, user_id: int, password: str) -> None:
         """Administrators set anyone's password; everyone may set their own."""
@@ -203,7 +238,3 @@ class PeopleService(Service):
                 self._keep_an_administrator(s, user)
             s.delete(user)
         forget_rights(user_id)
-
-    def team_campaigns(self, team_id: int) -> list[Campaign]:
-        with self.read() as s:
-            return list(get_or_404(s, Team, team_id, "team").campaigns)

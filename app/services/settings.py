@@ -11,6 +11,7 @@ from app.db.models import Channel, Organisation
 from app.services import validation as v
 from app.services.auth import Permission
 from app.services.base import Service, check_version, get_or_404
+from app.services.records import OrganisationSettings, Ref
 
 DEFAULT_CHANNEL = "Organisation Default Email Channel"
 HELD_TIMEOUT = "Return Held Emails After (minutes)"
@@ -36,12 +37,28 @@ def organisation(s: Session) -> Organisation:
     return org
 
 
-class SettingsService(Service):
-    def get(self) -> Organisation:
-        with self.read() as s:
-            return organisation(s)
+def settings_record(org: Organisation) -> OrganisationSettings:
+    """(its default channel loaded, or loadable in its session)"""
+    channel = org.default_channel
+    return OrganisationSettings(
+        name=org.name,
+        timezone=org.timezone,
+        date_format=org.date_format,
+        default_channel=Ref(channel.id, channel.name) if channel else None,
+        max_message_size=org.max_message_size,
+        held_email_timeout=org.held_email_timeout,
+        version=org.version,
+    )
 
-    def update(self, data: SettingsData, expected_version: int | None = None) -> Organisation:
+
+class SettingsService(Service):
+    def get(self) -> OrganisationSettings:
+        with self.read() as s:
+            return settings_record(organisation(s))
+
+    def update(
+        self, data: SettingsData, expected_version: int | None = None
+    ) -> OrganisationSettings:
         with self.write(Permission.ADMINISTER, "The settings") as s:
             org = organisation(s)
             check_version(org, expected_version, "The settings")
@@ -63,4 +80,4 @@ class SettingsService(Service):
             )
             s.flush()
             s.refresh(org, ["default_channel"])
-            return org
+            return settings_record(org)

@@ -10,6 +10,10 @@ from app.services import placeholders
 from app.services import validation as v
 from app.services.auth import Permission
 from app.services.base import Service, check_version, ensure_unique, get_or_404
+from app.services.records import CampaignRef, TemplateRecord
+
+# a template's campaigns, loaded with it
+_CAMPAIGNS = selectinload(Template.campaign_links).selectinload(CampaignTemplate.campaign)
 
 NAME = "Template Name"
 SUBJECT = "Email Subject"
@@ -17,21 +21,36 @@ BODY = "Body"
 HTML_BODY = "HTML Body"
 
 
-class TemplateService(Service):
-    def list_templates(self) -> list[Template]:
-        with self.read() as s:
-            return list(s.scalars(select(Template).order_by(Template.name)))
+def template_record(t: Template) -> TemplateRecord:
+    """(its campaign links loaded, or loadable in its session)"""
+    campaigns = sorted((link.campaign for link in t.campaign_links), key=lambda c: c.title)
+    return TemplateRecord(
+        id=t.id,
+        name=t.name,
+        subject=t.subject,
+        body=t.body,
+        body_html=t.body_html,
+        created_at=t.created_at,
+        version=t.version,
+        campaigns=tuple(CampaignRef(c.id, c.title) for c in campaigns),
+    )
 
-    def get_template(self, template_id: int) -> Template:
+
+class TemplateService(Service):
+    def list_templates(self) -> list[TemplateRecord]:
+        with self.read() as s:
+            return [
+                template_record(t)
+                for t in s.scalars(select(Template).options(_CAMPAIGNS).order_by(Template.name))
+            ]
+
+    def get_template(self, template_id: int) -> TemplateRecord:
         with self.read() as s:
             template = s.scalar(
-                select(Template)
-                .where(Template.id == template_id)
-                .options(
-                    selectinload(Template.campaign_links).selectinload(CampaignTemplate.campaign)
-                )
+                select(Template).where(Template.id == template_id).options(_CAMPAIGNS)
             )
-            return get_or_404(s, Template, template.id if template else None, "email template")
+            found = get_or_404(s, Template, template.id if template else None, "email template")
+            return template_record(found)
 
     def _apply(
         self, template: Template, name: str, subject: str, body: str, body_html: str | None
@@ -48,14 +67,14 @@ class TemplateService(Service):
 
     def create_template(
         self, name: str, subject: str, body: str, body_html: str | None = None
-    ) -> Template:
+    ) -> TemplateRecord:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email template") as s:
             template = Template()
             self._apply(template, name, subject, body, body_html)
             ensure_unique(s, Template, Template.name, template.name, NAME, None)
             s.add(template)
             s.flush()
-            return template
+            return template_record(template)
 
     def update_template(
         self,
@@ -65,14 +84,14 @@ class TemplateService(Service):
         body: str,
         body_html: str | None,
         expected_version: int | None,
-    ) -> Template:
+    ) -> TemplateRecord:
         with self.write(Permission.CONFIGURE_CAMPAIGNS, "The email template") as s:
             template = get_or_404(s, Template, template_id, "email template")
             check_version(template, expected_version, f"Email template '{template.name}'")
             self._apply(template, name, subject, body, body_html)
             ensure_unique(s, Template, Template.name, template.name, NAME, template_id)
             s.flush()
-            return template
+            return template_record(template)
 
     def delete_template(self, template_id: int) -> None:
         """Deletes the template and its campaign assignments (the UI names them first)."""

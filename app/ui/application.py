@@ -10,15 +10,14 @@ import sys
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_ID, APP_NAME, __version__, paths
-from app.db import migrate
-from app.db.engine import Database
-from app.services import demo, secrets
+from app.services import secrets
 from app.services.auth import Actor
 from app.services.changes import ChangeFeed
 from app.services.secrets import SecretStore
+from app.services.site import Site, SiteUnavailable, open_site
 from app.ui.channel_status import ChannelEvents
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
@@ -26,55 +25,14 @@ from app.ui.messages import messages
 from app.ui.sign_in import SignInDialog
 
 
-def open_database(url: str | None) -> Database | None:
-    """The database, its schema brought up to date; None once a message has said why the
-    application cannot start on it (it then ends).
-
-    The demo organisation is created only in this user's own SQLite file (the first
-    ``make run``): a database given with ``--database`` or the environment — a site's
-    shared one — is set up by its owner, and a demo there would give everyone who can reach
-    it an administrator with a published password."""
-    db: Database | None = None
+def open_database(url: str | None) -> Site | None:
+    """The site's database (see ``open_site``); None once a message has said why the
+    application cannot start on it (it then ends)."""
     try:
-        db = Database(url or paths.default_database_url())
-        migrate.upgrade(db)
-        if not demo.has_data(db):
-            if not _is_own_database(db):
-                raise _Refused(_not_set_up(db))
-            demo.seed(db)
-        return db
-    except (_Refused, migrate.SchemaError) as exc:
-        problem = str(exc)
-    except SQLAlchemyError as exc:
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc
-        problem = f"The database could not be opened:\n{reason}"
-    if db is not None:
-        db.dispose()
-    messages.error(None, APP_NAME, problem)
-    return None
-
-
-class _Refused(Exception):
-    """The database is not one to start on; the message says why."""
-
-
-def _is_own_database(db: Database) -> bool:
-    path = db.sqlite_path
-    return path is not None and path.resolve() == paths.default_database_path().resolve()
-
-
-def _not_set_up(db: Database) -> str:
-    return (
-        f"The database {db.describe()} has no users yet: nobody can sign in.\n\n"
-        'The site\'s owner sets it up from the command line (README, "Running a site"):\n'
-        "  email-campaigns --database URL db upgrade\n"
-        "then either the site's configuration:\n"
-        "  email-campaigns --database URL config import site.json\n"
-        "or a first administrator (the password is read from standard input):\n"
-        "  email-campaigns --database URL user create LOGIN --role administrator\n\n"
-        "The demo organisation is created only in this computer's own database, or with "
-        '"email-campaigns --database URL demo".'
-    )
+        return open_site(url)
+    except SiteUnavailable as exc:
+        messages.error(None, APP_NAME, str(exc))
+        return None
 
 
 class Workstation(QObject):
@@ -84,9 +42,7 @@ class Workstation(QObject):
 
     finished = Signal()
 
-    def __init__(
-        self, db: Database, store: SecretStore | None, parent: QObject | None = None
-    ) -> None:
+    def __init__(self, db: Site, store: SecretStore | None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.db = db
         self.store = store

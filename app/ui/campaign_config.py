@@ -24,9 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Campaign, CampaignTemplate
-from app.services.campaigns import GroupNode
 from app.services.errors import ServiceError
+from app.services.records import (
+    AssignedTemplate,
+    CampaignRecord,
+    CampaignWithAssignments,
+    GroupNode,
+)
 from app.ui.campaign_dialog import EditEmailCampaignDialog, NewCampaignDialog, group_paths
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
@@ -129,7 +133,7 @@ class CampaignDetails(QGroupBox):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__("Campaign Details", parent)
         self.ctx = ctx
-        self.campaign: Campaign | None = None
+        self.campaign: CampaignWithAssignments | None = None
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.values: dict[str, QLabel] = {}
@@ -163,10 +167,10 @@ class CampaignDetails(QGroupBox):
         for button in (self.view_button, self.add_button, self.delete_button):
             header.addWidget(button)
         layout.addLayout(header)
-        self.template_model: RecordTableModel[CampaignTemplate] = RecordTableModel(
+        self.template_model: RecordTableModel[AssignedTemplate] = RecordTableModel(
             [
-                Column("Template Name", lambda link: link.template.name),
-                Column("Email Subject", lambda link: link.template.subject),
+                Column("Template Name", lambda link: link.name),
+                Column("Email Subject", lambda link: link.subject),
                 Column(
                     "Added On",
                     lambda link: self.ctx.format_datetime(link.added_on),
@@ -215,11 +219,11 @@ class CampaignDetails(QGroupBox):
             }
             for caption, text in texts.items():
                 self.values[caption].setText(text)
-            self.template_model.set_rows(self.ctx.campaigns.campaign_templates(c.id))
+            self.template_model.set_rows(c.templates)
             self.template_view.sortByColumn(2, Qt.SortOrder.AscendingOrder)
         self._update_buttons()
 
-    def _selected_link(self) -> CampaignTemplate | None:
+    def _selected_link(self) -> AssignedTemplate | None:
         rows = self.template_view.selectionModel().selectedRows()
         return self.template_proxy.data(rows[0], ROW_ROLE) if rows else None
 
@@ -282,7 +286,7 @@ class CampaignDetails(QGroupBox):
         if not messages.confirm(
             self,
             "Delete Email Template",
-            f"Remove the template '{link.template.name}' from the campaign "
+            f"Remove the template '{link.name}' from the campaign "
             f"'{self.campaign.title}'? The template itself is kept.",
             ok="Remove",
         ):
@@ -351,7 +355,7 @@ class CampaignConfigurationScreen(QWidget):
         for b in (self.new_campaign_button, self.edit_campaign_button, self.delete_campaign_button):
             campaign_header.addWidget(b)
         top_layout.addLayout(campaign_header)
-        self.campaign_model: RecordTableModel[Campaign] = RecordTableModel(
+        self.campaign_model: RecordTableModel[CampaignRecord] = RecordTableModel(
             [
                 Column("Campaign Title", lambda c: c.title),
                 Column("Campaign Description", lambda c: c.description),
@@ -426,7 +430,7 @@ class CampaignConfigurationScreen(QWidget):
             self.select_campaign(current.id)
         self._campaign_selected()
 
-    def selected_campaign(self) -> Campaign | None:
+    def selected_campaign(self) -> CampaignRecord | None:
         return selected_record(self.campaign_view)
 
     def select_campaign(self, campaign_id: int) -> bool:

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Campaign, Team
-from app.services.campaigns import CampaignData, GroupNode
+from app.services.campaigns import CampaignData
+from app.services.records import CampaignWithAssignments, GroupNode, TeamRecord
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
@@ -75,7 +75,7 @@ def group_paths(groups: list[GroupNode]) -> list[tuple[int, str]]:
     return result
 
 
-class TeamAssignmentModel(RecordTableModel[Team]):
+class TeamAssignmentModel(RecordTableModel[TeamRecord]):
     """Teams with a checkable first column, Is Assigned."""
 
     assignment_changed = Signal()
@@ -176,7 +176,7 @@ class EditEmailCampaignDialog(FormDialog):
     def __init__(
         self,
         ctx: AppContext,
-        campaign: Campaign | None = None,
+        campaign: CampaignWithAssignments | None = None,
         parent: QWidget | None = None,
         default_group_id: int | None = None,
     ) -> None:

@@ -7,8 +7,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from app.channel_service.runner import ChannelState, ChannelWorker
-from app.db.engine import Database
 from app.services.secrets import SecretStore
+from app.services.site import Site
 
 
 class ChannelEvents(QObject):
@@ -17,7 +17,7 @@ class ChannelEvents(QObject):
     changed = Signal(object)  # ChannelState; queued across threads automatically
 
     def __init__(
-        self, db: Database, secrets: SecretStore | None, parent: QObject | None = None
+        self, db: Site, secrets: SecretStore | None, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
         self.service = ChannelWorker(db, secrets, self.changed.emit)

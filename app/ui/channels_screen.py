@@ -29,19 +29,12 @@ from PySide6.QtWidgets import (
 
 from app.channel_service.check import CheckResult, check_settings
 from app.channel_service.servers import ConnectionSettings, connection_settings
-from app.db.models import (
-    AfterRetrieval,
-    Campaign,
-    Channel,
-    Filter,
-    FilterField,
-    FilterMatch,
-    Security,
-)
+from app.domain.enums import AfterRetrieval, FilterField, FilterMatch, Security
 from app.services import secrets as secret_store
 from app.services import validation
 from app.services.channels import MAX_RECIPIENTS, ChannelData, FilterData
 from app.services.errors import ServiceError, ValidationError
+from app.services.records import CampaignRecord, ChannelRecord, FilterRecord
 from app.ui.background import Operation
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
@@ -61,11 +54,13 @@ def hint(text: str, parent: QWidget) -> QLabel:
     return label
 
 
-def filter_summary(flt: Filter) -> str:
+def filter_summary(flt: FilterRecord) -> str:
     return f"{flt.field.label} {flt.match.label} “{flt.keyword}”"
 
 
-def campaign_combo(parent: QWidget, campaigns: list[Campaign], none_label: str | None) -> QComboBox:
+def campaign_combo(
+    parent: QWidget, campaigns: list[CampaignRecord], none_label: str | None
+) -> QComboBox:
     """Campaign titles with their ids as data; ``none_label`` adds a first 'no campaign' item."""
     combo = QComboBox(parent)
     if none_label is not None:
@@ -82,8 +77,8 @@ class FilterDialog(FormDialog):
         self,
         ctx: AppContext,
         channel_id: int,
-        flt: Filter | None,
-        campaigns: list[Campaign],
+        flt: FilterRecord | None,
+        campaigns: list[CampaignRecord],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, "Edit Filter" if flt else "New Filter")
@@ -161,7 +156,10 @@ class ChannelDialog(FormDialog):
     saved = Signal(int)
 
     def __init__(
-        self, ctx: AppContext, channel: Channel | None = None, parent: QWidget | None = None
+        self,
+        ctx: AppContext,
+        channel: ChannelRecord | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, "Edit Email Channel" if channel else "New Email Channel")
         self.ctx = ctx
@@ -373,7 +371,7 @@ class ChannelDialog(FormDialog):
         notice_row.addWidget(self.save_now_button)
         layout.addLayout(notice_row)
         label = QLabel("Filter &list, in priority order:", page)
-        self.filter_model: RecordTableModel[Filter] = RecordTableModel(
+        self.filter_model: RecordTableModel[FilterRecord] = RecordTableModel(
             [
                 Column("Priority", lambda f: f.priority),
                 Column("Field", lambda f: f.field.label),
@@ -457,7 +455,7 @@ class ChannelDialog(FormDialog):
         return edit
 
     # ---- data ---------------------------------------------------------------
-    def _fill(self, c: Channel | ChannelData) -> None:
+    def _fill(self, c: ChannelRecord | ChannelData) -> None:
         self.name_edit.setText(c.name)
         self.address_edit.setText(c.email_address)
         self.display_edit.setText(c.display_name)
@@ -706,7 +704,7 @@ class ChannelDialog(FormDialog):
 
     # ---- filters tab --------------------------------------------------------
     def _reload_filters(self, select_id: int | None = None) -> None:
-        filters: list[Filter] = []
+        filters: list[FilterRecord] = []
         if self.channel is not None:
             try:
                 filters = list(self.ctx.channels.get_channel(self.channel.id).filters)
@@ -718,7 +716,7 @@ class ChannelDialog(FormDialog):
                 self.filter_view.selectRow(row)
         self._update_filter_buttons()
 
-    def selected_filter(self) -> Filter | None:
+    def selected_filter(self) -> FilterRecord | None:
         rows = self.filter_view.selectionModel().selectedRows()
         return self.filter_model.data(rows[0], ROW_ROLE) if rows else None
 
@@ -731,7 +729,7 @@ class ChannelDialog(FormDialog):
         self.move_up_button.setEnabled(row > 0)
         self.move_down_button.setEnabled(0 <= row < len(rows) - 1)
 
-    def _open_filter_dialog(self, flt: Filter | None) -> FilterDialog | None:
+    def _open_filter_dialog(self, flt: FilterRecord | None) -> FilterDialog | None:
         if self.channel is None:
             return None
         dialog = FilterDialog(self.ctx, self.channel.id, flt, self.campaigns, self)
@@ -789,7 +787,7 @@ class ChannelsScreen(QWidget):
         for button in (self.new_button, self.edit_button, self.delete_button):
             header.addWidget(button)
         layout.addLayout(header)
-        self.model: RecordTableModel[Channel] = RecordTableModel(
+        self.model: RecordTableModel[ChannelRecord] = RecordTableModel(
             [
                 Column("Channel Name", lambda c: c.name),
                 Column("Email Address", lambda c: c.email_address),
@@ -868,7 +866,7 @@ class ChannelsScreen(QWidget):
                 self.view.selectRow(row)
         self._update_buttons()
 
-    def selected(self) -> Channel | None:
+    def selected(self) -> ChannelRecord | None:
         return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
@@ -876,7 +874,7 @@ class ChannelsScreen(QWidget):
         self.edit_button.setEnabled(has)
         self.delete_button.setEnabled(has)
 
-    def _open(self, channel: Channel | None) -> ChannelDialog:
+    def _open(self, channel: ChannelRecord | None) -> ChannelDialog:
         dialog = ChannelDialog(self.ctx, channel, self)
         dialog.saved.connect(self.reload)
         dialog.saved.connect(self._restart_retrieval)

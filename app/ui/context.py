@@ -9,19 +9,19 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDateTime, QTimeZone
 
-from app.db.engine import Database
 from app.services.auth import Actor, Permission
 from app.services.campaigns import CampaignService
 from app.services.channels import ChannelService
 from app.services.people import PeopleService
 from app.services.secrets import SecretStore
 from app.services.settings import SettingsService
+from app.services.site import Site
 from app.services.templates import TemplateService
 
 
 @dataclass
 class AppContext:
-    db: Database
+    db: Site
     actor: Actor
     secrets: SecretStore | None = None
     timezone: str = "UTC"

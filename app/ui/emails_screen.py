@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db.models import EmailStatus
+from app.domain.enums import EmailStatus
 from app.services.emails import (
     EmailQuery,
     EmailRow,

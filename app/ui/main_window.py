@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
-from app.db.models import Role
+from app.domain.enums import Role
 from app.services import auth, presence
 from app.services.auth import Permission
 from app.ui.context import AppContext
@@ -383,7 +383,7 @@ class MainWindow(QMainWindow):
         a warning); drafts stay. False when the user chose to stay."""
         if not self.ctx.can(Permission.WORK_EMAILS):
             return True
-        from app.db.models import EmailStatus
+        from app.domain.enums import EmailStatus
         from app.services.errors import ServiceError
         from app.services.work import WorkService
 

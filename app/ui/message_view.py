@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import paths
-from app.db.models import EmailStatus
+from app.domain.enums import EmailStatus
 from app.mail.fields import parse_addresses
 from app.mail.html import cap_nesting, html_pieces, text_pieces, to_html
 from app.services.auth import Permission

@@ -15,7 +15,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from app.services.campaigns import GroupNode
+from app.services.records import GroupNode
 
 T = TypeVar("T")
 Index: TypeAlias = QModelIndex | QPersistentModelIndex  # what Qt passes as a model index

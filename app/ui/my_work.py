@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db.models import EmailStatus, ReplyState, utcnow
+from app.domain.clock import utcnow
+from app.domain.enums import EmailStatus, ReplyState
 from app.services.emails import EmailService
 from app.services.errors import ServiceError
 from app.services.work import AgentFailedSend, HeldEmail, Queue, QueuedEmail, WorkService

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Organisation
 from app.services import validation
 from app.services.errors import ServiceError, ValidationError
+from app.services.records import OrganisationSettings
 from app.services.settings import SettingsData
 from app.ui.context import AppContext
 from app.ui.field_focus import focus_error
@@ -36,7 +36,7 @@ class SettingsScreen(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.org: Organisation | None = None
+        self.org: OrganisationSettings | None = None
         self._fields: dict[str, tuple[QWidget, ErrorLabel]] = {}
         self._dirty = False
         self._loading = False

@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.db.engine import Database
 from app.services import auth
 from app.services.auth import Actor
 from app.services.demo import DEMO_PASSWORD
 from app.services.errors import AuthenticationError
+from app.services.site import Site
 from app.ui.forms import ErrorLabel, WrappingLabel
 
 
@@ -35,9 +35,7 @@ def unbroken(text: str) -> str:
 class SignInDialog(QDialog):
     """``notice``: shown where errors are, e.g. why the last user was signed out."""
 
-    def __init__(
-        self, db: Database, parent: QWidget | None = None, notice: str | None = None
-    ) -> None:
+    def __init__(self, db: Site, parent: QWidget | None = None, notice: str | None = None) -> None:
         super().__init__(parent)
         self.db = db
         self.actor: Actor | None = None

@@ -11,7 +11,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
-from app.db.models import EmailStatus, ReplyState, utcnow
+from app.domain.clock import utcnow
+from app.domain.enums import EmailStatus, ReplyState
 from app.services import outbox
 from app.services.auth import Permission
 from app.services.errors import ServiceError

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Team, User
 from app.services.people import TeamData
+from app.services.records import TeamRecord, UserRecord
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog
 from app.ui.models import ROW_ROLE, Column, Index, RecordTableModel, sortable
@@ -151,7 +151,7 @@ class CheckList(QWidget):
         )
 
 
-def user_caption(user: User) -> str:
+def user_caption(user: UserRecord) -> str:
     inactive = "" if user.active else ", inactive"
     return f"{user.display_name} ({user.login}{inactive})"
 
@@ -159,7 +159,9 @@ def user_caption(user: User) -> str:
 class TeamDialog(FormDialog):
     """Create or edit a team: name, description, public, members."""
 
-    def __init__(self, ctx: AppContext, team: Team | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, ctx: AppContext, team: TeamRecord | None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent, "Edit Team" if team else "New Team")
         self.ctx, self.team = ctx, team
         self.saved_id: int | None = None
@@ -224,7 +226,7 @@ class TeamsScreen(QWidget):
         )
         self.new_button, self.edit_button, self.delete_button = buttons
         layout.addLayout(header)
-        self.model: RecordTableModel[Team] = RecordTableModel(
+        self.model: RecordTableModel[TeamRecord] = RecordTableModel(
             [
                 Column("Team Name", lambda t: t.name),
                 Column("Public", lambda t: yes_no(t.is_public)),
@@ -261,7 +263,7 @@ class TeamsScreen(QWidget):
     def select_team(self, team_id: int) -> bool:
         return select_record(self.view, team_id)
 
-    def selected(self) -> Team | None:
+    def selected(self) -> TeamRecord | None:
         return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:

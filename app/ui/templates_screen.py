@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Template
 from app.services import placeholders
+from app.services.records import TemplateRecord
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
@@ -30,7 +30,7 @@ class TemplateEditorDialog(FormDialog):
     """Template Name, Email Subject, body; the placeholder list; a live preview."""
 
     def __init__(
-        self, ctx: AppContext, template: Template | None, parent: QWidget | None = None
+        self, ctx: AppContext, template: TemplateRecord | None, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent, "Edit Email Template" if template else "New Email Template")
         self.ctx, self.template = ctx, template
@@ -149,7 +149,7 @@ class TemplatesScreen(QWidget):
         )
         self.new_button, self.edit_button, self.delete_button = buttons
         layout.addLayout(header)
-        self.model: RecordTableModel[Template] = RecordTableModel(
+        self.model: RecordTableModel[TemplateRecord] = RecordTableModel(
             [
                 Column("Template Name", lambda t: t.name),
                 Column("Email Subject", lambda t: t.subject),
@@ -178,7 +178,7 @@ class TemplatesScreen(QWidget):
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self._update_buttons()
 
-    def selected(self) -> Template | None:
+    def selected(self) -> TemplateRecord | None:
         return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
@@ -205,10 +205,7 @@ class TemplatesScreen(QWidget):
         template = self.selected()
         if template is None:
             return
-        used = [
-            link.campaign.title
-            for link in self.ctx.templates.get_template(template.id).campaign_links
-        ]
+        used = [c.title for c in self.ctx.templates.get_template(template.id).campaigns]
         where = f" It is assigned to: {', '.join(used)}." if used else ""
         if confirm_and_run(
             self,

@@ -13,10 +13,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.db.models import Role, User
+from app.domain.enums import Role
 from app.services.auth import MIN_PASSWORD_LENGTH
 from app.services.errors import ValidationError
 from app.services.people import DISPLAY_NAME, EMAIL, LOGIN, ROLE, UserData
+from app.services.records import UserRecord
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
@@ -53,7 +54,9 @@ def check_passwords_match(password: str, confirmation: str) -> None:
 class UserDialog(FormDialog):
     """Create or edit a user; a new user gets a password (optional) typed twice."""
 
-    def __init__(self, ctx: AppContext, user: User | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, ctx: AppContext, user: UserRecord | None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent, "Edit User" if user else "New User")
         self.ctx, self.user = ctx, user
         self.saved_id: int | None = None
@@ -142,7 +145,7 @@ class UserDialog(FormDialog):
 class PasswordDialog(FormDialog):
     """Set Password: a new password typed twice."""
 
-    def __init__(self, ctx: AppContext, user: User, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, user: UserRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent, "Set Password")
         self.ctx, self.user = ctx, user
         self._loading = True
@@ -185,7 +188,7 @@ class UsersScreen(QWidget):
         )
         self.new_button, self.edit_button, self.delete_button, self.password_button = buttons
         layout.addLayout(header)
-        self.model: RecordTableModel[User] = RecordTableModel(
+        self.model: RecordTableModel[UserRecord] = RecordTableModel(
             [
                 Column("Login Name", lambda u: u.login),
                 Column("Display Name", lambda u: u.display_name),
@@ -226,7 +229,7 @@ class UsersScreen(QWidget):
     def select_user(self, user_id: int) -> bool:
         return select_record(self.view, user_id)
 
-    def selected(self) -> User | None:
+    def selected(self) -> UserRecord | None:
         return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:

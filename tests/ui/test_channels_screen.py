@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QTableView,
     QWidget,
 )
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
-from app.db.models import AfterRetrieval, FilterMatch, Security
+from app.db.models import AfterRetrieval, Channel, FilterMatch, Organisation, Security
 from app.services.config_io import export_config
 from app.services.secrets import PlainFileStore, channel_key
 from app.ui import messages as messages_module
@@ -131,6 +131,14 @@ def error_under(widget: QWidget) -> str:
     return ""
 
 
+def keyring_user(db, channel_id: int, direction: str) -> str:  # type: ignore[no-untyped-def]
+    """The keyring entry of a channel's password (its key material is the database's own:
+    the services hand out neither the installation id nor the channel's uuid)."""
+    with db.session() as s:
+        org = s.scalars(select(Organisation)).one()
+        return channel_key(org.installation_id, s.get_one(Channel, channel_id).uuid, direction)
+
+
 def table_texts(view: QTableView, column: int) -> list[str]:
     model = view.model()
     return [model.index(r, column).data() for r in range(model.rowCount())]
@@ -237,9 +245,7 @@ def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore
     assert ctx.channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
     assert ctx.channels.get_password(channel.id, "outbound") == SMTP_PASSWORD
     stored = {user: secret for (_service, user), secret in memory_keyring.secrets.items()}
-    assert stored[channel_key(ctx.settings.get().installation_id, channel.uuid, "inbound")] == (
-        IMAP_PASSWORD
-    )
+    assert stored[keyring_user(ctx.db, channel.id, "inbound")] == IMAP_PASSWORD
 
     # ... and nowhere in the database: not in the file's bytes (main file and WAL; every row
     # on PostgreSQL) ...
@@ -618,16 +624,13 @@ def test_delete_channel_asks_and_removes_it_with_its_passwords(  # type: ignore[
 ):
     channel = next(c for c in ctx.channels.list_channels() if c.name == "Sales mailbox")
     ctx.channels.set_password(channel.id, "inbound", IMAP_PASSWORD)
+    key = keyring_user(ctx.db, channel.id, "inbound")
+    assert ctx.secrets.get(key) == IMAP_PASSWORD  # type: ignore[union-attr]
     screen.view.selectRow(table_texts(screen.view, 0).index("Sales mailbox"))
     click(qtbot, screen.delete_button)
     assert shown[-1][0] == "confirm" and "'Sales mailbox'" in shown[-1][1]
     assert "Sales mailbox" not in table_texts(screen.view, 0)
-    assert (
-        ctx.secrets.get(  # type: ignore[union-attr]
-            channel_key(ctx.settings.get().installation_id, channel.uuid, "inbound")
-        )
-        is None
-    )
+    assert ctx.secrets.get(key) is None  # type: ignore[union-attr]
 
     # The organisation's default channel cannot go: the reason is shown.
     screen.view.selectRow(table_texts(screen.view, 0).index("Support mailbox"))

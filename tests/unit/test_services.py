@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import select
 
@@ -18,6 +20,7 @@ from app.services.errors import (
     ValidationError,
 )
 from app.services.people import PeopleService, TeamData, UserData
+from app.services.records import CampaignRef, Ref
 from app.services.settings import SettingsData, SettingsService
 from app.services.templates import TemplateService
 from tests.conftest import stored_bytes
@@ -214,13 +217,14 @@ def test_template_assignment_records_added_on_and_refuses_twice(demo_db, supervi
     template = TemplateService(demo_db, supervisor).create_template("Thanks", "Thanks", "Thank you")
     link = svc.add_template(target.id, template.id)
     assert link.added_on is not None and link.added_on.tzinfo is not None
-    names = [lk.template.name for lk in svc.campaign_templates(target.id)]
+    names = [lk.name for lk in svc.campaign_templates(target.id)]
     assert names[-1] == "Thanks"
+    assert svc.get_campaign(target.id).templates == tuple(svc.campaign_templates(target.id))
     with pytest.raises(ValidationError) as info:
         svc.add_template(target.id, template.id)
     assert "already assigned" in info.value.message
     svc.remove_template(target.id, template.id)
-    assert "Thanks" not in [lk.template.name for lk in svc.campaign_templates(target.id)]
+    assert "Thanks" not in [lk.name for lk in svc.campaign_templates(target.id)]
 
 
 def test_a_campaign_that_is_a_routing_target_cannot_be_deleted(demo_db, supervisor):
@@ -460,6 +464,109 @@ def test_settings_validation(demo_db, admin):
         "Europe/Berlin",
         None,
     )
+
+
+# ---- what the services hand out ---------------------------------------------------
+
+
+def test_configuration_services_hand_out_frozen_records_not_database_rows(demo_db, admin):
+    campaigns, templates = CampaignService(demo_db, admin), TemplateService(demo_db, admin)
+    people, channels = PeopleService(demo_db, admin), ChannelService(demo_db, admin)
+    orders = campaign(demo_db, "Orders").id
+    template = templates.list_templates()[0].id
+    channel = channels.list_channels()[0].id
+    handed = [
+        *campaigns.list_groups(),
+        *campaigns.list_campaigns(),
+        campaigns.get_campaign(orders),
+        *campaigns.campaign_templates(orders),
+        *templates.list_templates(),
+        templates.get_template(template),
+        *people.list_teams(),
+        *people.list_users(),
+        *channels.list_channels(),
+        channels.get_channel(channel),
+        SettingsService(demo_db, admin).get(),
+    ]
+    kinds = set()
+    for record in handed:
+        kind = type(record)
+        kinds.add(kind.__name__)
+        assert dataclasses.is_dataclass(record), kind
+        assert kind.__module__ == "app.services.records", kind
+        first = dataclasses.fields(record)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(record, first, None)
+    assert kinds == {
+        "GroupNode",
+        "CampaignRecord",
+        "CampaignWithAssignments",
+        "AssignedTemplate",
+        "TemplateRecord",
+        "TeamRecord",
+        "UserRecord",
+        "ChannelRecord",
+        "OrganisationSettings",
+    }
+
+
+def test_records_hold_what_screens_used_to_reach_through_relationships(demo_db, admin):
+    complaints = CampaignService(demo_db, admin).get_campaign(campaign(demo_db, "Complaints").id)
+    assert complaints.group.name == "Customer Service"
+    assert [t.name for t in complaints.teams] == ["Escalations"]
+    assert [t.name for t in complaints.templates] == ["Escalation notice", "Acknowledgement"]
+    escalations = next(
+        t for t in PeopleService(demo_db, admin).list_teams() if t.name == "Escalations"
+    )
+    assert [c.title for c in escalations.campaigns] == ["Complaints", "Returns"]
+    template = next(
+        t for t in TemplateService(demo_db, admin).list_templates() if t.name == "Order status"
+    )
+    assert template.campaigns and all(isinstance(c, CampaignRef) for c in template.campaigns)
+    support = next(
+        c for c in ChannelService(demo_db, admin).list_channels() if c.name == "Support mailbox"
+    )
+    assert support.default_campaign == CampaignRef(
+        campaign(demo_db, "General Enquiries").id, "General Enquiries"
+    )
+    assert [f.campaign.title for f in support.filters] == [
+        "Orders",
+        "Returns",
+        "Complaints",
+        "Sales Leads",
+    ]
+    assert SettingsService(demo_db, admin).get().default_channel == Ref(
+        support.id, "Support mailbox"
+    )
+
+
+def test_saving_returns_the_new_group_channel_and_target_by_name(demo_db, admin):
+    campaigns, channels = CampaignService(demo_db, admin), ChannelService(demo_db, admin)
+    orders = campaigns.get_campaign(campaign(demo_db, "Orders").id)
+    sales = next(c for c in channels.list_channels() if c.name == "Sales mailbox")
+    assert orders.group.name == "Orders & Returns" and orders.channel is None
+    saved = campaigns.update_campaign(
+        orders.id,
+        data(demo_db, title="Orders", channel_id=sales.id, team_ids=[t.id for t in orders.teams]),
+        orders.version,
+    )
+    assert saved.group == Ref(group_id(demo_db, "Sales"), "Sales")
+    assert saved.channel == Ref(sales.id, "Sales mailbox")
+    assert saved.version == orders.version + 1
+    assert campaigns.get_campaign(orders.id).teams == orders.teams
+
+    flt = sales.filters[0]
+    leads = campaign(demo_db, "Sales Leads")
+    assert flt.campaign.title != "Sales Leads"
+    moved = channels.update_filter(
+        flt.id, FilterData(flt.field, flt.match, flt.keyword, leads.id, flt.enabled)
+    )
+    assert moved.campaign == CampaignRef(leads.id, "Sales Leads")
+    retargeted = channels.update_channel(
+        sales.id, channel_data(name="Sales mailbox", default_campaign_id=orders.id), sales.version
+    )
+    assert retargeted.default_campaign == CampaignRef(orders.id, "Orders")
+    assert retargeted.filters == channels.get_channel(sales.id).filters
 
 
 # ---- roles ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The models' enumerations, apart from the models: code that does not touch the database
-(the IMAP session, the command line's options) uses them without importing SQLAlchemy, which
-takes a fifth of a second to import."""
+"""The product's enumerations: domain values, not persistence. The models store them
+(app.db.models), screens show them, and code that does not touch the database (the IMAP
+session, the command line's options) uses them without importing SQLAlchemy, which takes a
+fifth of a second to import."""
 
 from __future__ import annotations
 
