@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -269,16 +271,41 @@ def system() -> Actor:
 
 
 @pytest.fixture
-def make_ctx(secrets: KeyringStore):  # type: ignore[no-untyped-def]
-    """Build the GUI's AppContext for a database and an actor."""
+def make_ctx(secrets: KeyringStore, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Build the GUI's AppContext for a database and an actor.
+
+    In a test marked ``no_gui_sql`` the screens get a database of their own (the same one,
+    through another engine) that refuses any use from the GUI thread: the test's own set-up
+    and checks go on using ``database`` directly. Either way, the screens' operations have
+    all reported before the database goes."""
     from app.ui.context import AppContext
 
+    guard = request.node.get_closest_marker("no_gui_sql") is not None
+    opened: list[Database] = []
+
     def build(database: Database, actor: Actor) -> AppContext:
+        if guard:
+            database = Database(database.url)
+            opened.append(database)
         ctx = AppContext(database, actor, secrets)
         ctx.refresh_settings()
+        if guard:
+            database.refuse_thread(threading.get_ident())
         return ctx
 
-    return build
+    yield build
+    settle_operations()
+    for database in opened:
+        database.refuse_thread(None)
+        database.dispose()
+
+
+def settle_operations() -> None:
+    """Wait until every operation of the screens has reported (none outlives a test)."""
+    module = sys.modules.get("app.ui.operations")
+    running = getattr(module, "_operations", None)
+    if running is not None:
+        assert running.wait_idle(30), "an operation of a screen did not end within 30 s"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,8 +89,15 @@ def _private_sqlite_file(path: Path) -> None:
             paths.make_private(backup)
 
 
+class RefusedThread(RuntimeError):
+    """A database connection was asked for on a thread that must not wait for the database
+    (the GUI thread, while tests hold it to that)."""
+
+
 class Database:
     """One database: its engine and a session factory. Injected everywhere."""
+
+    _refused_thread: int | None = None
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
@@ -112,6 +120,20 @@ class Database:
             self._autocommit = create_engine(self.url, isolation_level="AUTOCOMMIT", **kwargs)
             _ping_when_idle(self._autocommit)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        for engine in {self.engine, self._autocommit}:
+            event.listen(engine, "checkout", self._checked_out)
+
+    def refuse_thread(self, ident: int | None) -> None:
+        """From now on, refuse (raise RefusedThread) every connection asked for on the
+        thread ``ident``; None lifts it. Tests hold the GUI thread to this."""
+        self._refused_thread = ident
+
+    def _checked_out(self, _dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if self._refused_thread is not None and threading.get_ident() == self._refused_thread:
+            raise RefusedThread(
+                f"the database was used on a thread that must not wait for it "
+                f"({threading.current_thread().name})"
+            )
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -58,10 +58,10 @@ from app.services.emails import (
 from app.services.errors import ServiceError
 from app.services.filenames import safe_file_name
 from app.services.work import WorkService
-from app.ui.background import Operation
 from app.ui.context import AppContext
 from app.ui.messages import messages
 from app.ui.models import Column, RecordTableModel
+from app.ui.operations import READS, Failure, Job, failure_of, run
 from app.ui.widgets import table_view
 
 RAW_SHOWN_LIMIT = 4 * 1024 * 1024  # more than this is exported rather than shown
@@ -476,10 +476,10 @@ class EmailDetailPane(QWidget):
         self.ctx, self.service = ctx, service
         self.detail: EmailDetail | None = None
         self._raw_loaded_for: int | None = None
-        self._raw_loading: Operation[RawSource] | None = None
+        self._raw_loading: Job[RawSource] | None = None
         self._raw_pending: deque[str] = deque()
         self._shown = 0  # which showing the body on its way belongs to
-        self._loading: Operation[Rendering] | None = None
+        self._loading: Job[Rendering] | None = None
         self._pending: deque[str] = deque()  # pieces still to append
         self._tail: list[str] = []  # the replies, after the body's first part
         self._rest: list[str] = []
@@ -778,7 +778,7 @@ class EmailDetailPane(QWidget):
             try:
                 rendering = prepare(service.body(email_id))
             except (ServiceError, SQLAlchemyError) as exc:
-                self._body_failed(shown, exc)
+                self._body_failed(shown, failure_of(exc))
             else:
                 self._body_ready(shown, rendering)
             return
@@ -786,24 +786,25 @@ class EmailDetailPane(QWidget):
         def work() -> Rendering:
             return prepare(service.body(email_id))
 
-        self._loading = (
-            Operation(self, work)
-            .success(lambda rendering: self._body_ready(shown, rendering))
-            .failure(lambda exc: self._body_failed(shown, exc))
+        self._loading = run(
+            self,
+            work,
+            lambda rendering: self._body_ready(shown, rendering),
+            lambda failure: self._body_failed(shown, failure),
+            lane=READS,
         )
-        self._loading.run()
         self._loading_note.start()
 
     def _say_loading(self) -> None:
         if self._loading is not None:
             self.browser.setHtml('<p style="color:#666666"><i>Reading the email…</i></p>')
 
-    def _body_failed(self, shown: int, exc: BaseException) -> None:
+    def _body_failed(self, shown: int, failure: Failure) -> None:
         if shown != self._shown:
             return
         self._loading = None
         self._loading_note.stop()
-        reason = str(exc) if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        reason = failure.message
         self.browser.setHtml(
             f'<p style="color:{QUARANTINE_COLOR}">The email could not be read: '
             f"{html.escape(reason)}</p>"
@@ -900,20 +901,21 @@ class EmailDetailPane(QWidget):
                 self.raw_note.setText(str(exc))
             return
         self.raw_note.setText("Reading the source…")
-        self._raw_loading = (
-            Operation(self, lambda: raw_source(service.raw(email_id)))
-            .success(lambda source: self._raw_ready(email_id, source))
-            .failure(lambda exc: self._raw_failed(email_id, exc))
+        self._raw_loading = run(
+            self,
+            lambda: raw_source(service.raw(email_id)),
+            lambda source: self._raw_ready(email_id, source),
+            lambda failure: self._raw_failed(email_id, failure),
+            lane=READS,
         )
-        self._raw_loading.run()
 
     def raw_busy(self) -> bool:
         return self._raw_loading is not None or bool(self._raw_pending)
 
-    def _raw_failed(self, email_id: int, exc: BaseException) -> None:
+    def _raw_failed(self, email_id: int, failure: Failure) -> None:
         if self._raw_loaded_for == email_id:
             self._raw_loading = None
-            self.raw_note.setText(str(exc))
+            self.raw_note.setText(failure.message)
 
     def _raw_ready(self, email_id: int, source: RawSource) -> None:
         if self._raw_loaded_for != email_id:

@@ -19,11 +19,11 @@ from app.db.engine import Database
 from app.db.models import Campaign, Email, User
 from app.services.emails import EmailService, SortKey
 from app.services.errors import PermissionDenied
-from app.ui import background
 from app.ui import messages as messages_module
 from app.ui.emails_screen import EmailsScreen, EmailTableModel
 from app.ui.main_window import MainWindow
 from app.ui.message_view import INLINE_IMAGE
+from app.ui.operations import operations
 from tests.ui.keyboard import type_text
 from tests.unit.test_emails_service import (
     PDF,
@@ -54,7 +54,7 @@ def screen(qtbot, ctx) -> Iterator[EmailsScreen]:  # type: ignore[no-untyped-def
     qtbot.waitExposed(widget)
     yield widget
     # A body still being read off the GUI thread finishes before its database goes.
-    qtbot.waitUntil(lambda: background.running() == 0, timeout=20_000)
+    qtbot.waitUntil(lambda: operations().pending() == 0, timeout=20_000)
 
 
 def column_texts(screen: EmailsScreen, column: int, rows: int | None = None) -> list[str]:
