@@ -300,6 +300,34 @@ def make_ctx(secrets: KeyringStore, request: pytest.FixtureRequest):  # type: ig
         database.dispose()
 
 
+class SettlingQtBot:
+    """pytest-qt's qtbot that, after each key or click it sends and each window it shows,
+    waits for the screens' operations to report — as a user waits to see what they did
+    before they look. (The work itself runs off the GUI thread as in the application.)"""
+
+    SETTLING = ("keyClick", "keyClicks", "keyPress", "mouseClick", "mouseDClick", "waitExposed")
+
+    def __init__(self, bot: object) -> None:
+        self._bot = bot
+
+    def __getattr__(self, name: str) -> object:
+        found = getattr(self._bot, name)
+        if name not in self.SETTLING:
+            return found
+
+        def settling(*args: object, **kwargs: object) -> object:
+            result = found(*args, **kwargs)
+            settle_operations()
+            return result
+
+        return settling
+
+
+@pytest.fixture
+def qtbot(qtbot):  # type: ignore[no-untyped-def]
+    return SettlingQtBot(qtbot)
+
+
 def settle_operations() -> None:
     """Wait until every operation of the screens has reported (none outlives a test)."""
     module = sys.modules.get("app.ui.operations")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -52,6 +53,11 @@ class ChangeFeed:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], object]] = []
+
+    def add_listener(self, listener: Callable[[], object]) -> None:
+        """Call ``listener`` (on the listening thread) after each notification."""
+        self._listeners.append(listener)
 
     @property
     def listening(self) -> bool:
@@ -94,6 +100,11 @@ class ChangeFeed:
                 self._users += 1
             else:
                 self._count += 1
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener's fault must not stop the listening
+                log.exception("a change listener failed")
 
     def _conninfo(self) -> str:
         url = make_url(self.db.url).set(drivername="postgresql")

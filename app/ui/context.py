@@ -30,6 +30,8 @@ class AppContext:
     channel_events: Any = None
     # app.services.changes.ChangeFeed: tells screens that emails changed anywhere.
     change_feed: Any = None
+    # app.ui.changes.ChangeHub: the screens' one way to hear of changes (made when needed).
+    change_hub: Any = None
     _tz: ZoneInfo | None = field(default=None, repr=False)
 
     def can(self, permission: Permission) -> bool:

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
 from app.db.models import Role
@@ -24,6 +23,7 @@ from app.services import auth, presence
 from app.services.auth import Permission
 from app.ui.context import AppContext
 from app.ui.messages import messages
+from app.ui.operations import BACKGROUND, Failure, run
 
 RIGHTS_CHECK_MS = 1000
 
@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
     def watch_rights(self) -> None:
         """Sign the user out when their account was disabled or deleted, or their role
         changed. On PostgreSQL, the change feed says when any user changed (read then);
-        elsewhere the user's row is read (one lookup by key a second)."""
+        elsewhere the user's row is read (one lookup by key a second, off the GUI thread)."""
         if self.sign_out_reason is not None or self.ctx.actor.user_id is None:
             return
         feed = self.ctx.change_feed
@@ -132,10 +132,19 @@ class MainWindow(QMainWindow):
             return
         if not self._connected:
             return  # the database is away (the status bar says so); the feed hears again
-        try:
-            rights = auth.current_rights(self.ctx.db, self.ctx.actor.user_id, max_age=0)
-        except SQLAlchemyError:
-            return  # the database is away (said elsewhere): look again in a second
+        db, user_id = self.ctx.db, self.ctx.actor.user_id
+        run(
+            self,
+            lambda: auth.current_rights(db, user_id, max_age=0),
+            lambda rights: self._rights_read(token, rights),
+            lambda _failure: None,  # the database is away (said elsewhere): again in a second
+            lane=BACKGROUND,
+            coalesce="rights",
+        )
+
+    def _rights_read(self, token: int | None, rights: auth.Rights | None) -> None:
+        if self.sign_out_reason is not None:
+            return
         self._users_token = token
         reason = auth.revoked(self.ctx.actor, rights)
         if reason is not None:
@@ -175,17 +184,25 @@ class MainWindow(QMainWindow):
         if connected:
             self.database_label.hide()
             self.statusBar().showMessage("Connected to the database again.", 10000)
-            presence.heartbeat(self.ctx.db, self.ctx.actor.user_id)
+            self.beat()
         else:
             self.database_label.setText("Reconnecting to the database…")
             self.database_label.show()
 
     def beat(self) -> None:
-        try:
-            presence.heartbeat(self.ctx.db, self.ctx.actor.user_id)
-            presence.return_abandoned(self.ctx.db)
-        except SQLAlchemyError as exc:  # the database is away: the next beat tries again
-            self.statusBar().showMessage(f"The database cannot be reached: {exc}", 10000)
+        """Off the GUI thread: this user is here; emails of workstations gone silent go
+        back to their queues."""
+        db, user_id = self.ctx.db, self.ctx.actor.user_id
+
+        def work() -> None:
+            presence.heartbeat(db, user_id)
+            presence.return_abandoned(db)
+
+        run(self, work, None, self._beat_failed, lane=BACKGROUND, coalesce="beat")
+
+    def _beat_failed(self, failure: Failure) -> None:
+        # The database is away (the next beat tries again), or a bug (logged): said briefly.
+        self.statusBar().showMessage(failure.message, 10000)
 
     # ---- menus --------------------------------------------------------------
     def _action(
