@@ -14,6 +14,7 @@ from app.services import demo
 from app.services.changes import ChangeFeed
 from app.services.work import WorkService
 from tests.conftest import actor_of
+from tests.ui.keyboard import click
 from tests.waiting import wait_for
 from tests.work_data import add_email
 
@@ -100,7 +101,7 @@ def test_the_workspace_shows_reconnecting_and_carries_on(  # type: ignore[no-unt
         screen = window.tabs.currentWidget()
         assert isinstance(screen, MyWorkScreen)
         qtbot.waitUntil(lambda: feed.listening, timeout=10_000)
-        screen.take_next_button.click()
+        click(qtbot, screen.take_next_button)
         assert screen.editor.email_id == first
         screen.editor.body_edit.setPlainText("Our shop opens at nine.")
 
