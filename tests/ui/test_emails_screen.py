@@ -35,6 +35,9 @@ from tests.unit.test_emails_service import (
     sqlite_lower,
 )
 
+# Nothing of the Emails screen may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
+
 # ---- fixtures -------------------------------------------------------------------------
 
 
@@ -95,6 +98,7 @@ def choose(combo, text: str) -> None:  # type: ignore[no-untyped-def]
     index = combo.findText(text)
     assert index >= 0, text
     combo.setCurrentIndex(index)
+    settle_operations()  # the list is read again off the GUI thread
 
 
 # ---- the list ---------------------------------------------------------------------------
@@ -146,13 +150,16 @@ def test_filters_narrow_the_list(qtbot, screen, seeded, demo_db) -> None:  # typ
     assert screen.count_label.text() == f"{orders} emails"
     assert set(column_texts(screen, 3)) == {"Orders"}
     screen.clear_filters()
+    settle_operations()
     choose(screen.status_combo, "Quarantined")
     assert screen.count_label.text() == "1 email"
     assert shown_ids(screen) == [seeded.quarantined_id]
     screen.clear_filters()
+    settle_operations()
     choose(screen.agent_combo, "Alice Agent")
     assert screen.count_label.text() == f"{alice} emails"
     screen.clear_filters()
+    settle_operations()
     # The search waits for a pause in typing, then runs once.
     screen.search_edit.setFocus()
     qtbot.keyClicks(screen.search_edit, "KETTLE")
@@ -165,6 +172,7 @@ def test_filters_narrow_the_list(qtbot, screen, seeded, demo_db) -> None:  # typ
     assert screen.count_label.text() == "5 emails"
     assert set(column_texts(screen, 2)) == {UNICODE_SUBJECT}
     screen.clear_filters()
+    settle_operations()
     assert screen.count_label.text() == "50 emails"
     # Dates are days in the organisation's time zone, both ends included.
     sydney = ZoneInfo("Australia/Sydney")
@@ -178,9 +186,11 @@ def test_filters_narrow_the_list(qtbot, screen, seeded, demo_db) -> None:  # typ
     assert on_the_4th and on_the_4th < 50
     screen.from_date.setDate(QDate(2026, 11, 4))
     screen.to_date.setDate(QDate(2026, 11, 4))
+    settle_operations()
     assert screen.count_label.text() == f"{on_the_4th} emails"
     assert all(t.startswith("2026-11-04") for t in column_texts(screen, 0))
     screen.clear_filters()
+    settle_operations()
     assert screen.from_date.text() == "Any" and screen.count_label.text() == "50 emails"
 
 
@@ -233,7 +243,7 @@ def test_attachment_save_as_writes_its_bytes(qtbot, screen, seeded, tmp_path) ->
     assert asked and Path(asked[0][1]).name == "invoice 7.pdf"
 
 
-def test_raw_source_and_history(qtbot, screen, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_raw_source_and_history(qtbot, screen, seeded, tmp_path, demo_db) -> None:  # type: ignore[no-untyped-def]
     select_email(qtbot, screen, seeded.unicode_id)
     pane = screen.detail
     raw = seeded.raw[seeded.unicode_id]
@@ -241,7 +251,7 @@ def test_raw_source_and_history(qtbot, screen, seeded, tmp_path) -> None:  # typ
     pane.tabs.setCurrentIndex(1)
     settle_operations()
     assert pane.raw_text.toPlainText() == raw.decode().replace("\r\n", "\n")
-    assert EmailService(screen.ctx.db, screen.ctx.actor).raw(seeded.unicode_id) == raw
+    assert EmailService(demo_db, screen.ctx.actor).raw(seeded.unicode_id) == raw
     pane.choose_save_path = lambda _title, _suggested: str(tmp_path / "m.eml")
     pane.export_raw()
     settle_operations()
@@ -319,8 +329,7 @@ def test_5000_emails_load_lazily(qtbot, demo_db, ctx) -> None:  # type: ignore[n
     assert model.rowCount() == 5050
     assert 0 < model.rows_fetched < 1000
     screen.view.scrollToBottom()
-    qtbot.wait(10)
-    assert model.index(5049, 2).data()  # the last page is fetched when shown
+    qtbot.waitUntil(lambda: bool(model.index(5049, 2).data()))  # fetched when shown
     assert model.rows_fetched < 1000 and model.rows_held < 1000
     click_header(qtbot, screen, "Subject")
     assert model.rows_fetched < 1000
@@ -331,9 +340,12 @@ def test_model_passes_qtmodeltester(qtmodeltester, demo_db, supervisor, ctx) -> 
     service = EmailService(demo_db, supervisor)
     model = EmailTableModel(service.count, service.page, ctx.format_datetime, page_size=7)
     model.set_query(model.query)
+    settle_operations()
     qtmodeltester.check(model)
     model.sort(1, Qt.SortOrder.AscendingOrder)
+    settle_operations()
     qtmodeltester.check(model)
+    settle_operations()  # the pages the tester asked for
     assert model.rowCount() == 50 and model.max_pages * model.page_size >= model.rows_held
 
 
@@ -445,7 +457,7 @@ def store(db: Database, raw: bytes, uid: int = 900) -> int:
 
 def open_stored(qtbot, screen: EmailsScreen, email_id: int) -> None:  # type: ignore[no-untyped-def]
     screen.reload()
-    screen.model.row_at(0)  # the newest first: the page the view is about to paint
+    settle_operations()  # the newest first: on the first page, read with the count
     select_email(qtbot, screen, email_id)
 
 
