@@ -51,7 +51,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 PING_AFTER_IDLE_SECONDS = 2.0
 
 
-def _ping_when_idle(engine: Engine) -> None:
+def _ping_when_idle(engine: Engine, db: Database) -> None:
     """SQLAlchemy's ``pool_pre_ping``, skipped for a connection just used."""
 
     @event.listens_for(engine, "checkin")
@@ -62,7 +62,7 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get("returned_at")
-        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+        if returned is None or time.monotonic() - returned < db.ping_after_idle:
             return  # just connected (info is emptied with a new connection), or just used
         try:
             engine.dialect.do_ping(dbapi_connection)
@@ -98,6 +98,10 @@ class Database:
     """One database: its engine and a session factory. Injected everywhere."""
 
     _refused_thread: int | None = None
+    # Seconds a pooled connection may have been idle and still be used without a ping. A
+    # workstation whose change feed listens raises it (the feed hears a restart within a
+    # second and drops the pooled connections: no ping on an agent's every action).
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
@@ -113,12 +117,12 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self._autocommit = self.engine
         else:
-            _ping_when_idle(self.engine)
+            _ping_when_idle(self.engine, self)
             # A pool of its own (connected when first used, typically one connection per
             # process): switching a pooled connection's mode on every checkout and back on
             # return would cost more than the round trips it saves.
             self._autocommit = create_engine(self.url, isolation_level="AUTOCOMMIT", **kwargs)
-            _ping_when_idle(self._autocommit)
+            _ping_when_idle(self._autocommit, self)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         for engine in {self.engine, self._autocommit}:
             event.listen(engine, "checkout", self._checked_out)
@@ -175,6 +179,13 @@ class Database:
             return
         with self._autocommit.connect() as connection:
             yield connection
+
+    def drop_idle_connections(self) -> None:
+        """Close the pooled connections not in use (the server restarted: they are dead);
+        those in use are replaced when they fail."""
+        self.engine.pool.dispose()
+        if self._autocommit is not self.engine:
+            self._autocommit.pool.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()
