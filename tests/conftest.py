@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -269,16 +271,69 @@ def system() -> Actor:
 
 
 @pytest.fixture
-def make_ctx(secrets: KeyringStore):  # type: ignore[no-untyped-def]
-    """Build the GUI's AppContext for a database and an actor."""
+def make_ctx(secrets: KeyringStore, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Build the GUI's AppContext for a database and an actor.
+
+    In a test marked ``no_gui_sql`` the screens get a database of their own (the same one,
+    through another engine) that refuses any use from the GUI thread: the test's own set-up
+    and checks go on using ``database`` directly. Either way, the screens' operations have
+    all reported before the database goes."""
     from app.ui.context import AppContext
 
+    guard = request.node.get_closest_marker("no_gui_sql") is not None
+    opened: list[Database] = []
+
     def build(database: Database, actor: Actor) -> AppContext:
+        if guard:
+            database = Database(database.url)
+            opened.append(database)
         ctx = AppContext(database, actor, secrets)
         ctx.refresh_settings()
+        if guard:
+            database.refuse_thread(threading.get_ident())
         return ctx
 
-    return build
+    yield build
+    settle_operations()
+    for database in opened:
+        database.refuse_thread(None)
+        database.dispose()
+
+
+class SettlingQtBot:
+    """pytest-qt's qtbot that, after each key or click it sends and each window it shows,
+    waits for the screens' operations to report — as a user waits to see what they did
+    before they look. (The work itself runs off the GUI thread as in the application.)"""
+
+    SETTLING = ("keyClick", "keyClicks", "keyPress", "mouseClick", "mouseDClick", "waitExposed")
+
+    def __init__(self, bot: object) -> None:
+        self._bot = bot
+
+    def __getattr__(self, name: str) -> object:
+        found = getattr(self._bot, name)
+        if name not in self.SETTLING:
+            return found
+
+        def settling(*args: object, **kwargs: object) -> object:
+            result = found(*args, **kwargs)
+            settle_operations()
+            return result
+
+        return settling
+
+
+@pytest.fixture
+def qtbot(qtbot):  # type: ignore[no-untyped-def]
+    return SettlingQtBot(qtbot)
+
+
+def settle_operations() -> None:
+    """Wait until every operation of the screens has reported (none outlives a test)."""
+    module = sys.modules.get("app.ui.operations")
+    running = getattr(module, "_operations", None)
+    if running is not None:
+        assert running.wait_idle(30), "an operation of a screen did not end within 30 s"
 
 
 @pytest.fixture

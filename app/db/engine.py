@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +52,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 PING_AFTER_IDLE_SECONDS = 2.0
 
 
-def _ping_when_idle(engine: Engine) -> None:
+def _ping_when_idle(engine: Engine, db: Database) -> None:
     """SQLAlchemy's ``pool_pre_ping``, skipped for a connection just used."""
 
     @event.listens_for(engine, "checkin")
@@ -62,7 +63,7 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get("returned_at")
-        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+        if returned is None or time.monotonic() - returned < db.ping_after_idle:
             return  # just connected (info is emptied with a new connection), or just used
         try:
             engine.dialect.do_ping(dbapi_connection)
@@ -132,12 +133,23 @@ class _Unit:
 _units: ContextVar[tuple[_Unit, ...]] = ContextVar("units_of_work", default=())
 
 
+class RefusedThread(RuntimeError):
+    """A database connection was asked for on a thread that must not wait for the database
+    (the GUI thread, while tests hold it to that)."""
+
+
 class Database:
     """One database: its engine and a session factory. Injected everywhere.
 
     Every way of working on it — ``session()`` (ORM), ``connection()`` (Core, one
     transaction), ``autocommit()`` (Core, each statement alone on PostgreSQL) — is one
     transaction of its own, or, inside ``unit_of_work()``, joins the unit's transaction."""
+
+    _refused_thread: int | None = None
+    # Seconds a pooled connection may have been idle and still be used without a ping. A
+    # workstation whose change feed listens raises it (the feed hears a restart within a
+    # second and drops the pooled connections: no ping on an agent's every action).
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
@@ -153,13 +165,27 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self._autocommit = self.engine
         else:
-            _ping_when_idle(self.engine)
+            _ping_when_idle(self.engine, self)
             # A pool of its own (connected when first used, typically one connection per
             # process): switching a pooled connection's mode on every checkout and back on
             # return would cost more than the round trips it saves.
             self._autocommit = create_engine(self.url, isolation_level="AUTOCOMMIT", **kwargs)
-            _ping_when_idle(self._autocommit)
+            _ping_when_idle(self._autocommit, self)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        for engine in {self.engine, self._autocommit}:
+            event.listen(engine, "checkout", self._checked_out)
+
+    def refuse_thread(self, ident: int | None) -> None:
+        """From now on, refuse (raise RefusedThread) every connection asked for on the
+        thread ``ident``; None lifts it. Tests hold the GUI thread to this."""
+        self._refused_thread = ident
+
+    def _checked_out(self, _dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if self._refused_thread is not None and threading.get_ident() == self._refused_thread:
+            raise RefusedThread(
+                f"the database was used on a thread that must not wait for it "
+                f"({threading.current_thread().name})"
+            )
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -263,6 +289,13 @@ class Database:
             return
         with self._autocommit.connect() as connection:
             yield connection
+
+    def drop_idle_connections(self) -> None:
+        """Close the pooled connections not in use (the server restarted: they are dead);
+        those in use are replaced when they fail."""
+        self.engine.pool.dispose()
+        if self._autocommit is not self.engine:
+            self._autocommit.pool.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()

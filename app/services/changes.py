@@ -21,16 +21,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from app.db.engine import Database
+from app.db.engine import PING_AFTER_IDLE_SECONDS, Database
 from app.db.models import History
 
 log = logging.getLogger(__name__)
 CHANNEL = "email_campaigns_changes"
+# While listening, a pooled connection idle this long is still used without a ping: a
+# restart is heard within a second (the listening connection checks itself every quiet
+# second) and drops the pooled connections.
+LISTENING_PING_AFTER_IDLE = 120.0
 
 
 def polled_token(db: Database) -> int:
@@ -52,6 +57,11 @@ class ChangeFeed:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], object]] = []
+
+    def add_listener(self, listener: Callable[[], object]) -> None:
+        """Call ``listener`` (on the listening thread) after each notification."""
+        self._listeners.append(listener)
 
     @property
     def listening(self) -> bool:
@@ -94,6 +104,11 @@ class ChangeFeed:
                 self._users += 1
             else:
                 self._count += 1
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener's fault must not stop the listening
+                log.exception("a change listener failed")
 
     def _conninfo(self) -> str:
         url = make_url(self.db.url).set(drivername="postgresql")
@@ -103,11 +118,15 @@ class ChangeFeed:
         import psycopg
 
         wait = 1.0
+        lost = False
         while not self._stopping.is_set():
             conn: Any = None
             try:
                 conn = psycopg.connect(self._conninfo(), autocommit=True, connect_timeout=5)
                 conn.execute(f"LISTEN {CHANNEL}")
+                if lost:  # the server may have restarted: the pooled connections are dead
+                    self.db.drop_idle_connections()
+                self.db.ping_after_idle = LISTENING_PING_AFTER_IDLE
                 self._bump()  # whatever happened while not listening: look once
                 self._listening.set()
                 self._tried.set()
@@ -121,6 +140,8 @@ class ChangeFeed:
                 if self._listening.is_set():
                     log.warning("change notifications lost (%s); reconnecting", exc)
                 self._listening.clear()
+                self.db.ping_after_idle = PING_AFTER_IDLE_SECONDS
+                lost = True
                 self._tried.set()
                 self._stopping.wait(wait)
                 wait = min(wait * 2, 30.0)
@@ -129,3 +150,4 @@ class ChangeFeed:
                     with contextlib.suppress(Exception):
                         conn.close()
         self._listening.clear()
+        self.db.ping_after_idle = PING_AFTER_IDLE_SECONDS

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import exc as sa
+
+from app.db.engine import DatabaseError
+
 
 class ServiceError(Exception):
     """Base of every error meant to be shown to the user as it is."""
@@ -30,3 +34,46 @@ class NotFound(ServiceError):
 
 class AuthenticationError(ServiceError):
     """Wrong login or password."""
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database cannot be reached now (refused, lost, locked): worth trying again."""
+
+
+# SQLSTATE classes of PostgreSQL that say the server cannot serve now, not that the
+# statement is wrong: connection exceptions (08…), operator intervention (57P01 admin
+# shutdown, 57P02 crash shutdown, 57P03 cannot connect now), insufficient resources (53…).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
+# SQLite's words for a file it cannot use now (busy, gone, full), as against a wrong statement.
+_UNAVAILABLE_SQLITE = (
+    "database is locked",
+    "unable to open database file",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the database cannot be reached or used now (the caller
+    shows it and tries again), rather than that the code asked something wrong (a bug)."""
+    if isinstance(exc, DatabaseUnavailable | DatabaseError | sa.DisconnectionError):
+        return True
+    if isinstance(exc, sa.TimeoutError):  # no connection free in the pool in time
+        return True
+    if isinstance(exc, sa.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa.InterfaceError):
+            return True
+        if isinstance(exc, sa.OperationalError):
+            if hasattr(exc.orig, "sqlstate"):  # psycopg; no SQLSTATE: the client lost it
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                return sqlstate is None or str(sqlstate).startswith(_UNAVAILABLE_SQLSTATES)
+            text = str(exc.orig).lower()
+            return any(words in text for words in _UNAVAILABLE_SQLITE)
+    return False
+
+
+def unavailable_reason(exc: BaseException) -> str:
+    """The first line of what the driver said, for "Reconnecting… (reason)"."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]

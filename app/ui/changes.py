@@ -1,52 +1,125 @@
-"""Following changes made anywhere (this workstation, others, the channel service): a screen
-creates a ChangeWatcher and connects ``changed``. It looks at the change token about once a
-second while the screen is shown — free on PostgreSQL (LISTEN/NOTIFY, see
-app.services.changes), one index lookup on SQLite — and says when it moved."""
+"""The one change feed of the screens: "emails changed somewhere" (this workstation, another
+one, the channel service), heard once per process and told to every open screen.
+
+``ChangeHub`` (one per AppContext) reads the change token on the background lane — never
+on the GUI thread: on PostgreSQL the token is the count of LISTEN/NOTIFY notifications
+(app.services.changes.ChangeFeed), which also wakes the hub the moment one arrives; on
+SQLite it is the change counter, read once a second. It reads only while a screen that
+follows changes is shown.
+
+A screen makes a ``ChangeWatcher`` and connects ``changed``: emitted while the screen is
+shown, and once when it is shown again after changes it missed while hidden.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.services.changes import polled_token
 from app.ui.context import AppContext
+from app.ui.operations import BACKGROUND, Failure, run
 
 INTERVAL_MS = 1000
 
 
-class ChangeWatcher(QObject):
-    changed = Signal()
+class ChangeHub(QObject):
+    changed = Signal()  # emails, replies or their history changed
+    availability = Signal(bool)  # the database could (not) be read; True again when back
+    _woken = Signal()  # from the feed's listening thread
 
-    def __init__(self, ctx: AppContext, screen: QWidget, interval_ms: int = INTERVAL_MS) -> None:
-        super().__init__(screen)
-        self.ctx, self.screen = ctx, screen
+    def __init__(self, ctx: AppContext, interval_ms: int = INTERVAL_MS) -> None:
+        super().__init__()
+        self.db, self.feed = ctx.db, ctx.change_feed
+        self.generation = 0  # grows by one each time a change is heard
+        self.available = True
         self._token: int | None = None
+        self._watchers: set[ChangeWatcher] = set()
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.check)
-        screen.installEventFilter(self)
-        if screen.isVisible():
-            self.timer.start()
+        self._woken.connect(self.check)
+        if self.feed is not None and hasattr(self.feed, "add_listener"):
+            self.feed.add_listener(self._woken.emit)
 
-    def token(self) -> int:
-        feed = self.ctx.change_feed
-        return int(feed.token()) if feed is not None else polled_token(self.ctx.db)
+    def watch(self, watcher: ChangeWatcher) -> None:
+        self._watchers.add(watcher)
+        if not self.timer.isActive():
+            self.timer.start()
+        self.check()
+
+    def unwatch(self, watcher: ChangeWatcher) -> None:
+        self._watchers.discard(watcher)
+        if not self._watchers:
+            self.timer.stop()
 
     def check(self) -> None:
-        try:
-            token = self.token()
-        except SQLAlchemyError:
-            return  # the database is away: the window says so; look again in a second
-        if self._token is not None and token != self._token:
-            self.changed.emit()
+        """Read the token (off the GUI thread); ``changed`` follows if it moved."""
+        feed, db = self.feed, self.db
+        run(
+            self,
+            lambda: int(feed.token()) if feed is not None else polled_token(db),
+            self._heard,
+            self._failed,
+            lane=BACKGROUND,
+            coalesce="token",
+        )
+
+    def _heard(self, token: int) -> None:
+        back = not self.available
+        if back:
+            self.available = True
+            self.availability.emit(True)
+        moved = self._token is not None and token != self._token
         self._token = token
+        if moved or back:  # back: anything may have changed meanwhile
+            self.generation += 1
+            self.changed.emit()
+
+    def _failed(self, failure: Failure) -> None:
+        if self.available:
+            self.available = False
+            self.availability.emit(False)
+
+
+def hub_of(ctx: AppContext) -> ChangeHub:
+    """The context's hub, made when first needed."""
+    if ctx.change_hub is None:
+        ctx.change_hub = ChangeHub(ctx)
+    return ctx.change_hub  # type: ignore[no-any-return]
+
+
+class ChangeWatcher(QObject):
+    """Says ``changed`` to one screen: while it is shown, and when shown again after
+    changes it missed."""
+
+    changed = Signal()
+
+    def __init__(self, ctx: AppContext, screen: QWidget) -> None:
+        super().__init__(screen)
+        self.screen = screen
+        self.hub = hub_of(ctx)
+        self._seen = self.hub.generation
+        self.hub.changed.connect(self._heard)
+        screen.installEventFilter(self)
+        if screen.isVisible():
+            self.hub.watch(self)
+
+    def _heard(self) -> None:
+        if self.screen.isVisible():
+            self._seen = self.hub.generation
+            self.changed.emit()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.screen:
-            if event.type() == QEvent.Type.Show and not self.timer.isActive():
-                self.check()
-                self.timer.start()
+            if event.type() == QEvent.Type.Show:
+                if self._seen != self.hub.generation:
+                    self._seen = self.hub.generation
+                    self.changed.emit()
+                self.hub.watch(self)
             elif event.type() == QEvent.Type.Hide:
-                self.timer.stop()
+                self.hub.unwatch(self)
         return False
+
+    def stop(self) -> None:
+        self.hub.unwatch(self)

@@ -35,11 +35,11 @@ from app.services import validation
 from app.services.channels import MAX_RECIPIENTS, ChannelData, FilterData
 from app.services.errors import ServiceError, ValidationError
 from app.services.records import CampaignRecord, ChannelRecord, FilterRecord
-from app.ui.background import Operation
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
+from app.ui.operations import Failure, run
 from app.ui.widgets import confirm_and_run, selected_record, table_view, yes_no
 
 IMAP_PORTS = {Security.SSL: 993, Security.STARTTLS: 143, Security.NONE: 143}
@@ -681,16 +681,11 @@ class ChannelDialog(FormDialog):
             else:
                 messages.error(self, "Test Connection", text)
 
-        def failed(exc: BaseException) -> None:
+        def failed(failure: Failure) -> None:
             finished()
-            messages.error(self, "Test Connection", f"The test could not run: {exc}")
+            messages.error(self, "Test Connection", f"The test could not run: {failure.message}")
 
-        self.test_operation = (
-            Operation(self, lambda: check_settings(imap, smtp))
-            .success(report)
-            .failure(failed)
-            .run()
-        )
+        self.test_operation = run(self, lambda: check_settings(imap, smtp), report, failed)
 
     def browse_ca_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -26,10 +26,13 @@ class AppContext:
     secrets: SecretStore | None = None
     timezone: str = "UTC"
     date_format: str = "yyyy-MM-dd HH:mm"
+    organisation_name: str = ""
     # The channel service's Qt adapter (app.ui.channel_status.ChannelEvents), when running.
     channel_events: Any = None
     # app.services.changes.ChangeFeed: tells screens that emails changed anywhere.
     change_feed: Any = None
+    # app.ui.changes.ChangeHub: the screens' one way to hear of changes (made when needed).
+    change_hub: Any = None
     _tz: ZoneInfo | None = field(default=None, repr=False)
 
     def can(self, permission: Permission) -> bool:
@@ -56,8 +59,11 @@ class AppContext:
         return SettingsService(self.db, self.actor)
 
     def refresh_settings(self) -> None:
+        """Read the organisation's name, time zone and date format (at sign-in, and after
+        they were changed)."""
         org = self.settings.get()
         self.timezone, self.date_format = org.timezone, org.date_format
+        self.organisation_name = org.name
 
     def format_datetime(self, value: datetime | None) -> str:
         """A UTC datetime shown in the organisation's time zone and date format."""

@@ -48,20 +48,21 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.domain.enums import EmailStatus
+from app.services.emails import PERMISSION as EMAILS_PERMISSION
 from app.services.emails import (
     EmailQuery,
     EmailRow,
     EmailService,
+    FilterOptions,
     SortKey,
 )
-from app.services.errors import ServiceError
 from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
 from app.ui.message_view import QUARANTINE_COLOR, EmailDetailPane, sender_parts, sender_text
 from app.ui.models import ROW_ROLE, Index
+from app.ui.operations import READS, Failure, run
 
 EMAIL_ID_ROLE = Qt.ItemDataRole.UserRole + 10
 PAGE_SIZE = 200
@@ -100,10 +101,14 @@ class _SenderDelegate(QStyledItemDelegate):
 class EmailTableModel(QAbstractTableModel):
     """The rows of one ``EmailQuery``, fetched a page at a time when the view shows them.
 
-    Only the total count and a few recently used pages are held; sorting re-queries.
+    Only the total count and a few recently used pages are held; sorting re-queries. Every
+    read runs on the reads lane: a new query shows its count and first page together when
+    they arrive (the old rows stay until then); a row of a page not held yet is empty until
+    its page arrives.
     """
 
     load_failed = Signal(str)
+    loaded = Signal()  # a query's count and first page arrived
     COLUMNS: tuple[tuple[str, SortKey], ...] = (
         ("Received", SortKey.RECEIVED),
         ("From", SortKey.FROM),
@@ -131,6 +136,9 @@ class EmailTableModel(QAbstractTableModel):
         self._query = EmailQuery()
         self._total = 0
         self._pages: OrderedDict[int, list[EmailRow]] = OrderedDict()
+        self._asked: set[int] = set()  # pages asked for and not arrived
+        self._generation = 0  # of the query: what arrives for an older one is dropped
+        self._querying = False
         self.rows_fetched = 0  # rows read from the database since the last query (for tests)
 
     # ---- query ----------------------------------------------------------------
@@ -146,17 +154,55 @@ class EmailTableModel(QAbstractTableModel):
     def rows_held(self) -> int:
         return sum(len(p) for p in self._pages.values())
 
+    @property
+    def busy(self) -> bool:
+        """A query or a page is on its way."""
+        return self._querying or bool(self._asked)
+
     def set_query(self, query: EmailQuery) -> None:
-        self.beginResetModel()
+        """Count and read the first page of ``query`` off the GUI thread, then show them."""
         self._query = query
+        self._generation += 1
+        self._querying = True
+        generation, count, page, size = self._generation, self._count, self._page, self.page_size
+
+        def work() -> tuple[int, list[EmailRow]]:
+            total = count(query)
+            return total, page(query, 0, size) if total else []
+
+        run(
+            self,
+            work,
+            lambda found: self._reset(generation, *found),
+            lambda failure: self._query_failed(generation, failure),
+            lane=READS,
+            coalesce="query",
+        )
+
+    def _reset(self, generation: int, total: int, first: list[EmailRow]) -> None:
+        if generation != self._generation:
+            return
+        self._querying = False
+        self.beginResetModel()
         self._pages.clear()
-        self.rows_fetched = 0
-        try:
-            self._total = self._count(query)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self._total = 0
-            self.load_failed.emit(str(exc))
+        self._asked.clear()
+        self._total = total
+        self.rows_fetched = len(first)
+        if first:
+            self._pages[0] = first
         self.endResetModel()
+        self.loaded.emit()
+
+    def _query_failed(self, generation: int, failure: Failure) -> None:
+        if generation != self._generation:
+            return
+        self._querying = False
+        self.beginResetModel()
+        self._pages.clear()
+        self._asked.clear()
+        self._total = 0
+        self.endResetModel()
+        self.load_failed.emit(failure.message)
 
     def refresh(self) -> None:
         self.set_query(self._query)
@@ -174,27 +220,49 @@ class EmailTableModel(QAbstractTableModel):
 
     # ---- rows -----------------------------------------------------------------
     def row_at(self, row: int) -> EmailRow | None:
+        """The row, if its page is held; else None, and its page is asked for."""
         if not 0 <= row < self._total:
             return None
         number, offset = divmod(row, self.page_size)
         page = self._pages.get(number)
         if page is None:
-            page = self._fetch(number)
-        else:
-            self._pages.move_to_end(number)
+            self._fetch(number)
+            return None
+        self._pages.move_to_end(number)
         return page[offset] if offset < len(page) else None
 
-    def _fetch(self, number: int) -> list[EmailRow]:
-        try:
-            page = self._page(self._query, number * self.page_size, self.page_size)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self.load_failed.emit(str(exc))
-            page = []
-        self.rows_fetched += len(page)
-        self._pages[number] = page
+    def _fetch(self, number: int) -> None:
+        if number in self._asked:
+            return
+        self._asked.add(number)
+        generation, query, size, page = self._generation, self._query, self.page_size, self._page
+        run(
+            self,
+            lambda: page(query, number * size, size),
+            lambda rows: self._arrived(generation, number, rows),
+            lambda failure: self._page_failed(generation, number, failure),
+            lane=READS,
+        )
+
+    def _arrived(self, generation: int, number: int, rows: list[EmailRow]) -> None:
+        if generation != self._generation:
+            return
+        self._asked.discard(number)
+        self.rows_fetched += len(rows)
+        self._pages[number] = rows
         while len(self._pages) > self.max_pages:
             self._pages.popitem(last=False)
-        return page
+        first = number * self.page_size
+        last = min(first + self.page_size, self._total) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.COLUMNS) - 1))
+
+    def _page_failed(self, generation: int, number: int, failure: Failure) -> None:
+        if generation != self._generation:
+            return
+        self._asked.discard(number)
+        self._pages[number] = []  # not asked again until the next query or reload
+        self.load_failed.emit(failure.message)
 
     def row_of(self, email_id: int) -> int | None:
         """The row of ``email_id`` among the pages held, if any."""
@@ -319,8 +387,9 @@ class EmailsScreen(QWidget):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        ctx.actor.require(EMAILS_PERMISSION)
         self.service = EmailService(ctx.db, ctx.actor)
-        options = self.service.filter_options()
+        options = FilterOptions(campaigns=[], agents=[], channels=[])  # read below
 
         self.from_date = OptionalDateEdit(self)
         self.to_date = OptionalDateEdit(self)
@@ -431,6 +500,7 @@ class EmailsScreen(QWidget):
 
         self._applying = False
         self._shown = False
+        run(self, self.service.filter_options, self._options_read, self._options_failed, lane=READS)
         self.model.set_query(self.current_query())
         # Header clicks call model.sort(), which re-queries in SQL.
         self.view.horizontalHeader().setSortIndicator(
@@ -439,6 +509,23 @@ class EmailsScreen(QWidget):
         self.view.setSortingEnabled(True)
 
     # ---- building -----------------------------------------------------------------
+    def _options_read(self, options: FilterOptions) -> None:
+        """The campaigns, agents and channels to filter by, read off the GUI thread."""
+        self._applying = True
+        try:
+            for combo, items in (
+                (self.campaign_combo, options.campaigns),
+                (self.agent_combo, options.agents),
+                (self.channel_combo, options.channels),
+            ):
+                for value, text in items:
+                    combo.addItem(text, value)
+        finally:
+            self._applying = False
+
+    def _options_failed(self, failure: Failure) -> None:
+        self._show_error(failure.message)
+
     def _combo(self, items: list[tuple[Any, str]], any_text: str) -> QComboBox:
         combo = QComboBox(self)
         combo.addItem(any_text, None)

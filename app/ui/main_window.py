@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -16,7 +18,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_NAME, __version__
 from app.domain.enums import Role
@@ -24,6 +25,7 @@ from app.services import auth, presence
 from app.services.auth import Permission
 from app.ui.context import AppContext
 from app.ui.messages import messages
+from app.ui.operations import BACKGROUND, Failure, run
 
 RIGHTS_CHECK_MS = 1000
 
@@ -33,7 +35,6 @@ class HomePage(QWidget):
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        org = ctx.settings.get()
         can = []
         if ctx.can(Permission.WORK_EMAILS):
             can.append(
@@ -49,7 +50,7 @@ class HomePage(QWidget):
             )
         items = "".join(f"<li>{c}</li>" for c in can)
         text = QLabel(
-            f"<h2>{org.name}</h2>"
+            f"<h2>{html.escape(ctx.organisation_name)}</h2>"
             f"<p>Signed in as <b>{ctx.actor.display_name}</b> ({ctx.actor.role.label}).</p>"
             f"<p>You can:</p><ul>{items}</ul>",
             self,
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.ctx = ctx
         self._signing_out = False
+        self._may_close = False  # the questions of closing were asked and answered
         # Why the user was signed out without asking (disabled, deleted, role changed); the
         # sign-in that follows shows it.
         self.sign_out_reason: str | None = None
@@ -123,7 +125,7 @@ class MainWindow(QMainWindow):
     def watch_rights(self) -> None:
         """Sign the user out when their account was disabled or deleted, or their role
         changed. On PostgreSQL, the change feed says when any user changed (read then);
-        elsewhere the user's row is read (one lookup by key a second)."""
+        elsewhere the user's row is read (one lookup by key a second, off the GUI thread)."""
         if self.sign_out_reason is not None or self.ctx.actor.user_id is None:
             return
         feed = self.ctx.change_feed
@@ -132,10 +134,19 @@ class MainWindow(QMainWindow):
             return
         if not self._connected:
             return  # the database is away (the status bar says so); the feed hears again
-        try:
-            rights = auth.current_rights(self.ctx.db, self.ctx.actor.user_id, max_age=0)
-        except SQLAlchemyError:
-            return  # the database is away (said elsewhere): look again in a second
+        db, user_id = self.ctx.db, self.ctx.actor.user_id
+        run(
+            self,
+            lambda: auth.current_rights(db, user_id, max_age=0),
+            lambda rights: self._rights_read(token, rights),
+            lambda _failure: None,  # the database is away (said elsewhere): again in a second
+            lane=BACKGROUND,
+            coalesce="rights",
+        )
+
+    def _rights_read(self, token: int | None, rights: auth.Rights | None) -> None:
+        if self.sign_out_reason is not None:
+            return
         self._users_token = token
         reason = auth.revoked(self.ctx.actor, rights)
         if reason is not None:
@@ -175,17 +186,25 @@ class MainWindow(QMainWindow):
         if connected:
             self.database_label.hide()
             self.statusBar().showMessage("Connected to the database again.", 10000)
-            presence.heartbeat(self.ctx.db, self.ctx.actor.user_id)
+            self.beat()
         else:
             self.database_label.setText("Reconnecting to the database…")
             self.database_label.show()
 
     def beat(self) -> None:
-        try:
-            presence.heartbeat(self.ctx.db, self.ctx.actor.user_id)
-            presence.return_abandoned(self.ctx.db)
-        except SQLAlchemyError as exc:  # the database is away: the next beat tries again
-            self.statusBar().showMessage(f"The database cannot be reached: {exc}", 10000)
+        """Off the GUI thread: this user is here; emails of workstations gone silent go
+        back to their queues."""
+        db, user_id = self.ctx.db, self.ctx.actor.user_id
+
+        def work() -> None:
+            presence.heartbeat(db, user_id)
+            presence.return_abandoned(db)
+
+        run(self, work, None, self._beat_failed, lane=BACKGROUND, coalesce="beat")
+
+    def _beat_failed(self, failure: Failure) -> None:
+        # The database is away (the next beat tries again), or a bug (logged): said briefly.
+        self.statusBar().showMessage(failure.message, 10000)
 
     # ---- menus --------------------------------------------------------------
     def _action(
@@ -351,13 +370,9 @@ class MainWindow(QMainWindow):
 
     # ---- leaving ------------------------------------------------------------
     def sign_out(self) -> None:
+        """Close (asking first what closing asks), then say ``signed_out``."""
         self._signing_out = True
-        try:
-            left = self.close()
-        finally:
-            self._signing_out = False
-        if left:
-            self.signed_out.emit()
+        self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.sign_out_reason is not None:  # signed out without asking: see force_sign_out
@@ -366,51 +381,70 @@ class MainWindow(QMainWindow):
             super().closeEvent(event)
             self.closed.emit(True)
             return
-        for screen in self.screens.values():
-            confirm = getattr(screen, "confirm_close", None)
-            if confirm is not None and not confirm():
-                event.ignore()
-                return
-        if not self.leave_held_emails():
+        if not self._may_close:
+            # First the screens' questions, then the emails held (read off the GUI thread);
+            # the window closes when both allow it.
             event.ignore()
+            for screen in self.screens.values():
+                confirm = getattr(screen, "confirm_close", None)
+                if confirm is not None and not confirm():
+                    self._signing_out = False
+                    return
+            self.leave_held_emails(self._close_now, self._stay)
             return
         self.heartbeat.stop()
         super().closeEvent(event)
-        self.closed.emit(self._signing_out)
+        signing_out = self._signing_out
+        self.closed.emit(signing_out)
+        if signing_out:
+            self._signing_out = False
+            self.signed_out.emit()
 
-    def leave_held_emails(self) -> bool:
+    def _close_now(self) -> None:
+        self._may_close = True
+        if not self.close():
+            self._may_close = False
+
+    def _stay(self) -> None:
+        self._signing_out = False
+
+    def leave_held_emails(self, leave: Callable[[], None], stay: Callable[[], None]) -> None:
         """Signing out or closing: emails held without a draft go back to their queues (after
-        a warning); drafts stay. False when the user chose to stay."""
+        a warning); drafts stay. Then ``leave()``, or ``stay()`` when the user chose to."""
         if not self.ctx.can(Permission.WORK_EMAILS):
-            return True
+            leave()
+            return
         from app.domain.enums import EmailStatus
-        from app.services.errors import ServiceError
         from app.services.work import WorkService
 
         work = WorkService(self.ctx.db, self.ctx.actor)
-        try:
-            held = work.held()
-        except ServiceError:
-            return True
-        taken = sum(1 for h in held if h.status == EmailStatus.ASSIGNED)
-        drafts = len(held) - taken
-        if not taken:
-            return True
-        emails = "1 email" if taken == 1 else f"{taken} emails"
-        kept = {0: "", 1: "\n\nYour draft stays with you in My drafts."}.get(
-            drafts, f"\n\nYour {drafts} drafts stay with you in My drafts."
-        )
-        if not messages.confirm(
-            self,
-            "Emails Held",
-            f"You hold {emails} without a draft. They go back to their queues, keeping their "
-            f"place, for another agent to take.{kept}",
-            ok="Put them back and leave",
-        ):
-            return False
-        try:
-            work.release_held()
-        except ServiceError as exc:
-            messages.error(self, "Emails Held", str(exc))
-            return False
-        return True
+
+        def read(held: list[Any]) -> None:
+            taken = sum(1 for h in held if h.status == EmailStatus.ASSIGNED)
+            drafts = len(held) - taken
+            if not taken:
+                leave()
+                return
+            emails = "1 email" if taken == 1 else f"{taken} emails"
+            kept = {0: "", 1: "\n\nYour draft stays with you in My drafts."}.get(
+                drafts, f"\n\nYour {drafts} drafts stay with you in My drafts."
+            )
+            if not messages.confirm(
+                self,
+                "Emails Held",
+                f"You hold {emails} without a draft. They go back to their queues, keeping "
+                f"their place, for another agent to take.{kept}",
+                ok="Put them back and leave",
+            ):
+                stay()
+                return
+
+            def not_released(failure: Failure) -> None:
+                messages.error(self, "Emails Held", failure.message)
+                stay()
+
+            run(self, work.release_held, lambda _r: leave(), not_released)
+
+        # Unreadable (the database is away): leave; the emails go back to their queues when
+        # this workstation's heartbeat is missed.
+        run(self, work.held, read, lambda _failure: leave())

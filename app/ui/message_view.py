@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from app import paths
 from app.domain.enums import EmailStatus
@@ -55,13 +54,12 @@ from app.services.emails import (
     HistoryRow,
     ReplyRow,
 )
-from app.services.errors import ServiceError
 from app.services.filenames import safe_file_name
 from app.services.work import WorkService
-from app.ui.background import Operation
 from app.ui.context import AppContext
 from app.ui.messages import messages
 from app.ui.models import Column, RecordTableModel
+from app.ui.operations import INTERACTIVE, READS, Failure, Job, run
 from app.ui.widgets import table_view
 
 RAW_SHOWN_LIMIT = 4 * 1024 * 1024  # more than this is exported rather than shown
@@ -286,6 +284,16 @@ class Rendering:
     body: EmailBody | None = None
 
 
+@dataclass(frozen=True)
+class EmailRead:
+    """What showing an email needs, read off the GUI thread."""
+
+    detail: EmailDetail
+    rendering: Rendering | None  # a small body, prepared
+    campaigns: list[tuple[int, str]] | None  # to release a quarantined email into
+    agents: list[tuple[int, str]] | None  # to re-open an actioned email to
+
+
 def _inline_images(html: str) -> tuple[str, dict[str, QImage]]:
     """``html`` with its data: image URLs replaced by ``INLINE_IMAGE`` names, and the
     images decoded (made ready to paint, the largest scaled down)."""
@@ -470,16 +478,20 @@ class EmailDetailPane(QWidget):
 
     released = Signal(int)
     reopened = Signal(int)
+    shown = Signal(int)  # the email asked for is shown (or why it is not)
+    saved = Signal(str)  # an attachment or the source was written there
 
     def __init__(self, ctx: AppContext, service: EmailService, parent: QWidget | None) -> None:
         super().__init__(parent)
         self.ctx, self.service = ctx, service
         self.detail: EmailDetail | None = None
+        self._asked: int | None = None  # the email asked for last
+        self._reading = False  # ``_asked`` is being read
         self._raw_loaded_for: int | None = None
-        self._raw_loading: Operation[RawSource] | None = None
+        self._raw_loading: Job[RawSource] | None = None
         self._raw_pending: deque[str] = deque()
         self._shown = 0  # which showing the body on its way belongs to
-        self._loading: Operation[Rendering] | None = None
+        self._loading: Job[Rendering] | None = None
         self._pending: deque[str] = deque()  # pieces still to append
         self._tail: list[str] = []  # the replies, after the body's first part
         self._rest: list[str] = []
@@ -625,7 +637,7 @@ class EmailDetailPane(QWidget):
     # ---- showing ----------------------------------------------------------------
     def busy(self) -> bool:
         """Is the body still being read or shown?"""
-        return self._loading is not None or bool(self._pending)
+        return self._reading or self._loading is not None or bool(self._pending)
 
     def clear(self, text: str = "Select an email to see it here.") -> None:
         self._stop_body()
@@ -651,17 +663,76 @@ class EmailDetailPane(QWidget):
         self.rest_row.hide()
 
     def show_email(self, email_id: int) -> None:
-        try:
-            detail = self.service.detail(email_id, body=False)
-        except ServiceError as exc:
-            self.clear(str(exc))
-            return
-        except SQLAlchemyError as exc:
-            self.clear(f"The email could not be read: {exc}")
-            return
-        self.show_detail(detail)
+        """Read the email off the GUI thread (its headers; a small body with them, prepared
+        for showing), then show it. A later call wins over one still on its way."""
+        self.expect(email_id)
+        read = self.reader()
+        run(
+            self,
+            lambda: read(email_id),
+            self._read,
+            lambda f: self._read_failed(email_id, f),
+            coalesce="show",
+        )
 
-    def show_detail(self, d: EmailDetail) -> None:
+    def expect(self, email_id: int) -> None:
+        """``email_id`` is being read to be shown (by ``reader``, here or by another)."""
+        self._asked, self._reading = email_id, True
+
+    def reader(self) -> Callable[[int], EmailRead]:
+        """What showing an email reads (to run off the GUI thread, alone or with more)."""
+        service, ctx = self.service, self.ctx
+        need_campaigns = self.release_combo.count() == 0
+        need_agents = self.reopen_combo.count() == 0 and ctx.can(Permission.CONFIGURE_CAMPAIGNS)
+
+        def read(email_id: int) -> EmailRead:
+            d = service.detail(email_id, body=False)
+            rendering = prepare(service.body(email_id)) if d.size <= BODY_AT_ONCE else None
+            campaigns = (
+                service.filter_options().campaigns
+                if need_campaigns and d.status == EmailStatus.QUARANTINED
+                else None
+            )
+            agents = (
+                WorkService(ctx.db, ctx.actor).agents()
+                if need_agents and d.status == EmailStatus.ACTIONED
+                else None
+            )
+            return EmailRead(d, rendering, campaigns, agents)
+
+        return read
+
+    def show_read(self, read: EmailRead) -> None:
+        self._read(read)
+
+    def show_unreadable(self, email_id: int, failure: Failure) -> None:
+        self._read_failed(email_id, failure)
+
+    def _read(self, read: EmailRead) -> None:
+        if read.detail.id != self._asked:
+            return  # another email was asked for meanwhile
+        self._reading = False
+        if read.campaigns is not None and self.release_combo.count() == 0:
+            for campaign_id, title in read.campaigns:
+                self.release_combo.addItem(title, campaign_id)
+        if read.agents is not None and self.reopen_combo.count() == 0:
+            self.reopen_combo.addItem("the queue of its campaign", None)
+            for agent_id, name in read.agents:
+                self.reopen_combo.addItem(name, agent_id)
+        self.show_detail(read.detail, read.rendering)
+        self.shown.emit(read.detail.id)
+
+    def _read_failed(self, email_id: int, failure: Failure) -> None:
+        if email_id != self._asked:
+            return
+        self._reading = False
+        if failure.kind == "refused":
+            self.clear(failure.message)
+        else:
+            self.clear(f"The email could not be read: {failure.message}")
+        self.shown.emit(email_id)
+
+    def show_detail(self, d: EmailDetail, rendering: Rendering | None = None) -> None:
         """Show ``d``: its headers at once, its body (read now unless ``d`` has it) a
         piece at a time. The email shown already, with the same replies (read again after
         a change somewhere), keeps its body as shown: the rest the user asked for, where
@@ -724,23 +795,16 @@ class EmailDetailPane(QWidget):
         self.placeholder.hide()
         self.header.show()
         self.release_row.setVisible(d.status == EmailStatus.QUARANTINED)
-        if d.status == EmailStatus.QUARANTINED and self.release_combo.count() == 0:
-            for campaign_id, title in self.service.filter_options().campaigns:
-                self.release_combo.addItem(title, campaign_id)
         can_reopen = d.status == EmailStatus.ACTIONED and self.ctx.can(
             Permission.CONFIGURE_CAMPAIGNS
         )
         self.reopen_row.setVisible(can_reopen)
-        if can_reopen and self.reopen_combo.count() == 0:
-            self.reopen_combo.addItem("the queue of its campaign", None)
-            for agent_id, name in WorkService(self.ctx.db, self.ctx.actor).agents():
-                self.reopen_combo.addItem(name, agent_id)
         self.tabs.show()
         self._update_buttons()
         if self.tabs.currentIndex() == 1:
             self._load_raw()
         if not keep_body:
-            self._show_body(d)
+            self._show_body(d, rendering)
 
     def _show_attachments(self, attachments: list[Any]) -> None:
         chosen = self.attachments.currentItem()
@@ -762,7 +826,7 @@ class EmailDetailPane(QWidget):
             self.attachments.setCurrentRow(0)
 
     # ---- the body, a piece at a time ---------------------------------------------
-    def _show_body(self, d: EmailDetail) -> None:
+    def _show_body(self, d: EmailDetail, prepared: Rendering | None = None) -> None:
         self.browser.images = {}
         self.browser.clear()
         replies = _replies_html(d.replies, self.ctx.format_datetime)
@@ -772,38 +836,34 @@ class EmailDetailPane(QWidget):
             body = EmailBody(d.text_body, d.html_body, d.safe_html, d.attachments)
             self._body_ready(shown, prepare(body))
             return
+        if prepared is not None:
+            self._body_ready(shown, prepared)
+            return
         email_id = d.id
         service = self.service
-        if d.size <= BODY_AT_ONCE:
-            try:
-                rendering = prepare(service.body(email_id))
-            except (ServiceError, SQLAlchemyError) as exc:
-                self._body_failed(shown, exc)
-            else:
-                self._body_ready(shown, rendering)
-            return
 
         def work() -> Rendering:
             return prepare(service.body(email_id))
 
-        self._loading = (
-            Operation(self, work)
-            .success(lambda rendering: self._body_ready(shown, rendering))
-            .failure(lambda exc: self._body_failed(shown, exc))
+        self._loading = run(
+            self,
+            work,
+            lambda rendering: self._body_ready(shown, rendering),
+            lambda failure: self._body_failed(shown, failure),
+            lane=READS if d.size > BODY_AT_ONCE else INTERACTIVE,
         )
-        self._loading.run()
         self._loading_note.start()
 
     def _say_loading(self) -> None:
         if self._loading is not None:
             self.browser.setHtml('<p style="color:#666666"><i>Reading the email…</i></p>')
 
-    def _body_failed(self, shown: int, exc: BaseException) -> None:
+    def _body_failed(self, shown: int, failure: Failure) -> None:
         if shown != self._shown:
             return
         self._loading = None
         self._loading_note.stop()
-        reason = str(exc) if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        reason = failure.message
         self.browser.setHtml(
             f'<p style="color:{QUARANTINE_COLOR}">The email could not be read: '
             f"{html.escape(reason)}</p>"
@@ -893,27 +953,22 @@ class EmailDetailPane(QWidget):
         email_id, service = self.detail.id, self.service
         self._raw_loaded_for = email_id
         self._raw_pending.clear()
-        if self.detail.size <= RAW_AT_ONCE:
-            try:
-                self._raw_ready(email_id, raw_source(service.raw(email_id)))
-            except ServiceError as exc:
-                self.raw_note.setText(str(exc))
-            return
         self.raw_note.setText("Reading the source…")
-        self._raw_loading = (
-            Operation(self, lambda: raw_source(service.raw(email_id)))
-            .success(lambda source: self._raw_ready(email_id, source))
-            .failure(lambda exc: self._raw_failed(email_id, exc))
+        self._raw_loading = run(
+            self,
+            lambda: raw_source(service.raw(email_id)),
+            lambda source: self._raw_ready(email_id, source),
+            lambda failure: self._raw_failed(email_id, failure),
+            lane=READS if self.detail.size > RAW_AT_ONCE else INTERACTIVE,
         )
-        self._raw_loading.run()
 
     def raw_busy(self) -> bool:
         return self._raw_loading is not None or bool(self._raw_pending)
 
-    def _raw_failed(self, email_id: int, exc: BaseException) -> None:
+    def _raw_failed(self, email_id: int, failure: Failure) -> None:
         if self._raw_loaded_for == email_id:
             self._raw_loading = None
-            self.raw_note.setText(str(exc))
+            self.raw_note.setText(failure.message)
 
     def _raw_ready(self, email_id: int, source: RawSource) -> None:
         if self._raw_loaded_for != email_id:
@@ -950,72 +1005,77 @@ class EmailDetailPane(QWidget):
         """Release the shown quarantined email into the chosen campaign's queue."""
         if self.detail is None or self.release_combo.currentData() is None:
             return
-        try:
-            self.service.release(self.detail.id, self.release_combo.currentData())
-        except ServiceError as exc:
-            messages.error(self, "Release", str(exc))
-            return
-        self.released.emit(self.detail.id)
-        self.show_email(self.detail.id)
+        email_id, campaign_id, service = (
+            self.detail.id,
+            self.release_combo.currentData(),
+            self.service,
+        )
+        self._act(
+            "Release", lambda: service.release(email_id, campaign_id), email_id, self.released
+        )
 
     def reopen(self) -> None:
         """Re-open the shown actioned email to its queue or to the chosen agent."""
         if self.detail is None:
             return
-        try:
-            WorkService(self.ctx.db, self.ctx.actor).reopen(
-                self.detail.id, self.reopen_combo.currentData()
-            )
-        except ServiceError as exc:
-            messages.error(self, "Re-open", str(exc))
-            return
-        self.reopened.emit(self.detail.id)
-        self.show_email(self.detail.id)
+        email_id, agent_id = self.detail.id, self.reopen_combo.currentData()
+        work = WorkService(self.ctx.db, self.ctx.actor)
+        self._act("Re-open", lambda: work.reopen(email_id, agent_id), email_id, self.reopened)
+
+    def _act(self, title: str, action: Callable[[], object], email_id: int, then: Any) -> None:
+        """Run ``action`` off the GUI thread; then say ``then(email_id)`` and show the email
+        again, or show why not."""
+
+        def done(_result: object) -> None:
+            then.emit(email_id)
+            self.show_email(email_id)
+
+        run(self, action, done, lambda f: messages.error(self, title, f.message))
 
     def choose_save_path(self, title: str, suggested: str) -> str | None:
         """Ask where to save; tests replace this to bypass the dialog."""
         path, _filter = QFileDialog.getSaveFileName(self, title, suggested)
         return path or None
 
-    def _write(self, title: str, suggested: str, data: Callable[[], bytes]) -> Path | None:
+    def _write(self, title: str, suggested: str, data: Callable[[], bytes]) -> None:
+        """Ask where, read the data off the GUI thread, then write it; ``saved`` says where."""
         target = self.choose_save_path(title, str(last_save_folder() / suggested))
         if not target:
-            return None
-        try:
-            content = data()
-            Path(target).write_bytes(content)
-        except ServiceError as exc:
-            messages.error(self, title, str(exc))
-            return None
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            reason = getattr(exc, "strerror", None) or str(exc)
-            messages.error(self, title, f"{target!r} could not be written: {reason}")
-            return None
-        remember_save_folder(Path(target).parent)
-        return Path(target)
+            return
 
-    def save_attachment(self) -> Path | None:
+        def write(content: bytes) -> None:
+            try:
+                Path(target).write_bytes(content)
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+                reason = getattr(exc, "strerror", None) or str(exc)
+                messages.error(self, title, f"{target!r} could not be written: {reason}")
+                return
+            remember_save_folder(Path(target).parent)
+            self.saved.emit(str(target))
+
+        run(self, data, write, lambda f: messages.error(self, title, f.message), lane=READS)
+
+    def save_attachment(self) -> None:
         item = self.attachments.currentItem()
         if self.detail is None or item is None:
-            return None
+            return
         email_id, attachment_id = self.detail.id, int(item.data(Qt.ItemDataRole.UserRole))
         attachment = next(a for a in self.detail.attachments if a.id == attachment_id)
         # The name comes from the sender: never let it choose a folder, a hidden file or
         # a device.
         suggested = safe_file_name(attachment.filename, f"attachment-{attachment_id}")
-        return self._write(
+        service = self.service
+        self._write(
             "Save Attachment",
             suggested,
-            lambda: self.service.attachment(email_id, attachment_id)[2],
+            lambda: service.attachment(email_id, attachment_id)[2],
         )
 
-    def export_raw(self) -> Path | None:
+    def export_raw(self) -> None:
         if self.detail is None:
-            return None
-        email_id = self.detail.id
-        return self._write(
-            "Export Message", f"email-{email_id}.eml", lambda: self.service.raw(email_id)
-        )
+            return
+        email_id, service = self.detail.id, self.service
+        self._write("Export Message", f"email-{email_id}.eml", lambda: service.raw(email_id))
 
     def open_link(self, url: QUrl) -> None:
         if url.scheme() not in ("http", "https", "mailto"):

@@ -46,6 +46,12 @@ class RecordTableModel(QAbstractTableModel, Generic[T]):
     def rows(self) -> list[T]:
         return list(self._rows)
 
+    def refresh_all(self) -> None:
+        """Show every cell again from the same records (times that age, "12 min")."""
+        if self._rows:
+            last = self.index(len(self._rows) - 1, len(self._columns) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+
     def row_at(self, row: int) -> T:
         return self._rows[row]
 

@@ -1,10 +1,11 @@
 """Workspace ▸ My Work: the agent's queues, the emails they hold, the open email and the
 reply to it — built to be worked all day from the keyboard.
 
-The lists follow the database on their own: a cheap change token is polled every second and
-everything is reloaded when it moves (another agent took an email, intake queued one, a
-supervisor re-opened one — from any workstation); they are also reloaded every ten
-seconds so that the waiting times age.
+Nothing here waits for the database on the GUI thread: every read and action is an
+operation (app.ui.operations) on the interactive lane. The lists follow the change hub
+(another agent took an email, intake queued one, a supervisor re-opened one — from any
+workstation): a change makes one reload, however many come while it runs. Waiting times
+age on screen from what was read.
 """
 
 from __future__ import annotations
@@ -27,25 +28,32 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.domain.clock import utcnow
 from app.domain.enums import EmailStatus, ReplyState
 from app.services.emails import EmailService
-from app.services.errors import ServiceError
-from app.services.work import AgentFailedSend, HeldEmail, Queue, QueuedEmail, WorkService
+from app.services.work import (
+    AgentFailedSend,
+    HeldEmail,
+    Queue,
+    QueuedEmail,
+    TemplateChoice,
+    WorkItem,
+    WorkService,
+)
+from app.ui.changes import ChangeWatcher, hub_of
 from app.ui.context import AppContext
-from app.ui.message_view import EmailDetailPane
+from app.ui.message_view import EmailDetailPane, EmailRead
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
+from app.ui.operations import Failure, run
 from app.ui.reply_editor import ReplyEditor, action_button, screen_action
 from app.ui.shortcuts import HELP_KEYS, ShortcutsDialog, step_aside_for_window_help
 from app.ui.status_line import EmailRef, StatusLine
 from app.ui.widgets import table_view
 
 T = TypeVar("T")
-POLL_MS = 1000  # change token: one indexed MAX() per second
-AGE_MS = 10_000  # reload anyway, so that "Oldest wait" ages
+AGE_MS = 10_000  # "Oldest wait" shown again from what was read (no query)
 
 
 def format_wait(seconds: float) -> str:
@@ -165,12 +173,17 @@ class QueuedEmailsDialog(QDialog):
         self.view.setFocus()
 
     def reload(self) -> None:
+        work, campaign_id = self.work, self.campaign_id
+        run(
+            self,
+            lambda: work.queued(campaign_id),
+            self._loaded,
+            lambda failure: self.note.setText(failure.message),
+            coalesce="reload",
+        )
+
+    def _loaded(self, rows: list[QueuedEmail]) -> None:
         chosen = _selected(self.view)
-        try:
-            rows = self.work.queued(self.campaign_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self.note.setText(str(exc))
-            return
         self.model.set_rows(rows)
         if not (chosen and _select(self.view, lambda q: q.email_id, chosen.email_id)) and rows:
             self.view.selectRow(0)
@@ -183,14 +196,17 @@ class QueuedEmailsDialog(QDialog):
         chosen: QueuedEmail | None = _selected(self.view)
         if chosen is None:
             return
-        try:
-            self.work.take(chosen.email_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            messages.error(self, "Take", str(exc))
+        work, email_id = self.work, chosen.email_id
+
+        def taken(_result: object) -> None:
+            self.accept()
+            self.taken.emit(email_id)
+
+        def failed(failure: Failure) -> None:
+            messages.error(self, "Take", failure.message)
             self.reload()
-            return
-        self.accept()
-        self.taken.emit(chosen.email_id)
+
+        run(self, lambda: work.take(email_id), taken, failed)
 
 
 class MyWorkScreen(QWidget):
@@ -200,14 +216,8 @@ class MyWorkScreen(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.work = WorkService(ctx.db, ctx.actor)
-        # The process's change feed (app.services.changes.ChangeFeed: LISTEN/NOTIFY on
-        # PostgreSQL) when the application gives one, else the polled counter.
-        feed = getattr(ctx, "change_feed", None)
-        self._change_token: Callable[[], int] = (
-            feed.token if feed is not None else self.work.change_token
-        )
-        self._token: int | None = None
         self._reloading = False
+        self._loaded_once = False
         self.queued_dialog: QueuedEmailsDialog | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
 
@@ -324,6 +334,10 @@ class MyWorkScreen(QWidget):
         self.editor.finished.connect(self._finished)
         self.editor.draft_saved.connect(self._draft_saved)
         self.editor.lost.connect(self._lost)
+        self.editor.opened.connect(self._editor_opened)
+        self.editor.open_failed.connect(self._editor_open_failed)
+        self._focus_when_open = False
+        self._say_when_open: tuple[str, EmailRef | None] | None = None
         right.addWidget(self.pane)
         right.addWidget(self.editor)
         right.setStretchFactor(0, 5)
@@ -371,63 +385,67 @@ class MyWorkScreen(QWidget):
         )
 
         self._database_lost = False
-        self._shown_before = False  # the first showing follows the reload of __init__
-        self.poll_timer = QTimer(self)
-        self.poll_timer.setInterval(POLL_MS)
-        self.poll_timer.timeout.connect(self.poll)
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.reload)
+        hub_of(ctx).availability.connect(self._availability)
         self.age_timer = QTimer(self)
         self.age_timer.setInterval(AGE_MS)
-        self.age_timer.timeout.connect(self.reload)
+        self.age_timer.timeout.connect(self.queue_model.refresh_all)
         self.reload()
-        if self.queue_model.rowCount():
-            self.queues_view.selectRow(0)
         self._update_actions()
 
     # ---- following the database -------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         step_aside_for_window_help(self.shortcuts_action, self)
-        if not self.poll_timer.isActive():
-            if self._shown_before:  # back on screen: what it shows may be old
-                self.reload()
-            self._shown_before = True
-            self.poll_timer.start()
-            self.age_timer.start()
+        self.age_timer.start()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
-        self.poll_timer.stop()
         self.age_timer.stop()
 
-    def poll(self) -> None:
-        try:
-            token = self._change_token()
-        except SQLAlchemyError as exc:
+    def _availability(self, available: bool) -> None:
+        """The database went away or came back (the change hub says which)."""
+        if not available:
             self._database_lost = True
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             self.show_status(
-                f"Reconnecting to the database… ({reason}). What you typed is kept; "
-                "send it when the connection is back."
+                "Reconnecting to the database… What you typed is kept; send it when the "
+                "connection is back."
             )
-            return
-        if self._database_lost:
+        elif self._database_lost:
             self._database_lost = False
             self.show_status("Connected to the database again.")
-            self.reload()
-        elif token != self._token:
-            self.reload()
+
+    @property
+    def loaded(self) -> bool:
+        """The lists have been read at least once."""
+        return self._loaded_once
 
     def reload(self) -> None:
-        """Read the queues and my emails again, keeping what is selected."""
-        try:
-            token = self._change_token()  # first: a change during the reads is seen next poll
-            queues = self.work.queues()
-            held = self.work.held()
-            failed = self.work.my_failed_sends()
-        except (ServiceError, SQLAlchemyError) as exc:
-            self.show_status(f"My Work could not be updated: {exc}")
-            return
-        self._token = token
+        """Read the queues and my emails again (off the GUI thread), keeping what is
+        selected. Asked again while a reload waits, it is one reload."""
+        work = self.work
+        run(
+            self,
+            lambda: (work.queues(), work.held(), work.my_failed_sends()),
+            lambda lists: self._loaded(*lists),
+            self._reload_failed,
+            coalesce="reload",
+        )
+
+    def _reload_failed(self, failure: Failure) -> None:
+        if failure.unavailable:
+            self._availability(False)
+        else:
+            self.show_status(f"My Work could not be updated: {failure.message}")
+
+    def _loaded(
+        self, queues: list[Queue], held: list[HeldEmail], failed: list[AgentFailedSend]
+    ) -> None:
+        first = not self._loaded_once
+        self._loaded_once = True
+        if self._database_lost:
+            self._availability(True)
         self._reloading = True
         try:
             self._set_rows(self.queues_view, self.queue_model, queues, lambda q: q.campaign_id)
@@ -435,6 +453,8 @@ class MyWorkScreen(QWidget):
             drafts = [h for h in held if h.status == EmailStatus.DRAFT]
             self._set_rows(self.drafts_view, self.drafts_model, drafts, lambda h: h.email_id)
             self._set_rows(self.failed_view, self.failed_model, failed, lambda f: f.reply_id)
+            if first and queues:
+                self.queues_view.selectRow(0)
         finally:
             self._reloading = False
         self.mine_tabs.setTabText(0, f"&Held ({len(held)})")
@@ -443,7 +463,7 @@ class MyWorkScreen(QWidget):
         held_ids = {h.email_id for h in held}
         self.editor.forget_except(held_ids)
         open_id = self.editor.email_id
-        if open_id is not None and open_id not in held_ids:
+        if open_id is not None and open_id not in held_ids and not self.editor.acting:
             # Re-opened, moved or put back by someone else (another workstation).
             gone = self._email_ref(open_id)
             self.editor.clear()
@@ -469,10 +489,8 @@ class MyWorkScreen(QWidget):
         chosen = _selected(view)
         if model.rows() == rows:
             # Nothing changed: leave the view (and its scroll position) alone; only the
-            # waiting times are read again.
-            if rows:
-                last = model.index(len(rows) - 1, model.columnCount() - 1)
-                model.dataChanged.emit(model.index(0, 0), last)
+            # waiting times are shown again.
+            model.refresh_all()
             return
         current = view.currentIndex()
         model.set_rows(rows)
@@ -496,30 +514,57 @@ class MyWorkScreen(QWidget):
     def selected_queue(self) -> Queue | None:
         return _selected(self.queues_view)  # type: ignore[no-any-return]
 
-    def take_next(self) -> int | None:
-        return self._take_next(None)
+    def take_next(self) -> None:
+        self._take_next(None)
 
-    def take_next_selected(self) -> int | None:
+    def take_next_selected(self) -> None:
         queue = self.selected_queue()
         if queue is None:
             self.show_status("Select a campaign in Queues first.")
-            return None
-        return self._take_next(queue)
+            return
+        self._take_next(queue)
 
-    def _take_next(self, queue: Queue | None) -> int | None:
-        try:
-            email_id = self.work.take_next(queue.campaign_id if queue else None)
-        except (ServiceError, SQLAlchemyError) as exc:
-            messages.error(self, "Take Next", str(exc))
-            return None
-        if email_id is None:
-            where = f"in {queue.title}" if queue else "in your queues"
-            self.show_status(f"No email is waiting {where}.")
+    def _take_next(self, queue: Queue | None) -> None:
+        """Take the oldest email and read what showing it needs, in one operation; the lists
+        are read again after it is shown."""
+        work, campaign_id = self.work, queue.campaign_id if queue else None
+        read_reply, read_email = self.editor.reader(), self.pane.reader()
+
+        def take() -> tuple[int, tuple[WorkItem, list[TemplateChoice]], EmailRead] | None:
+            email_id = work.take_next(campaign_id)
+            if email_id is None:
+                return None
+            return email_id, read_reply(email_id), read_email(email_id)
+
+        def taken(
+            found: tuple[int, tuple[WorkItem, list[TemplateChoice]], EmailRead] | None,
+        ) -> None:
+            if found is None:
+                where = f"in {queue.title}" if queue else "in your queues"
+                self.show_status(f"No email is waiting {where}.")
+            else:
+                email_id, reply, email = found
+                self._show_taken(email_id, reply, email)
             self.reload()
-            return None
-        self.reload()
-        self.open_email(email_id, focus=True)
-        return email_id
+
+        run(
+            self,
+            take,
+            taken,
+            lambda failure: messages.error(self, "Take Next", failure.message),
+        )
+
+    def _show_taken(
+        self, email_id: int, reply: tuple[WorkItem, list[TemplateChoice]], email: EmailRead
+    ) -> None:
+        self.editor.expect(email_id)
+        self.pane.expect(email_id)
+        self.editor.show_read(email_id, reply)
+        self.pane.show_read(email)
+        self._open_changed()
+        self._select_open()
+        self._update_actions()
+        self.editor.focus_start()
 
     def show_queued(self) -> None:
         queue = self.selected_queue()
@@ -540,8 +585,8 @@ class MyWorkScreen(QWidget):
         dialog.deleteLater()
 
     def _taken(self, email_id: int) -> None:
-        self.reload()
         self.open_email(email_id, focus=True)
+        self.reload()
 
     # ---- my emails -------------------------------------------------------------------
     def _held_selected(self, view: QTableView) -> None:
@@ -554,39 +599,50 @@ class MyWorkScreen(QWidget):
     def _held_activated(self, *_args: object) -> None:
         self.editor.focus_start()
 
-    def open_email(self, email_id: int, focus: bool = False) -> bool:
-        """Show a held email and its reply; ``focus`` puts the cursor where the reply starts."""
-        if not self.editor.open_email(email_id):
-            self.pane.clear(self.editor.placeholder.text())
-            self._open_changed()
-            self.reload()
-            return False
+    def open_email(self, email_id: int, focus: bool = False) -> None:
+        """Show a held email and its reply; ``focus`` puts the cursor where the reply starts
+        (once it is open)."""
+        self._focus_when_open = focus
+        self.editor.open_email(email_id)
         self.pane.show_email(email_id)
+
+    def _editor_opened(self, email_id: int) -> None:
         self._open_changed()
+        if self._say_when_open is not None:  # about the email done before this one
+            text, about = self._say_when_open
+            self._say_when_open = None
+            self.show_status(text, about)
         self._select_open()
         self._update_actions()
-        if focus:
+        if self._focus_when_open:
+            self._focus_when_open = False
             self.editor.focus_start()
-        return True
 
-    def rework(self) -> int | None:
+    def _editor_open_failed(self, email_id: int, why: str) -> None:
+        self.pane.clear(why)
+        self._open_changed()
+        self.reload()
+
+    def rework(self) -> None:
         failed: AgentFailedSend | None = _selected(self.failed_view)
         if failed is None:
-            return None
-        try:
-            email_id = self.work.rework_failed(failed.reply_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            messages.error(self, "Correct and Send Again", str(exc))
-            self.reload()
-            return None
-        self.reload()
-        self.mine_tabs.setCurrentIndex(1)
-        if self.open_email(email_id, focus=True):
-            self.show_status(
+            return
+        work, reply_id = self.work, failed.reply_id
+
+        def reworked(email_id: int) -> None:
+            self.mine_tabs.setCurrentIndex(1)
+            self.open_email(email_id, focus=True)
+            self._say_when_open = (
                 "The failed reply is a draft again: correct it and send it.",
-                self._email_ref(email_id),
+                EmailRef(email_id, ""),
             )
-        return email_id
+            self.reload()
+
+        def not_reworked(failure: Failure) -> None:
+            messages.error(self, "Correct and Send Again", failure.message)
+            self.reload()
+
+        run(self, lambda: work.rework_failed(reply_id), reworked, not_reworked)
 
     # ---- after the reply ----------------------------------------------------------------
     def _finished(self, email_id: int, what: str) -> None:
@@ -596,16 +652,24 @@ class MyWorkScreen(QWidget):
             "moved": "Moved to the other campaign's queue.",
         }.get(what, "Done.")
         finished = self._email_ref(email_id)  # before the reload forgets it
-        self.pane.clear("Take an email to read it here.")
-        self._open_changed()
-        self.reload()
-        # Carry on with the next email taken and not parked as a draft, if there is one.
-        waiting = [h for h in self.held_model.rows() if h.status == EmailStatus.ASSIGNED]
-        if waiting and self.open_email(waiting[0].email_id, focus=True):
-            self.show_status(f"{done} Opened your next email.", finished)
+        if self.editor.email_id is None and self.editor.opening is None:
+            self.pane.clear("Take an email to read it here.")
+            self._open_changed()
+            # Carry on with the next email taken and not parked as a draft, if there is one.
+            waiting = [
+                h
+                for h in self.held_model.rows()
+                if h.status == EmailStatus.ASSIGNED and h.email_id != email_id
+            ]
+            if waiting:
+                self.open_email(waiting[0].email_id, focus=True)
+                self._say_when_open = (f"{done} Opened your next email.", finished)
+            else:
+                self.show_status(f"{done} Take next with Ctrl+N.", finished)
+                self.queues_view.setFocus(Qt.FocusReason.OtherFocusReason)
         else:
-            self.show_status(f"{done} Take next with Ctrl+N.", finished)
-            self.queues_view.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.show_status(done, finished)
+        self.reload()
 
     def _draft_saved(self, email_id: int) -> None:
         self.reload()
@@ -613,8 +677,9 @@ class MyWorkScreen(QWidget):
 
     def _lost(self, email_id: int, why: str) -> None:
         lost = self._email_ref(email_id)  # before the reload forgets it
-        self.pane.clear(why)
-        self._open_changed()
+        if self.editor.email_id is None and self.editor.opening is None:
+            self.pane.clear(why)
+            self._open_changed()
         self.reload()
         self.show_status(why, lost)
 

@@ -12,6 +12,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -31,19 +32,18 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.services.errors import (
     ConflictError,
     NotFound,
     PermissionDenied,
-    ServiceError,
     ValidationError,
 )
 from app.services.work import (
     AddressesNeedConfirmation,
     NotAnAddress,
     ReplyText,
+    Rules,
     TemplateChoice,
     WorkItem,
     WorkService,
@@ -52,8 +52,10 @@ from app.services.work import (
 from app.ui.field_focus import focus_error, focus_with_selection, recipient_span
 from app.ui.forms import ErrorLabel
 from app.ui.messages import messages
+from app.ui.operations import Failure, run
 from app.ui.shortcuts import set_section
 
+T = TypeVar("T")
 SECTION = "My Work"
 RECIPIENT_FIELDS = ("To", "Cc", "Bcc")
 CHOOSE_TEMPLATE = "— choose a template —"
@@ -151,6 +153,8 @@ class ReplyEditor(QWidget):
     finished = Signal(int, str)  # email id, what was done ("sent", "put back", "moved")
     draft_saved = Signal(int)
     lost = Signal(int, str)  # the email is no longer the agent's: why
+    opened = Signal(int)  # the email asked for is open
+    open_failed = Signal(int, str)  # it could not be opened: why
 
     def __init__(self, service: WorkService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -163,6 +167,8 @@ class ReplyEditor(QWidget):
         self._template_index = 0
         self._loading = False
         self._unsent: dict[int, ReplyText] = {}  # typed for emails switched away from
+        self._opening: int | None = None  # the email asked for, on its way
+        self._acting = False  # an action (send, save, put back, move) is on its way
 
         self.stack = QStackedWidget(self)
         self.placeholder = QLabel(self.stack)
@@ -295,18 +301,55 @@ class ReplyEditor(QWidget):
     def email_id(self) -> int | None:
         return self.item.email_id if self.item is not None else None
 
-    def open_email(self, email_id: int) -> bool:
-        """Show the reply to a held email: its saved draft, what was typed before switching
-        away, or a new reply. False (and the reason shown) when it cannot be opened."""
+    def open_email(self, email_id: int) -> None:
+        """Open the reply to a held email, read off the GUI thread: its saved draft, what was
+        typed before switching away, or a new reply. ``opened`` follows, or ``open_failed``
+        with the reason (also shown)."""
+        self.expect(email_id)
+        read = self.reader()
+        run(
+            self,
+            lambda: read(email_id),
+            lambda found: self.show_read(email_id, found),
+            lambda failure: self.show_unreadable(email_id, failure),
+            coalesce="open",
+        )
+
+    def reader(self) -> Callable[[int], tuple[WorkItem, list[TemplateChoice]]]:
+        """What opening an email reads (to run off the GUI thread, alone or with more)."""
+        service = self.service
+        return lambda email_id: (service.open(email_id), service.templates(email_id))
+
+    def expect(self, email_id: int) -> None:
+        """``email_id`` is being read to be opened: what is typed now is kept."""
         self.stash()
-        try:
-            item = self.service.open(email_id)
-            templates = self.service.templates(email_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self.clear(str(exc))
-            return False
+        self._opening = email_id
+
+    def show_read(self, email_id: int, found: tuple[WorkItem, list[TemplateChoice]]) -> None:
+        self._opened(email_id, *found)
+
+    def show_unreadable(self, email_id: int, failure: Failure) -> None:
+        self._open_failed(email_id, failure)
+
+    @property
+    def opening(self) -> int | None:
+        """The email asked for and not shown yet."""
+        return self._opening
+
+    def _opened(self, email_id: int, item: WorkItem, templates: list[TemplateChoice]) -> None:
+        if self._opening != email_id:
+            return  # another one was asked for since
+        self._opening = None
+        self.stash()  # typed into the one shown while this one was read
         self._show(item, templates, self._unsent.pop(email_id, None))
-        return True
+        self.opened.emit(email_id)
+
+    def _open_failed(self, email_id: int, failure: Failure) -> None:
+        if self._opening != email_id:
+            return
+        self._opening = None
+        self.clear(failure.message)
+        self.open_failed.emit(email_id, failure.message)
 
     def _show(
         self, item: WorkItem, templates: list[TemplateChoice], typed: ReplyText | None
@@ -392,14 +435,14 @@ class ReplyEditor(QWidget):
     def _update(self) -> None:
         item = self.item
         rules = item.rules if item is not None else None
-        self.send_action.setEnabled(self.can_send())
+        self.send_action.setEnabled(self.can_send() and not self._acting)
         for action, allowed in (
             (self.draft_action, rules.allow_draft if rules else True),
             (self.put_back_action, rules.allow_put_back if rules else True),
             (self.move_action, rules.allow_move if rules else True),
         ):
             action.setVisible(allowed)
-            action.setEnabled(item is not None and allowed)
+            action.setEnabled(item is not None and allowed and not self._acting)
         if item is None:
             self.title.clear()
             return
@@ -461,39 +504,46 @@ class ReplyEditor(QWidget):
         for error in self.errors.values():
             error.show_message("")
 
-    def show_error(self, exc: Exception) -> None:
+    def show_error(self, failure: Failure) -> None:
         """Next to its field when it names one, else above the editor; nothing is cleared."""
         self.clear_errors()
+        exc = failure.error
         if isinstance(exc, ValidationError) and exc.field in self.errors:
             self.errors[exc.field].show_message(f"{exc.field} {exc.message}")
             focus_error(self._fields[exc.field], exc.message, exc.field in RECIPIENT_FIELDS)
-        elif isinstance(exc, SQLAlchemyError):
-            self.banner.show_message(f"The database could not be reached: {exc}")
         else:
-            self.banner.show_message(str(exc))
+            self.banner.show_message(failure.message)
 
-    def _failed(self, title: str, exc: Exception) -> None:
-        if isinstance(exc, ConflictError | NotFound) and self.item is not None:
-            email_id = self.item.email_id
-            messages.error(self, title, str(exc))
+    def _failed(self, email_id: int, title: str, failure: Failure) -> None:
+        """An action on ``email_id`` failed: said where it belongs, keeping what was typed."""
+        exc = failure.error
+        if self.email_id != email_id:  # another email is open now: say it in a box
+            messages.error(self, title, failure.message)
+            if isinstance(exc, ConflictError | NotFound):
+                self._unsent.pop(email_id, None)
+                self.lost.emit(email_id, failure.message)
+            return
+        if isinstance(exc, ConflictError | NotFound):
+            messages.error(self, title, failure.message)
             self._unsent.pop(email_id, None)
-            self.clear(str(exc))
-            self.lost.emit(email_id, str(exc))
+            self.clear(failure.message)
+            self.lost.emit(email_id, failure.message)
         else:
-            self.show_error(exc)
-            if isinstance(exc, PermissionDenied) and self.item is not None:
-                self._refresh_rules()
+            self.show_error(failure)
+            if isinstance(exc, PermissionDenied):
+                self._refresh_rules(email_id)
 
-    def _refresh_rules(self) -> None:
+    def _refresh_rules(self, email_id: int) -> None:
         """A supervisor changed what the campaign allows: show the buttons it allows now,
         keeping everything typed."""
-        assert self.item is not None
-        try:
-            rules = self.service.open(self.item.email_id).rules
-        except (ServiceError, SQLAlchemyError):
-            return
-        self.item = replace(self.item, rules=rules)
-        self._update()
+        service = self.service
+
+        def show(rules: Rules) -> None:
+            if self.item is not None and self.item.email_id == email_id:
+                self.item = replace(self.item, rules=rules)
+                self._update()
+
+        run(self, lambda: service.open(email_id).rules, show, lambda _failure: None)
 
     def _focus_address(self, address: str) -> None:
         """Back to the field holding ``address`` (as a whole recipient), with it selected,
@@ -515,56 +565,98 @@ class ReplyEditor(QWidget):
                 edit.setSelection(found.start(), len(part))
 
     # ---- actions --------------------------------------------------------------------
-    def send(self) -> bool:
+    # Each runs off the GUI thread; one at a time (the buttons wait meanwhile). What was
+    # typed stays until the action succeeded.
+    @property
+    def acting(self) -> bool:
+        return self._acting
+
+    def _act(
+        self,
+        title: str,
+        email_id: int,
+        work: Callable[[], T],
+        done: Callable[[T], object],
+        failed: Callable[[Failure], object] | None = None,
+    ) -> None:
+        self._acting = True
+        self._update()
+
+        def succeeded(result: T) -> None:
+            self._acting = False
+            self._update()
+            done(result)
+
+        def not_done(failure: Failure) -> None:
+            self._acting = False
+            self._update()
+            if failed is not None:
+                failed(failure)
+            else:
+                self._failed(email_id, title, failure)
+
+        run(self, work, succeeded, not_done)
+
+    def send(self) -> None:
         """Send the reply, asking about each address that needs confirmation first."""
-        if self.item is None or not self.can_send():
-            return False
-        email_id, text = self.item.email_id, self.current_text()
-        confirmed: list[str] = []
-        for _round in range(5):
-            try:
-                self.service.send(email_id, text, confirmed=confirmed)
-            except AddressesNeedConfirmation as exc:
+        if self.item is None or not self.can_send() or self._acting:
+            return
+        self._send(self.item.email_id, self.current_text(), [], rounds=5)
+
+    def _send(self, email_id: int, text: ReplyText, confirmed: list[str], rounds: int) -> None:
+        service = self.service
+
+        def failed(failure: Failure) -> None:
+            exc = failure.error
+            if isinstance(exc, AddressesNeedConfirmation):
+                if rounds <= 1:
+                    return
                 for address in exc.addresses:
                     if not messages.confirm(
                         self, "Confirm Email Address", confirmation_text(address)
                     ):
                         self.clear_errors()
-                        self._focus_address(address)
-                        return False
-                confirmed.extend(exc.addresses)
-                continue
-            except (ServiceError, SQLAlchemyError) as exc:
-                self._failed("Send", exc)
-                if isinstance(exc, NotAnAddress):
-                    self._select_part(exc.field, exc.address)
-                return False
-            self._done(email_id, "sent")
-            return True
-        return False
+                        if self.email_id == email_id:
+                            self._focus_address(address)
+                        return
+                self._send(email_id, text, [*confirmed, *exc.addresses], rounds - 1)
+                return
+            self._failed(email_id, "Send", failure)
+            if isinstance(exc, NotAnAddress) and self.email_id == email_id:
+                self._select_part(exc.field, exc.address)
 
-    def save_draft(self) -> bool:
-        if self.item is None or not self.item.rules.allow_draft:
-            return False
-        email_id, text = self.item.email_id, self.current_text()
-        try:
-            self.service.save_draft(email_id, text)
-            item = self.service.open(email_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self._failed("Save as Draft", exc)
-            return False
-        self.item, self._loaded = item, item.reply
-        self.clear_errors()
-        self._update()
-        self.draft_saved.emit(email_id)
-        return True
+        self._act(
+            "Send",
+            email_id,
+            lambda: service.send(email_id, text, confirmed=list(confirmed)),
+            lambda _reply: self._done(email_id, "sent"),
+            failed,
+        )
+
+    def save_draft(self) -> None:
+        if self.item is None or not self.item.rules.allow_draft or self._acting:
+            return
+        email_id, text, service = self.item.email_id, self.current_text(), self.service
+
+        def work() -> WorkItem:
+            service.save_draft(email_id, text)
+            return service.open(email_id)
+
+        def saved(item: WorkItem) -> None:
+            if self.email_id == email_id:
+                self.item, self._loaded = item, item.reply
+                self.clear_errors()
+                self._update()
+            self.draft_saved.emit(email_id)
+
+        self._act("Save as Draft", email_id, work, saved)
 
     def _discards(self) -> bool:
         return self.item is not None and (self.item.has_draft or self.is_dirty())
 
-    def put_back(self) -> bool:
-        if self.item is None or not self.item.rules.allow_put_back:
-            return False
+    def put_back(self) -> None:
+        if self.item is None or not self.item.rules.allow_put_back or self._acting:
+            return
         if self._discards() and not messages.confirm(
             self,
             "Put Back to Queue",
@@ -572,27 +664,31 @@ class ReplyEditor(QWidget):
             ok="Put back",
             cancel="Keep it",
         ):
-            return False
-        email_id = self.item.email_id
-        try:
-            self.service.put_back(email_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self._failed("Put Back to Queue", exc)
-            return False
-        self._done(email_id, "put back")
-        return True
+            return
+        email_id, service = self.item.email_id, self.service
+        self._act(
+            "Put Back to Queue",
+            email_id,
+            lambda: service.put_back(email_id),
+            lambda _r: self._done(email_id, "put back"),
+        )
 
     def move_email(self) -> None:
-        """Ask for the campaign (a dialog opened without blocking), then move."""
-        if self.item is None or not self.item.rules.allow_move:
+        """Read the campaigns it may go to, ask (a dialog opened without blocking), move."""
+        if self.item is None or not self.item.rules.allow_move or self._acting:
             return
-        try:
-            targets = self.service.move_targets(self.item.email_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self._failed("Move to Another Campaign", exc)
+        email_id, service = self.item.email_id, self.service
+        self._act(
+            "Move to Another Campaign",
+            email_id,
+            lambda: service.move_targets(email_id),
+            lambda targets: self._choose_move(email_id, targets),
+        )
+
+    def _choose_move(self, email_id: int, targets: list[tuple[int, str]]) -> None:
+        if self.email_id != email_id:
             return
         dialog = MoveDialog(targets, self.subject_edit.text(), self._discards(), self)
-        email_id = self.item.email_id
 
         def chosen() -> None:
             campaign_id = dialog.chosen()
@@ -604,20 +700,20 @@ class ReplyEditor(QWidget):
         self.move_dialog = dialog
         dialog.open()
 
-    def move_to(self, campaign_id: int) -> bool:
-        if self.item is None:
-            return False
-        email_id = self.item.email_id
-        try:
-            self.service.move(email_id, campaign_id)
-        except (ServiceError, SQLAlchemyError) as exc:
-            self._failed("Move to Another Campaign", exc)
-            return False
-        self._done(email_id, "moved")
-        return True
+    def move_to(self, campaign_id: int) -> None:
+        if self.item is None or self._acting:
+            return
+        email_id, service = self.item.email_id, self.service
+        self._act(
+            "Move to Another Campaign",
+            email_id,
+            lambda: service.move(email_id, campaign_id),
+            lambda _r: self._done(email_id, "moved"),
+        )
 
     def _done(self, email_id: int, what: str) -> None:
         self._unsent.pop(email_id, None)
-        self.clear_errors()
-        self.clear()
+        if self.email_id == email_id:
+            self.clear_errors()
+            self.clear()
         self.finished.emit(email_id, what)

@@ -52,10 +52,10 @@ from app.services.service_level import (
     ServiceLevelRow,
     ServiceLevelService,
 )
-from app.ui.background import Operation
 from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
 from app.ui.models import Index
+from app.ui.operations import READS, Failure, run
 
 REFRESH_MS = 5000
 SLOWDOWN = 10  # at least this many times the last query's duration between refreshes
@@ -408,9 +408,13 @@ class ServiceLevelScreen(QWidget):
             report = service.today(now) if days is None else service.report(*days, now)
             return report, time.monotonic() - started
 
-        Operation(self, work).success(lambda result: self._loaded(days, *result)).failure(
-            lambda exc: self._failed(days, exc)
-        ).run()
+        run(
+            self,
+            work,
+            lambda result: self._loaded(days, *result),
+            lambda failure: self._failed(days, failure),
+            lane=READS,
+        )
 
     def _loaded(
         self, days: tuple[date, date] | None, report: ServiceLevelReport, seconds: float
@@ -427,12 +431,12 @@ class ServiceLevelScreen(QWidget):
             self._show_heading(report)
         self._settle(days)
 
-    def _failed(self, days: tuple[date, date] | None, exc: BaseException) -> None:
+    def _failed(self, days: tuple[date, date] | None, failure: Failure) -> None:
         self._busy = False
         if days == self.days:
             # Shown next to the range, not in a box: the refresh would repeat it every few
             # seconds. The last figures stay.
-            self.error_label.setText(str(exc) or type(exc).__name__)
+            self.error_label.setText(failure.message)
             self.error_label.show()
         self._settle(days)
 

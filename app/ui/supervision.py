@@ -1,5 +1,6 @@
 """Management screens for supervisors: Failed Sends (retry, accept as sent) and Held Emails
-(who holds what, for how long; return an email to its queue). Both refresh on their own."""
+(who holds what, for how long; return an email to its queue). Both follow changes made
+anywhere (the change hub), and read off the GUI thread."""
 
 from __future__ import annotations
 
@@ -15,15 +16,16 @@ from app.domain.clock import utcnow
 from app.domain.enums import EmailStatus, ReplyState
 from app.services import outbox
 from app.services.auth import Permission
-from app.services.errors import ServiceError
 from app.services.outbox import FailedSend
 from app.services.work import HeldEmail, WorkService
+from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
 from app.ui.models import Column, RecordTableModel
-from app.ui.widgets import confirm_and_run, selected_record, table_view
+from app.ui.operations import Failure, run
+from app.ui.widgets import confirm_then_run, selected_record, table_view
 
 T = TypeVar("T")
-REFRESH_MS = 3000
+AGE_MS = 3000  # how often "Held for" is shown again (from what was read: no query)
 
 
 def waited(since: datetime | None, now: datetime | None = None) -> str:
@@ -45,8 +47,8 @@ def waited(since: datetime | None, now: datetime | None = None) -> str:
 
 
 class _ListScreen(QWidget, Generic[T]):
-    """A caption, a table of records that re-reads itself every few seconds, action buttons
-    and a note line. The selection survives a refresh."""
+    """A caption, a table of records that re-reads itself when something changed, action
+    buttons and a note line. The selection survives a refresh."""
 
     def __init__(
         self,
@@ -73,16 +75,18 @@ class _ListScreen(QWidget, Generic[T]):
         layout.addLayout(self.buttons)
         layout.addWidget(self.note)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self.update_buttons())
-        # Refreshes only while shown: a hidden tab or a closed screen reads nothing.
+        # Only while shown: a hidden tab or a closed screen reads nothing.
         self.timer = QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self.reload)
+        self.timer.setInterval(AGE_MS)
+        self.timer.timeout.connect(self.model.refresh_all)
+
+    def follow_changes(self, ctx: AppContext) -> None:
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.reload)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if not self.timer.isActive():
-            self.timer.start()
-            self.reload()
+        self.timer.start()
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
@@ -98,12 +102,14 @@ class _ListScreen(QWidget, Generic[T]):
         return selected_record(self.view)  # type: ignore[no-any-return]
 
     def reload(self) -> None:
+        """Read the records again (off the GUI thread), then show them."""
+        run(self, self._load, self._loaded, self._failed, coalesce="reload")
+
+    def _failed(self, failure: Failure) -> None:
+        self.note.setText(failure.message)
+
+    def _loaded(self, rows: list[T]) -> None:
         chosen = self.current()
-        try:
-            rows = self._load()
-        except ServiceError as exc:
-            self.note.setText(str(exc))
-            return
         self.model.set_rows(rows)
         if chosen is not None:
             wanted = self._key(chosen)
@@ -147,6 +153,7 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
             "The reply is known to have reached the customer (uncertain sends only)"
         )
         self.buttons.addStretch(1)
+        self.follow_changes(ctx)
         self.reload()
 
     def update_buttons(self) -> None:
@@ -170,27 +177,29 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
         question = f"Send the reply to {chosen.recipients} again?"
         if chosen.state == ReplyState.UNCERTAIN:
             question += "\n\nIt may already have reached the customer: they could get it twice."
-        if confirm_and_run(
+        db, actor = self.ctx.db, self.ctx.actor
+        confirm_then_run(
             self,
             "Retry",
             question,
-            lambda: outbox.retry(self.ctx.db, self.ctx.actor, chosen.reply_id),
+            lambda: outbox.retry(db, actor, chosen.reply_id),
+            self.reload,
             ok="Retry",
-        ):
-            self.reload()
+        )
 
     def accept(self) -> None:
         chosen = self.current()
         if chosen is None:
             return
-        if confirm_and_run(
+        db, actor = self.ctx.db, self.ctx.actor
+        confirm_then_run(
             self,
             "Accept as Sent",
             f"Record the reply to {chosen.recipients} as sent?",
-            lambda: outbox.accept_as_sent(self.ctx.db, self.ctx.actor, chosen.reply_id),
+            lambda: outbox.accept_as_sent(db, actor, chosen.reply_id),
+            self.reload,
             ok="Accept as sent",
-        ):
-            self.reload()
+        )
 
 
 class HeldEmailsScreen(_ListScreen[HeldEmail]):
@@ -218,6 +227,7 @@ class HeldEmailsScreen(_ListScreen[HeldEmail]):
         self.return_button = self.add_button("Return to &queue", self.return_to_queue)
         self.return_button.setToolTip("Take the email away from its agent and queue it again")
         self.buttons.addStretch(1)
+        self.follow_changes(ctx)
         self.reload()
 
     def update_buttons(self) -> None:
@@ -234,11 +244,12 @@ class HeldEmailsScreen(_ListScreen[HeldEmail]):
         question = f"Take '{chosen.subject}' away from {chosen.agent} and queue it again?"
         if chosen.status == EmailStatus.DRAFT:
             question += f"\n\n{chosen.agent}'s draft reply will be discarded."
-        if confirm_and_run(
+        work = self.work
+        confirm_then_run(
             self,
             "Return to Queue",
             question,
-            lambda: self.work.return_to_queue(chosen.email_id),
+            lambda: work.return_to_queue(chosen.email_id),
+            self.reload,
             ok="Return to queue",
-        ):
-            self.reload()
+        )

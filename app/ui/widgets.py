@@ -95,6 +95,29 @@ def confirm_and_run(
     return True
 
 
+def confirm_then_run(
+    parent: QWidget,
+    title: str,
+    question: str,
+    work: Callable[[], object],
+    done: Callable[[], object],
+    ok: str = "Delete",
+) -> bool:
+    """Ask, then run ``work`` off the GUI thread; ``done()`` follows when it succeeded, a
+    failure is shown. True when the user said yes."""
+    from app.ui.messages import messages
+    from app.ui.operations import Failure, run
+
+    if not messages.confirm(parent, title, question, ok=ok):
+        return False
+
+    def failed(failure: Failure) -> None:
+        messages.error(parent, title, failure.message)
+
+    run(parent, work, lambda _result: done(), failed)
+    return True
+
+
 def find_bar(
     parent: QWidget, placeholder: str, *buttons: str
 ) -> tuple[QHBoxLayout, QLineEdit, list[QPushButton]]:

@@ -13,7 +13,8 @@ from app.db.engine import Database
 from app.services import demo
 from app.services.changes import ChangeFeed
 from app.services.work import WorkService
-from tests.conftest import actor_of
+from tests.conftest import actor_of, settle_operations
+from tests.ui.keyboard import click
 from tests.waiting import wait_for
 from tests.work_data import add_email
 
@@ -76,7 +77,7 @@ def test_take_next_on_postgresql_skips_locked_rows(pg_demo) -> None:  # type: ig
 
 
 def test_the_workspace_shows_reconnecting_and_carries_on(  # type: ignore[no-untyped-def]
-    qtbot, pg_demo, postgres_server, make_ctx
+    qtbot, pg_demo, postgres_server, make_ctx, answers
 ) -> None:
     """The database goes away while an agent is typing: the window says it is reconnecting,
     nothing typed is lost, and once the database is back the reply is sent and a new email
@@ -100,7 +101,7 @@ def test_the_workspace_shows_reconnecting_and_carries_on(  # type: ignore[no-unt
         screen = window.tabs.currentWidget()
         assert isinstance(screen, MyWorkScreen)
         qtbot.waitUntil(lambda: feed.listening, timeout=10_000)
-        screen.take_next_button.click()
+        click(qtbot, screen.take_next_button)
         assert screen.editor.email_id == first
         screen.editor.body_edit.setPlainText("Our shop opens at nine.")
 
@@ -111,6 +112,8 @@ def test_the_workspace_shows_reconnecting_and_carries_on(  # type: ignore[no-unt
             lambda: "Reconnecting to the database" in screen.status.text(), timeout=5000
         )
         screen.editor.send()  # refused while the database is away ...
+        settle_operations()
+        assert "cannot be reached" in screen.editor.banner.text()
         assert screen.editor.email_id == first
         assert screen.editor.body_edit.toPlainText() == "Our shop opens at nine."  # ... kept
 
@@ -124,7 +127,9 @@ def test_the_workspace_shows_reconnecting_and_carries_on(  # type: ignore[no-unt
             lambda: any(q.title == "Orders" and q.waiting == 1 for q in screen.queue_model.rows()),
             timeout=3000,
         )
-        assert screen.editor.send()
+        screen.editor.send()
+        settle_operations()
+        assert screen.editor.email_id != first
         with pg_demo.session() as s:
             assert s.get_one(Email, first).status == EmailStatus.ACTIONED
             assert s.get_one(Email, second).status == EmailStatus.QUEUED

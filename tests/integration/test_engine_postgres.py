@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import bindparam, literal, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from app.db import engine as engine_module
 from app.db.engine import Database
 from app.db.hotpath.driver import DriverStatement
 from app.db.models import EmailStatus
@@ -38,7 +37,20 @@ def test_an_idle_connection_dropped_by_the_server_is_replaced(
         assert backend_pid(db) == first  # the pooled connection is reused
         terminate(postgres_url, first)
         # Idle longer than the threshold (made 0 here): pinged, found dead, replaced.
-        monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+        monkeypatch.setattr(db, "ping_after_idle", 0.0)
+        assert backend_pid(db) != first
+    finally:
+        db.dispose()
+
+
+def test_dropping_idle_connections_replaces_them_without_a_ping(postgres_url: str) -> None:
+    """What the change feed does when it hears the server again after losing it."""
+    db = Database(postgres_url)
+    db.ping_after_idle = 120.0  # as while the feed listens
+    try:
+        first = backend_pid(db)
+        terminate(postgres_url, first)
+        db.drop_idle_connections()
         assert backend_pid(db) != first
     finally:
         db.dispose()
@@ -55,7 +67,7 @@ def test_a_connection_just_used_is_not_pinged(
         for _ in range(5):
             backend_pid(db)
         assert pings == []
-        monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+        monkeypatch.setattr(db, "ping_after_idle", 0.0)
         backend_pid(db)
         assert pings == [1]
     finally:

@@ -47,3 +47,10 @@ def show_active(qtbot, widget: W, width: int = 1280, height: int = 800) -> W:  #
     widget.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is widget, timeout=2000)
     return widget
+
+
+def click(qtbot, button: QWidget) -> None:  # type: ignore[no-untyped-def]
+    """Click ``button`` with the mouse as a user would (it must be visible), then wait for
+    what it started."""
+    assert button.isVisible(), f"{button.objectName() or button} is not visible"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)

@@ -19,11 +19,12 @@ from app.db.engine import Database
 from app.db.models import Campaign, Email, User
 from app.services.emails import EmailService, SortKey
 from app.services.errors import PermissionDenied
-from app.ui import background
 from app.ui import messages as messages_module
 from app.ui.emails_screen import EmailsScreen, EmailTableModel
 from app.ui.main_window import MainWindow
 from app.ui.message_view import INLINE_IMAGE
+from app.ui.operations import operations
+from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
 from tests.unit.test_emails_service import (
     PDF,
@@ -33,6 +34,9 @@ from tests.unit.test_emails_service import (
     seeded_database_fixtures,
     sqlite_lower,
 )
+
+# Nothing of the Emails screen may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 # ---- fixtures -------------------------------------------------------------------------
 
@@ -54,7 +58,7 @@ def screen(qtbot, ctx) -> Iterator[EmailsScreen]:  # type: ignore[no-untyped-def
     qtbot.waitExposed(widget)
     yield widget
     # A body still being read off the GUI thread finishes before its database goes.
-    qtbot.waitUntil(lambda: background.running() == 0, timeout=20_000)
+    qtbot.waitUntil(lambda: operations().pending() == 0, timeout=20_000)
 
 
 def column_texts(screen: EmailsScreen, column: int, rows: int | None = None) -> list[str]:
@@ -94,6 +98,7 @@ def choose(combo, text: str) -> None:  # type: ignore[no-untyped-def]
     index = combo.findText(text)
     assert index >= 0, text
     combo.setCurrentIndex(index)
+    settle_operations()  # the list is read again off the GUI thread
 
 
 # ---- the list ---------------------------------------------------------------------------
@@ -145,13 +150,16 @@ def test_filters_narrow_the_list(qtbot, screen, seeded, demo_db) -> None:  # typ
     assert screen.count_label.text() == f"{orders} emails"
     assert set(column_texts(screen, 3)) == {"Orders"}
     screen.clear_filters()
+    settle_operations()
     choose(screen.status_combo, "Quarantined")
     assert screen.count_label.text() == "1 email"
     assert shown_ids(screen) == [seeded.quarantined_id]
     screen.clear_filters()
+    settle_operations()
     choose(screen.agent_combo, "Alice Agent")
     assert screen.count_label.text() == f"{alice} emails"
     screen.clear_filters()
+    settle_operations()
     # The search waits for a pause in typing, then runs once.
     screen.search_edit.setFocus()
     qtbot.keyClicks(screen.search_edit, "KETTLE")
@@ -164,6 +172,7 @@ def test_filters_narrow_the_list(qtbot, screen, seeded, demo_db) -> None:  # typ
     assert screen.count_label.text() == "5 emails"
     assert set(column_texts(screen, 2)) == {UNICODE_SUBJECT}
     screen.clear_filters()
+    settle_operations()
     assert screen.count_label.text() == "50 emails"
     # Dates are days in the organisation's time zone, both ends included.
     sydney = ZoneInfo("Australia/Sydney")
@@ -177,9 +186,11 @@ def test_filters_narrow_the_list(qtbot, screen, seeded, demo_db) -> None:  # typ
     assert on_the_4th and on_the_4th < 50
     screen.from_date.setDate(QDate(2026, 11, 4))
     screen.to_date.setDate(QDate(2026, 11, 4))
+    settle_operations()
     assert screen.count_label.text() == f"{on_the_4th} emails"
     assert all(t.startswith("2026-11-04") for t in column_texts(screen, 0))
     screen.clear_filters()
+    settle_operations()
     assert screen.from_date.text() == "Any" and screen.count_label.text() == "50 emails"
 
 
@@ -232,16 +243,18 @@ def test_attachment_save_as_writes_its_bytes(qtbot, screen, seeded, tmp_path) ->
     assert asked and Path(asked[0][1]).name == "invoice 7.pdf"
 
 
-def test_raw_source_and_history(qtbot, screen, seeded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_raw_source_and_history(qtbot, screen, seeded, tmp_path, demo_db) -> None:  # type: ignore[no-untyped-def]
     select_email(qtbot, screen, seeded.unicode_id)
     pane = screen.detail
     raw = seeded.raw[seeded.unicode_id]
     assert pane.raw_text.toPlainText() == ""  # read only when the tab is opened
     pane.tabs.setCurrentIndex(1)
+    settle_operations()
     assert pane.raw_text.toPlainText() == raw.decode().replace("\r\n", "\n")
-    assert EmailService(screen.ctx.db, screen.ctx.actor).raw(seeded.unicode_id) == raw
+    assert EmailService(demo_db, screen.ctx.actor).raw(seeded.unicode_id) == raw
     pane.choose_save_path = lambda _title, _suggested: str(tmp_path / "m.eml")
     pane.export_raw()
+    settle_operations()
     assert (tmp_path / "m.eml").read_bytes() == raw
     assert UNICODE_SUBJECT in pane.header.text()
     pane.tabs.setCurrentIndex(2)
@@ -316,8 +329,7 @@ def test_5000_emails_load_lazily(qtbot, demo_db, ctx) -> None:  # type: ignore[n
     assert model.rowCount() == 5050
     assert 0 < model.rows_fetched < 1000
     screen.view.scrollToBottom()
-    qtbot.wait(10)
-    assert model.index(5049, 2).data()  # the last page is fetched when shown
+    qtbot.waitUntil(lambda: bool(model.index(5049, 2).data()))  # fetched when shown
     assert model.rows_fetched < 1000 and model.rows_held < 1000
     click_header(qtbot, screen, "Subject")
     assert model.rows_fetched < 1000
@@ -328,9 +340,12 @@ def test_model_passes_qtmodeltester(qtmodeltester, demo_db, supervisor, ctx) -> 
     service = EmailService(demo_db, supervisor)
     model = EmailTableModel(service.count, service.page, ctx.format_datetime, page_size=7)
     model.set_query(model.query)
+    settle_operations()
     qtmodeltester.check(model)
     model.sort(1, Qt.SortOrder.AscendingOrder)
+    settle_operations()
     qtmodeltester.check(model)
+    settle_operations()  # the pages the tester asked for
     assert model.rowCount() == 50 and model.max_pages * model.page_size >= model.rows_held
 
 
@@ -442,7 +457,7 @@ def store(db: Database, raw: bytes, uid: int = 900) -> int:
 
 def open_stored(qtbot, screen: EmailsScreen, email_id: int) -> None:  # type: ignore[no-untyped-def]
     screen.reload()
-    screen.model.row_at(0)  # the newest first: the page the view is about to paint
+    settle_operations()  # the newest first: on the first page, read with the count
     select_email(qtbot, screen, email_id)
 
 
@@ -636,7 +651,8 @@ def test_a_path_with_nul_is_refused_with_a_message(qtbot, screen, seeded, answer
     select_email(qtbot, screen, seeded.attachment_id)
     pane = screen.detail
     pane.choose_save_path = lambda _title, suggested: suggested + "\x00.exe"
-    assert pane.save_attachment() is None  # nothing raised
+    pane.save_attachment()  # nothing raised
+    settle_operations()
     [(kind, text)] = answers[0]
     assert kind == "error" and "could not be written" in text
 
@@ -668,6 +684,7 @@ def test_a_change_elsewhere_keeps_the_body_as_shown(qtbot, screen, demo_db) -> N
     qtbot.waitUntil(lambda: not pane.busy(), timeout=20_000)
     pane.browser.verticalScrollBar().setValue(500)
     screen.reload()  # what a change from another workstation does (the first view's too)
+    settle_operations()
     assert not pane.busy() and pane.browser.verticalScrollBar().value() == 500
     assert pane.browser.toPlainText().rstrip().endswith("The end.")
     with demo_db.session() as s:  # a reply sent meanwhile: shown, the body from the start

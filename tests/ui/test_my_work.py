@@ -16,9 +16,12 @@ from app.services import outbox
 from app.services.work import ReplyText, WorkService
 from app.ui.my_work import MyWorkScreen, QueuedEmailsDialog, format_wait
 from app.ui.shortcuts import ShortcutsDialog
-from tests.conftest import actor_of
-from tests.ui.keyboard import show_active, type_text
+from tests.conftest import actor_of, settle_operations
+from tests.ui.keyboard import click, show_active, type_text
 from tests.work_data import add_email, campaign_id
+
+# Nothing of My Work may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
@@ -180,19 +183,19 @@ def test_take_next_takes_the_oldest_across_campaigns_then_from_the_selected_one(
     newest = add_email(demo_db, "Orders", subject="Newest", queued_at=now - timedelta(minutes=1))
     oldest = add_email(demo_db, "Returns", subject="Oldest", queued_at=now - timedelta(hours=1))
     screen = open_screen()
-    screen.take_next_button.click()
+    click(qtbot, screen.take_next_button)
     assert screen.editor.email_id == oldest
     assert screen.pane.detail is not None and screen.pane.detail.subject == "Oldest"
     assert held_ids(screen) == [oldest]
     assert queue_rows(screen)["Returns"][0] == "0"
     screen.queues_view.selectRow(0)  # General Enquiries: empty
-    screen.take_selected_button.click()
+    click(qtbot, screen.take_selected_button)
     assert screen.status.text() == "No email is waiting in General Enquiries."
     screen.queues_view.selectRow(1)  # Orders
-    screen.take_selected_button.click()
+    click(qtbot, screen.take_selected_button)
     assert screen.editor.email_id == newest
     assert held_ids(screen) == [oldest, newest]
-    screen.take_next_button.click()
+    click(qtbot, screen.take_next_button)
     assert screen.status.text() == "No email is waiting in your queues."
 
 
@@ -211,7 +214,7 @@ def test_taking_a_chosen_email_from_the_queued_list(qtbot, open_screen, demo_db:
     assert subjects == ["First", "Chosen"]
     assert dialog.model.index(0, 0).data() == "30 min"
     dialog.view.selectRow(1)
-    dialog.take_button.click()
+    click(qtbot, dialog.take_button)
     assert email(demo_db, chosen).status == EmailStatus.ASSIGNED
     assert screen.editor.email_id == chosen
     assert queue_rows(screen)["Orders"][0] == "1"
@@ -224,11 +227,11 @@ def test_taking_a_chosen_email_someone_else_took_meanwhile(  # type: ignore[no-u
     e = add_email(demo_db, "Orders", subject="Contested")
     screen = open_screen()
     screen.queues_view.selectRow(1)
-    screen.queued_button.click()
+    click(qtbot, screen.queued_button)
     dialog = screen.queued_dialog
     assert dialog is not None
     work(demo_db, "bob").take(e)  # Bob was quicker
-    dialog.take_button.click()
+    click(qtbot, dialog.take_button)
     assert shown == [("error", "Too late: Bob Agent has already taken this email.")]
     assert dialog.model.rowCount() == 0
     assert screen.editor.email_id is None
@@ -278,8 +281,8 @@ def test_after_sending_the_next_held_email_opens(qtbot, open_screen, demo_db: Da
     first = add_email(demo_db, "General Enquiries", subject="First")
     later = add_email(demo_db, "General Enquiries", subject="Later")
     screen = open_screen()
-    screen.take_next_button.click()
-    screen.take_next_button.click()
+    click(qtbot, screen.take_next_button)
+    click(qtbot, screen.take_next_button)
     assert screen.editor.email_id == later
     press(qtbot, Qt.Key.Key_Return, CTRL)
     assert email(demo_db, later).status == EmailStatus.ACTIONED
@@ -435,6 +438,7 @@ def test_drafts_are_listed_and_resumed_with_their_text(  # type: ignore[no-untyp
     screen.mine_tabs.setCurrentIndex(1)
     screen.drafts_view.setFocus()
     screen.drafts_view.selectRow(0)  # resume the draft
+    settle_operations()
     assert screen.editor.email_id == e
     assert screen.editor.current_text() == typed
     assert screen.pane.detail is not None and screen.pane.detail.subject == "Parcel"
@@ -460,7 +464,7 @@ def test_a_failed_send_is_shown_with_the_reason_and_corrected(  # type: ignore[n
     screen.mine_tabs.setCurrentIndex(2)
     screen.failed_view.selectRow(0)
     assert screen.rework_button.isEnabled()
-    screen.rework_button.click()
+    click(qtbot, screen.rework_button)
     assert screen.editor.email_id == e
     assert reason in screen.editor.banner.text()
     assert screen.editor.to_edit.text() == "nobody@customers.example"
@@ -493,7 +497,7 @@ def test_tab_goes_through_the_screen_in_reading_order(
 ) -> None:  # type: ignore[no-untyped-def]
     add_email(demo_db, "Orders")
     screen = open_screen()
-    screen.take_next_button.click()
+    click(qtbot, screen.take_next_button)
     editor = screen.editor
     editor.template_combo.setCurrentIndex(1)  # Send is enabled (and so in the chain)
     wanted = [
@@ -536,7 +540,7 @@ def test_sending_an_email_someone_else_now_holds_says_so_and_clears(  # type: ig
     shown, _replies = answers
     e = add_email(demo_db, "General Enquiries")
     screen = open_screen()
-    screen.poll_timer.stop()  # the conflict must be met by the action, not by the poll
+    screen.watcher.blockSignals(True)  # the conflict must be met by the action, not by a reload
     press(qtbot, Qt.Key.Key_N, CTRL)
     type_text(qtbot, screen.editor.body_edit, "Hello")
     alice = work(demo_db, "alice")
@@ -633,7 +637,7 @@ def test_mnemonics_are_unique_and_every_input_has_one(
 ) -> None:  # type: ignore[no-untyped-def]
     add_email(demo_db, "Orders")
     screen = open_screen()
-    screen.take_next_button.click()
+    click(qtbot, screen.take_next_button)
     keys: list[str] = []
 
     def mnemonic(text: str) -> str | None:
@@ -705,7 +709,9 @@ def _take_stored(qtbot, open_screen, demo_db: Database, raw: bytes) -> MyWorkScr
 
     email_id = store(demo_db, raw)
     screen = open_screen()
-    assert screen.take_next() == email_id
+    screen.take_next()
+    settle_operations()
+    assert screen.editor.email_id == email_id
     qtbot.waitUntil(lambda: not screen.pane.busy(), timeout=20_000)
     return screen
 

@@ -14,8 +14,8 @@ from app.db.models import Campaign, Channel, Email, EmailStatus, Reply, ReplySta
 from app.services import outbox
 from app.services.work import ReplyText, WorkService, confirmation_text
 from app.ui.reply_editor import CHOOSE_TEMPLATE, MoveDialog, ReplyEditor
-from tests.conftest import actor_of
-from tests.ui.keyboard import show_active, type_text
+from tests.conftest import actor_of, settle_operations
+from tests.ui.keyboard import click, show_active, type_text
 from tests.work_data import add_email, campaign_id
 
 # campaign → (agent, free format, confirmation, put back, move, draft), as the demo has them
@@ -51,10 +51,17 @@ def open_reply(qtbot, demo_db: Database) -> Callable[..., tuple[ReplyEditor, int
         service = work(demo_db, login)
         service.take(email_id)
         editor = show_active(qtbot, ReplyEditor(service), 900, 560)
-        assert editor.open_email(email_id)
+        open_in(editor, email_id)
         return editor, email_id
 
     return make
+
+
+def open_in(editor: ReplyEditor, email_id: int) -> None:
+    """Open ``email_id`` in ``editor`` and wait until it is shown."""
+    editor.open_email(email_id)
+    settle_operations()
+    assert editor.email_id == email_id
 
 
 def choose_template(qtbot, editor: ReplyEditor, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -146,7 +153,7 @@ def test_free_format_off_send_waits_for_a_template_whose_text_stays_editable(  #
     assert "Alice Agent" in editor.body_edit.toPlainText()
     editor.body_edit.moveCursor(editor.body_edit.textCursor().MoveOperation.End)
     type_text(qtbot, editor.body_edit, "\nPS: Größe 42 is in stock.")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert status(demo_db, email_id) == EmailStatus.ACTIONED
     with demo_db.session() as s:
         reply = s.query(Reply).filter(Reply.email_id == email_id).one()
@@ -169,7 +176,7 @@ def test_free_format_on_sends_without_a_template(qtbot, open_reply, demo_db: Dat
     assert editor.send_button.isEnabled()
     assert "does not allow" not in editor.title.text()
     type_text(qtbot, editor.body_edit, "We open at nine.")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert status(demo_db, email_id) == EmailStatus.ACTIONED
 
 
@@ -211,7 +218,7 @@ def test_comma_and_semicolon_separate_recipients_without_a_question(  # type: ig
     editor, email_id = open_reply("Complaints")  # confirmation on, free format
     editor.to_edit.clear()
     type_text(qtbot, editor.to_edit, to)
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert answers[0] == []
     assert status(demo_db, email_id) == EmailStatus.ACTIONED
     with demo_db.session() as s:
@@ -234,7 +241,7 @@ def test_cancel_on_an_address_question_returns_with_everything_intact(  # type: 
     type_text(qtbot, editor.body_edit, "Sorry for the trouble.\nWe will call you.")
     typed = fields(editor)
     replies.append(False)
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert shown == [("confirm", confirmation_text("zoe.customers.example"))]
     assert shown[0][1] == (
         "The input email address 'zoe.customers.example' appears to be invalid. Please confirm "
@@ -259,7 +266,7 @@ def test_ok_on_every_address_question_sends_anyway(  # type: ignore[no-untyped-d
     replies.extend([True, True])
     sent: list[tuple[int, str]] = []
     editor.finished.connect(lambda e, what: sent.append((e, what)))
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert [text for _kind, text in shown] == [
         confirmation_text("zoe@localhost"),
         confirmation_text("max@intranet"),
@@ -277,7 +284,7 @@ def test_cancel_on_the_second_address_sends_nothing(
     editor.to_edit.setText("zoe@localhost")
     editor.cc_edit.setText("max@intranet")
     replies.extend([True, False])
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert len(shown) == 2
     assert status(demo_db, email_id) == EmailStatus.ASSIGNED
     assert editor.cc_edit.hasFocus() and editor.cc_edit.selectedText() == "max@intranet"
@@ -298,7 +305,7 @@ def test_a_space_between_two_addresses_asks_then_sends_to_both(  # type: ignore[
     replies.append(True)
     sent: list[tuple[int, str]] = []
     editor.finished.connect(lambda e, what: sent.append((e, what)))
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert shown == [("confirm", confirmation_text(pair))]
     assert shown[0][1] == (
         "The input email address 'zoe@customers.example max@customers.example' appears to be "
@@ -326,7 +333,7 @@ def test_the_refused_recipient_is_selected_within_its_line(  # type: ignore[no-u
     line = "ann@customers.example; zoe@customers.example boss, bo@x.example"
     type_text(qtbot, editor.to_edit, line)
     replies.append(True)  # yes, use "zoe@… boss" (then 'boss' has no '@')
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert "'boss', which is not an email address" in editor.errors["To"].text()
     assert editor.to_edit.hasFocus()
     assert editor.to_edit.selectedText() == "boss"
@@ -361,7 +368,7 @@ def test_ok_on_a_part_without_an_at_sign_explains_it_and_keeps_everything(  # ty
     replies.extend([True] * len(asked))
     sent: list[tuple[int, str]] = []
     editor.finished.connect(lambda e, what: sent.append((e, what)))
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert shown == [("confirm", confirmation_text(a)) for a in asked]
     label = {"to_edit": "To", "cc_edit": "Cc", "bcc_edit": "Bcc"}[field]
     error = editor.errors[label]
@@ -379,7 +386,7 @@ def test_ok_on_a_part_without_an_at_sign_explains_it_and_keeps_everything(  # ty
     # Corrected: sent.
     edit.clear()
     type_text(qtbot, edit, "max@customers.example")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert sent == [(email_id, "sent")]
 
 
@@ -392,7 +399,7 @@ def test_cancel_selects_the_questioned_address_not_a_longer_one_holding_it(  # t
     line = "bobby@customers.example, bob"
     type_text(qtbot, editor.to_edit, line)
     replies.append(False)
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert shown == [("confirm", confirmation_text("bob"))]
     assert editor.to_edit.hasFocus()
     assert editor.to_edit.selectedText() == "bob"
@@ -405,7 +412,7 @@ def test_cancel_selects_the_questioned_address_not_a_longer_one_holding_it(  # t
 def test_confirmation_off_never_asks(qtbot, open_reply, demo_db: Database, answers) -> None:  # type: ignore[no-untyped-def]
     editor, email_id = open_reply("General Enquiries")
     editor.to_edit.setText("zoe@localhost")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert answers[0] == []
     assert status(demo_db, email_id) == EmailStatus.ACTIONED
 
@@ -414,12 +421,12 @@ def test_a_missing_recipient_is_explained_next_to_to(qtbot, open_reply, demo_db:
     editor, email_id = open_reply("General Enquiries")
     editor.to_edit.clear()
     type_text(qtbot, editor.body_edit, "Hello")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert "To is required" in editor.errors["To"].text()
     assert editor.body_edit.toPlainText() == "Hello"
     assert status(demo_db, email_id) == EmailStatus.ASSIGNED
     editor.to_edit.setText("zoe@customers.example")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert status(demo_db, email_id) == EmailStatus.ACTIONED
 
 
@@ -432,7 +439,7 @@ def test_more_recipients_than_the_channel_allows_are_explained_next_to_to(  # ty
     editor.to_edit.setText("zoe@customers.example; bob@customers.example")
     editor.bcc_edit.setText("audit@example.com")
     type_text(qtbot, editor.body_edit, "Hello")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert editor.errors["To"].text() == (
         "To has 3 recipients (To, Cc and Bcc together): the channel Support mailbox sends a "
         "reply to at most 2 (its Max Recipients per Reply). Send it in parts, or ask an "
@@ -443,7 +450,7 @@ def test_more_recipients_than_the_channel_allows_are_explained_next_to_to(  # ty
     assert editor.body_edit.toPlainText() == "Hello"
     assert status(demo_db, email_id) == EmailStatus.ASSIGNED
     editor.bcc_edit.clear()
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert status(demo_db, email_id) == EmailStatus.ACTIONED
 
 
@@ -460,13 +467,13 @@ def test_a_saved_draft_is_resumed_with_its_text_intact(  # type: ignore[no-untyp
     typed = fields(editor)
     saved: list[int] = []
     editor.draft_saved.connect(saved.append)
-    editor.draft_button.click()
+    click(qtbot, editor.draft_button)
     assert saved == [email_id]
     assert status(demo_db, email_id) == EmailStatus.DRAFT
     assert not editor.is_dirty()
     again = ReplyEditor(work(demo_db, "alice"))
     qtbot.addWidget(again)
-    assert again.open_email(email_id)
+    open_in(again, email_id)
     assert fields(again) == typed
     assert "saved draft" in again.title.text()
     assert again.send_button.isEnabled()
@@ -477,23 +484,23 @@ def test_put_back_asks_only_when_a_reply_would_be_lost(  # type: ignore[no-untyp
 ) -> None:
     shown, replies = answers
     editor, email_id = open_reply("Orders")
-    editor.put_back_button.click()
+    click(qtbot, editor.put_back_button)
     assert shown == []
     assert status(demo_db, email_id) == EmailStatus.QUEUED
     editor, second = open_reply("Orders")
     choose_template(qtbot, editor, "Order status")
     replies.append(False)
-    editor.put_back_button.click()
+    click(qtbot, editor.put_back_button)
     assert "will be discarded" in shown[-1][1]
     assert status(demo_db, second) == EmailStatus.ASSIGNED
     assert editor.template_combo.currentText() == "Order status"
-    editor.put_back_button.click()  # answered yes this time
+    click(qtbot, editor.put_back_button)  # answered yes this time
     assert status(demo_db, second) == EmailStatus.QUEUED
 
 
 def test_move_to_a_chosen_campaign(qtbot, open_reply, demo_db: Database) -> None:  # type: ignore[no-untyped-def]
     editor, email_id = open_reply("Orders")
-    editor.move_button.click()
+    click(qtbot, editor.move_button)
     dialog = editor.move_dialog
     assert isinstance(dialog, MoveDialog)
     qtbot.waitExposed(dialog)
@@ -513,7 +520,7 @@ def test_move_to_a_chosen_campaign(qtbot, open_reply, demo_db: Database) -> None
 def test_move_cancelled_keeps_the_email(qtbot, open_reply, demo_db: Database) -> None:  # type: ignore[no-untyped-def]
     editor, email_id = open_reply("Orders")
     choose_template(qtbot, editor, "Order status")
-    editor.move_button.click()
+    click(qtbot, editor.move_button)
     dialog = editor.move_dialog
     assert dialog is not None
     assert "will be discarded" in " ".join(
@@ -541,7 +548,7 @@ def test_an_email_put_back_elsewhere_meanwhile_gives_a_clear_message_and_clears(
     lost: list[tuple[int, str]] = []
     editor.lost.connect(lambda e, why: lost.append((e, why)))
     type_text(qtbot, editor.body_edit, "Hello")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     assert shown == [("error", "This email is now held by Bob Agent, not by you.")]
     assert lost == [(email_id, "This email is now held by Bob Agent, not by you.")]
     assert editor.email_id is None
@@ -562,12 +569,12 @@ def test_a_reworked_failed_send_shows_why_it_failed(qtbot, demo_db: Database) ->
     editor = ReplyEditor(service)
     qtbot.addWidget(editor)
     editor.show()
-    assert editor.open_email(email_id)
+    open_in(editor, email_id)
     assert editor.banner.isVisible()
     assert "550 5.1.1 <nobody@customers.example>: no such user" in editor.banner.text()
     assert editor.to_edit.text() == "nobody@customers.example"
     editor.to_edit.setText("zoe@customers.example")
-    editor.send_button.click()
+    click(qtbot, editor.send_button)
     with demo_db.session() as s:
         assert s.get_one(Reply, reply_id).state == ReplyState.QUEUED
 
@@ -580,10 +587,10 @@ def test_text_typed_for_an_email_switched_away_from_comes_back(
     work(demo_db, "alice").take(second)
     type_text(qtbot, editor.body_edit, "Half-written answer")
     assert editor.unsent_count() == 1
-    assert editor.open_email(second)
+    open_in(editor, second)
     assert editor.body_edit.toPlainText() == ""
     assert editor.subject_edit.text() == "Re: Opening hours"
-    assert editor.open_email(first)
+    open_in(editor, first)
     assert editor.body_edit.toPlainText() == "Half-written answer"
     assert editor.is_dirty()
 
@@ -596,7 +603,7 @@ def test_a_flag_turned_off_meanwhile_is_explained_and_its_button_hidden(  # type
     type_text(qtbot, editor.body_edit, "Größe 42 ")
     typed = fields(editor)
     set_flags(demo_db, "Orders", allow_draft=False)  # a supervisor, meanwhile
-    editor.draft_button.click()
+    click(qtbot, editor.draft_button)
     assert editor.banner.text() == "This campaign does not allow saving drafts."
     assert not editor.draft_button.isVisible()
     assert editor.put_back_button.isVisible()

@@ -16,10 +16,13 @@ from sqlalchemy import insert, select, update
 
 from app.db.engine import Database
 from app.db.models import Campaign, Email, EmailStatus
-from app.ui import background
+from app.ui.operations import operations
 from app.ui.service_level_screen import ServiceLevelScreen
 from tests.conftest import actor_of
 from tests.ui.keyboard import show_active
+
+# Nothing of this screen may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # 16:00 in Sydney
 CAMPAIGNS = [
@@ -83,7 +86,7 @@ def screen(qtbot, demo_db, supervisor, make_ctx, fresh_email) -> Iterator[Servic
     widget.refresh_timer.stop()
     # No query may outlive the test. pytest-qt may already have closed and deleted the
     # screen: a query still running then reports to nobody, and `busy` stays as it was.
-    qtbot.waitUntil(lambda: background.running() == 0)
+    qtbot.waitUntil(lambda: operations().pending() == 0)
 
 
 def table(screen: ServiceLevelScreen) -> list[list[str]]:

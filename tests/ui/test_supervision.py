@@ -15,6 +15,9 @@ from app.ui.supervision import FailedSendsScreen, HeldEmailsScreen, waited
 from tests.conftest import actor_of
 from tests.work_data import add_email
 
+# Nothing of this screen may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
+
 
 def show(qtbot, widget):  # type: ignore[no-untyped-def]
     qtbot.addWidget(widget)

@@ -10,6 +10,7 @@ from app.services.errors import PermissionDenied
 from app.services.people import PeopleService, TeamData
 from app.ui.main_window import MainWindow
 from app.ui.sign_in import SignInDialog
+from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
 
 
@@ -108,7 +109,9 @@ def test_leaving_with_held_emails_warns_returns_them_and_keeps_drafts(  # type: 
     window.show()
     shown, replies = answers
     replies.append(False)  # stay
-    assert not window.close()
+    window.close()  # asks once the held emails are read (off the GUI thread)
+    settle_operations()
+    assert window.isVisible()
     assert shown[-1] == (
         "confirm",
         "You hold 1 email without a draft. They go back to their queues, keeping their place, "
@@ -127,5 +130,7 @@ def test_leaving_without_held_emails_asks_nothing(qtbot, demo_db, agent, make_ct
     window = MainWindow(make_ctx(demo_db, agent))
     qtbot.addWidget(window)
     window.show()
-    assert window.close()
+    with qtbot.waitSignal(window.closed):
+        window.close()
+    assert not window.isVisible()
     assert answers[0] == []
