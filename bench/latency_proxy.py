@@ -74,6 +74,7 @@ class LatencyProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self._thread: threading.Thread | None = None
 
     # ---- asyncio -----------------------------------------------------------------------
@@ -94,6 +95,14 @@ class LatencyProxy:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A connection accepted while closing may have no task yet: its sockets go too.
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        # The transports' own closing runs on the next turns of the loop: let it, before
+        # the loop is closed (else their sockets are left to the garbage collector).
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     @property
     def port(self) -> int:
@@ -105,6 +114,7 @@ class LatencyProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(client_writer)
         self.stats.connections += 1
         target_writer: asyncio.StreamWriter | None = None
         try:
@@ -112,6 +122,7 @@ class LatencyProxy:
                 target_reader, target_writer = await asyncio.open_connection(
                     self.target_host, self.target_port
                 )
+                self._writers.add(target_writer)
             except OSError:
                 return
             await asyncio.gather(
@@ -124,8 +135,9 @@ class LatencyProxy:
             for writer in (client_writer, target_writer):
                 if writer is not None:
                     writer.close()
-                    with contextlib.suppress(Exception):
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
                         await writer.wait_closed()
+                    self._writers.discard(writer)
             self._tasks.discard(task)
 
     async def _pipe(

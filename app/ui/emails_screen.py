@@ -180,8 +180,17 @@ class EmailTableModel(QAbstractTableModel):
         )
 
     def _reset(self, generation: int, total: int, first: list[EmailRow]) -> None:
-        if generation != self._generation:
-            return
+        if generation == self._generation:
+            self._show(total, first)
+            self.loaded.emit()
+
+    def _query_failed(self, generation: int, failure: Failure) -> None:
+        if generation == self._generation:
+            self._show(0, [])
+            self.load_failed.emit(failure.message)
+
+    def _show(self, total: int, first: list[EmailRow]) -> None:
+        """The answer to the query asked last: its count and first page."""
         self._querying = False
         self.beginResetModel()
         self._pages.clear()
@@ -191,18 +200,6 @@ class EmailTableModel(QAbstractTableModel):
         if first:
             self._pages[0] = first
         self.endResetModel()
-        self.loaded.emit()
-
-    def _query_failed(self, generation: int, failure: Failure) -> None:
-        if generation != self._generation:
-            return
-        self._querying = False
-        self.beginResetModel()
-        self._pages.clear()
-        self._asked.clear()
-        self._total = 0
-        self.endResetModel()
-        self.load_failed.emit(failure.message)
 
     def refresh(self) -> None:
         self.set_query(self._query)
