@@ -427,6 +427,10 @@ def _loop_until(check: Callable[[], T], seconds: float) -> tuple[T | None, float
     timer.start()
     loop.exec()
     timer.stop()
+    if not result[0]:  # the loop was ended by the application quitting, not by poll()
+        value = check()
+        if value:
+            return value, time.perf_counter()
     return result[0], result[1]
 
 

@@ -390,7 +390,9 @@ class MainWindow(QMainWindow):
                 if confirm is not None and not confirm():
                     self._signing_out = False
                     return
-            self.leave_held_emails(self._close_now, self._stay)
+            # Closed again once allowed: on a later turn of the event loop (Qt ignores a
+            # close asked for from within closeEvent).
+            self.leave_held_emails(lambda: QTimer.singleShot(0, self._close_now), self._stay)
             return
         self.heartbeat.stop()
         super().closeEvent(event)

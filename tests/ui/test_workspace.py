@@ -126,6 +126,21 @@ def test_leaving_with_held_emails_warns_returns_them_and_keeps_drafts(  # type: 
         assert s.get_one(Email, drafted).status == EmailStatus.DRAFT
 
 
+@pytest.mark.parametrize("login", ["admin", "sam"])
+def test_a_user_who_holds_no_emails_by_role_closes_the_window_at_once(  # type: ignore[no-untyped-def]
+    qtbot, demo_db, make_ctx, answers, login
+):
+    from tests.conftest import actor_of
+
+    window = MainWindow(make_ctx(demo_db, actor_of(demo_db, login)))
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.closed, timeout=5000):
+        window.close()
+    assert not window.isVisible()
+    assert answers[0] == []
+
+
 def test_leaving_without_held_emails_asks_nothing(qtbot, demo_db, agent, make_ctx, answers):  # type: ignore[no-untyped-def]
     window = MainWindow(make_ctx(demo_db, agent))
     qtbot.addWidget(window)
