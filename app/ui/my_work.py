@@ -46,7 +46,7 @@ from app.ui.context import AppContext
 from app.ui.message_view import EmailDetailPane, EmailRead
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
-from app.ui.operations import Failure, run
+from app.ui.operations import LISTS, Failure, run
 from app.ui.reply_editor import ReplyEditor, action_button, screen_action
 from app.ui.shortcuts import HELP_KEYS, ShortcutsDialog, step_aside_for_window_help
 from app.ui.status_line import EmailRef, StatusLine
@@ -218,6 +218,9 @@ class MyWorkScreen(QWidget):
         self.work = WorkService(ctx.db, ctx.actor)
         self._reloading = False
         self._loaded_once = False
+        # Grows when this screen's own action changed what the lists hold (an email taken):
+        # lists read before it are not shown (they would say the email is not held).
+        self._epoch = 0
         self.queued_dialog: QueuedEmailsDialog | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
 
@@ -424,12 +427,19 @@ class MyWorkScreen(QWidget):
     def reload(self) -> None:
         """Read the queues and my emails again (off the GUI thread), keeping what is
         selected. Asked again while a reload waits, it is one reload."""
-        work = self.work
+        work, epoch = self.work, self._epoch
+
+        def loaded(lists: tuple[list[Queue], list[HeldEmail], list[AgentFailedSend]]) -> None:
+            if epoch != self._epoch:
+                return  # read before an email was taken here: a newer reload follows
+            self._loaded(*lists)
+
         run(
             self,
             lambda: (work.queues(), work.held(), work.my_failed_sends()),
-            lambda lists: self._loaded(*lists),
+            loaded,
             self._reload_failed,
+            lane=LISTS,
             coalesce="reload",
         )
 
@@ -544,6 +554,7 @@ class MyWorkScreen(QWidget):
                 self.show_status(f"No email is waiting {where}.")
             else:
                 email_id, reply, email = found
+                self._epoch += 1
                 self._show_taken(email_id, reply, email)
             self.reload()
 
@@ -585,6 +596,7 @@ class MyWorkScreen(QWidget):
         dialog.deleteLater()
 
     def _taken(self, email_id: int) -> None:
+        self._epoch += 1
         self.open_email(email_id, focus=True)
         self.reload()
 
@@ -630,6 +642,7 @@ class MyWorkScreen(QWidget):
         work, reply_id = self.work, failed.reply_id
 
         def reworked(email_id: int) -> None:
+            self._epoch += 1
             self.mine_tabs.setCurrentIndex(1)
             self.open_email(email_id, focus=True)
             self._say_when_open = (

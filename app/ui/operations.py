@@ -5,6 +5,8 @@ order they were given — never on the GUI thread. Its result (``done``) or its 
 (``failed``) comes back on the GUI thread, in order. The lanes:
 
 - ``INTERACTIVE``: what an agent is waiting for (open, take, send, the lists of My Work);
+- ``LISTS``: reading again the lists a screen shows after a change (My Work's queues and
+  emails), so that Take next never waits behind a reload;
 - ``READS``: long reads (reports, exports, pages of the Emails screen), so that a report
   never delays Take next;
 - ``BACKGROUND``: the workstation's own timers (heartbeat, abandoned emails, change
@@ -51,9 +53,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INTERACTIVE = "interactive"
+LISTS = "lists"
 READS = "reads"
 BACKGROUND = "background"
-LANES = (INTERACTIVE, READS, BACKGROUND)
+LANES = (INTERACTIVE, LISTS, READS, BACKGROUND)
 
 _SKIPPED = object()  # the outcome of a job not run: its owner was gone
 # Taken to start a job, and to replace the work of one not started (``coalesce``).
