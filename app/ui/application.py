@@ -22,6 +22,7 @@ from app.ui.channel_status import ChannelEvents
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
 from app.ui.messages import messages
+from app.ui.operations import operations
 from app.ui.sign_in import SignInDialog
 
 
@@ -130,4 +131,8 @@ def run_gui(database_url: str | None = None) -> int:
     workstation = Workstation(db, secrets.default_store())
     workstation.finished.connect(app.quit)
     workstation.start()
-    return app.exec()
+    code = app.exec()
+    # What the last actions gave the lanes (a reply being queued, the held emails put back)
+    # ends before the process does: they are daemon threads, killed at exit otherwise.
+    operations().shutdown(timeout=10)
+    return code

@@ -243,7 +243,13 @@ class Operations(QObject):
         """Stop the lanes after the jobs given so far (their outcomes go to nobody)."""
         for lane in self._lanes.values():
             lane.stop(timeout)
-        self._deliver()
+        while True:  # as the docstring says: reported to nobody
+            try:
+                self._outcomes.get_nowait()
+            except queue.Empty:
+                break
+        self._pending.clear()
+        self._update_busy()
 
     # ---- handing over -------------------------------------------------------------------
     def _hand_over(self, job: Job[Any], ok: bool, outcome: Any) -> None:

@@ -227,3 +227,20 @@ def test_screens_under_test_cannot_use_the_database_on_the_gui_thread(  # type: 
     assert lanes.wait_idle(10)
     assert got and isinstance(got[0], list)
     WorkService(demo_db, agent).queues()  # the test's own set-up and checks may
+
+
+def test_shutting_down_ends_the_jobs_given_and_tells_nobody(qapp) -> None:  # type: ignore[no-untyped-def]
+    lanes = Operations()
+    finished = threading.Event()
+    heard: list[object] = []
+
+    def slow() -> str:
+        time.sleep(0.2)
+        finished.set()
+        return "queued"
+
+    lanes.run(None, slow, heard.append)
+    lanes.shutdown(timeout=5)
+    assert finished.is_set()  # the job given before ran to its end
+    assert heard == []  # the application is ending: no callback, no message box
+    assert lanes.pending() == 0
