@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.services.errors import ServiceError, ValidationError
 from app.ui.field_focus import focus_error
 from app.ui.messages import messages
+from app.ui.operations import Failure, run
 
 ERROR_STYLE = "color: #b00020;"
 
@@ -75,7 +76,11 @@ class ErrorLabel(WrappingLabel):
 
 class FormDialog(QDialog):
     """A dialog that edits one record. Subclasses build fields with ``add_field`` and
-    implement ``save()``, which raises a ServiceError to keep the dialog open."""
+    implement ``save()``: it reads the fields on the GUI thread (a ServiceError raised there
+    keeps the dialog open, the error shown at its field) and returns the work that saves
+    them, which runs off the GUI thread (``app.ui.operations``). Meanwhile the buttons are
+    off and the dialog stays open; a refusal (a ``ValidationError``) is shown at its field,
+    success closes the dialog after ``saved(result)``."""
 
     def __init__(self, parent: QWidget | None, title: str) -> None:
         super().__init__(parent)
@@ -84,6 +89,7 @@ class FormDialog(QDialog):
         self._fields: dict[str, tuple[QWidget, ErrorLabel]] = {}
         self._dirty = False
         self._loading = False
+        self._saving = False
         self.banner = ErrorLabel(self)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -185,20 +191,54 @@ class FormDialog(QDialog):
         """Make ``widget`` visible (subclasses with tabs switch to its tab)."""
 
     # ---- save / cancel ------------------------------------------------------
-    def save(self) -> None:
+    def save(self) -> Callable[[], object]:
+        """Read the fields (GUI thread) and return the work that saves them (off it)."""
         raise NotImplementedError
 
+    def saved(self, result: object) -> None:
+        """The work of ``save()`` succeeded with ``result`` (GUI thread); the dialog closes next."""
+
+    @property
+    def saving(self) -> bool:
+        """A save is on its way to the database."""
+        return self._saving
+
     def try_save(self) -> None:
+        if self._saving:
+            return
         try:
-            self.save()
+            work = self.save()
         except ServiceError as exc:
             self.show_error(exc)
             return
+        if work is None:  # type: ignore[comparison-overlap]  # saved already (the old way)
+            self._save_done(None)
+            return
+        self._set_saving(True)
+        run(self, work, self._save_done, self._save_failed)
+
+    def _set_saving(self, saving: bool) -> None:
+        self._saving = saving
+        self.buttons.setEnabled(not saving)
+
+    def _save_done(self, result: object) -> None:
+        self._set_saving(False)
         self._dirty = False
+        self.saved(result)
         self.accept()
+
+    def _save_failed(self, failure: Failure) -> None:
+        self._set_saving(False)
+        if failure.kind == "refused" and isinstance(failure.error, ServiceError):
+            self.show_error(failure.error)
+        else:  # the database out of reach, or a bug: nothing typed is lost
+            self.clear_errors()
+            self.banner.show_message(failure.message)
 
     def reject(self) -> None:
         # Escape, Cancel and the window's close button all arrive here.
+        if self._saving:
+            return  # the save's outcome closes the dialog, or shows why it could not
         if self._dirty and not messages.confirm(
             self,
             self.windowTitle(),
