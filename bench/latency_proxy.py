@@ -50,6 +50,10 @@ class Stats:
     bytes_up: int = 0
     chunks_down: int = 0  # target → client
     bytes_down: int = 0
+    # Requests that waited for an answer: the client sending once more after it was sent
+    # something (or for the first time), on any connection. A pipeline of statements is
+    # one; a statement after the answer to the one before, another.
+    round_trips: int = 0
 
 
 class LatencyProxy:
@@ -125,9 +129,10 @@ class LatencyProxy:
                 self._writers.add(target_writer)
             except OSError:
                 return
+            answered = [True]  # the client has been sent something since it last sent
             await asyncio.gather(
-                self._pipe(client_reader, target_writer, up=True),
-                self._pipe(target_reader, client_writer, up=False),
+                self._pipe(client_reader, target_writer, up=True, answered=answered),
+                self._pipe(target_reader, client_writer, up=False, answered=answered),
             )
         except asyncio.CancelledError:
             pass
@@ -141,7 +146,12 @@ class LatencyProxy:
             self._tasks.discard(task)
 
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, up: bool
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        up: bool,
+        answered: list[bool],
     ) -> None:
         """One direction: a reader that stamps each chunk with its time of delivery, and a
         writer that delivers them in order, each at its time (so chunks in flight overlap)."""
@@ -158,9 +168,13 @@ class LatencyProxy:
                     if up:
                         self.stats.chunks_up += 1
                         self.stats.bytes_up += len(data)
+                        if answered[0]:
+                            self.stats.round_trips += 1
+                            answered[0] = False
                     else:
                         self.stats.chunks_down += 1
                         self.stats.bytes_down += len(data)
+                        answered[0] = True
             except (ConnectionError, OSError):
                 queue.put_nowait((loop.time(), b""))
 

@@ -10,15 +10,16 @@ limited; no name can make an email impossible to open.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
-from app.db.models import Attachment, Email
+from app.db.hotpath import save_decoded
 from app.mail.html import sanitize
 from app.mail.parse import AttachmentInfo, read_body
 
@@ -77,13 +78,30 @@ def storable_text(text: str) -> str:
     return text
 
 
-def attachment_row(a: Attachment) -> AttachmentRow:
+class _Listed(Protocol):
+    """An attachment as listed in the database (an ``Attachment``, or a row of its columns)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def content_id(self) -> str | None: ...
+    @property
+    def part_index(self) -> int: ...
+
+
+def attachment_row(a: _Listed) -> AttachmentRow:
     return AttachmentRow(a.id, a.filename, a.content_type, a.size, a.content_id)
 
 
-def stored_attachment(email_id: int, a: AttachmentInfo) -> Attachment:
+def stored_attachment(email_id: int, a: AttachmentInfo) -> dict[str, object]:
     """The row of an attachment, whatever the sender wrote in its name and Content-ID."""
-    return Attachment(
+    return dict(
         email_id=email_id,
         filename=storable_text(a.filename),
         # A media type is short; a longer one is nonsense, kept readable in the column.
@@ -102,37 +120,44 @@ def _is_multipart(raw: bytes) -> bool:
     return str(headers.get("Content-Type") or "").strip().lower().startswith("multipart/")
 
 
-def stored_attachments(s: Session, email_id: int) -> list[Attachment]:
-    """The attachments listed for the email so far, each part once."""
-    rows = s.scalars(
-        select(Attachment)
-        .where(Attachment.email_id == email_id)
-        .order_by(Attachment.part_index, Attachment.id)
-    )
-    # Two first views at once (two workstations) may both have listed them: once each.
-    first: dict[int, Attachment] = {}
+def first_of_each_part(rows: Iterable[_Listed]) -> list[_Listed]:
+    """The attachments listed for the email, each part once: two first views at once (two
+    workstations) may both have listed them."""
+    first: dict[int, _Listed] = {}
     for a in rows:
         first.setdefault(a.part_index, a)
     return list(first.values())
 
 
-def read_content(s: Session, email: Email) -> Content:
-    """The email's content, decoded from its raw message and saved in ``s`` the first time
-    (the text and HTML, the attachment list); sanitized by ``Content.body`` afterwards."""
-    attachments = stored_attachments(s, email.id)
-    raw = email.raw or b""
-    if _needs_decode(email, attachments, raw):
-        attachments = _decode(s, email, attachments, raw)
+def read_content(
+    conn: Connection,
+    email_id: int,
+    text_body: str | None,
+    html_body: str | None,
+    raw: bytes | None,
+    listed: Sequence[_Listed],
+) -> Content:
+    """The content of email ``email_id`` from its stored columns and the attachments listed
+    (``opening`` rows); decoded from ``raw`` and saved on ``conn`` the first time (the text
+    and HTML, the attachment list); sanitized by ``Content.body`` afterwards."""
+    attachments = first_of_each_part(listed)
+    raw = bytes(raw or b"")
+    if _needs_decode(text_body, html_body, attachments, raw):
+        text_body, html_body, attachments = _decode(
+            conn, email_id, text_body, html_body, attachments, raw
+        )
     return Content(
-        text_body=email.text_body,
-        html_body=email.html_body,
-        cid_map=_inline_images(email.html_body, attachments, raw),
+        text_body=text_body,
+        html_body=html_body,
+        cid_map=_inline_images(html_body, attachments, raw),
         attachments=[attachment_row(a) for a in attachments],
     )
 
 
-def _needs_decode(email: Email, attachments: list[Attachment], raw: bytes) -> bool:
-    if email.text_body is None and email.html_body is None:
+def _needs_decode(
+    text_body: str | None, html_body: str | None, attachments: Sequence[_Listed], raw: bytes
+) -> bool:
+    if text_body is None and html_body is None:
         return True
     # Intake may have decoded the body (for Body filters) without listing the
     # attachments; only a multipart message can have any.
@@ -140,23 +165,27 @@ def _needs_decode(email: Email, attachments: list[Attachment], raw: bytes) -> bo
 
 
 def _decode(
-    s: Session, email: Email, attachments: list[Attachment], raw: bytes
-) -> list[Attachment]:
+    conn: Connection,
+    email_id: int,
+    text_body: str | None,
+    html_body: str | None,
+    attachments: list[_Listed],
+    raw: bytes,
+) -> tuple[str | None, str | None, list[_Listed]]:
     body = read_body(raw)
-    if email.text_body is None and email.html_body is None:
-        email.text_body = None if body.text is None else storable_text(body.text)
-        email.html_body = None if body.html is None else storable_text(body.html)
+    texts = None
+    if text_body is None and html_body is None:
+        text_body = None if body.text is None else storable_text(body.text)
+        html_body = None if body.html is None else storable_text(body.html)
         if body.text is None and body.html is None:
-            email.text_body = ""  # decoded: nothing to show, nothing to decode again
-    if attachments or not body.attachments:
-        return attachments
-    rows = [stored_attachment(email.id, a) for a in body.attachments]
-    s.add_all(rows)
-    s.flush()
-    return rows
+            text_body = ""  # decoded: nothing to show, nothing to decode again
+        texts = (text_body, html_body)
+    new = [] if attachments else [stored_attachment(email_id, a) for a in body.attachments]
+    listed = save_decoded(conn, email_id, texts, new)
+    return text_body, html_body, (listed or attachments)
 
 
-def _inline_images(html: str | None, attachments: list[Attachment], raw: bytes) -> dict[str, str]:
+def _inline_images(html: str | None, attachments: Sequence[_Listed], raw: bytes) -> dict[str, str]:
     if not html or "cid:" not in html.lower():
         return {}
     lowered = html.lower()

@@ -5,8 +5,9 @@ list shows, with the campaign, channel and agent joined in. ``detail`` reads one
 with its replies and history; the first time an email is shown its body is decoded
 from the raw message and the text, HTML and attachment list are saved, so that later
 views (and text search over bodies) need no parsing. The detail pane reads the body
-apart (``detail(..., body=False)``, then ``body`` off the GUI thread): a body of
-megabytes takes a moment to decode and sanitize (``email_content.py``).
+apart when it is large (``detail(..., body_limit=…)``, then ``body`` off the GUI thread): a
+body of megabytes takes a moment to decode and sanitize (``email_content.py``). What opening
+an email shows is read in one round trip (``app.db.hotpath.opening``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import ColumnElement, Connection, Select, case, func, or_, select
+from sqlalchemy.orm import Session
 
+from app.db import hotpath
 from app.db.functions import folded
 from app.db.models import (
     Attachment,
@@ -26,8 +28,6 @@ from app.db.models import (
     Channel,
     Email,
     EmailStatus,
-    History,
-    Reply,
     ReplyState,
     User,
     utcnow,
@@ -40,8 +40,8 @@ from app.services.email_content import (
     Content,
     EmailBody,
     attachment_row,
+    first_of_each_part,
     read_content,
-    stored_attachments,
 )
 from app.services.errors import NotFound, PermissionDenied, ValidationError
 from app.services.history import Entry, write_history
@@ -168,6 +168,10 @@ class EmailDetail:
     def flags_text(self) -> str:
         return ", ".join(FLAG_LABELS[f] for f in self.flags)
 
+    def body(self) -> EmailBody:
+        """The body read with the email (``body_loaded``)."""
+        return EmailBody(self.text_body, self.html_body, self.safe_html, self.attachments)
+
 
 @dataclass(frozen=True)
 class FilterOptions:
@@ -176,6 +180,59 @@ class FilterOptions:
     campaigns: list[tuple[int, str]]
     channels: list[tuple[int, str]]
     agents: list[tuple[int, str]]
+
+
+# ``body_limit``s: every body, and none.
+WHOLE = 2**31 - 1
+NO_BODY = -1
+
+
+def content_of(conn: Connection, found: hotpath.OpeningRows) -> Content:
+    """The content of an email read with ``read_opening`` (its body included), decoded
+    and saved on ``conn`` the first time."""
+    e = found.email
+    return read_content(conn, e.id, e.text_body, e.html_body, e.raw, found.attachments)
+
+
+def email_detail(found: hotpath.OpeningRows, content: Content | None) -> EmailDetail:
+    """The email read with ``read_opening`` as the detail pane shows it; its body if
+    ``content`` is given."""
+    e = found.email
+    detail = EmailDetail(
+        id=e.id,
+        channel=e.channel,
+        campaign=e.campaign,
+        status=e.status,
+        from_addr=e.from_addr,
+        reply_to=e.reply_to,
+        to_addrs=e.to_addrs,
+        cc_addrs=e.cc_addrs,
+        subject=e.subject,
+        message_id=e.message_id,
+        in_reply_to=e.in_reply_to,
+        received_at=e.received_at,
+        queued_at=e.queued_at,
+        agent=e.agent,
+        taken_at=e.taken_at,
+        first_reply_at=e.first_reply_at,
+        actioned_at=e.actioned_at,
+        size=e.size,
+        flags=_flags(e.is_auto_reply, e.is_bounce, e.is_oversize, e.status),
+        quarantine_reason=e.quarantine_reason,
+        text_body=None,
+        html_body=None,
+        safe_html=None,
+        attachments=[attachment_row(a) for a in first_of_each_part(found.attachments)],
+        replies=[ReplyRow(*r) for r in found.replies],
+        history=[HistoryRow(*h) for h in found.history],
+        body_loaded=False,
+    )
+    if content is not None:  # sanitized after the read: no lock held meanwhile
+        shown = content.body()
+        detail.text_body, detail.html_body = shown.text_body, shown.html_body
+        detail.safe_html, detail.body_loaded = shown.safe_html, True
+        detail.attachments = shown.attachments
+    return detail
 
 
 def _flags(auto_reply: bool, bounce: bool, oversize: bool, status: EmailStatus) -> tuple[str, ...]:
@@ -403,117 +460,42 @@ class EmailService(Service):
         held = s.execute(
             select(Email.agent_id, Email.status).where(Email.id == email_id)
         ).one_or_none()
+        self._check_may_see(held)
+
+    def _check_may_see(self, held: Any) -> None:
+        """``held`` (the email's ``agent_id`` and ``status``; None: no such email) is one the
+        actor may see."""
         if held is None:
             raise NotFound("The email no longer exists (it may have been deleted).")
+        if self.actor.can(PERMISSION):
+            return
         if held.agent_id != self.actor.user_id or held.status not in (
             EmailStatus.ASSIGNED,
             EmailStatus.DRAFT,
         ):
             raise PermissionDenied("You can see an email while you hold it; this one you do not.")
 
-    def detail(self, email_id: int, *, body: bool = True) -> EmailDetail:
+    def detail(self, email_id: int, *, body: bool = True, body_limit: int = WHOLE) -> EmailDetail:
         """The email with its replies and history, its body decoded (and saved, the first
-        time) and sanitized. ``body`` False: none of that (quick whatever the size;
-        ``body_loaded`` is False), ``body()`` gives it."""
-        with self.write(Permission.WORK_EMAILS, "The email") as s:
-            self._may_see(s, email_id)
-            email = s.get(
-                Email,
-                email_id,
-                options=[defer(Email.raw), defer(Email.text_body), defer(Email.html_body)],
-            )
-            if email is None:
-                raise NotFound("The email no longer exists (it may have been deleted).")
-            if body:
-                content: Content | None = read_content(s, email)
-                attachments = content.attachments if content else []
-            else:
-                content = None
-                attachments = [attachment_row(a) for a in stored_attachments(s, email_id)]
-            names = dict(
-                s.execute(
-                    select(Campaign.title, Channel.name, User.display_name)
-                    .select_from(Email)
-                    .outerjoin(Campaign, Email.campaign_id == Campaign.id)
-                    .outerjoin(Channel, Email.channel_id == Channel.id)
-                    .outerjoin(User, Email.agent_id == User.id)
-                    .where(Email.id == email_id)
-                )
-                .one()
-                ._asdict()
-            )
-            replies = [
-                ReplyRow(
-                    id=r.id,
-                    created_at=r.created_at,
-                    sent_at=r.sent_at,
-                    state=r.state,
-                    agent=agent,
-                    to_addrs=r.to_addrs,
-                    cc_addrs=r.cc_addrs,
-                    subject=r.subject,
-                    body=r.body,
-                    attempts=r.attempts,
-                    last_error=r.last_error,
-                )
-                for r, agent in s.execute(
-                    select(Reply, User.display_name)
-                    .outerjoin(User, Reply.agent_id == User.id)
-                    .where(Reply.email_id == email_id)
-                    .order_by(Reply.created_at, Reply.id)
-                )
-            ]
-            history = [
-                HistoryRow(at=h.at, user=user, action=h.action, detail=h.detail)
-                for h, user in s.execute(
-                    select(History, User.display_name)
-                    .outerjoin(User, History.user_id == User.id)
-                    .where(History.email_id == email_id)
-                    .order_by(History.at, History.id)
-                )
-            ]
-            detail = EmailDetail(
-                id=email.id,
-                channel=names["name"],
-                campaign=names["title"],
-                status=email.status,
-                from_addr=email.from_addr,
-                reply_to=email.reply_to,
-                to_addrs=email.to_addrs,
-                cc_addrs=email.cc_addrs,
-                subject=email.subject,
-                message_id=email.message_id,
-                in_reply_to=email.in_reply_to,
-                received_at=email.received_at,
-                queued_at=email.queued_at,
-                agent=names["display_name"],
-                taken_at=email.taken_at,
-                first_reply_at=email.first_reply_at,
-                actioned_at=email.actioned_at,
-                size=email.size,
-                flags=_flags(email.is_auto_reply, email.is_bounce, email.is_oversize, email.status),
-                quarantine_reason=email.quarantine_reason,
-                text_body=None,
-                html_body=None,
-                safe_html=None,
-                attachments=attachments,
-                replies=replies,
-                history=history,
-                body_loaded=False,
-            )
-        if content is not None:  # sanitized after the session: no lock held meanwhile
-            shown = content.body()
-            detail.text_body, detail.html_body = shown.text_body, shown.html_body
-            detail.safe_html, detail.body_loaded = shown.safe_html, True
-        return detail
+        time) and sanitized: one round trip on PostgreSQL (two the first time). ``body``
+        False, or the email larger than ``body_limit`` bytes: none of that (quick whatever
+        the size; ``body_loaded`` is False), ``body()`` gives it."""
+        self.actor.require(Permission.WORK_EMAILS)
+        limit = body_limit if body else NO_BODY
+        with self.db.autocommit() as conn:
+            found = hotpath.read_opening(conn, email_id, self.actor.user_id, limit)
+            self._check_may_see(found.email)
+            content = content_of(conn, found) if found.email.size <= limit else None
+        return email_detail(found, content)
 
     def body(self, email_id: int) -> EmailBody:
         """The email's text, HTML (sanitized too) and attachments; decoded and saved the
         first time. Safe to call off the GUI thread (a session of its own)."""
-        with self.write(Permission.WORK_EMAILS, "The email") as s:
-            self._may_see(s, email_id)
-            email = get_or_404(s, Email, email_id, "email")
-            content = read_content(s, email)
+        self.actor.require(Permission.WORK_EMAILS)
+        with self.db.autocommit() as conn:
+            found = hotpath.read_opening(conn, email_id, self.actor.user_id, WHOLE, history=False)
+            self._check_may_see(found.email)
+            content = content_of(conn, found)
         return content.body()
 
     def raw(self, email_id: int) -> bytes:

@@ -21,14 +21,10 @@ from app.db import hotpath
 from app.db.models import (
     Campaign,
     CampaignTemplate,
-    Channel,
     Email,
     EmailStatus,
-    Organisation,
     Reply,
     ReplyState,
-    Template,
-    User,
     utcnow,
 )
 from app.mail.fields import parse_addresses
@@ -116,21 +112,96 @@ def reply_subject(subject: str) -> str:
     return f"Re: {stripped}" if stripped else "Re:"
 
 
+# ``body_limit`` for reads that show no body.
+NO_BODY = -1
+
+
+def campaign_rules(campaign: Any | None) -> Rules:
+    """What a campaign allows (a ``Campaign``, or a row with its rules; None: the email is
+    in no campaign)."""
+    if campaign is None:
+        return NO_CAMPAIGN_RULES
+    return Rules(
+        allow_free_format=campaign.allow_free_format,
+        require_address_confirmation=campaign.require_address_confirmation,
+        allow_put_back=campaign.allow_put_back,
+        allow_move=campaign.allow_move,
+        allow_draft=campaign.allow_draft,
+    )
+
+
+def work_item(found: hotpath.OpeningRows) -> WorkItem:
+    """The held email read with ``read_opening``, ready for the reply editor."""
+    email, draft = found.email, found.draft
+    if draft is not None:
+        text = ReplyText(
+            to=draft.to_addrs,
+            cc=draft.cc_addrs,
+            bcc=draft.bcc_addrs,
+            subject=draft.subject,
+            body=draft.body,
+            template_id=draft.template_id,
+        )
+    else:
+        text = ReplyText(to=email.reply_to or email.from_addr, subject=reply_subject(email.subject))
+    return WorkItem(
+        email_id=email.id,
+        campaign_id=email.campaign_id,
+        campaign=email.campaign,
+        status=EmailStatus(email.status),
+        rules=campaign_rules(email if email.campaign is not None else None),
+        reply=text,
+        has_draft=draft is not None,
+        last_error=draft.last_error if draft is not None else None,
+    )
+
+
+def placeholder_values(email: Any, actor_name: str) -> dict[str, str]:
+    """What the placeholders of a template stand for, for an email read with
+    ``read_opening`` (by the agent ``actor_name``)."""
+    customer = parse_addresses(email.reply_to or email.from_addr)
+    name, address = (customer[0].name, customer[0].address) if customer else ("", "")
+    received = email.received_at
+    if email.timezone is not None:
+        received = received.astimezone(ZoneInfo(email.timezone))
+    return {
+        "customer.name": name or address,
+        "customer.email": address,
+        "email.subject": email.subject,
+        "email.received": received.strftime("%Y-%m-%d %H:%M"),
+        "agent.name": email.my_name if email.my_name is not None else actor_name,
+        "agent.email": email.my_email or "",
+        "campaign.title": email.campaign or "",
+        "organisation.name": email.organisation or "",
+        "channel.address": email.sending_address or "",
+    }
+
+
+def template_choices(found: hotpath.OpeningRows, actor_name: str) -> list[TemplateChoice]:
+    """The templates of the campaign of an email read with ``read_opening``, the
+    placeholders filled for it."""
+    email = found.email
+    values = placeholder_values(email, actor_name)
+    choices = []
+    for t in found.templates:
+        subject = placeholders.render(t.subject, values).strip()
+        choices.append(
+            TemplateChoice(
+                template_id=t.id,
+                name=t.name,
+                subject=subject or reply_subject(email.subject),
+                body=placeholders.render(t.body, values),
+            )
+        )
+    return choices
+
+
 class Replying(Holding):
     """An agent's replies to the emails they hold (part of ``WorkService``)."""
 
     # ---- opening a held email ------------------------------------------------------------
     def _rules(self, s: Session, email: Email) -> Rules:
-        campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
-        if campaign is None:
-            return NO_CAMPAIGN_RULES
-        return Rules(
-            allow_free_format=campaign.allow_free_format,
-            require_address_confirmation=campaign.require_address_confirmation,
-            allow_put_back=campaign.allow_put_back,
-            allow_move=campaign.allow_move,
-            allow_draft=campaign.allow_draft,
-        )
+        return campaign_rules(s.get(Campaign, email.campaign_id) if email.campaign_id else None)
 
     def _for_sending(
         self, conn: Connection, email_id: int, template_id: int | None
@@ -158,84 +229,28 @@ class Replying(Holding):
             .limit(1)
         )
 
+    # ---- templates -----------------------------------------------------------------------
+    def _opening(self, conn: Connection, email_id: int, body_limit: int) -> hotpath.OpeningRows:
+        """What opening the held email ``email_id`` shows, read in one round trip (see
+        ``app.db.hotpath.opening``); refused when the agent does not hold it."""
+        self.actor.require(Permission.WORK_EMAILS)
+        found = hotpath.read_opening(conn, email_id, self.actor.user_id, body_limit)
+        if found.email is None:
+            raise not_found("email")
+        self._check_held(conn, EmailStatus(found.email.status), found.email.agent_id)
+        return found
+
     def open(self, email_id: int) -> WorkItem:
         """A held email with its saved draft, or the start of a new reply: To from
         Reply-To (else From), Subject "Re: …"."""
-        with self.read(Permission.WORK_EMAILS) as s:
-            email = self._held_email(s, email_id)
-            draft = self._draft(s, email_id)
-            if draft is not None:
-                text = ReplyText(
-                    to=draft.to_addrs,
-                    cc=draft.cc_addrs,
-                    bcc=draft.bcc_addrs,
-                    subject=draft.subject,
-                    body=draft.body,
-                    template_id=draft.template_id,
-                )
-            else:
-                text = ReplyText(
-                    to=email.reply_to or email.from_addr, subject=reply_subject(email.subject)
-                )
-            campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
-            return WorkItem(
-                email_id=email.id,
-                campaign_id=email.campaign_id,
-                campaign=campaign.title if campaign else None,
-                status=email.status,
-                rules=self._rules(s, email),
-                reply=text,
-                has_draft=draft is not None,
-                last_error=draft.last_error if draft is not None else None,
-            )
-
-    # ---- templates -----------------------------------------------------------------------
-    def _values(self, s: Session, email: Email) -> dict[str, str]:
-        org = s.scalar(select(Organisation))
-        agent = s.get(User, self.actor.user_id) if self.actor.user_id else None
-        campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
-        channel_id = outbox.sending_channel_id(s, email)
-        channel = s.get(Channel, channel_id) if channel_id else None
-        customer = parse_addresses(email.reply_to or email.from_addr)
-        name, address = (customer[0].name, customer[0].address) if customer else ("", "")
-        received = email.received_at
-        if org is not None:
-            received = received.astimezone(ZoneInfo(org.timezone))
-        return {
-            "customer.name": name or address,
-            "customer.email": address,
-            "email.subject": email.subject,
-            "email.received": received.strftime("%Y-%m-%d %H:%M"),
-            "agent.name": agent.display_name if agent else self.actor.display_name,
-            "agent.email": agent.email if agent else "",
-            "campaign.title": campaign.title if campaign else "",
-            "organisation.name": org.name if org else "",
-            "channel.address": channel.email_address if channel else "",
-        }
+        with self.db.autocommit() as conn:
+            return work_item(self._opening(conn, email_id, NO_BODY))
 
     def templates(self, email_id: int) -> list[TemplateChoice]:
         """The campaign's templates with the placeholders filled for this email."""
-        with self.read(Permission.WORK_EMAILS) as s:
-            email = self._held_email(s, email_id)
-            values = self._values(s, email)
-            rows = s.scalars(
-                select(Template)
-                .join(CampaignTemplate, CampaignTemplate.template_id == Template.id)
-                .where(CampaignTemplate.campaign_id == email.campaign_id)
-                .order_by(Template.name)
-            )
-            choices = []
-            for t in rows:
-                subject = placeholders.render(t.subject, values).strip()
-                choices.append(
-                    TemplateChoice(
-                        template_id=t.id,
-                        name=t.name,
-                        subject=subject or reply_subject(email.subject),
-                        body=placeholders.render(t.body, values),
-                    )
-                )
-            return choices
+        with self.db.autocommit() as conn:
+            found = self._opening(conn, email_id, NO_BODY)
+        return template_choices(found, self.actor.display_name)
 
     def _check_template(self, s: Session, email: Email, rules: Rules, text: ReplyText) -> None:
         linked = None

@@ -21,6 +21,7 @@ from app.db.functions import folded
 from app.db.models import HELD, Campaign, Email, EmailStatus, Role, User, utcnow
 from app.services.auth import Permission
 from app.services.base import changed_rows, get_or_404
+from app.services.emails import EmailDetail, content_of, email_detail
 from app.services.errors import ConflictError, PermissionDenied, ValidationError
 from app.services.holding import HeldEmail, requeue
 from app.services.recipients import (
@@ -34,6 +35,7 @@ from app.services.recipients import (
     split_recipients,
 )
 from app.services.replying import (
+    NO_BODY,
     NO_CAMPAIGN_RULES,
     AgentFailedSend,
     Replying,
@@ -42,6 +44,8 @@ from app.services.replying import (
     TemplateChoice,
     WorkItem,
     reply_subject,
+    template_choices,
+    work_item,
 )
 
 
@@ -62,6 +66,19 @@ class QueuedEmail:
     from_addr: str
     received_at: datetime
     queued_at: datetime
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A held email as the reply editor and the reading pane show it, read together."""
+
+    item: WorkItem
+    templates: list[TemplateChoice]
+    detail: EmailDetail  # its body loaded when it was small enough
+
+    @property
+    def email_id(self) -> int:
+        return self.item.email_id
 
 
 class WorkService(Replying):
@@ -130,6 +147,28 @@ class WorkService(Replying):
                 if not ids or not hotpath.any_queued(conn, ids):
                     return None
         return None
+
+    def take_and_open(
+        self, campaign_id: int | None = None, body_limit: int = NO_BODY
+    ) -> Opened | None:
+        """Take Next and what showing the email needs: on PostgreSQL one round trip for the
+        take, one for the reading (and, the first time a message is shown, one to keep its
+        decoded body). The body comes with it when the email is at most ``body_limit``
+        bytes. None: the queues are empty."""
+        email_id = self.take_next(campaign_id)
+        return None if email_id is None else self.open_all(email_id, body_limit)
+
+    def open_all(self, email_id: int, body_limit: int = NO_BODY) -> Opened:
+        """A held email with its reply, templates and detail (``take_and_open``)."""
+        with self.db.autocommit() as conn:
+            found = self._opening(conn, email_id, body_limit)
+            small = found.email.size <= body_limit
+            content = content_of(conn, found) if small else None
+        return Opened(
+            work_item(found),
+            template_choices(found, self.actor.display_name),
+            email_detail(found, content),
+        )
 
     @staticmethod
     def _check_campaign(mine: list[int], campaign_id: int | None) -> None:

@@ -191,8 +191,9 @@ class FormDialog(QDialog):
         """Make ``widget`` visible (subclasses with tabs switch to its tab)."""
 
     # ---- save / cancel ------------------------------------------------------
-    def save(self) -> Callable[[], object]:
-        """Read the fields (GUI thread) and return the work that saves them (off it)."""
+    def save(self) -> Callable[[], object] | None:
+        """Read the fields (GUI thread) and return the work that saves them (off it).
+        (None: saved already, the old way — while the last screens move.)"""
         raise NotImplementedError
 
     def saved(self, result: object) -> None:
@@ -211,7 +212,7 @@ class FormDialog(QDialog):
         except ServiceError as exc:
             self.show_error(exc)
             return
-        if work is None:  # type: ignore[comparison-overlap]  # saved already (the old way)
+        if work is None:
             self._save_done(None)
             return
         self._set_saving(True)

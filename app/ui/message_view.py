@@ -681,13 +681,19 @@ class EmailDetailPane(QWidget):
 
     def reader(self) -> Callable[[int], EmailRead]:
         """What showing an email reads (to run off the GUI thread, alone or with more)."""
-        service, ctx = self.service, self.ctx
+        service, complete = self.service, self.completer()
+        return lambda email_id: complete(service.detail(email_id, body_limit=BODY_AT_ONCE))
+
+    def completer(self) -> Callable[[EmailDetail], EmailRead]:
+        """What showing an email read with its body (if small) needs besides (to run off
+        the GUI thread): the body prepared, the choices of its actions if not read yet."""
+        ctx = self.ctx
+        service = self.service
         need_campaigns = self.release_combo.count() == 0
         need_agents = self.reopen_combo.count() == 0 and ctx.can(Permission.CONFIGURE_CAMPAIGNS)
 
-        def read(email_id: int) -> EmailRead:
-            d = service.detail(email_id, body=False)
-            rendering = prepare(service.body(email_id)) if d.size <= BODY_AT_ONCE else None
+        def complete(d: EmailDetail) -> EmailRead:
+            rendering = prepare(d.body()) if d.body_loaded else None
             campaigns = (
                 service.filter_options().campaigns
                 if need_campaigns and d.status == EmailStatus.QUARANTINED
@@ -700,7 +706,7 @@ class EmailDetailPane(QWidget):
             )
             return EmailRead(d, rendering, campaigns, agents)
 
-        return read
+        return complete
 
     def show_read(self, read: EmailRead) -> None:
         self._read(read)

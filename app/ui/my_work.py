@@ -43,7 +43,7 @@ from app.services.work import (
 )
 from app.ui.changes import ChangeWatcher, hub_of
 from app.ui.context import AppContext
-from app.ui.message_view import EmailDetailPane, EmailRead
+from app.ui.message_view import BODY_AT_ONCE, EmailDetailPane, EmailRead
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
 from app.ui.operations import LISTS, Failure, run
@@ -535,16 +535,16 @@ class MyWorkScreen(QWidget):
         self._take_next(queue)
 
     def _take_next(self, queue: Queue | None) -> None:
-        """Take the oldest email and read what showing it needs, in one operation; the lists
-        are read again after it is shown."""
+        """Take the oldest email and read what showing it needs, in one operation (on
+        PostgreSQL three round trips at most); the lists are read again after it is shown."""
         work, campaign_id = self.work, queue.campaign_id if queue else None
-        read_reply, read_email = self.editor.reader(), self.pane.reader()
+        complete = self.pane.completer()
 
         def take() -> tuple[int, tuple[WorkItem, list[TemplateChoice]], EmailRead] | None:
-            email_id = work.take_next(campaign_id)
-            if email_id is None:
+            opened = work.take_and_open(campaign_id, BODY_AT_ONCE)
+            if opened is None:
                 return None
-            return email_id, read_reply(email_id), read_email(email_id)
+            return opened.email_id, (opened.item, opened.templates), complete(opened.detail)
 
         def taken(
             found: tuple[int, tuple[WorkItem, list[TemplateChoice]], EmailRead] | None,

@@ -318,7 +318,12 @@ class ReplyEditor(QWidget):
     def reader(self) -> Callable[[int], tuple[WorkItem, list[TemplateChoice]]]:
         """What opening an email reads (to run off the GUI thread, alone or with more)."""
         service = self.service
-        return lambda email_id: (service.open(email_id), service.templates(email_id))
+
+        def read(email_id: int) -> tuple[WorkItem, list[TemplateChoice]]:
+            opened = service.open_all(email_id)
+            return opened.item, opened.templates
+
+        return read
 
     def expect(self, email_id: int) -> None:
         """``email_id`` is being read to be opened: what is typed now is kept."""

@@ -13,6 +13,8 @@ from app.ui.sign_in import SignInDialog
 from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
 
+pytestmark = pytest.mark.no_gui_sql
+
 
 def menu_titles(window: MainWindow) -> list[str]:
     return [a.text() for a in window.menuBar().actions()]

@@ -36,9 +36,10 @@ from sqlalchemy.orm import Session
 
 from app.db import hotpath
 from app.db.engine import Database
-from app.db.hotpath import sending, taking
+from app.db.hotpath import driver, sending, taking
 from app.db.models import (
     HELD,
+    Attachment,
     Campaign,
     CampaignTemplate,
     Channel,
@@ -53,6 +54,7 @@ from app.db.models import (
     UTCDateTime,
 )
 from app.services.history import Entry, write_history
+from app.services.outbox.message import sending_channel_id
 from tests.conftest import ON_POSTGRES, actor_of
 from tests.work_data import T0, add_email, campaign_id
 
@@ -66,7 +68,7 @@ def several(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "several":
         if not ON_POSTGRES:
             pytest.skip("SQLite always runs the several statements")
-        for module in (taking, sending):
+        for module in (taking, sending, driver):
             monkeypatch.setattr(module, "single_statements", lambda _conn: False)
         return True
     return False
@@ -325,6 +327,189 @@ def test_sending_facts_are_what_the_orm_reads(
                     row = hotpath.sending_facts(conn, email_id, template_id)
                 got = None if row is None else {name: getattr(row, name) for name in FACTS}
                 assert (got, stored(demo_db)) == want, (email_id, template_id, org_default)
+
+
+# ---- Opening an email (opening.read_opening, opening.save_decoded) ------------------------
+
+
+def opening_reference(s: Session, email_id: int, user_id: int, body_limit: int) -> Any:
+    """What ``read_opening`` reads, through the ORM's objects and relationships."""
+    email = s.get(Email, email_id)
+    if email is None:
+        return None
+    campaign = s.get(Campaign, email.campaign_id) if email.campaign_id else None
+    org = s.scalars(select(Organisation)).first()
+    sending_id = sending_channel_id(s, email)
+    sending_channel = s.get(Channel, sending_id) if sending_id else None
+    me = s.get(User, user_id)
+    small = email.size <= body_limit
+    row = {
+        "id": email.id,
+        "status": email.status,
+        "agent_id": email.agent_id,
+        "subject": email.subject,
+        "received_at": email.received_at,
+        "taken_at": email.taken_at,
+        "size": email.size,
+        "text_body": email.text_body if small else None,
+        "html_body": email.html_body if small else None,
+        "raw": email.raw if small else None,
+        "campaign": campaign.title if campaign else None,
+        "allow_draft": campaign.allow_draft if campaign else None,
+        "allow_free_format": campaign.allow_free_format if campaign else None,
+        "channel": email.channel.name if email.channel else None,
+        "agent": email.agent.display_name if email.agent else None,
+        "sending_address": sending_channel.email_address if sending_channel else None,
+        "organisation": org.name if org else None,
+        "timezone": org.timezone if org else None,
+        "my_name": me.display_name if me else None,
+        "my_email": me.email if me else None,
+    }
+    drafts = sorted((r for r in email.replies if r.state == ReplyState.DRAFT), key=lambda r: -r.id)
+    draft = (drafts[0].subject, drafts[0].body, drafts[0].template_id) if drafts else None
+    templates = sorted(
+        (t.name, t.id, t.subject, t.body)
+        for t in (link.template for link in (campaign.template_links if campaign else []))
+    )
+    attachments = sorted(
+        (a.part_index, a.id, a.filename, a.content_type, a.size, a.content_id)
+        for a in email.attachments
+    )
+    replies = [
+        (r.id, r.state, r.agent.display_name if r.agent else None, r.subject, r.created_at)
+        for r in sorted(email.replies, key=lambda r: (r.created_at, r.id))
+    ]
+    history = [
+        (h.at, h.user.display_name if h.user else None, h.action, h.detail)
+        for h in sorted(email.history, key=lambda h: (h.at, h.id))
+    ]
+    return row, draft, templates, attachments, replies, history
+
+
+def opening_read(conn: Connection, email_id: int, user_id: int, body_limit: int) -> Any:
+    found = hotpath.read_opening(conn, email_id, user_id, body_limit)
+    if found.email is None:
+        return None
+    e = found.email
+    row = {
+        name: getattr(e, name)
+        for name in (
+            "id", "status", "agent_id", "subject", "received_at", "taken_at", "size",
+            "text_body", "html_body", "raw", "campaign", "allow_draft", "allow_free_format",
+            "channel", "agent", "sending_address", "organisation", "timezone", "my_name",
+            "my_email",
+        )
+    }  # fmt: skip
+    if row["raw"] is not None:
+        row["raw"] = bytes(row["raw"])
+    d = found.draft
+    draft = (d.subject, d.body, d.template_id) if d else None
+    templates = [(t.name, t.id, t.subject, t.body) for t in found.templates]
+    attachments = [
+        (a.part_index, a.id, a.filename, a.content_type, a.size, a.content_id)
+        for a in found.attachments
+    ]
+    replies = [(r.id, r.state, r.agent, r.subject, r.created_at) for r in found.replies]
+    history = [tuple(h) for h in found.history]
+    return row, draft, templates, attachments, replies, history
+
+
+def test_what_opening_an_email_reads_is_what_the_orm_reads(
+    demo_db: Database, held_emails: dict[str, int], several: bool
+) -> None:
+    alice = actor_of(demo_db, "alice").user_id
+    assert alice is not None
+    orders = held_emails["orders"]
+    with demo_db.session() as s:
+        s.add_all(
+            Attachment(
+                email_id=orders, filename=name, content_type="text/plain", size=n, part_index=n
+            )
+            for n, name in ((2, "b.txt"), (1, "a.txt"))
+        )
+        s.add(History(email_id=orders, at=T0, user_id=alice, action="taken", detail="Taken"))
+        s.add(History(email_id=orders, at=T0, user_id=None, action="routed", detail="Routed"))
+        s.get_one(Email, orders).text_body = "Hello"
+        no_such_email = (s.scalar(select(func.max(Email.id))) or 0) + 1
+    for org_default in (True, False):
+        if not org_default:
+            with demo_db.session() as s:
+                s.execute(update(Organisation).values(default_channel_id=None))
+        for email_id in [*held_emails.values(), no_such_email]:
+            for body_limit in (-1, 2**31 - 1):
+                with demo_db.session() as s:
+                    want = opening_reference(s, email_id, alice, body_limit)
+                with demo_db.autocommit() as conn:
+                    got = opening_read(conn, email_id, alice, body_limit)
+                assert got == want, (email_id, body_limit, org_default)
+
+
+def test_what_a_first_view_decoded_is_kept_once(demo_db: Database, several: bool) -> None:
+    email_id = add_email(demo_db, "Orders")
+    with demo_db.session() as s:
+        s.get_one(Email, email_id).text_body = None  # not decoded yet
+    listed = [
+        {
+            "email_id": email_id,
+            "filename": f"{n}.pdf",
+            "content_type": "application/pdf",
+            "content_id": None,
+            "size": 10 * n,
+            "part_index": n,
+        }
+        for n in (3, 2)
+    ]
+    with demo_db.autocommit() as conn:
+        rows = hotpath.save_decoded(conn, email_id, ("the text", None), listed)
+    assert [(a.part_index, a.filename, a.size) for a in rows] == [
+        (2, "2.pdf", 20),
+        (3, "3.pdf", 30),
+    ]
+    with demo_db.autocommit() as conn:  # another view decoded it too: the first one's texts stay
+        hotpath.save_decoded(conn, email_id, ("another text", "<p>x</p>"), [])
+    with demo_db.session() as s:
+        email = s.get_one(Email, email_id)
+        assert (email.text_body, email.html_body) == ("the text", None)
+        assert sorted((a.id, a.part_index) for a in email.attachments) == sorted(
+            (a.id, a.part_index) for a in rows
+        )
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="round trips matter across a network: PostgreSQL")
+def test_take_next_and_what_it_shows_take_at_most_three_round_trips(demo_db: Database) -> None:
+    """Counted at a proxy between the application and PostgreSQL: a request the client sends
+    after it was answered is one round trip; a pipeline of statements is one."""
+    from sqlalchemy.engine import make_url
+
+    from app.services.work import WorkService
+    from bench.latency_proxy import LatencyProxy
+
+    added = [add_email(demo_db, "Orders") for _ in range(3)]
+    with demo_db.session() as s:  # as a retrieval that decodes no body stores them
+        s.execute(update(Email).where(Email.id.in_(added)).values(text_body=None))
+    url = make_url(demo_db.url)
+    assert url.host and url.port
+    with LatencyProxy(url.host, url.port, 0.02) as proxy:
+        db = Database(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        try:
+            work = WorkService(db, actor_of(db, "alice"))
+            work.take_and_open(None, 8192)  # the pool's connections made, the statements prepared
+            before = proxy.stats.round_trips
+            opened = work.take_and_open(None, 8192)
+            took = proxy.stats.round_trips - before
+            assert opened is not None and opened.detail.body_loaded
+            assert opened.detail.text_body.strip() == "Hello, my order 4711 has not arrived yet."
+            assert took <= 3, took  # the take; the reading; what the first view decoded, kept
+            before = proxy.stats.round_trips
+            again = work.open_all(opened.email_id, 8192)  # decoded already: one read
+            assert proxy.stats.round_trips - before == 1
+            assert again.detail.text_body == opened.detail.text_body
+            with db.autocommit() as conn:
+                before = proxy.stats.round_trips
+                hotpath.read_opening(conn, opened.email_id, None, 8192)
+                assert proxy.stats.round_trips - before == 1
+        finally:
+            db.dispose()
 
 
 # ---- Send's write (sending.queue_held_reply) ----------------------------------------------

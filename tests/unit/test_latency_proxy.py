@@ -97,6 +97,18 @@ def test_chunks_in_flight_overlap_instead_of_queueing_behind_each_other(
     assert second_back - first_back < delay / 2
 
 
+def test_round_trips_count_the_requests_that_waited_for_an_answer(echo_server: int) -> None:
+    with LatencyProxy("127.0.0.1", echo_server, 0.05) as proxy, connect(proxy.port) as sock:
+        sock.sendall(b"one")
+        assert receive(sock, 3) == b"one"  # 1
+        for piece in (b"a", b"b", b"c"):  # a pipeline: sent before any answer came
+            sock.sendall(piece)
+        assert receive(sock, 3) == b"abc"  # 2
+        sock.sendall(b"two")
+        assert receive(sock, 3) == b"two"  # 3
+        assert proxy.stats.round_trips == 3
+
+
 def test_many_chunks_arrive_whole_and_in_order_and_the_end_is_passed_on(
     echo_server: int,
 ) -> None:
