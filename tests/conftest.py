@@ -271,33 +271,46 @@ def system() -> Actor:
 
 
 @pytest.fixture
-def make_ctx(secrets: KeyringStore, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """Build the GUI's AppContext for a database and an actor.
+def gui_database(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """The database the screens are given, for a database the test uses.
 
-    In a test marked ``no_gui_sql`` the screens get a database of their own (the same one,
-    through another engine) that refuses any use from the GUI thread: the test's own set-up
-    and checks go on using ``database`` directly. Either way, the screens' operations have
-    all reported before the database goes."""
-    from app.ui.context import AppContext
-
+    In a test marked ``no_gui_sql`` it is the same database through an engine of its own
+    that refuses any use from the GUI thread (once ``refuse`` is called: ``make_ctx`` reads
+    the settings first), while the test's own set-up and checks go on using the one given.
+    Either way, the screens' operations have all reported before the database goes."""
     guard = request.node.get_closest_marker("no_gui_sql") is not None
     opened: list[Database] = []
 
-    def build(database: Database, actor: Actor) -> AppContext:
-        if guard:
-            database = Database(database.url)
-            opened.append(database)
-        ctx = AppContext(database, actor, secrets)
-        ctx.refresh_settings()
-        if guard:
-            database.refuse_thread(threading.get_ident())
-        return ctx
+    def clone(database: Database, refuse: bool = True) -> Database:
+        if not guard:
+            return database
+        screens = Database(database.url)
+        opened.append(screens)
+        if refuse:
+            screens.refuse_thread(threading.get_ident())
+        return screens
 
-    yield build
+    yield clone
     settle_operations()
     for database in opened:
         database.refuse_thread(None)
         database.dispose()
+
+
+@pytest.fixture
+def make_ctx(secrets: KeyringStore, gui_database):  # type: ignore[no-untyped-def]
+    """Build the GUI's AppContext for a database and an actor (see ``gui_database``)."""
+    from app.ui.context import AppContext
+
+    def build(database: Database, actor: Actor) -> AppContext:
+        screens = gui_database(database, refuse=False)
+        ctx = AppContext(screens, actor, secrets)
+        ctx.refresh_settings()
+        if screens is not database:
+            screens.refuse_thread(threading.get_ident())
+        return ctx
+
+    return build
 
 
 class SettlingQtBot:

@@ -10,20 +10,20 @@ import sys
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
-from sqlalchemy.exc import SQLAlchemyError
 
 from app import APP_ID, APP_NAME, __version__, paths
 from app.services import secrets
 from app.services.auth import Actor
 from app.services.changes import ChangeFeed
+from app.services.records import OrganisationSettings
 from app.services.secrets import SecretStore
 from app.services.site import Site, SiteUnavailable, open_site
 from app.ui.channel_status import ChannelEvents
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
 from app.ui.messages import messages
-from app.ui.operations import operations
-from app.ui.sign_in import SignInDialog
+from app.ui.operations import Failure, operations, run
+from app.ui.sign_in import DemoAccount, SignInDialog, read_accounts
 
 
 def open_database(url: str | None) -> Site | None:
@@ -51,40 +51,41 @@ class Workstation(QObject):
         self.window: MainWindow | None = None
 
     def start(self, notice: str | None = None) -> None:
-        """Ask who is working; ``notice``: why the last user was signed out, if not by
-        themselves."""
-        dialog = SignInDialog(self.db, notice=notice)
+        """Ask who is working (once the demo accounts are read, off the GUI thread);
+        ``notice``: why the last user was signed out, if not by themselves."""
+        db = self.db
+
+        def unread(failure: Failure) -> None:  # asked all the same, with why none are listed
+            self._ask(notice or failure.message, [])
+
+        run(self, lambda: read_accounts(db), lambda found: self._ask(notice, found), unread)
+
+    def _ask(self, notice: str | None, accounts: list[DemoAccount]) -> None:
+        dialog = SignInDialog(self.db, notice=notice, accounts=accounts)
         dialog.accepted.connect(lambda: self._signed_in(dialog))
         dialog.rejected.connect(self.finished.emit)
         self.sign_in = dialog
         dialog.show()
 
     def _signed_in(self, dialog: SignInDialog) -> None:
-        actor = dialog.actor
+        actor, org = dialog.actor, dialog.organisation
         self.sign_in = None
         dialog.deleteLater()
         try:
-            if actor is None:  # accepted only after a sign-in; never expected
+            if actor is None or org is None:  # accepted only after a sign-in; never expected
                 raise RuntimeError("the sign-in dialog was accepted without a user")
-            self._open_workspace(actor)
-        except SQLAlchemyError as exc:  # the database went away since the sign-in
-            messages.error(
-                None,
-                APP_NAME,
-                f"The Workspace could not be opened: the database cannot be reached ({exc}).",
-            )
-            self.start()
+            self._open_workspace(actor, org)  # (what it reads, it reads off the GUI thread)
         except BaseException:
             self.finished.emit()  # a bug: end with its traceback, not linger without a window
             raise
 
-    def _open_workspace(self, actor: Actor) -> None:
+    def _open_workspace(self, actor: Actor, org: OrganisationSettings) -> None:
         ctx = AppContext(self.db, actor, self.store)
         events = ChannelEvents(self.db, self.store)
         feed = ChangeFeed(self.db)  # screens see changes from every workstation within 2 s
         ctx.channel_events, ctx.change_feed = events, feed
+        ctx.apply_settings(org)
         try:
-            ctx.refresh_settings()
             events.start()
             feed.start()
             window = MainWindow(ctx)

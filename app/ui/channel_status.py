@@ -3,12 +3,18 @@ entries showing each channel's state."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
+import logging
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from app.channel_service.runner import ChannelState, ChannelWorker
 from app.services.secrets import SecretStore
 from app.services.site import Site
+from app.ui.operations import BACKGROUND, Failure, run
+
+log = logging.getLogger(__name__)
+RETRY_MS = 30_000
 
 
 class ChannelEvents(QObject):
@@ -22,15 +28,30 @@ class ChannelEvents(QObject):
         super().__init__(parent)
         self.service = ChannelWorker(db, secrets, self.changed.emit)
         self.states: dict[int, ChannelState] = {}
+        self._stopped = False
         self.changed.connect(self._remember)
 
     def _remember(self, state: ChannelState) -> None:
         self.states[state.channel_id] = state
 
     def start(self) -> None:
-        self.service.start()
+        """Start a worker for each enabled channel that has none (call again after
+        changes). The channels are read off the GUI thread; while the database cannot be
+        reached, tried again every 30 s."""
+        self._stopped = False
+        run(self, self.service.start, lambda _r: None, self._not_started, lane=BACKGROUND)
+
+    def _not_started(self, failure: Failure) -> None:
+        log.warning("The channels could not be started: %s", failure.message)
+        if not self._stopped:
+            QTimer.singleShot(RETRY_MS, self, self._retry)
+
+    def _retry(self) -> None:
+        if not self._stopped:
+            self.start()
 
     def stop(self) -> None:
+        self._stopped = True
         self.service.stop()
 
     def use_secrets(self, secrets: SecretStore | None) -> None:

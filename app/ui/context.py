@@ -13,6 +13,7 @@ from app.services.auth import Actor, Permission
 from app.services.campaigns import CampaignService
 from app.services.channels import ChannelService
 from app.services.people import PeopleService
+from app.services.records import OrganisationSettings
 from app.services.secrets import SecretStore
 from app.services.settings import SettingsService
 from app.services.site import Site
@@ -59,9 +60,12 @@ class AppContext:
         return SettingsService(self.db, self.actor)
 
     def refresh_settings(self) -> None:
-        """Read the organisation's name, time zone and date format (at sign-in, and after
-        they were changed)."""
-        org = self.settings.get()
+        """Read the organisation's name, time zone and date format here (tests' set-up)."""
+        self.apply_settings(self.settings.get())
+
+    def apply_settings(self, org: OrganisationSettings) -> None:
+        """The organisation's name, time zone and date format, as read (at sign-in, and
+        after they were changed)."""
         self.timezone, self.date_format = org.timezone, org.date_format
         self.organisation_name = org.name
 

@@ -1,4 +1,6 @@
-"""The sign-in dialog: who is working. Lists the demo accounts only while they exist."""
+"""The sign-in dialog: who is working. Lists the demo accounts only while they exist. What
+it checks runs off the GUI thread (``app.ui.operations``); the demo accounts are read before
+it is made (``read_accounts``)."""
 
 from __future__ import annotations
 
@@ -19,12 +21,17 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
+from app.domain.enums import Role
 from app.services import auth
 from app.services.auth import Actor
 from app.services.demo import DEMO_PASSWORD
-from app.services.errors import AuthenticationError
+from app.services.records import OrganisationSettings
+from app.services.settings import SettingsService
 from app.services.site import Site
 from app.ui.forms import ErrorLabel, WrappingLabel
+from app.ui.operations import Failure, run
+
+DemoAccount = tuple[str, str, Role]  # login, display name, role
 
 
 def unbroken(text: str) -> str:
@@ -32,13 +39,27 @@ def unbroken(text: str) -> str:
     return text.replace("-", "\u2011")
 
 
-class SignInDialog(QDialog):
-    """``notice``: shown where errors are, e.g. why the last user was signed out."""
+def read_accounts(db: Site) -> list[DemoAccount]:
+    """The demo accounts the sign-in lists (to read off the GUI thread)."""
+    return auth.demo_accounts(db)
 
-    def __init__(self, db: Site, parent: QWidget | None = None, notice: str | None = None) -> None:
+
+class SignInDialog(QDialog):
+    """``notice``: shown where errors are, e.g. why the last user was signed out;
+    ``accounts``: the demo accounts still using the demo password (``read_accounts``)."""
+
+    def __init__(
+        self,
+        db: Site,
+        parent: QWidget | None = None,
+        notice: str | None = None,
+        accounts: list[DemoAccount] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.db = db
         self.actor: Actor | None = None
+        self.organisation: OrganisationSettings | None = None
+        self._signing_in = False
         self.setWindowTitle(f"Sign in — {APP_NAME}")
         self._layout = layout = QVBoxLayout(self)
         heading = QLabel(f"<h2>{APP_NAME}</h2>Sign in to start working.", self)
@@ -60,7 +81,6 @@ class SignInDialog(QDialog):
             self.error.show_message(notice)
 
         self.demo_list = QListWidget(self)
-        accounts = auth.demo_accounts(db)
         if accounts:
             demo_label = WrappingLabel(
                 f"<b>Demo organisation</b> — these accounts use the password "
@@ -112,16 +132,46 @@ class SignInDialog(QDialog):
             self.login_edit.setText(item.data(Qt.ItemDataRole.UserRole))
             self.password_edit.setText(DEMO_PASSWORD)
 
+    @property
+    def signing_in(self) -> bool:
+        return self._signing_in
+
     def try_sign_in(self) -> None:
-        # (the password check takes about half a second: scrypt at OWASP's parameters)
-        QApplication.setOverrideCursor(QCursor(Qt.CursorShape.WaitCursor))
-        try:
-            self.actor = auth.sign_in(self.db, self.login_edit.text(), self.password_edit.text())
-        except AuthenticationError as exc:  # wrong, or blocked for a while (says until when)
-            self.error.show_message(str(exc))
-            self.password_edit.selectAll()
-            self.password_edit.setFocus()
+        """Check the login name and password off the GUI thread (scrypt at OWASP's
+        parameters takes about half a second), and read the organisation's settings the
+        Workspace starts with; accepted when both are done."""
+        if self._signing_in:
             return
-        finally:
+        db, login, password = self.db, self.login_edit.text(), self.password_edit.text()
+
+        def work() -> tuple[Actor, OrganisationSettings]:
+            actor = auth.sign_in(db, login, password)
+            return actor, SettingsService(db, actor).get()
+
+        self._set_busy(True)
+        run(self, work, self._signed_in, self._refused)
+
+    def _set_busy(self, busy: bool) -> None:
+        self._signing_in = busy
+        self.sign_in_button.setEnabled(not busy)
+        if busy:
+            QApplication.setOverrideCursor(QCursor(Qt.CursorShape.WaitCursor))
+        else:
             QApplication.restoreOverrideCursor()
+
+    def _signed_in(self, found: tuple[Actor, OrganisationSettings]) -> None:
+        self._set_busy(False)
+        self.actor, self.organisation = found
         self.accept()
+
+    def _refused(self, failure: Failure) -> None:
+        # Wrong, blocked for a while (says until when), or the database out of reach.
+        self._set_busy(False)
+        self.error.show_message(failure.message)
+        self.password_edit.selectAll()
+        self.password_edit.setFocus()
+
+    def reject(self) -> None:
+        if self._signing_in:
+            return  # the answer closes the dialog, or says why not
+        super().reject()

@@ -16,7 +16,7 @@ from app.services.settings import SettingsService
 from app.ui.application import Workstation
 from app.ui.main_window import MainWindow
 from app.ui.my_work import MyWorkScreen
-from app.ui.sign_in import SignInDialog
+from app.ui.sign_in import SignInDialog, read_accounts
 from tests.conftest import actor_of
 from tests.ui.keyboard import type_text
 from tests.work_data import add_email
@@ -40,12 +40,13 @@ def type_here(qtbot, text: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def workstation(qtbot, demo_db: Database, secrets):  # type: ignore[no-untyped-def]
+def workstation(qtbot, demo_db: Database, secrets, gui_database):  # type: ignore[no-untyped-def]
     """The application's start, on the demo organisation (its channels off: no mail server
-    to retrieve from here). Whatever is still open at the end is closed."""
+    to retrieve from here), never using the database on the GUI thread. Whatever is still
+    open at the end is closed."""
     with demo_db.session() as s:
         s.execute(update(Channel).values(enabled=False))
-    station = Workstation(demo_db, secrets)
+    station = Workstation(gui_database(demo_db), secrets)
     yield station
     if station.window is not None:
         station.window.ctx.change_feed.stop()
@@ -55,11 +56,19 @@ def workstation(qtbot, demo_db: Database, secrets):  # type: ignore[no-untyped-d
         station.sign_in.deleteLater()
 
 
+def asked(qtbot, station: Workstation) -> SignInDialog:  # type: ignore[no-untyped-def]
+    """The sign-in dialog, once shown (after the demo accounts are read)."""
+    qtbot.waitUntil(
+        lambda: station.sign_in is not None and station.sign_in.isVisible(), timeout=5000
+    )
+    assert station.sign_in is not None
+    return station.sign_in
+
+
 def sign_in(qtbot, station: Workstation, login: str) -> MainWindow:  # type: ignore[no-untyped-def]
     """Type the login name and password into the sign-in dialog, press Enter, and wait for
     the Workspace."""
-    dialog = station.sign_in
-    assert dialog is not None and dialog.isVisible()
+    dialog = asked(qtbot, station)
     qtbot.waitExposed(dialog)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
     type_here(qtbot, login)
@@ -129,15 +138,19 @@ def test_signing_out_asks_who_works_next_and_closing_ends(  # type: ignore[no-un
 def test_the_database_lost_after_signing_in_is_said_and_the_sign_in_asks_again(  # type: ignore[no-untyped-def]
     qtbot, workstation: Workstation, answers, monkeypatch
 ) -> None:
+    """The password was checked, then the settings the Workspace starts with could not be
+    read: the sign-in says so and stays, what was typed kept; Enter again signs in."""
     shown, _replies = answers
     workstation.start()
-    dialog = workstation.sign_in
+    dialog = asked(qtbot, workstation)
+    original = SettingsService.get
 
     def unreachable(_self):  # type: ignore[no-untyped-def]
-        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        raise OperationalError(
+            "SELECT", {}, Exception("server closed the connection"), connection_invalidated=True
+        )
 
     monkeypatch.setattr(SettingsService, "get", unreachable)
-    assert dialog is not None
     qtbot.waitExposed(dialog)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
     type_here(qtbot, "alice")
@@ -145,18 +158,20 @@ def test_the_database_lost_after_signing_in_is_said_and_the_sign_in_asks_again( 
     type_here(qtbot, "demo-password")
     with qtbot.assertNotEmitted(workstation.finished):
         press(qtbot, Qt.Key.Key_Return)
-    assert len(shown) == 1 and shown[0][0] == "error"
-    assert "the database cannot be reached" in shown[0][1]
-    assert "server closed the connection" in shown[0][1]
-    assert workstation.window is None
-    again = workstation.sign_in
-    assert again is not None and again is not dialog and again.isVisible()
+    assert "The database cannot be reached" in dialog.error.text()
+    assert "server closed the connection" in dialog.error.text()
+    assert workstation.window is None and workstation.sign_in is dialog and dialog.isVisible()
+    assert (dialog.login_edit.text(), dialog.password_edit.text()) == ("alice", "demo-password")
+    assert dialog.sign_in_button.isEnabled() and shown == []
+    monkeypatch.setattr(SettingsService, "get", original)  # the database is back
+    press(qtbot, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: workstation.window is not None, timeout=5000)
+    assert workstation.window is not None and workstation.window.ctx.actor.login == "alice"
 
 
 def test_escape_in_the_sign_in_ends(qtbot, workstation: Workstation) -> None:  # type: ignore[no-untyped-def]
     workstation.start()
-    dialog = workstation.sign_in
-    assert dialog is not None
+    dialog = asked(qtbot, workstation)
     qtbot.waitExposed(dialog)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
     with qtbot.waitSignal(workstation.finished, timeout=2000):
@@ -200,8 +215,7 @@ def test_a_disabled_user_is_signed_out_within_two_seconds_and_told_why(  # type:
     window.menu_actions["shortcuts"].trigger()  # and has a dialog open
     change_user(demo_db, "alice", active=False)
     qtbot.waitUntil(lambda: workstation.window is None, timeout=2500)
-    dialog = workstation.sign_in
-    assert dialog is not None and dialog.isVisible()
+    dialog = asked(qtbot, workstation)
     assert dialog.error.isVisible()
     assert dialog.error.text() == (
         "Your account was disabled by an administrator: you have been signed out."
@@ -222,8 +236,8 @@ def test_a_demoted_user_is_signed_out_and_signs_in_to_the_new_roles_menus(  # ty
     window.open_configuration()
     change_user(demo_db, "sam", role=Role.AGENT)
     qtbot.waitUntil(lambda: workstation.window is None, timeout=2500)
-    dialog = workstation.sign_in
-    assert dialog is not None and dialog.error.text() == (
+    dialog = asked(qtbot, workstation)
+    assert dialog.error.text() == (
         "Your role changed from Supervisor to Agent: please sign in again to work with the "
         "new role."
     )
@@ -237,8 +251,7 @@ def test_repeated_wrong_passwords_block_the_login_and_say_until_when(  # type: i
 ) -> None:
     """Issue 11, item 8: the sign-in dialog shows the back-off."""
     workstation.start()
-    dialog = workstation.sign_in
-    assert dialog is not None
+    dialog = asked(qtbot, workstation)
     qtbot.waitExposed(dialog)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
     type_here(qtbot, "alice")
@@ -292,7 +305,7 @@ def test_the_demo_accounts_never_overlap_the_buttons(  # type: ignore[no-untyped
     qtbot, demo_db: Database, app_font, points: int, all_rows: bool
 ) -> None:
     app_font(points)
-    dialog = SignInDialog(demo_db)
+    dialog = SignInDialog(demo_db, accounts=read_accounts(demo_db))
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)

@@ -9,11 +9,9 @@ from app.services.campaigns import CampaignData, CampaignService
 from app.services.errors import PermissionDenied
 from app.services.people import PeopleService, TeamData
 from app.ui.main_window import MainWindow
-from app.ui.sign_in import SignInDialog
+from app.ui.sign_in import SignInDialog, read_accounts
 from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
-
-pytestmark = pytest.mark.no_gui_sql
 
 
 def menu_titles(window: MainWindow) -> list[str]:
@@ -21,7 +19,7 @@ def menu_titles(window: MainWindow) -> list[str]:
 
 
 def test_sign_in_lists_demo_accounts_and_signs_in(qtbot, demo_db):  # type: ignore[no-untyped-def]
-    dialog = SignInDialog(demo_db)
+    dialog = SignInDialog(demo_db, accounts=read_accounts(demo_db))
     qtbot.addWidget(dialog)
     dialog.show()
     items = [dialog.demo_list.item(i).text() for i in range(dialog.demo_list.count())]
@@ -44,7 +42,7 @@ def test_sign_in_hides_demo_accounts_once_passwords_change(qtbot, demo_db, admin
     people = PeopleService(demo_db, admin)
     for user in people.list_users():
         people.set_password(user.id, "a-real-password")
-    dialog = SignInDialog(demo_db)
+    dialog = SignInDialog(demo_db, accounts=read_accounts(demo_db))
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.demo_list.isHidden()
