@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from app.ui.templates_screen import TemplateEditorDialog
 from tests.ui.keyboard import show_active, type_text
+
+# Nothing of this screen may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 
 def test_an_unknown_placeholder_is_selected_in_the_body(
