@@ -340,6 +340,8 @@ class TeamsScreen(QWidget):
 
         def done(found: tuple[TeamRecord | None, list[UserRecord]]) -> None:
             self._opening = False
+            if found[0] is not None and found[0] != self.selected():
+                self.reload()  # changed since the list was read: the list shows it too
             self._open(*found)
 
         def failed(failure: Failure) -> None:

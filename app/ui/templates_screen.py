@@ -252,6 +252,8 @@ class TemplatesScreen(QWidget):
 
         def read(found: TemplateRecord) -> None:
             self._opening = False
+            if found != self.selected():
+                self.reload()  # changed since the list was read: the list shows it too
             then(found)
 
         def failed(failure: Failure) -> None:
