@@ -235,6 +235,59 @@ def test_deleting_an_unassigned_team_removes_it(qtbot, teams, demo_db, admin, an
     assert [kind for kind, _text in shown] == ["confirm", "confirm"]
 
 
+def test_edit_opens_the_team_as_it_is_now(qtbot, teams, demo_db, admin):  # type: ignore[no-untyped-def]
+    select_row(teams.view, "Front Line")
+    people = PeopleService(demo_db, admin)
+    front = next(t for t in people.list_teams() if t.name == "Front Line")
+    alice = next(u for u in front.members if u.login == "alice")
+    # Changed elsewhere after the list was read: the dialog shows the team as it is now.
+    people.update_team(
+        front.id,
+        TeamData(
+            front.name,
+            "Changed elsewhere",
+            front.is_public,
+            [u.id for u in front.members if u.id != alice.id],
+        ),
+    )
+    dialog = open_dialog(qtbot, teams, teams.edit_button, TeamDialog)
+    assert dialog.description_edit.toPlainText() == "Changed elsewhere"
+    assert "Alice Agent (alice)" not in dialog.members.model.checked_texts()
+    assert row_of(teams.view, "Front Line")["Members"] == "2"  # the list read again too
+
+
+def test_a_team_deleted_elsewhere_is_said_and_dropped(qtbot, teams, demo_db, admin, answers):  # type: ignore[no-untyped-def]
+    shown, _replies = answers
+    people = PeopleService(demo_db, admin)
+    night = people.create_team(TeamData("Night Shift"))
+    teams.reload()
+    settle_operations()
+    select_row(teams.view, "Night Shift")
+    people.delete_team(night.id)
+    click(qtbot, teams.edit_button)
+    assert shown == [
+        ("error", "The team no longer exists (it may have been deleted by someone else).")
+    ]
+    assert not [d for d in teams.findChildren(TeamDialog) if d.isVisible()]
+    assert "Night Shift" not in column(teams.view, 0)
+
+
+def test_the_lists_are_read_again_when_the_change_hub_fires(qtbot, teams, users, demo_db, admin):  # type: ignore[no-untyped-def]
+    people = PeopleService(demo_db, admin)
+    people.create_team(TeamData("Night Shift"))
+    select_row(teams.view, "Sales Desk")
+    teams.watcher.changed.emit()  # as the hub does when something changed
+    settle_operations()
+    assert "Night Shift" in column(teams.view, 0)
+    assert teams.selected().name == "Sales Desk"  # the selection survives
+    bob = next(u for u in people.list_users() if u.login == "bob")
+    people.set_password(bob.id, "another-pass")  # nothing the list shows
+    people.delete_user(bob.id)
+    users.watcher.changed.emit()
+    settle_operations()
+    assert "bob" not in column(users.view, 0)
+
+
 def test_escape_with_unsaved_changes_asks_first(qtbot, teams, answers):  # type: ignore[no-untyped-def]
     shown, replies = answers
     dialog = open_dialog(qtbot, teams, teams.new_button, TeamDialog)
@@ -375,6 +428,29 @@ def test_edit_a_user_and_keep_the_last_administrator(qtbot, users):  # type: ign
     assert not dialog.active_check.isChecked()
 
 
+def test_the_buttons_are_off_while_a_password_is_saved(qtbot, users, demo_db, answers):  # type: ignore[no-untyped-def]
+    """The password is hashed (scrypt, a good part of a second) off the GUI thread: the
+    dialog stays open with its buttons off, and Escape waits for the outcome."""
+    shown, _ = answers
+    select_row(users.view, "alice")
+    dialog = open_dialog(qtbot, users, users.password_button, PasswordDialog)
+    type_text(qtbot, dialog.password_edit, "new-pässword")
+    type_text(qtbot, dialog.confirm_edit, "new-pässword")
+    closed: list[int] = []
+    dialog.finished.connect(closed.append)
+    dialog.try_save()  # as the Save button does, without waiting for the outcome
+    assert dialog.saving
+    assert not save_button(dialog).isEnabled()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Cancel).isEnabled()
+    dialog.reject()  # Escape meanwhile: the save's outcome decides
+    dialog.try_save()  # a second Save is not a second save
+    assert dialog.isVisible() and shown == []
+    settle_operations()
+    assert closed == [dialog.DialogCode.Accepted.value]
+    assert shown == [("info", "The password of alice has been changed.")]
+    assert sign_in(demo_db, "alice", "new-pässword").login == "alice"
+
+
 def test_set_password(qtbot, users, demo_db, answers):  # type: ignore[no-untyped-def]
     shown, _ = answers
     select_row(users.view, "alice")
@@ -496,6 +572,27 @@ def test_settings_changed_elsewhere_are_not_overwritten(qtbot, settings, demo_db
     assert "changed by someone else" in settings.banner.text()
     assert settings.name_edit.text() == "Mine"
     assert SettingsService(demo_db, admin).get().name == "Other Name"
+
+
+def test_save_and_revert_are_off_while_the_settings_are_saved(qtbot, settings, demo_db, admin):  # type: ignore[no-untyped-def]
+    retype(qtbot, settings.name_edit, "Größe GmbH")
+    saved: list[bool] = []
+    settings.saved.connect(lambda: saved.append(True))
+    assert settings.try_save()  # as the Save button does, without waiting for the outcome
+    assert settings.busy
+    assert not settings.save_button.isEnabled() and not settings.revert_button.isEnabled()
+    assert not settings.try_save()  # a second Save is not a second save
+    settings.name_edit.insert(" 日本語")  # typed while it is saved: kept
+    settle_operations()
+    assert saved == [True]
+    assert settings.save_button.isEnabled() and settings.revert_button.isEnabled()
+    assert settings.status.text() == "The settings have been saved."
+    assert SettingsService(demo_db, admin).get().name == "Größe GmbH"
+    assert settings.name_edit.text() == "Größe GmbH 日本語" and settings.dirty
+    with qtbot.waitSignal(settings.saved, timeout=2000):  # over the version just saved
+        click(qtbot, settings.save_button)
+    assert SettingsService(demo_db, admin).get().name == "Größe GmbH 日本語"
+    assert not settings.dirty
 
 
 def test_leaving_settings_with_unsaved_changes_asks(qtbot, settings, answers):  # type: ignore[no-untyped-def]
