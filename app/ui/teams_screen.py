@@ -279,7 +279,7 @@ class TeamsScreen(QWidget):
         self.view.activated.connect(self.edit_team)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self._update_buttons()
-        self.view.setColumnWidth(0, 200)
+        self._widths_set = False  # the first rows read get the width below
         self.watcher = ChangeWatcher(ctx, self)
         self.watcher.changed.connect(self.reload)
         self.reload()
@@ -304,6 +304,9 @@ class TeamsScreen(QWidget):
         if target is None and current is not None:
             target = current.id
         self.model.set_rows(rows)
+        if not self._widths_set:
+            self._widths_set = True
+            self.view.setColumnWidth(0, 200)
         if target is not None:
             self.select_team(target)
         self.status.show_message("")

@@ -248,8 +248,7 @@ class UsersScreen(QWidget):
         self.view.activated.connect(self.edit_user)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self._update_buttons()
-        for column, width in ((0, 110), (1, 170), (2, 190), (3, 100), (4, 190)):
-            self.view.setColumnWidth(column, width)
+        self._widths_set = False  # the first rows read get the widths below
         self.watcher = ChangeWatcher(ctx, self)
         self.watcher.changed.connect(self.reload)
         self.reload()
@@ -274,6 +273,10 @@ class UsersScreen(QWidget):
         if target is None and current is not None:
             target = current.id
         self.model.set_rows(rows)
+        if not self._widths_set:
+            self._widths_set = True
+            for column, width in ((0, 110), (1, 170), (2, 190), (3, 100), (4, 190)):
+                self.view.setColumnWidth(column, width)
         if target is not None:
             self.select_user(target)
         self.status.show_message("")
