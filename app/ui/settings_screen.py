@@ -1,5 +1,9 @@
 """Administration ▸ Settings: the organisation's name, time zone, date format, default
-email channel and message size limit."""
+email channel and message size limit.
+
+Nothing here waits for the database on the GUI thread: the settings and the channels are
+read on a lane (``app.ui.operations``); Save reads the fields on the GUI thread and saves
+them off it, with Save and Revert off meanwhile."""
 
 from __future__ import annotations
 
@@ -18,12 +22,13 @@ from PySide6.QtWidgets import (
 
 from app.services import validation
 from app.services.errors import ServiceError, ValidationError
-from app.services.records import OrganisationSettings
+from app.services.records import ChannelRecord, OrganisationSettings
 from app.services.settings import SettingsData
 from app.ui.context import AppContext
 from app.ui.field_focus import focus_error
 from app.ui.forms import ErrorLabel, combo_select_data, plain
 from app.ui.messages import messages
+from app.ui.operations import Failure, run
 
 MB = 1024 * 1024
 
@@ -40,6 +45,8 @@ class SettingsScreen(QWidget):
         self._fields: dict[str, tuple[QWidget, ErrorLabel]] = {}
         self._dirty = False
         self._loading = False
+        self._busy = False  # reading or saving: Save and Revert are off
+        self._edits = 0  # edits made, to know whether one came while a save ran
         outer = QVBoxLayout(self)
         self.banner = ErrorLabel(self)
         outer.addWidget(self.banner)
@@ -121,13 +128,37 @@ class SettingsScreen(QWidget):
 
     # ---- loading ------------------------------------------------------------
     def load(self) -> None:
-        """Show the saved settings (discarding edits)."""
+        """Read the saved settings and the channels (off the GUI thread), then show them,
+        discarding edits."""
+        settings, channels = self.ctx.settings, self.ctx.channels
+        self._set_busy(True)
+        run(
+            self,
+            lambda: (settings.get(), channels.list_channels()),
+            self._read,
+            self._read_failed,
+        )
+
+    def _read(self, found: tuple[OrganisationSettings, list[ChannelRecord]]) -> None:
+        org, channels = found
         self._loading = True
-        self.org = org = self.ctx.settings.get()
         self.channel_combo.clear()
         self.channel_combo.addItem("(none)", None)
-        for channel in self.ctx.channels.list_channels():
+        for channel in channels:
             self.channel_combo.addItem(channel.name, channel.id)
+        self._loading = False
+        self._show(org)
+        self._set_busy(False)
+
+    def _read_failed(self, failure: Failure) -> None:
+        self._set_busy(False)  # Revert reads again
+        self.clear_errors()
+        self.banner.show_message(f"The settings could not be read: {failure.message}")
+
+    def _show(self, org: OrganisationSettings) -> None:
+        """Show ``org`` in the fields: from now on they are its unchanged values."""
+        self._loading = True
+        self.org = org
         self.name_edit.setText(org.name)
         self.timezone_combo.setCurrentText(org.timezone)
         self.date_format_edit.setText(org.date_format)
@@ -138,6 +169,18 @@ class SettingsScreen(QWidget):
         self._dirty = False
         self.clear_errors()
         self.update_example()
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.save_button.setEnabled(not busy and self.org is not None)
+        self.revert_button.setEnabled(not busy)
+        for widget, _error in self._fields.values():  # nothing to edit until first read
+            widget.setEnabled(self.org is not None)
+
+    @property
+    def busy(self) -> bool:
+        """The settings are being read or saved."""
+        return self._busy
 
     def update_example(self, *_args: object) -> None:
         zone = QTimeZone(self.timezone_combo.currentText().strip().encode())
@@ -151,6 +194,7 @@ class SettingsScreen(QWidget):
     def mark_dirty(self, *_args: object) -> None:
         if not self._loading:
             self._dirty = True
+            self._edits += 1
             self.status.setText("")
 
     @property
@@ -194,18 +238,43 @@ class SettingsScreen(QWidget):
         )
 
     def try_save(self) -> bool:
-        """Save; on an error show it next to its field, keep every edit and return False."""
-        assert self.org is not None
-        try:
-            self.org = self.ctx.settings.update(self.data(), expected_version=self.org.version)
-        except ServiceError as exc:
-            self.show_error(exc)
+        """Read the fields and save them off the GUI thread; Save and Revert are off until
+        it is done. An error is shown next to its field (or in the banner), every edit
+        kept; success shows the saved settings and emits ``saved``. False when no save
+        started (one is running, or the settings are not read yet)."""
+        if self._busy or self.org is None:
             return False
-        self.ctx.refresh_settings()
-        self.load()
+        data, version = self.data(), self.org.version
+        settings, edits = self.ctx.settings, self._edits
+        self._set_busy(True)
+        run(
+            self,
+            lambda: settings.update(data, expected_version=version),
+            lambda org: self._saved(org, edits),
+            self._save_failed,
+        )
+        return True
+
+    def _saved(self, org: OrganisationSettings, edits: int) -> None:
+        self._set_busy(False)
+        # What the rest of the window shows (AppContext.refresh_settings, without a read).
+        self.ctx.timezone, self.ctx.date_format = org.timezone, org.date_format
+        self.ctx.organisation_name = org.name
+        if edits == self._edits:
+            self._show(org)
+        else:  # typed while it was saved: kept, to be saved over this version
+            self.org = org
+            self.clear_errors()
         self.status.setText("The settings have been saved.")
         self.saved.emit()
-        return True
+
+    def _save_failed(self, failure: Failure) -> None:
+        self._set_busy(False)
+        if failure.kind == "refused" and isinstance(failure.error, ServiceError):
+            self.show_error(failure.error)
+        else:  # the database out of reach, or a bug: nothing typed is lost
+            self.clear_errors()
+            self.banner.show_message(failure.message)
 
     def revert(self) -> None:
         self.load()

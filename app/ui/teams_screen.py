@@ -1,11 +1,15 @@
 """Administration ▸ Teams: the team list and the team editor with its member checklist.
 
 Also holds the small checklist (a checkable, filterable list) that the user editor
-reuses for a user's teams."""
+reuses for a user's teams.
+
+Nothing here waits for the database on the GUI thread: the list is read on a lane
+(``app.ui.operations``), the team and the users are read before the editor opens, and
+its Save runs off the GUI thread."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -28,13 +32,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.people import TeamData
+from app.services.errors import NotFound
+from app.services.people import PeopleService, TeamData
 from app.services.records import TeamRecord, UserRecord
+from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.forms import FormDialog
+from app.ui.forms import ErrorLabel, FormDialog
+from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, Index, RecordTableModel, sortable
+from app.ui.operations import LISTS, Failure, run
 from app.ui.widgets import (
-    confirm_and_run,
+    confirm_then_run,
     find_bar,
     select_record,
     selected_record,
@@ -157,10 +165,15 @@ def user_caption(user: UserRecord) -> str:
 
 
 class TeamDialog(FormDialog):
-    """Create or edit a team: name, description, public, members."""
+    """Create or edit a team: name, description, public, members (out of ``users``, read
+    before the dialog opens)."""
 
     def __init__(
-        self, ctx: AppContext, team: TeamRecord | None, parent: QWidget | None = None
+        self,
+        ctx: AppContext,
+        team: TeamRecord | None,
+        users: Sequence[UserRecord],
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, "Edit Team" if team else "New Team")
         self.ctx, self.team = ctx, team
@@ -183,7 +196,6 @@ class TeamDialog(FormDialog):
         self.outer.addWidget(self.register("Members", self.members.view))
         self.finish_layout()
 
-        users = ctx.people.list_users()
         self.members.model.set_items(
             [(u.id, user_caption(u)) for u in users],
             {u.id for u in team.members} if team else set(),
@@ -207,19 +219,34 @@ class TeamDialog(FormDialog):
             member_ids=self.members.model.checked_ids(),
         )
 
-    def save(self) -> None:
-        if self.team is None:
-            self.saved_id = self.ctx.people.create_team(self.data()).id
-        else:
-            self.saved_id = self.ctx.people.update_team(self.team.id, self.data()).id
+    def save(self) -> Callable[[], TeamRecord]:
+        data, people, team = self.data(), self.ctx.people, self.team
+        if team is None:
+            return lambda: people.create_team(data)
+        return lambda: people.update_team(team.id, data)
+
+    def saved(self, result: object) -> None:
+        assert isinstance(result, TeamRecord)
+        self.saved_id = result.id
+
+
+def team_now(people: PeopleService, team_id: int) -> TeamRecord:
+    """The team ``team_id`` as it is now (off the GUI thread)."""
+    for team in people.list_teams():
+        if team.id == team_id:
+            return team
+    raise NotFound("The team no longer exists (it may have been deleted by someone else).")
 
 
 class TeamsScreen(QWidget):
-    """The team list with New, Edit and Delete."""
+    """The team list with New, Edit and Delete. The list is read off the GUI thread,
+    again after each change made here and when the change hub says something changed."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._select_next: int | None = None  # to select once the list is read again
+        self._opening = False  # what a dialog needs is being read
         layout = QVBoxLayout(self)
         header, self.filter_edit, buttons = find_bar(
             self, "Filter by team, member count or campaign", "&New Team…", "&Edit…", "&Delete"
@@ -238,27 +265,55 @@ class TeamsScreen(QWidget):
         self.proxy = sortable(self.model, self)
         self.view = table_view(self, "Teams")
         self.view.setModel(self.proxy)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # kept when read again
         caption = QLabel("&Teams:", self)
         caption.setBuddy(self.view)
         layout.addWidget(caption)
         layout.addWidget(self.view)
+        self.status = ErrorLabel(self)  # why the list could not be read
+        layout.addWidget(self.status)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
         self.new_button.clicked.connect(self.new_team)
         self.edit_button.clicked.connect(self.edit_team)
         self.delete_button.clicked.connect(self.delete_team)
         self.view.activated.connect(self.edit_team)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self._update_buttons()
+        self._widths_set = False  # the first rows read get the width below
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.reload)
         self.reload()
-        self.view.setColumnWidth(0, 200)
 
     def reload(self, select_id: int | None = None) -> None:
+        """Read the teams again (off the GUI thread), keeping the selection, or selecting
+        ``select_id``. Asked again while a reload waits, it is one reload."""
+        if select_id is not None:
+            self._select_next = select_id
+        run(
+            self,
+            self.ctx.people.list_teams,
+            self._loaded,
+            self._load_failed,
+            lane=LISTS,
+            coalesce="reload",
+        )
+
+    def _loaded(self, rows: list[TeamRecord]) -> None:
         current = self.selected()
-        self.model.set_rows(self.ctx.people.list_teams())
-        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        target = select_id if select_id is not None else (current.id if current else None)
+        target, self._select_next = self._select_next, None
+        if target is None and current is not None:
+            target = current.id
+        self.model.set_rows(rows)
+        if not self._widths_set:
+            self._widths_set = True
+            self.view.setColumnWidth(0, 200)
         if target is not None:
             self.select_team(target)
+        self.status.show_message("")
         self._update_buttons()
+
+    def _load_failed(self, failure: Failure) -> None:
+        self.status.show_message(f"The teams could not be read: {failure.message}")
 
     def select_team(self, team_id: int) -> bool:
         return select_record(self.view, team_id)
@@ -271,27 +326,56 @@ class TeamsScreen(QWidget):
         self.edit_button.setEnabled(has)
         self.delete_button.setEnabled(has)
 
-    def _open(self, dialog: TeamDialog) -> TeamDialog:
+    def _open(self, team: TeamRecord | None, users: list[UserRecord]) -> TeamDialog:
+        dialog = TeamDialog(self.ctx, team, users, self)
         dialog.accepted.connect(lambda: self.reload(dialog.saved_id))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
 
-    def new_team(self) -> TeamDialog:
-        return self._open(TeamDialog(self.ctx, None, self))
+    def _read_then_open(
+        self, title: str, read: Callable[[], tuple[TeamRecord | None, list[UserRecord]]]
+    ) -> None:
+        """Read what the team dialog needs (off the GUI thread), then open it."""
+        if self._opening:
+            return
+        self._opening = True
 
-    def edit_team(self, *_args: object) -> TeamDialog | None:
+        def done(found: tuple[TeamRecord | None, list[UserRecord]]) -> None:
+            self._opening = False
+            if found[0] is not None and found[0] != self.selected():
+                self.reload()  # changed since the list was read: the list shows it too
+            self._open(*found)
+
+        def failed(failure: Failure) -> None:
+            self._opening = False
+            messages.error(self, title, failure.message)
+            self.reload()  # the team deleted elsewhere, say: the list shows it
+
+        run(self, read, done, failed)
+
+    def new_team(self) -> None:
+        """Open the dialog for a new team, once the users are read."""
+        people = self.ctx.people
+        self._read_then_open("New Team", lambda: (None, people.list_users()))
+
+    def edit_team(self, *_args: object) -> None:
+        """Open the selected team (as it is now) in the dialog, once read."""
         team = self.selected()
         if team is None:
-            return None
-        return self._open(TeamDialog(self.ctx, team, self))
+            return
+        people, team_id = self.ctx.people, team.id
+        self._read_then_open("Edit Team", lambda: (team_now(people, team_id), people.list_users()))
 
     def delete_team(self) -> None:
         team = self.selected()
-        if team is not None and confirm_and_run(
+        if team is None:
+            return
+        people = self.ctx.people
+        confirm_then_run(
             self,
             "Delete Team",
             f"Delete the team '{team.name}'?",
-            lambda: self.ctx.people.delete_team(team.id),
-        ):
-            self.reload()
+            lambda: people.delete_team(team.id),
+            self.reload,
+        )

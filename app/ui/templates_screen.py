@@ -1,6 +1,12 @@
-"""Campaigns ▸ Email Templates: the template list and the template editor."""
+"""Campaigns ▸ Email Templates: the template list and the template editor.
+
+Nothing here waits for the database on the GUI thread: the list is read on a lane
+(``app.ui.operations``), a template is read before its editor opens, and the editor's
+Save runs off the GUI thread."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -20,10 +26,19 @@ from PySide6.QtWidgets import (
 
 from app.services import placeholders
 from app.services.records import TemplateRecord
+from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.forms import FormDialog
+from app.ui.forms import ErrorLabel, FormDialog
+from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.widgets import confirm_and_run, find_bar, selected_record, table_view
+from app.ui.operations import LISTS, Failure, run
+from app.ui.widgets import (
+    confirm_then_run,
+    find_bar,
+    select_record,
+    selected_record,
+    table_view,
+)
 
 
 class TemplateEditorDialog(FormDialog):
@@ -122,27 +137,30 @@ class TemplateEditorDialog(FormDialog):
         elif self.banner.text().startswith("Unknown placeholder"):
             self.banner.show_message("")
 
-    def save(self) -> None:
-        args = (
-            self.name_edit.text(),
-            self.subject_edit.text(),
-            self.body_edit.toPlainText(),
-            self.html_edit.toPlainText(),
+    def save(self) -> Callable[[], TemplateRecord]:
+        name, subject = self.name_edit.text(), self.subject_edit.text()
+        body, html = self.body_edit.toPlainText(), self.html_edit.toPlainText()
+        templates, template = self.ctx.templates, self.template
+        if template is None:
+            return lambda: templates.create_template(name, subject, body, html)
+        return lambda: templates.update_template(
+            template.id, name, subject, body, html, expected_version=template.version
         )
-        if self.template is None:
-            self.saved_id = self.ctx.templates.create_template(*args).id
-        else:
-            self.saved_id = self.ctx.templates.update_template(
-                self.template.id, *args, expected_version=self.template.version
-            ).id
+
+    def saved(self, result: object) -> None:
+        assert isinstance(result, TemplateRecord)
+        self.saved_id = result.id
 
 
 class TemplatesScreen(QWidget):
-    """The template list with New, Edit and Delete."""
+    """The template list with New, Edit and Delete. The list is read off the GUI thread,
+    again after each change made here and when the change hub says something changed."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._select_next: int | None = None  # to select once the list is read again
+        self._opening = False  # a template is being read for its editor
         layout = QVBoxLayout(self)
         header, self.filter_edit, buttons = find_bar(
             self, "Filter by name or subject", "&New Template…", "&Edit…", "&Delete"
@@ -164,19 +182,48 @@ class TemplatesScreen(QWidget):
         self.proxy = sortable(self.model, self)
         self.view = table_view(self, "Email Templates")
         self.view.setModel(self.proxy)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # kept when read again
         layout.addWidget(self.view)
+        self.status = ErrorLabel(self)  # why the list could not be read
+        layout.addWidget(self.status)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
         self.new_button.clicked.connect(self.new_template)
         self.edit_button.clicked.connect(self.edit_template)
         self.delete_button.clicked.connect(self.delete_template)
         self.view.doubleClicked.connect(self.edit_template)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self._update_buttons()
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.reload)
         self.reload()
 
-    def reload(self) -> None:
-        self.model.set_rows(self.ctx.templates.list_templates())
-        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    def reload(self, select_id: int | None = None) -> None:
+        """Read the templates again (off the GUI thread), keeping the selection, or
+        selecting ``select_id``. Asked again while a reload waits, it is one reload."""
+        if select_id is not None:
+            self._select_next = select_id
+        run(
+            self,
+            self.ctx.templates.list_templates,
+            self._loaded,
+            self._load_failed,
+            lane=LISTS,
+            coalesce="reload",
+        )
+
+    def _loaded(self, rows: list[TemplateRecord]) -> None:
+        current = self.selected()
+        target, self._select_next = self._select_next, None
+        if target is None and current is not None:
+            target = current.id
+        self.model.set_rows(rows)
+        if target is not None:
+            select_record(self.view, target)
+        self.status.show_message("")
         self._update_buttons()
+
+    def _load_failed(self, failure: Failure) -> None:
+        self.status.show_message(f"The email templates could not be read: {failure.message}")
 
     def selected(self) -> TemplateRecord | None:
         return selected_record(self.view)
@@ -186,31 +233,55 @@ class TemplatesScreen(QWidget):
         self.edit_button.setEnabled(has)
         self.delete_button.setEnabled(has)
 
-    def new_template(self) -> TemplateEditorDialog:
-        dialog = TemplateEditorDialog(self.ctx, None, self)
-        dialog.accepted.connect(self.reload)
+    def _open(self, dialog: TemplateEditorDialog) -> TemplateEditorDialog:
+        dialog.accepted.connect(lambda: self.reload(dialog.saved_id))
+        dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
 
-    def edit_template(self, *_args: object) -> TemplateEditorDialog | None:
+    def new_template(self) -> TemplateEditorDialog:
+        return self._open(TemplateEditorDialog(self.ctx, None, self))
+
+    def _read_template(self, title: str, then: Callable[[TemplateRecord], object]) -> None:
+        """Read the selected template as it is now (off the GUI thread), then ``then``."""
         template = self.selected()
-        if template is None:
-            return None
-        dialog = TemplateEditorDialog(self.ctx, self.ctx.templates.get_template(template.id), self)
-        dialog.accepted.connect(self.reload)
-        dialog.open()
-        return dialog
+        if template is None or self._opening:
+            return
+        self._opening = True
+        templates, template_id = self.ctx.templates, template.id
+
+        def read(found: TemplateRecord) -> None:
+            self._opening = False
+            if found != self.selected():
+                self.reload()  # changed since the list was read: the list shows it too
+            then(found)
+
+        def failed(failure: Failure) -> None:
+            self._opening = False
+            messages.error(self, title, failure.message)
+            self.reload()  # deleted elsewhere, say: the list shows it
+
+        run(self, lambda: templates.get_template(template_id), read, failed)
+
+    def edit_template(self, *_args: object) -> None:
+        """Open the selected template in the editor, once it is read."""
+        self._read_template(
+            "Edit Email Template",
+            lambda found: self._open(TemplateEditorDialog(self.ctx, found, self)),
+        )
 
     def delete_template(self) -> None:
-        template = self.selected()
-        if template is None:
-            return
-        used = [c.title for c in self.ctx.templates.get_template(template.id).campaigns]
+        """Ask (naming the campaigns the template is assigned to, as read now), then delete."""
+        self._read_template("Delete Email Template", self._confirm_delete)
+
+    def _confirm_delete(self, template: TemplateRecord) -> None:
+        used = [c.title for c in template.campaigns]
         where = f" It is assigned to: {', '.join(used)}." if used else ""
-        if confirm_and_run(
+        templates = self.ctx.templates
+        confirm_then_run(
             self,
             "Delete Email Template",
             f"Delete the template '{template.name}'?{where}",
-            lambda: self.ctx.templates.delete_template(template.id),
-        ):
-            self.reload()
+            lambda: templates.delete_template(template.id),
+            self.reload,
+        )

@@ -1,6 +1,12 @@
-"""Administration ▸ Users: the user list, the user editor and Set Password."""
+"""Administration ▸ Users: the user list, the user editor and Set Password.
+
+Nothing here waits for the database on the GUI thread: the list is read on a lane
+(``app.ui.operations``), the user and the teams are read before the editor opens, and
+the saves (with the password's hashing) run off the GUI thread."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -15,16 +21,18 @@ from PySide6.QtWidgets import (
 
 from app.domain.enums import Role
 from app.services.auth import MIN_PASSWORD_LENGTH
-from app.services.errors import ValidationError
-from app.services.people import DISPLAY_NAME, EMAIL, LOGIN, ROLE, UserData
-from app.services.records import UserRecord
+from app.services.errors import NotFound, ValidationError
+from app.services.people import DISPLAY_NAME, EMAIL, LOGIN, ROLE, PeopleService, UserData
+from app.services.records import TeamRecord, UserRecord
+from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.forms import FormDialog, combo_select_data
+from app.ui.forms import ErrorLabel, FormDialog, combo_select_data
 from app.ui.messages import messages
 from app.ui.models import Column, RecordTableModel, sortable
+from app.ui.operations import LISTS, Failure, run
 from app.ui.teams_screen import CheckList
 from app.ui.widgets import (
-    confirm_and_run,
+    confirm_then_run,
     find_bar,
     select_record,
     selected_record,
@@ -52,10 +60,15 @@ def check_passwords_match(password: str, confirmation: str) -> None:
 
 
 class UserDialog(FormDialog):
-    """Create or edit a user; a new user gets a password (optional) typed twice."""
+    """Create or edit a user; a new user gets a password (optional) typed twice. The teams
+    to choose from (``teams``) are read before the dialog opens."""
 
     def __init__(
-        self, ctx: AppContext, user: UserRecord | None, parent: QWidget | None = None
+        self,
+        ctx: AppContext,
+        user: UserRecord | None,
+        teams: Sequence[TeamRecord],
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, "Edit User" if user else "New User")
         self.ctx, self.user = ctx, user
@@ -101,7 +114,7 @@ class UserDialog(FormDialog):
         self.finish_layout()
 
         self.teams.model.set_items(
-            [(t.id, t.name) for t in ctx.people.list_teams()],
+            [(t.id, t.name) for t in teams],
             {t.id for t in user.teams} if user else set(),
         )
         self.teams.model.checked_changed.connect(self.mark_dirty)
@@ -132,14 +145,18 @@ class UserDialog(FormDialog):
             team_ids=self.teams.model.checked_ids(),
         )
 
-    def save(self) -> None:
-        if self.user is not None:
-            self.saved_id = self.ctx.people.update_user(self.user.id, self.data()).id
-            return
+    def save(self) -> Callable[[], UserRecord]:
+        data, people, user = self.data(), self.ctx.people, self.user
+        if user is not None:
+            return lambda: people.update_user(user.id, data)
         assert self.password_edit is not None and self.confirm_edit is not None
         password, confirmation = self.password_edit.text(), self.confirm_edit.text()
         check_passwords_match(password, confirmation)
-        self.saved_id = self.ctx.people.create_user(self.data(), password or None).id
+        return lambda: people.create_user(data, password or None)  # hashed off the GUI thread
+
+    def saved(self, result: object) -> None:
+        assert isinstance(result, UserRecord)
+        self.saved_id = result.id
 
 
 class PasswordDialog(FormDialog):
@@ -166,17 +183,31 @@ class PasswordDialog(FormDialog):
         self.set_loaded()
         self.resize(420, 200)
 
-    def save(self) -> None:
-        check_passwords_match(self.password_edit.text(), self.confirm_edit.text())
-        self.ctx.people.set_password(self.user.id, self.password_edit.text())
+    def save(self) -> Callable[[], None]:
+        password = self.password_edit.text()
+        check_passwords_match(password, self.confirm_edit.text())
+        people, user_id = self.ctx.people, self.user.id
+        return lambda: people.set_password(user_id, password)  # hashed off the GUI thread
+
+
+def user_now(people: PeopleService, user_id: int) -> UserRecord:
+    """The user ``user_id`` as they are now (off the GUI thread)."""
+    for user in people.list_users():
+        if user.id == user_id:
+            return user
+    raise NotFound("The user no longer exists (they may have been deleted by someone else).")
 
 
 class UsersScreen(QWidget):
-    """The user list with New, Edit, Delete and Set Password."""
+    """The user list with New, Edit, Delete and Set Password. The list is read off the
+    GUI thread, again after each change made here and when the change hub says something
+    changed."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._select_next: int | None = None  # to select once the list is read again
+        self._opening = False  # what a dialog needs is being read
         layout = QVBoxLayout(self)
         header, self.filter_edit, buttons = find_bar(
             self,
@@ -202,10 +233,13 @@ class UsersScreen(QWidget):
         self.proxy = sortable(self.model, self)
         self.view = table_view(self, "Users")
         self.view.setModel(self.proxy)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # kept when read again
         caption = QLabel("&Users:", self)
         caption.setBuddy(self.view)
         layout.addWidget(caption)
         layout.addWidget(self.view)
+        self.status = ErrorLabel(self)  # why the list could not be read
+        layout.addWidget(self.status)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
         self.new_button.clicked.connect(self.new_user)
         self.edit_button.clicked.connect(self.edit_user)
@@ -213,18 +247,43 @@ class UsersScreen(QWidget):
         self.password_button.clicked.connect(self.set_password)
         self.view.activated.connect(self.edit_user)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self._update_buttons()
+        self._widths_set = False  # the first rows read get the widths below
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.reload)
         self.reload()
-        for column, width in ((0, 110), (1, 170), (2, 190), (3, 100), (4, 190)):
-            self.view.setColumnWidth(column, width)
 
     def reload(self, select_id: int | None = None) -> None:
+        """Read the users again (off the GUI thread), keeping the selection, or selecting
+        ``select_id``. Asked again while a reload waits, it is one reload."""
+        if select_id is not None:
+            self._select_next = select_id
+        run(
+            self,
+            self.ctx.people.list_users,
+            self._loaded,
+            self._load_failed,
+            lane=LISTS,
+            coalesce="reload",
+        )
+
+    def _loaded(self, rows: list[UserRecord]) -> None:
         current = self.selected()
-        self.model.set_rows(self.ctx.people.list_users())
-        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        target = select_id if select_id is not None else (current.id if current else None)
+        target, self._select_next = self._select_next, None
+        if target is None and current is not None:
+            target = current.id
+        self.model.set_rows(rows)
+        if not self._widths_set:
+            self._widths_set = True
+            for column, width in ((0, 110), (1, 170), (2, 190), (3, 100), (4, 190)):
+                self.view.setColumnWidth(column, width)
         if target is not None:
             self.select_user(target)
+        self.status.show_message("")
         self._update_buttons()
+
+    def _load_failed(self, failure: Failure) -> None:
+        self.status.show_message(f"The users could not be read: {failure.message}")
 
     def select_user(self, user_id: int) -> bool:
         return select_record(self.view, user_id)
@@ -239,20 +298,46 @@ class UsersScreen(QWidget):
         # The service refuses it too; disabling says so before the click.
         self.delete_button.setEnabled(user is not None and user.id != self.ctx.actor.user_id)
 
-    def _open(self, dialog: UserDialog) -> UserDialog:
+    def _open(self, user: UserRecord | None, teams: list[TeamRecord]) -> UserDialog:
+        dialog = UserDialog(self.ctx, user, teams, self)
         dialog.accepted.connect(lambda: self.reload(dialog.saved_id))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
 
-    def new_user(self) -> UserDialog:
-        return self._open(UserDialog(self.ctx, None, self))
+    def _read_then_open(
+        self, title: str, read: Callable[[], tuple[UserRecord | None, list[TeamRecord]]]
+    ) -> None:
+        """Read what the user dialog needs (off the GUI thread), then open it."""
+        if self._opening:
+            return
+        self._opening = True
 
-    def edit_user(self, *_args: object) -> UserDialog | None:
+        def done(found: tuple[UserRecord | None, list[TeamRecord]]) -> None:
+            self._opening = False
+            if found[0] is not None and found[0] != self.selected():
+                self.reload()  # changed since the list was read: the list shows it too
+            self._open(*found)
+
+        def failed(failure: Failure) -> None:
+            self._opening = False
+            messages.error(self, title, failure.message)
+            self.reload()  # the user deleted elsewhere, say: the list shows it
+
+        run(self, read, done, failed)
+
+    def new_user(self) -> None:
+        """Open the dialog for a new user, once the teams are read."""
+        people = self.ctx.people
+        self._read_then_open("New User", lambda: (None, people.list_teams()))
+
+    def edit_user(self, *_args: object) -> None:
+        """Open the selected user (as they are now) in the dialog, once read."""
         user = self.selected()
         if user is None:
-            return None
-        return self._open(UserDialog(self.ctx, user, self))
+            return
+        people, user_id = self.ctx.people, user.id
+        self._read_then_open("Edit User", lambda: (user_now(people, user_id), people.list_teams()))
 
     def set_password(self) -> PasswordDialog | None:
         user = self.selected()
@@ -270,11 +355,14 @@ class UsersScreen(QWidget):
 
     def delete_user(self) -> None:
         user = self.selected()
-        if user is not None and confirm_and_run(
+        if user is None:
+            return
+        people = self.ctx.people
+        confirm_then_run(
             self,
             "Delete User",
             f"Delete the user '{user.display_name}' ({user.login})? "
             "To keep their history but stop them signing in, clear Active instead.",
-            lambda: self.ctx.people.delete_user(user.id),
-        ):
-            self.reload()
+            lambda: people.delete_user(user.id),
+            self.reload,
+        )

@@ -28,7 +28,12 @@ from app.ui.forms import plain
 from app.ui.settings_screen import SettingsScreen
 from app.ui.teams_screen import CheckList, TeamDialog, TeamsScreen
 from app.ui.users_screen import PasswordDialog, UserDialog, UsersScreen
+from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
+
+# Nothing of these screens may wait for the database on the GUI thread: the test's own
+# set-up and checks use the database directly (``demo_db``), never the screens' context.
+pytestmark = pytest.mark.no_gui_sql
 
 # ---- helpers ----------------------------------------------------------------
 
@@ -42,6 +47,7 @@ def show(qtbot, widget: QWidget, width: int = 1000, height: int = 600) -> QWidge
     qtbot.addWidget(widget)
     widget.resize(width, height)
     widget.show()
+    settle_operations()  # what it shows is read off the GUI thread
     return widget
 
 
@@ -59,9 +65,10 @@ def save_button(dialog) -> QAbstractButton:  # type: ignore[no-untyped-def]
 
 
 def save_and_close(qtbot, dialog) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(dialog.finished, timeout=2000):
+    accepted = dialog.DialogCode.Accepted.value
+    with qtbot.waitSignal(dialog.finished, timeout=2000) as closed:
         click(qtbot, save_button(dialog))
-    assert dialog.result() == dialog.DialogCode.Accepted
+    assert closed.args == [accepted]  # (the dialog itself may be deleted by now)
 
 
 def retype(qtbot, edit: QLineEdit, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -111,12 +118,18 @@ def field_error(form, name: str) -> QLabel:  # type: ignore[no-untyped-def]
     return error
 
 
-def open_dialog(qtbot, screen: QWidget, button: QAbstractButton, kind: type):  # type: ignore[no-untyped-def]
-    click(qtbot, button)
+def opened(qtbot, screen: QWidget, kind: type):  # type: ignore[no-untyped-def]
+    """The one dialog of ``kind`` open over ``screen``, once what it needed was read."""
+    settle_operations()
     dialogs = [d for d in screen.findChildren(kind) if d.isVisible()]
     assert len(dialogs) == 1, dialogs
     qtbot.waitUntil(lambda: QApplication.activeWindow() is dialogs[0], timeout=1000)
     return dialogs[0]
+
+
+def open_dialog(qtbot, screen: QWidget, button: QAbstractButton, kind: type):  # type: ignore[no-untyped-def]
+    click(qtbot, button)
+    return opened(qtbot, screen, kind)
 
 
 # ---- teams ------------------------------------------------------------------
@@ -208,10 +221,11 @@ def test_deleting_a_team_assigned_to_campaigns_names_them(qtbot, teams, answers)
     assert "Escalations" in column(teams.view, 0)
 
 
-def test_deleting_an_unassigned_team_removes_it(qtbot, teams, ctx, answers):  # type: ignore[no-untyped-def]
+def test_deleting_an_unassigned_team_removes_it(qtbot, teams, demo_db, admin, answers):  # type: ignore[no-untyped-def]
     shown, replies = answers
-    ctx.people.create_team(TeamData("Night Shift"))
+    PeopleService(demo_db, admin).create_team(TeamData("Night Shift"))
     teams.reload()
+    settle_operations()
     select_row(teams.view, "Night Shift")
     replies.append(False)  # the user thinks again
     click(qtbot, teams.delete_button)
@@ -219,6 +233,59 @@ def test_deleting_an_unassigned_team_removes_it(qtbot, teams, ctx, answers):  # 
     click(qtbot, teams.delete_button)
     assert "Night Shift" not in column(teams.view, 0)
     assert [kind for kind, _text in shown] == ["confirm", "confirm"]
+
+
+def test_edit_opens_the_team_as_it_is_now(qtbot, teams, demo_db, admin):  # type: ignore[no-untyped-def]
+    select_row(teams.view, "Front Line")
+    people = PeopleService(demo_db, admin)
+    front = next(t for t in people.list_teams() if t.name == "Front Line")
+    alice = next(u for u in front.members if u.login == "alice")
+    # Changed elsewhere after the list was read: the dialog shows the team as it is now.
+    people.update_team(
+        front.id,
+        TeamData(
+            front.name,
+            "Changed elsewhere",
+            front.is_public,
+            [u.id for u in front.members if u.id != alice.id],
+        ),
+    )
+    dialog = open_dialog(qtbot, teams, teams.edit_button, TeamDialog)
+    assert dialog.description_edit.toPlainText() == "Changed elsewhere"
+    assert "Alice Agent (alice)" not in dialog.members.model.checked_texts()
+    assert row_of(teams.view, "Front Line")["Members"] == "2"  # the list read again too
+
+
+def test_a_team_deleted_elsewhere_is_said_and_dropped(qtbot, teams, demo_db, admin, answers):  # type: ignore[no-untyped-def]
+    shown, _replies = answers
+    people = PeopleService(demo_db, admin)
+    night = people.create_team(TeamData("Night Shift"))
+    teams.reload()
+    settle_operations()
+    select_row(teams.view, "Night Shift")
+    people.delete_team(night.id)
+    click(qtbot, teams.edit_button)
+    assert shown == [
+        ("error", "The team no longer exists (it may have been deleted by someone else).")
+    ]
+    assert not [d for d in teams.findChildren(TeamDialog) if d.isVisible()]
+    assert "Night Shift" not in column(teams.view, 0)
+
+
+def test_the_lists_are_read_again_when_the_change_hub_fires(qtbot, teams, users, demo_db, admin):  # type: ignore[no-untyped-def]
+    people = PeopleService(demo_db, admin)
+    people.create_team(TeamData("Night Shift"))
+    select_row(teams.view, "Sales Desk")
+    teams.watcher.changed.emit()  # as the hub does when something changed
+    settle_operations()
+    assert "Night Shift" in column(teams.view, 0)
+    assert teams.selected().name == "Sales Desk"  # the selection survives
+    bob = next(u for u in people.list_users() if u.login == "bob")
+    people.set_password(bob.id, "another-pass")  # nothing the list shows
+    people.delete_user(bob.id)
+    users.watcher.changed.emit()
+    settle_operations()
+    assert "bob" not in column(users.view, 0)
 
 
 def test_escape_with_unsaved_changes_asks_first(qtbot, teams, answers):  # type: ignore[no-untyped-def]
@@ -319,7 +386,7 @@ def test_invalid_email_is_shown_next_to_the_field_and_typing_is_kept(qtbot, user
     assert row_of(users.view, "jgrosse")["Email Address"] == "jg@example.com"
 
 
-def test_password_mismatch_is_shown_next_to_the_confirmation(qtbot, users, ctx):  # type: ignore[no-untyped-def]
+def test_password_mismatch_is_shown_next_to_the_confirmation(qtbot, users, demo_db, admin):  # type: ignore[no-untyped-def]
     dialog = open_dialog(qtbot, users, users.new_button, UserDialog)
     fill_new_user(qtbot, dialog, "s3cret-pass", "s3cret-pasz")
     click(qtbot, save_button(dialog))
@@ -337,7 +404,7 @@ def test_password_mismatch_is_shown_next_to_the_confirmation(qtbot, users, ctx):
     assert not error.isVisible()
     password_error = field_error(dialog, "Password")
     assert password_error.isVisible() and "at least 8 characters" in password_error.text()
-    assert "jgrosse" not in [u.login for u in ctx.people.list_users()]
+    assert "jgrosse" not in [u.login for u in PeopleService(demo_db, admin).list_users()]
 
 
 def test_edit_a_user_and_keep_the_last_administrator(qtbot, users):  # type: ignore[no-untyped-def]
@@ -359,6 +426,29 @@ def test_edit_a_user_and_keep_the_last_administrator(qtbot, users):  # type: ign
     assert dialog.isVisible()
     assert "last active administrator" in field_error(dialog, "Role").text()
     assert not dialog.active_check.isChecked()
+
+
+def test_the_buttons_are_off_while_a_password_is_saved(qtbot, users, demo_db, answers):  # type: ignore[no-untyped-def]
+    """The password is hashed (scrypt, a good part of a second) off the GUI thread: the
+    dialog stays open with its buttons off, and Escape waits for the outcome."""
+    shown, _ = answers
+    select_row(users.view, "alice")
+    dialog = open_dialog(qtbot, users, users.password_button, PasswordDialog)
+    type_text(qtbot, dialog.password_edit, "new-pässword")
+    type_text(qtbot, dialog.confirm_edit, "new-pässword")
+    closed: list[int] = []
+    dialog.finished.connect(closed.append)
+    dialog.try_save()  # as the Save button does, without waiting for the outcome
+    assert dialog.saving
+    assert not save_button(dialog).isEnabled()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Cancel).isEnabled()
+    dialog.reject()  # Escape meanwhile: the save's outcome decides
+    dialog.try_save()  # a second Save is not a second save
+    assert dialog.isVisible() and shown == []
+    settle_operations()
+    assert closed == [dialog.DialogCode.Accepted.value]
+    assert shown == [("info", "The password of alice has been changed.")]
+    assert sign_in(demo_db, "alice", "new-pässword").login == "alice"
 
 
 def test_set_password(qtbot, users, demo_db, answers):  # type: ignore[no-untyped-def]
@@ -408,7 +498,7 @@ def test_settings_show_the_saved_values(settings):  # type: ignore[no-untyped-de
     assert re.fullmatch(r"Now: \d{4}-\d\d-\d\d \d\d:\d\d", settings.date_example.text())
 
 
-def test_invalid_time_zone_is_shown_next_to_the_field(qtbot, settings, ctx):  # type: ignore[no-untyped-def]
+def test_invalid_time_zone_is_shown_next_to_the_field(qtbot, settings, ctx, demo_db, admin):  # type: ignore[no-untyped-def]
     retype(qtbot, timezone_edit(settings), "Mars/Olympus")
     click(qtbot, settings.save_button)
     error = field_error(settings, "Time Zone")
@@ -419,7 +509,7 @@ def test_invalid_time_zone_is_shown_next_to_the_field(qtbot, settings, ctx):  # 
     assert settings.timezone_combo.currentText() == "Mars/Olympus"
     assert timezone_edit(settings).selectedText() == "Mars/Olympus"
     assert settings.dirty
-    assert ctx.settings.get().timezone == "Australia/Sydney"
+    assert SettingsService(demo_db, admin).get().timezone == "Australia/Sydney"
     assert ctx.timezone == "Australia/Sydney"
 
 
@@ -437,7 +527,7 @@ def test_date_format_example_follows_typing(qtbot, settings):  # type: ignore[no
     assert re.fullmatch(r"Now: \d\d\.\d\d\.\d{4}", settings.date_example.text())
 
 
-def test_valid_settings_are_saved_and_reloaded(qtbot, settings, ctx):  # type: ignore[no-untyped-def]
+def test_valid_settings_are_saved_and_reloaded(qtbot, settings, ctx, demo_db, admin):  # type: ignore[no-untyped-def]
     retype(qtbot, settings.name_edit, "Größe GmbH – 5 € 日本語")
     retype(qtbot, timezone_edit(settings), "Europe/Berlin")
     retype(qtbot, settings.date_format_edit, "dd.MM.yyyy HH:mm")
@@ -456,7 +546,7 @@ def test_valid_settings_are_saved_and_reloaded(qtbot, settings, ctx):  # type: i
     assert settings.status.text() == "The settings have been saved."
     assert not settings.dirty
     assert (ctx.timezone, ctx.date_format) == ("Europe/Berlin", "dd.MM.yyyy HH:mm")
-    org = ctx.settings.get()
+    org = SettingsService(demo_db, admin).get()
     assert org.name == "Größe GmbH – 5 € 日本語"
     assert org.default_channel is not None and org.default_channel.name == "Sales mailbox"
     assert org.max_message_size == 30 * 1024 * 1024
@@ -470,8 +560,9 @@ def test_valid_settings_are_saved_and_reloaded(qtbot, settings, ctx):  # type: i
 
     # Saving again works: the screen holds the new version.
     settings.channel_combo.setCurrentIndex(0)
-    assert settings.try_save()
-    assert ctx.settings.get().default_channel_id is None
+    with qtbot.waitSignal(settings.saved, timeout=2000):
+        assert settings.try_save()
+    assert SettingsService(demo_db, admin).get().default_channel_id is None
 
 
 def test_settings_changed_elsewhere_are_not_overwritten(qtbot, settings, demo_db, admin):  # type: ignore[no-untyped-def]
@@ -481,6 +572,27 @@ def test_settings_changed_elsewhere_are_not_overwritten(qtbot, settings, demo_db
     assert "changed by someone else" in settings.banner.text()
     assert settings.name_edit.text() == "Mine"
     assert SettingsService(demo_db, admin).get().name == "Other Name"
+
+
+def test_save_and_revert_are_off_while_the_settings_are_saved(qtbot, settings, demo_db, admin):  # type: ignore[no-untyped-def]
+    retype(qtbot, settings.name_edit, "Größe GmbH")
+    saved: list[bool] = []
+    settings.saved.connect(lambda: saved.append(True))
+    assert settings.try_save()  # as the Save button does, without waiting for the outcome
+    assert settings.busy
+    assert not settings.save_button.isEnabled() and not settings.revert_button.isEnabled()
+    assert not settings.try_save()  # a second Save is not a second save
+    settings.name_edit.insert(" 日本語")  # typed while it is saved: kept
+    settle_operations()
+    assert saved == [True]
+    assert settings.save_button.isEnabled() and settings.revert_button.isEnabled()
+    assert settings.status.text() == "The settings have been saved."
+    assert SettingsService(demo_db, admin).get().name == "Größe GmbH"
+    assert settings.name_edit.text() == "Größe GmbH 日本語" and settings.dirty
+    with qtbot.waitSignal(settings.saved, timeout=2000):  # over the version just saved
+        click(qtbot, settings.save_button)
+    assert SettingsService(demo_db, admin).get().name == "Größe GmbH 日本語"
+    assert not settings.dirty
 
 
 def test_leaving_settings_with_unsaved_changes_asks(qtbot, settings, answers):  # type: ignore[no-untyped-def]
@@ -546,14 +658,17 @@ def test_every_window_is_keyboard_friendly(qtbot, teams, users, settings, answer
     assert_keyboard_friendly(qtbot, teams, teams.filter_edit)
     assert_keyboard_friendly(qtbot, users, users.filter_edit)
     assert_keyboard_friendly(qtbot, settings, settings.name_edit)
-    team_dialog = teams.new_team()
+    teams.new_team()
+    team_dialog = opened(qtbot, teams, TeamDialog)
     assert_keyboard_friendly(qtbot, team_dialog, team_dialog.name_edit)
     team_dialog.done(0)
-    new_user = users.new_user()
+    users.new_user()
+    new_user = opened(qtbot, users, UserDialog)
     assert_keyboard_friendly(qtbot, new_user, new_user.login_edit)
     new_user.done(0)
     select_row(users.view, "bob")
-    edit_user = users.edit_user()
+    users.edit_user()
+    edit_user = opened(qtbot, users, UserDialog)
     assert_keyboard_friendly(qtbot, edit_user, edit_user.login_edit)
     edit_user.done(0)
     password = users.set_password()
@@ -565,7 +680,8 @@ def test_models_pass_the_model_tester(qtbot, teams, users, qtmodeltester):  # ty
     qtmodeltester.check(teams.proxy)
     qtmodeltester.check(users.model)
     qtmodeltester.check(users.proxy)
-    dialog = users.new_user()
+    users.new_user()
+    dialog = opened(qtbot, users, UserDialog)
     assert dialog.teams.model.rowCount() == 3
     qtmodeltester.check(dialog.teams.model)
     qtmodeltester.check(dialog.teams.proxy)
