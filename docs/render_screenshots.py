@@ -21,8 +21,18 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 OUT = ROOT / "docs" / "screenshots"
 
 
-def save(widget: QWidget, name: str) -> None:
+def settle() -> None:
+    """What the screens asked of the database has arrived and is shown."""
+    from app.ui.operations import operations
+
+    for _ in range(3):
+        QApplication.processEvents()
+        operations().wait_idle(30)
     QApplication.processEvents()
+
+
+def save(widget: QWidget, name: str) -> None:
+    settle()
     path = OUT / f"{name}.png"
     widget.grab().save(str(path))
     print(f"wrote {path.relative_to(ROOT)}")
@@ -31,7 +41,7 @@ def save(widget: QWidget, name: str) -> None:
 def render_sign_in(db) -> None:  # type: ignore[no-untyped-def]
     """The sign-in dialog at its own size: with the screenshots' font, and with a large one
     (28 points, as a user with poor sight may set it)."""
-    from app.ui.sign_in import SignInDialog
+    from app.ui.sign_in import SignInDialog, read_accounts
 
     app = QApplication.instance()
     assert isinstance(app, QApplication)
@@ -40,7 +50,7 @@ def render_sign_in(db) -> None:  # type: ignore[no-untyped-def]
         font = QFont(usual)
         font.setPointSize(points)
         app.setFont(font)
-        sign_in = SignInDialog(db)
+        sign_in = SignInDialog(db, accounts=read_accounts(db))
         sign_in.show()
         save(sign_in, name)
         sign_in.close()

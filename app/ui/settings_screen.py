@@ -257,9 +257,7 @@ class SettingsScreen(QWidget):
 
     def _saved(self, org: OrganisationSettings, edits: int) -> None:
         self._set_busy(False)
-        # What the rest of the window shows (AppContext.refresh_settings, without a read).
-        self.ctx.timezone, self.ctx.date_format = org.timezone, org.date_format
-        self.ctx.organisation_name = org.name
+        self.ctx.apply_settings(org)  # what the rest of the window shows
         if edits == self._edits:
             self._show(org)
         else:  # typed while it was saved: kept, to be saved over this version
