@@ -10,7 +10,11 @@ from PySide6.QtWidgets import QCheckBox
 from app.ui.campaign_config import CampaignConfigurationScreen, TemplatePickerDialog
 from app.ui.campaign_dialog import EditEmailCampaignDialog, NewCampaignDialog
 from app.ui.models import ROW_ROLE
+from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
+
+# Nothing of these screens may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 
 @pytest.fixture
@@ -19,6 +23,7 @@ def screen(qtbot, demo_db, supervisor, make_ctx):  # type: ignore[no-untyped-def
     qtbot.addWidget(widget)
     widget.resize(1200, 800)
     widget.show()
+    qtbot.waitExposed(widget)  # and its lists read
     return widget
 
 
@@ -203,6 +208,7 @@ def test_edit_a_campaign_and_a_conflict_with_another_supervisor(qtbot, screen, d
     screen.select_campaign(
         next(c.id for c in screen.campaign_model.rows() if c.title == "Sales Leads")
     )
+    settle_operations()
     click(qtbot, screen.edit_campaign_button)
     dialog = screen.findChild(EditEmailCampaignDialog)
     assert dialog.title_edit.text() == "Sales Leads"
@@ -239,6 +245,7 @@ def test_add_and_delete_a_template_in_campaign_details(qtbot, screen, answers): 
     screen.select_campaign(
         next(c.id for c in screen.campaign_model.rows() if c.title == "Sales Leads")
     )
+    settle_operations()  # its details are read
     details = screen.details
 
     def listed() -> list[str]:
@@ -277,6 +284,7 @@ def test_deleting_a_group_with_campaigns_shows_which(qtbot, screen, answers):  #
 def test_models_pass_the_model_tester(qtbot, screen, qtmodeltester):  # type: ignore[no-untyped-def]
     choose_group(qtbot, screen, "Sales")
     screen.select_campaign(screen.campaign_model.rows()[0].id)
+    settle_operations()
     qtmodeltester.check(screen.group_model)
     qtmodeltester.check(screen.campaign_model)
     qtmodeltester.check(screen.details.template_model)
