@@ -155,6 +155,7 @@ class CampaignDetails(QGroupBox):
         self.campaign: CampaignWithAssignments | None = None
         self._default_channel: str | None = None
         self.wanted_id: int | None = None  # the campaign to show (it may still be read)
+        self._asked = 0  # only the latest reading is shown
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.values: dict[str, QLabel] = {}
@@ -215,8 +216,11 @@ class CampaignDetails(QGroupBox):
     # ---- showing ------------------------------------------------------------
     def show_campaign(self, campaign_id: int | None) -> None:
         """Show the campaign ``campaign_id`` (read off the GUI thread), or none. Another
-        campaign than the one shown is blank until it is read: nothing is done to the
-        wrong one meanwhile."""
+        campaign than the one shown is blank until it is read (nothing is done to the
+        wrong one meanwhile), and read on the interactive lane: the user waits for it; the
+        one shown is read again on the lists' lane, never ahead of a save."""
+        self._asked += 1
+        asked, again = self._asked, campaign_id == self.wanted_id
         self.wanted_id = campaign_id
         if campaign_id is None:
             self._show(None)
@@ -231,23 +235,23 @@ class CampaignDetails(QGroupBox):
             return campaigns.get_campaign(campaign_id), default
 
         def failed(failure: Failure) -> None:
-            if self.wanted_id == campaign_id:
+            if asked == self._asked:
                 self._show(None, note=failure.message)
 
         run(
             self,
             read,
-            lambda found: self._read(campaign_id, *found),
+            lambda found: self._read(asked, *found),
             failed,
-            lane=INTERACTIVE,
+            lane=LISTS if again else INTERACTIVE,
             coalesce="campaign",
         )
 
     def _read(
-        self, campaign_id: int, campaign: CampaignWithAssignments, default_channel: str | None
+        self, asked: int, campaign: CampaignWithAssignments, default_channel: str | None
     ) -> None:
-        if self.wanted_id != campaign_id:
-            return  # another campaign was chosen meanwhile
+        if asked != self._asked:
+            return  # asked again since (another campaign, or after a change)
         if campaign == self.campaign and default_channel == self._default_channel:
             return  # as shown: the selected template stays selected
         self._show(campaign, default_channel)
@@ -408,6 +412,7 @@ class CampaignConfigurationScreen(QWidget):
         self._select_group_id: int | None = None
         self._select_campaign_id: int | None = None
         self._campaigns_asked = 0  # only the latest reading of the campaign list is shown
+        self._restoring = False  # the list is being filled: its selection is not the user's
         self._opening: Job[Any] | None = None  # the reading a dialog waits for to open
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         layout = QVBoxLayout(self)
@@ -584,14 +589,18 @@ class CampaignConfigurationScreen(QWidget):
             self.campaigns_label.setText("&Campaigns — select a group and press Show")
         else:
             self.campaigns_label.setText(f"&Campaigns in {group.name.replace('&', '&&')}")
-        if rows != self.campaign_model.rows():  # else the list stays as it is
-            current = self.selected_campaign()
-            self.campaign_model.set_rows(rows)
-            self.campaign_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-            wanted = wanted or (current.id if current else None)
-        if wanted is not None:
-            self.select_campaign(wanted)
-        self._campaign_selected()
+        self._restoring = True
+        try:
+            if rows != self.campaign_model.rows():  # else the list stays as it is
+                current = self.selected_campaign()
+                self.campaign_model.set_rows(rows)
+                self.campaign_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+                wanted = wanted or (current.id if current else None)
+            if wanted is not None:
+                self.select_campaign(wanted)
+        finally:
+            self._restoring = False
+        self._campaign_selected()  # read again (it may have changed too)
 
     def selected_campaign(self) -> CampaignRecord | None:
         return selected_record(self.campaign_view)  # type: ignore[no-any-return]
@@ -600,6 +609,8 @@ class CampaignConfigurationScreen(QWidget):
         return select_record(self.campaign_view, campaign_id)
 
     def _campaign_selected(self, *_args: QItemSelection) -> None:
+        if self._restoring:
+            return
         campaign = self.selected_campaign()
         self.details.show_campaign(campaign.id if campaign else None)
         self._update_buttons()
