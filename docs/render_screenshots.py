@@ -121,9 +121,10 @@ def main() -> int:
         from app.db import migrate
         from app.db.engine import Database
         from app.services import auth, demo
-        from app.ui.campaign_dialog import EditEmailCampaignDialog
+        from app.ui.campaign_dialog import EditEmailCampaignDialog, read_dialog_data
         from app.ui.context import AppContext
         from app.ui.main_window import MainWindow
+        from app.ui.operations import operations
 
         app = QApplication.instance() or QApplication(sys.argv)
         app.setFont(QFont("DejaVu Sans", 10))
@@ -141,6 +142,7 @@ def main() -> int:
         window.resize(1280, 800)
         window.show()
         screen = window.open_configuration()
+        operations().wait_idle(30)  # the screen reads its lists off the GUI thread
         model = screen.group_model
         index = model.match(
             model.index(0, 0),
@@ -153,13 +155,15 @@ def main() -> int:
             index, QItemSelectionModel.SelectionFlag.ClearAndSelect
         )
         screen.show_selected_group()
+        operations().wait_idle(30)
         screen.select_campaign(
             next(c.id for c in screen.campaign_model.rows() if c.title == "Orders")
         )
+        operations().wait_idle(30)
         save(window, "campaign-configuration")
 
         dialog = EditEmailCampaignDialog(
-            ctx, ctx.campaigns.get_campaign(screen.selected_campaign().id), window
+            ctx, read_dialog_data(ctx, screen.selected_campaign().id), window
         )
         dialog.show()
         save(dialog, "edit-email-campaign")

@@ -1,7 +1,13 @@
-"""New Campaign (type → Next) and the Edit Email Campaign dialog with its Assigned Teams tab."""
+"""New Campaign (type → Next) and the Edit Email Campaign dialog with its Assigned Teams tab.
+
+The dialog is built from what ``read_dialog_data`` read off the GUI thread (the campaign, the
+groups, channels and teams it offers); its Save reads the fields and saves them off the GUI
+thread (``FormDialog``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
@@ -25,7 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.campaigns import CampaignData
-from app.services.records import CampaignWithAssignments, GroupNode, TeamRecord
+from app.services.records import (
+    CampaignRecord,
+    CampaignWithAssignments,
+    GroupNode,
+    Ref,
+    TeamRecord,
+)
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
@@ -73,6 +85,30 @@ def group_paths(groups: list[GroupNode]) -> list[tuple[int, str]]:
 
     walk(None, "")
     return result
+
+
+@dataclass(frozen=True)
+class CampaignDialogData:
+    """What the Edit Email Campaign dialog shows, read before it is built."""
+
+    campaign: CampaignWithAssignments | None  # None: a new campaign
+    groups: tuple[GroupNode, ...]
+    channels: tuple[Ref, ...]
+    default_channel: str | None  # the name of the organisation's default channel
+    teams: tuple[TeamRecord, ...]
+
+
+def read_dialog_data(ctx: AppContext, campaign_id: int | None = None) -> CampaignDialogData:
+    """Read what the dialog needs (the work of an operation: never on the GUI thread)."""
+    campaign = ctx.campaigns.get_campaign(campaign_id) if campaign_id is not None else None
+    org = ctx.settings.get()
+    return CampaignDialogData(
+        campaign=campaign,
+        groups=tuple(ctx.campaigns.list_groups()),
+        channels=tuple(Ref(c.id, c.name) for c in ctx.channels.list_channels()),
+        default_channel=org.default_channel.name if org.default_channel else None,
+        teams=tuple(ctx.people.list_teams()),
+    )
 
 
 class TeamAssignmentModel(RecordTableModel[TeamRecord]):
@@ -169,28 +205,29 @@ class AssignedFilterProxy(QSortFilterProxyModel):
 
 
 class EditEmailCampaignDialog(FormDialog):
-    """Every field of an email campaign; creating when ``campaign`` is None."""
+    """Every field of an email campaign; creating when ``data.campaign`` is None. Built from
+    ``data`` (``read_dialog_data``): it reads nothing itself."""
 
-    saved = Signal(int)
+    campaign_saved = Signal(object)  # the CampaignRecord as saved
 
     def __init__(
         self,
         ctx: AppContext,
-        campaign: CampaignWithAssignments | None = None,
+        data: CampaignDialogData,
         parent: QWidget | None = None,
         default_group_id: int | None = None,
     ) -> None:
         super().__init__(parent, "Edit Email Campaign")
         self.ctx = ctx
-        self.campaign = campaign
-        self.campaign_id: int | None = campaign.id if campaign else None
+        self.campaign = data.campaign
+        self.campaign_id: int | None = data.campaign.id if data.campaign else None
         self._loading = True
         self.tabs = QTabWidget(self)
         self.outer.addWidget(self.tabs)
         self._build_details()
         self._build_teams()
         self.finish_layout()
-        self._fill(default_group_id)
+        self._fill(data, default_group_id)
         self._loading = False
         self.set_loaded()
         self.resize(620, 560)
@@ -280,15 +317,14 @@ class EditEmailCampaignDialog(FormDialog):
         self.team_view.selectionModel().selectionChanged.connect(self._update_team_buttons)
 
     # ---- data ---------------------------------------------------------------
-    def _fill(self, default_group_id: int | None) -> None:
-        for group_id, path in group_paths(self.ctx.campaigns.list_groups()):
+    def _fill(self, data: CampaignDialogData, default_group_id: int | None) -> None:
+        for group_id, path in group_paths(list(data.groups)):
             self.group_combo.addItem(path, group_id)
-        org = self.ctx.settings.get()
-        default_name = org.default_channel.name if org.default_channel else "none set"
+        default_name = data.default_channel or "none set"
         self.channel_combo.addItem(f"Organisation Default Email Channel ({default_name})", None)
-        for channel in self.ctx.channels.list_channels():
+        for channel in data.channels:
             self.channel_combo.addItem(channel.name, channel.id)
-        self.team_model.set_rows(self.ctx.people.list_teams())
+        self.team_model.set_rows(data.teams)
         c = self.campaign
         if c is None:
             self.group_combo.setCurrentIndex(-1)
@@ -327,15 +363,17 @@ class EditEmailCampaignDialog(FormDialog):
             team_ids=sorted(self.team_model.assigned),
         )
 
-    def save(self) -> None:
-        if self.campaign is None:
-            saved = self.ctx.campaigns.create_campaign(self.data())
-        else:
-            saved = self.ctx.campaigns.update_campaign(
-                self.campaign.id, self.data(), self.campaign.version
-            )
-        self.campaign_id = saved.id
-        self.saved.emit(saved.id)
+    def save(self) -> Callable[[], CampaignRecord]:
+        """The fields as they are now; the work saves them (off the GUI thread)."""
+        data, service, campaign = self.data(), self.ctx.campaigns, self.campaign
+        if campaign is None:
+            return lambda: service.create_campaign(data)
+        return lambda: service.update_campaign(campaign.id, data, campaign.version)
+
+    def saved(self, result: object) -> None:
+        assert isinstance(result, CampaignRecord)
+        self.campaign_id = result.id
+        self.campaign_saved.emit(result)
 
     def reveal(self, widget: QWidget) -> None:
         self.tabs.setCurrentIndex(0 if widget is not self.team_view else 1)

@@ -10,7 +10,11 @@ from PySide6.QtWidgets import QCheckBox
 from app.ui.campaign_config import CampaignConfigurationScreen, TemplatePickerDialog
 from app.ui.campaign_dialog import EditEmailCampaignDialog, NewCampaignDialog
 from app.ui.models import ROW_ROLE
+from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
+
+# Nothing of these screens may wait for the database on the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 
 @pytest.fixture
@@ -19,6 +23,7 @@ def screen(qtbot, demo_db, supervisor, make_ctx):  # type: ignore[no-untyped-def
     qtbot.addWidget(widget)
     widget.resize(1200, 800)
     widget.show()
+    qtbot.waitExposed(widget)  # and its lists read
     return widget
 
 
@@ -203,6 +208,7 @@ def test_edit_a_campaign_and_a_conflict_with_another_supervisor(qtbot, screen, d
     screen.select_campaign(
         next(c.id for c in screen.campaign_model.rows() if c.title == "Sales Leads")
     )
+    settle_operations()
     click(qtbot, screen.edit_campaign_button)
     dialog = screen.findChild(EditEmailCampaignDialog)
     assert dialog.title_edit.text() == "Sales Leads"
@@ -239,6 +245,7 @@ def test_add_and_delete_a_template_in_campaign_details(qtbot, screen, answers): 
     screen.select_campaign(
         next(c.id for c in screen.campaign_model.rows() if c.title == "Sales Leads")
     )
+    settle_operations()  # its details are read
     details = screen.details
 
     def listed() -> list[str]:
@@ -277,6 +284,7 @@ def test_deleting_a_group_with_campaigns_shows_which(qtbot, screen, answers):  #
 def test_models_pass_the_model_tester(qtbot, screen, qtmodeltester):  # type: ignore[no-untyped-def]
     choose_group(qtbot, screen, "Sales")
     screen.select_campaign(screen.campaign_model.rows()[0].id)
+    settle_operations()
     qtmodeltester.check(screen.group_model)
     qtmodeltester.check(screen.campaign_model)
     qtmodeltester.check(screen.details.template_model)
@@ -332,3 +340,205 @@ def test_selected_team_row_data(qtbot, screen):  # type: ignore[no-untyped-def]
     dialog = open_new_campaign_dialog(qtbot, screen)
     team = dialog.team_proxy.index(0, 1).data(ROW_ROLE)
     assert team.name == "Escalations"
+
+
+def open_edit_dialog(qtbot, screen, title: str) -> EditEmailCampaignDialog:  # type: ignore[no-untyped-def]
+    screen.select_campaign(next(c.id for c in screen.campaign_model.rows() if c.title == title))
+    settle_operations()
+    click(qtbot, screen.edit_campaign_button)
+    dialog = screen.findChild(EditEmailCampaignDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.title_edit.text() == title
+    return dialog
+
+
+def test_saving_runs_off_the_gui_thread_with_the_buttons_off_until_it_is_done(  # type: ignore[no-untyped-def]
+    qtbot, screen, monkeypatch
+):
+    import threading
+
+    from PySide6.QtTest import QTest
+
+    from app.services.campaigns import CampaignService
+
+    choose_group(qtbot, screen, "Sales")
+    dialog = open_edit_dialog(qtbot, screen, "Sales Leads")
+    gate, started = threading.Event(), threading.Event()
+    update = CampaignService.update_campaign
+
+    def slow_update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert threading.current_thread() is not threading.main_thread()
+        started.set()
+        assert gate.wait(10)
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(CampaignService, "update_campaign", slow_update)
+    dialog.description_edit.selectAll()
+    type_text(qtbot, dialog.description_edit, "Leads from the web form")
+    save = dialog.buttons.button(dialog.buttons.StandardButton.Save)
+    cancel = dialog.buttons.button(dialog.buttons.StandardButton.Cancel)
+    save.click()  # not through qtbot, which would wait for the save to end
+    assert started.wait(10)
+    qtbot.wait(50)  # the GUI thread goes on meanwhile
+    assert dialog.saving and dialog.isVisible()
+    assert not save.isEnabled() and not cancel.isEnabled()
+    QTest.keyClick(dialog, Qt.Key.Key_Escape)  # no closing under a save
+    save.click()  # nor saving twice
+    assert dialog.isVisible()
+    assert dialog.description_edit.toPlainText() == "Leads from the web form"
+
+    with qtbot.waitSignal(dialog.finished, timeout=5000):
+        gate.set()
+    settle_operations()
+    assert screen.details.values["Campaign Description"].text() == "Leads from the web form"
+    assert screen.selected_campaign().description == "Leads from the web form"
+
+
+def test_an_outage_while_saving_is_shown_in_the_banner_and_keeps_what_was_typed(  # type: ignore[no-untyped-def]
+    qtbot, screen, monkeypatch
+):
+    from app.services.campaigns import CampaignService
+    from app.services.errors import DatabaseUnavailable
+
+    choose_group(qtbot, screen, "Sales")
+    dialog = open_edit_dialog(qtbot, screen, "Sales Leads")
+
+    def away(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise DatabaseUnavailable("connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CampaignService, "update_campaign", away)
+        dialog.title_edit.selectAll()
+        type_text(qtbot, dialog.title_edit, "Sales Leads (web)")
+        save = dialog.buttons.button(dialog.buttons.StandardButton.Save)
+        click(qtbot, save)
+        assert dialog.isVisible()
+        assert dialog.banner.isVisible()
+        assert "cannot be reached (connection refused)" in dialog.banner.text()
+        assert "nothing you typed is lost" in dialog.banner.text()
+        assert dialog.title_edit.text() == "Sales Leads (web)"
+        assert save.isEnabled() and not dialog.saving
+
+    # The database is back: Save again saves what was typed.
+    with qtbot.waitSignal(dialog.finished, timeout=2000):
+        click(qtbot, save)
+    assert "Sales Leads (web)" in campaign_titles(screen)
+
+
+def test_create_rename_and_delete_a_group(qtbot, screen, answers):  # type: ignore[no-untyped-def]
+    from app.ui.campaign_config import GroupDialog
+
+    shown, _ = answers
+
+    def tree_texts() -> list[str]:
+        model = screen.group_model
+        found = model.match(
+            model.index(0, 0),
+            Qt.ItemDataRole.DisplayRole,
+            "",
+            -1,
+            Qt.MatchFlag.MatchContains | Qt.MatchFlag.MatchRecursive,
+        )
+        return [index.data() for index in found]
+
+    choose_group(qtbot, screen, "Sales")
+    click(qtbot, screen.new_group_button)
+    dialog = screen.findChild(GroupDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.parent_combo.currentText() == "Sales"  # under the selected group
+    type_text(qtbot, dialog.name_edit, "Wholesale")
+    with qtbot.waitSignal(dialog.finished, timeout=2000):
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+    assert "Wholesale (0)" in tree_texts()
+    selected = screen.selected_group()
+    assert selected is not None and selected.name == "Wholesale"
+    assert screen.group_model.node(screen.group_model.parent(screen.group_tree.currentIndex()))
+    qtbot.waitUntil(lambda: screen.findChild(GroupDialog) is None, timeout=2000)  # deleted
+
+    # A name taken already is refused at its field; another one is saved, at the top level.
+    click(qtbot, screen.edit_group_button)
+    dialog = screen.findChild(GroupDialog)
+    assert dialog.name_edit.text() == "Wholesale"
+    dialog.name_edit.selectAll()
+    type_text(qtbot, dialog.name_edit, "Sales")
+    click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+    assert dialog.isVisible()
+    _widget, error = dialog._fields["Group Name"]
+    assert error.isVisible() and "Sales" in error.text()
+    dialog.name_edit.selectAll()
+    type_text(qtbot, dialog.name_edit, "Trade")
+    dialog.parent_combo.setCurrentIndex(dialog.parent_combo.findData(None))
+    with qtbot.waitSignal(dialog.finished, timeout=2000):
+        click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Save))
+    assert "Trade (0)" in tree_texts() and "Wholesale (0)" not in tree_texts()
+    assert screen.selected_group().name == "Trade"
+    assert not screen.group_tree.currentIndex().parent().isValid()  # at the top level
+
+    click(qtbot, screen.delete_group_button)
+    assert shown[-1] == ("confirm", "Delete the campaign group 'Trade'?")
+    assert not any(text.startswith("Trade (") for text in tree_texts())
+    assert "Sales (2)" in tree_texts()
+
+
+def test_a_change_made_elsewhere_is_shown_when_the_change_hub_hears_one(  # type: ignore[no-untyped-def]
+    qtbot, screen, demo_db, admin
+):
+    from app.services.campaigns import CampaignData, CampaignService
+    from app.ui.changes import hub_of
+    from tests.work_data import add_email
+
+    choose_group(qtbot, screen, "Sales")
+    screen.select_campaign(
+        next(c.id for c in screen.campaign_model.rows() if c.title == "Sales Leads")
+    )
+    settle_operations()
+    hub = hub_of(screen.ctx)
+    qtbot.waitUntil(lambda: hub._token is not None, timeout=3000)  # its first reading
+
+    other = CampaignService(demo_db, admin)
+    current = other.get_campaign(screen.selected_campaign().id)
+    other.update_campaign(
+        current.id,
+        CampaignData(
+            title="Sales Leads",
+            description="Changed by the administrator",
+            group_id=current.group_id,
+            service_level_period=current.service_level_period,
+            team_ids=[t.id for t in current.teams],
+        ),
+        current.version,
+    )
+    add_email(demo_db, "Orders", subject="Heard by the change hub")
+    qtbot.waitUntil(
+        lambda: (
+            screen.details.values["Campaign Description"].text() == "Changed by the administrator"
+        ),
+        timeout=5000,
+    )
+    settle_operations()
+    assert screen.selected_campaign().description == "Changed by the administrator"
+    assert screen.selected_group().name == "Sales"  # the selection survives
+
+
+def test_editing_a_campaign_deleted_meanwhile_says_so_and_reads_the_list_again(  # type: ignore[no-untyped-def]
+    qtbot, screen, demo_db, admin, answers
+):
+    from app.services.campaigns import CampaignData, CampaignService
+
+    shown, _ = answers
+    other = CampaignService(demo_db, admin)
+    sales = next(g for g in other.list_groups() if g.name == "Sales")
+    doomed = other.create_campaign(CampaignData(title="Short-lived", group_id=sales.id))
+    choose_group(qtbot, screen, "Sales")
+    assert "Short-lived" in campaign_titles(screen)
+    screen.select_campaign(doomed.id)
+    settle_operations()
+    other.delete_campaign(doomed.id)
+
+    click(qtbot, screen.edit_campaign_button)
+    assert shown == [("error", "The email campaign no longer exists.")]
+    assert screen.findChild(EditEmailCampaignDialog) is None
+    assert "Short-lived" not in campaign_titles(screen)
+    assert screen.details.values["Campaign Title"].text() == (
+        "Select a campaign to see its details."
+    )
