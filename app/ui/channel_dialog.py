@@ -3,10 +3,18 @@
 Channel settings are saved with the dialog's Save; passwords go to the secret store
 (the system keyring, or a file the user explicitly chose), never to the database.
 Filters need a saved channel and are saved as soon as they are added, changed,
-moved or deleted.
+moved or deleted (app.ui.channel_filters).
+
+Nothing here waits on the GUI thread: what the dialog opens with is read first
+(``read_setup``), saving and the passwords (the secret store may be slow) go through
+FormDialog's save, and Test Connection logs in to the servers on the READS lane, so that
+the dialog stays usable — and Save does not wait — while a test runs.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -17,7 +25,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -27,42 +34,130 @@ from PySide6.QtWidgets import (
 )
 
 from app.channel_service.check import CheckResult, check_settings
-from app.channel_service.servers import ConnectionSettings, connection_settings
+from app.channel_service.servers import connection_settings
 from app.domain.enums import AfterRetrieval, Security
 from app.services import secrets as secret_store
 from app.services import validation
-from app.services.channels import MAX_RECIPIENTS, ChannelData
+from app.services.channels import MAX_RECIPIENTS, ChannelData, ChannelService
 from app.services.errors import ServiceError, ValidationError
-from app.services.records import ChannelRecord, FilterRecord
-from app.ui.channel_filters import FilterDialog, campaign_combo, filter_summary, hint
+from app.services.records import CampaignRecord, ChannelRecord
+from app.ui.channel_filters import FiltersPage, campaign_combo, hint
 from app.ui.context import AppContext
 from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
-from app.ui.models import ROW_ROLE, Column, RecordTableModel
-from app.ui.operations import Failure, run
-from app.ui.widgets import table_view, yes_no
+from app.ui.operations import READS, Failure, run
 
 IMAP_PORTS = {Security.SSL: 993, Security.STARTTLS: 143, Security.NONE: 143}
 SMTP_PORTS = {Security.SSL: 465, Security.STARTTLS: 587, Security.NONE: 25}
 DIRECTIONS = {"inbound": "IMAP Password", "outbound": "SMTP Password"}
 
+# Whether a channel's password is in the secret store, by direction: None when the store
+# could not be read.
+Stored = Mapping[str, bool | None]
+
+
+def stored_passwords(channels: ChannelService, channel_id: int | None) -> Stored:
+    """(off the GUI thread: the secret store and the database)"""
+    stored: dict[str, bool | None] = {}
+    for direction in DIRECTIONS:
+        try:
+            stored[direction] = (
+                channels.has_password(channel_id, direction) if channel_id is not None else False
+            )
+        except ServiceError:  # SecretStoreError among them
+            stored[direction] = None
+    return stored
+
+
+@dataclass(frozen=True)
+class ChannelSetup:
+    """What the channel editor opens with: the channel (None for a new one), the campaigns
+    to choose from and which passwords are stored."""
+
+    channel: ChannelRecord | None
+    campaigns: tuple[CampaignRecord, ...]
+    stored: Stored
+
+
+def read_setup(ctx: AppContext, channel_id: int | None) -> Callable[[], ChannelSetup]:
+    """The work that reads what the editor of ``channel_id`` (None: a new channel) needs."""
+    channels, campaigns = ctx.channels, ctx.campaigns
+
+    def read() -> ChannelSetup:
+        channel = channels.get_channel(channel_id) if channel_id is not None else None
+        return ChannelSetup(
+            channel,
+            tuple(campaigns.list_campaigns()),
+            stored_passwords(channels, channel_id),
+        )
+
+    return read
+
+
+@dataclass(frozen=True)
+class SavedChannel:
+    """The outcome of a save: the channel as saved, the passwords stored now, and why a
+    typed password was not stored (the channel's settings were saved all the same)."""
+
+    channel: ChannelRecord
+    stored: Stored
+    passwords_saved: tuple[str, ...]
+    password_problem: ValidationError | None
+
+
+def save_work(
+    channels: ChannelService,
+    channel: ChannelRecord | None,
+    data: ChannelData,
+    passwords: Mapping[str, str],
+) -> Callable[[], SavedChannel]:
+    """The work of Save: the channel's settings, then each typed password."""
+
+    def work() -> SavedChannel:
+        if channel is None:
+            saved = channels.create_channel(data)
+        else:
+            saved = channels.update_channel(channel.id, data, channel.version)
+        done: list[str] = []
+        problem: ValidationError | None = None
+        for direction, password in passwords.items():
+            try:
+                channels.set_password(saved.id, direction, password)
+            except secret_store.SecretStoreError as exc:
+                problem = ValidationError(
+                    DIRECTIONS[direction],
+                    f"was not saved: {exc} The channel's other settings were saved.",
+                )
+            except ValidationError as exc:
+                problem = exc
+            if problem is not None:
+                break
+            done.append(direction)
+        return SavedChannel(saved, stored_passwords(channels, saved.id), tuple(done), problem)
+
+    return work
+
 
 class ChannelDialog(FormDialog):
-    """Every setting of an email channel; creating one when ``channel`` is None."""
+    """Every setting of an email channel; creating one when ``setup.channel`` is None.
+    Open it with what ``read_setup`` read."""
 
-    saved = Signal(int)
+    channel_saved = Signal(int)  # its id: saved (the dialog may stay open)
 
     def __init__(
         self,
         ctx: AppContext,
-        channel: ChannelRecord | None = None,
+        setup: ChannelSetup,
         parent: QWidget | None = None,
     ) -> None:
+        channel = setup.channel
         super().__init__(parent, "Edit Email Channel" if channel else "New Email Channel")
         self.ctx = ctx
         # The channel as loaded: its version guards against overwriting someone else's save.
         self.channel = channel
-        self.campaigns = ctx.campaigns.list_campaigns()
+        self.campaigns = setup.campaigns
+        self._stored = setup.stored
+        self._stay_open = False  # after this save: Save the Channel Now, or a password failed
         self._loading = True
         self._build_keyring_notice()
         self.tabs = QTabWidget(self)
@@ -84,6 +179,9 @@ class ChannelDialog(FormDialog):
         self._update_dependent_fields()
         self._update_password_fields()
         self._refresh_saved_state()
+        self.filters_page.show_channel(
+            channel.id if channel else None, channel.filters if channel else ()
+        )
         self._loading = False
         self.set_loaded()
         self.name_edit.setFocus()  # not the keyring notice's button, first in the chain
@@ -253,79 +351,15 @@ class ChannelDialog(FormDialog):
         self.save_sent_check.toggled.connect(self._update_dependent_fields)
 
     def _build_filters(self) -> None:
-        page = self.filters_page = QWidget(self)
-        layout = QVBoxLayout(page)
-        self.filters_notice = QLabel(
-            "Filters belong to a saved channel. Save the channel first: this dialog stays "
-            "open with everything you typed, and you can then add its filters here.",
-            page,
-        )
-        self.filters_notice.setWordWrap(True)
-        self.save_now_button = QPushButton("Sa&ve the Channel Now", page)
-        self.save_now_button.clicked.connect(self.save_channel_now)
-        notice_row = QHBoxLayout()
-        notice_row.addWidget(self.filters_notice, 1)
-        notice_row.addWidget(self.save_now_button)
-        layout.addLayout(notice_row)
-        label = QLabel("Filter &list, in priority order:", page)
-        self.filter_model: RecordTableModel[FilterRecord] = RecordTableModel(
-            [
-                Column("Priority", lambda f: f.priority),
-                Column("Field", lambda f: f.field.label),
-                Column("Match", lambda f: f.match.label),
-                Column("Keyword", lambda f: f.keyword),
-                Column("Target Campaign", lambda f: f.campaign.title),
-                Column("Enabled", lambda f: yes_no(f.enabled)),
-            ],
-            self,
-        )
-        self.filter_view = table_view(page, "Filters")
-        self.filter_view.setSortingEnabled(False)  # the order is the priority
-        self.filter_view.setWordWrap(False)
-        self.filter_view.setModel(self.filter_model)
-        header = self.filter_view.horizontalHeader()
-        header.setStretchLastSection(False)
-        for column in (0, 1, 2, 5):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (3, 4):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
-        label.setBuddy(self.filter_view)
-        layout.addWidget(label)
-        buttons = QHBoxLayout()
-        self.add_filter_button = QPushButton("&Add…", page)
-        self.edit_filter_button = QPushButton("&Edit…", page)
-        self.delete_filter_button = QPushButton("&Delete", page)
-        self.move_up_button = QPushButton("Move U&p", page)
-        self.move_down_button = QPushButton("Move Dow&n", page)
-        row = QHBoxLayout()
-        row.addWidget(self.filter_view, 1)
-        for button in (
-            self.add_filter_button,
-            self.edit_filter_button,
-            self.delete_filter_button,
-        ):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.move_up_button)
-        buttons.addWidget(self.move_down_button)
-        layout.addLayout(row, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(
-            hint(
-                "The first enabled filter that matches an email decides its campaign; an email "
-                "that matches none goes to the default campaign. Changes to filters are saved "
-                "at once.",
-                page,
-            )
-        )
+        page = self.filters_page = FiltersPage(self.ctx, self.campaigns, self)
         self.tabs.addTab(page, "&Filters")
-        self.add_filter_button.clicked.connect(self.add_filter)
-        self.edit_filter_button.clicked.connect(self.edit_filter)
-        self.delete_filter_button.clicked.connect(self.delete_filter)
-        self.move_up_button.clicked.connect(lambda: self.move_filter(-1))
-        self.move_down_button.clicked.connect(lambda: self.move_filter(1))
-        self.filter_view.doubleClicked.connect(self.edit_filter)
-        self.filter_view.selectionModel().selectionChanged.connect(self._update_filter_buttons)
+        page.save_now_button.clicked.connect(self.save_channel_now)
+        # (its widgets by the names they had in this dialog)
+        self.filters_notice, self.save_now_button = page.notice, page.save_now_button
+        self.filter_model, self.filter_view = page.model, page.view
+        self.add_filter_button, self.edit_filter_button = page.add_button, page.edit_button
+        self.delete_filter_button = page.delete_button
+        self.move_up_button, self.move_down_button = page.move_up_button, page.move_down_button
 
     def _order_focus_chain(self) -> None:
         """Tab goes notice → tabs → fields → Test Connection → Save → Cancel (FormDialog
@@ -438,11 +472,8 @@ class ChannelDialog(FormDialog):
     def _password_state(self, direction: str) -> str:
         if self.ctx.secrets is None:
             return "Cannot be stored without a keyring"
-        if self.channel is None:
-            return "Not stored yet: type it to store it"
-        try:
-            stored = self.ctx.channels.has_password(self.channel.id, direction)
-        except (secret_store.SecretStoreError, ServiceError):
+        stored = self._stored.get(direction)
+        if stored is None:
             return "Unknown: the password store could not be read"
         return (
             "Stored: leave empty to keep it, type to replace it"
@@ -450,27 +481,20 @@ class ChannelDialog(FormDialog):
             else "Not stored yet: type it to store it"
         )
 
-    def _save_passwords(self, channel_id: int) -> None:
-        for direction, edit in self._password_edits().items():
-            password = edit.text()
-            if not password or not edit.isEnabled():
-                continue  # empty means unchanged
-            try:
-                self.ctx.channels.set_password(channel_id, direction, password)
-            except secret_store.SecretStoreError as exc:
-                raise ValidationError(
-                    DIRECTIONS[direction],
-                    f"was not saved: {exc} The channel's other settings were saved.",
-                ) from exc
-            self._loading = True
-            edit.clear()
-            self._loading = False
+    def _typed_passwords(self) -> dict[str, str]:
+        """The passwords typed to be stored (empty means unchanged)."""
+        return {
+            direction: edit.text()
+            for direction, edit in self._password_edits().items()
+            if edit.text() and edit.isEnabled()
+        }
 
     def choose_plain_file(self) -> None:
         path = secret_store.PlainFileStore().path
+        title = "Store Passwords Unencrypted"
         if not messages.confirm(
             self,
-            "Store Passwords Unencrypted",
+            title,
             f"Channel passwords will be kept in {path}, a file that is NOT encrypted: anyone "
             "who can read your files or their backups can read the passwords.\n\n"
             "Keep passwords in this unencrypted file?",
@@ -478,55 +502,73 @@ class ChannelDialog(FormDialog):
             cancel="Cancel",
         ):
             return
-        self.ctx.secrets = secret_store.choose_plain_file_fallback()
-        if self.ctx.channel_events is not None:  # retrieval and sending use it at once
-            self.ctx.channel_events.use_secrets(self.ctx.secrets)
-        self._update_password_fields()
-        self.imap_password_edit.setFocus()
+        db, actor = self.ctx.db, self.ctx.actor
+        channel_id = self.channel.id if self.channel is not None else None
+
+        def choose() -> tuple[secret_store.SecretStore, Stored]:
+            store = secret_store.choose_plain_file_fallback()
+            return store, stored_passwords(ChannelService(db, actor, store), channel_id)
+
+        def chosen(outcome: tuple[secret_store.SecretStore, Stored]) -> None:
+            self.plain_file_button.setEnabled(True)
+            self.ctx.secrets, self._stored = outcome
+            if self.ctx.channel_events is not None:  # retrieval and sending use it at once
+                self.ctx.channel_events.use_secrets(self.ctx.secrets)
+            self._update_password_fields()
+            self.imap_password_edit.setFocus()
+
+        def failed(failure: Failure) -> None:
+            self.plain_file_button.setEnabled(True)
+            messages.error(self, title, failure.message)
+
+        self.plain_file_button.setEnabled(False)
+        run(self, choose, chosen, failed)
 
     # ---- saving -------------------------------------------------------------
-    def _save_channel(self) -> None:
-        if self.channel is None:
-            saved = self.ctx.channels.create_channel(self.data())
-        else:
-            saved = self.ctx.channels.update_channel(
-                self.channel.id, self.data(), self.channel.version
-            )
-        self.channel = saved  # from now on, later saves update it (with its new version)
-        self.saved.emit(saved.id)
-        self._save_passwords(saved.id)
+    def try_save(self) -> None:
+        self._stay_open = False  # Save closes the dialog
+        super().try_save()
 
-    def save(self) -> None:
-        try:
-            self._save_channel()
-        finally:
-            self._refresh_saved_state()
+    def save(self) -> Callable[[], SavedChannel]:
+        return save_work(self.ctx.channels, self.channel, self.data(), self._typed_passwords())
+
+    def saved(self, result: object) -> None:
+        assert isinstance(result, SavedChannel)
+        self.channel = result.channel  # from now on, saves update it (with its new version)
+        self._stored = result.stored
+        self._loading = True
+        for direction in result.passwords_saved:
+            self._password_edits()[direction].clear()
+        self._loading = False
+        self._refresh_saved_state()
+        self.filters_page.show_channel(result.channel.id, result.channel.filters)
+        self.channel_saved.emit(result.channel.id)
+        self.clear_errors()  # of an earlier attempt
+        if result.password_problem is not None:
+            self._stay_open = True  # to show the password that was not stored, kept
+            self.show_error(result.password_problem)
+            self.mark_dirty()
+        elif self._stay_open:  # Save the Channel Now
+            self.tabs.setCurrentWidget(self.filters_page)
+            self.add_filter_button.setFocus()
+
+    def accept(self) -> None:
+        if self._stay_open:
+            return
+        super().accept()
 
     def save_channel_now(self) -> None:
         """Save without closing, so that filters can be added to a new channel."""
-        try:
-            self._save_channel()
-        except ServiceError as exc:
-            self._refresh_saved_state()
-            self.show_error(exc)
+        if self.saving:
             return
-        self._refresh_saved_state()
-        self.clear_errors()
-        self.set_loaded()
-        self.tabs.setCurrentWidget(self.filters_page)
-        self.add_filter_button.setFocus()
+        self._stay_open = True
+        super().try_save()
 
     def _refresh_saved_state(self) -> None:
-        saved = self.channel is not None
-        if saved:
+        if self.channel is not None:
             self.setWindowTitle("Edit Email Channel")
-        self.filters_notice.setVisible(not saved)
-        self.save_now_button.setVisible(not saved)
-        self.filter_view.setEnabled(saved)
-        self.add_filter_button.setEnabled(saved)
         for direction, edit in self._password_edits().items():
             edit.setPlaceholderText(self._password_state(direction))
-        self._reload_filters()
 
     def reveal(self, widget: QWidget) -> None:
         for index in range(self.tabs.count()):
@@ -535,43 +577,53 @@ class ChannelDialog(FormDialog):
                 self.tabs.setCurrentIndex(index)
                 return
 
-    def connection_settings(self) -> ConnectionSettings:
-        """The typed settings, with the typed passwords or else the stored ones."""
-        d = self.data()
-        for label, value in (("IMAP Port", d.imap_port), ("SMTP Port", d.smtp_port)):
+    # ---- test connection ----------------------------------------------------
+    def test_work(self) -> Callable[[], CheckResult]:
+        """Read the typed settings (a port that is none raises ServiceError here) and return
+        the test: with the typed passwords, else the stored ones, log in to both servers."""
+        data = self.data()
+        for label, value in (("IMAP Port", data.imap_port), ("SMTP Port", data.smtp_port)):
             validation.whole_number(label, value, maximum=65535)
-        passwords = {}
-        for direction, edit in self._password_edits().items():
-            typed = edit.text()
-            stored = (
-                self.ctx.channels.get_password(self.channel.id, direction)
-                if self.channel is not None and not typed
-                else None
+        typed = {direction: edit.text() for direction, edit in self._password_edits().items()}
+        channels, channel_id = self.ctx.channels, self.channel.id if self.channel else None
+
+        def test() -> CheckResult:
+            passwords = {
+                direction: password
+                or (channels.get_password(channel_id, direction) if channel_id else None)
+                or ""
+                for direction, password in typed.items()
+            }
+            imap, smtp = connection_settings(
+                data,
+                inbound_password=passwords["inbound"],
+                outbound_password=passwords["outbound"],
+                timeout=15,
             )
-            passwords[direction] = typed or stored or ""
-        return connection_settings(
-            d,
-            inbound_password=passwords["inbound"],
-            outbound_password=passwords["outbound"],
-            timeout=15,
-        )
+            return check_settings(imap, smtp)
+
+        return test
 
     def test_connection(self) -> None:
-        """Log in to both servers in the background and say what happened."""
+        """Log in to both servers (on the READS lane: Save never waits behind a test) and
+        say what happened; the dialog stays usable meanwhile."""
         try:
-            imap, smtp = self.connection_settings()
+            test = self.test_work()
         except ServiceError as exc:
             self.show_error(exc)
             return
         self.test_button.setEnabled(False)
         self.test_button.setText("Testing…")
 
-        def finished() -> None:
+        def finished() -> bool:
+            """Whether there is still someone to tell (the dialog may have closed)."""
             self.test_button.setEnabled(True)
             self.test_button.setText("&Test Connection")
+            return self.isVisible()
 
         def report(result: CheckResult) -> None:
-            finished()
+            if not finished():
+                return
             text = f"{result.imap_message}\n{result.smtp_message}"
             if result.ok:
                 messages.info(self, "Test Connection", text)
@@ -579,10 +631,12 @@ class ChannelDialog(FormDialog):
                 messages.error(self, "Test Connection", text)
 
         def failed(failure: Failure) -> None:
-            finished()
-            messages.error(self, "Test Connection", f"The test could not run: {failure.message}")
+            if finished():
+                messages.error(
+                    self, "Test Connection", f"The test could not run: {failure.message}"
+                )
 
-        self.test_operation = run(self, lambda: check_settings(imap, smtp), report, failed)
+        run(self, test, report, failed, lane=READS)
 
     def browse_ca_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -593,67 +647,3 @@ class ChannelDialog(FormDialog):
         )
         if path:
             self.ca_file_edit.setText(path)
-
-    # ---- filters tab --------------------------------------------------------
-    def _reload_filters(self, select_id: int | None = None) -> None:
-        filters: list[FilterRecord] = []
-        if self.channel is not None:
-            try:
-                filters = list(self.ctx.channels.get_channel(self.channel.id).filters)
-            except ServiceError as exc:
-                self.banner.show_message(str(exc))
-        self.filter_model.set_rows(filters)
-        for row, flt in enumerate(filters):
-            if flt.id == select_id:
-                self.filter_view.selectRow(row)
-        self._update_filter_buttons()
-
-    def selected_filter(self) -> FilterRecord | None:
-        rows = self.filter_view.selectionModel().selectedRows()
-        return self.filter_model.data(rows[0], ROW_ROLE) if rows else None
-
-    def _update_filter_buttons(self, *_args: object) -> None:
-        flt = self.selected_filter()
-        rows = self.filter_model.rows()
-        row = rows.index(flt) if flt is not None else -1
-        self.edit_filter_button.setEnabled(flt is not None)
-        self.delete_filter_button.setEnabled(flt is not None)
-        self.move_up_button.setEnabled(row > 0)
-        self.move_down_button.setEnabled(0 <= row < len(rows) - 1)
-
-    def _open_filter_dialog(self, flt: FilterRecord | None) -> FilterDialog | None:
-        if self.channel is None:
-            return None
-        dialog = FilterDialog(self.ctx, self.channel.id, flt, self.campaigns, self)
-        dialog.accepted.connect(lambda: self._reload_filters(dialog.saved_id))
-        dialog.open()
-        return dialog
-
-    def add_filter(self) -> FilterDialog | None:
-        return self._open_filter_dialog(None)
-
-    def edit_filter(self, *_args: object) -> FilterDialog | None:
-        flt = self.selected_filter()
-        return self._open_filter_dialog(flt) if flt is not None else None
-
-    def delete_filter(self) -> None:
-        flt = self.selected_filter()
-        if flt is None or not messages.confirm(
-            self, "Delete Filter", f"Delete the filter {filter_summary(flt)}?", ok="Delete"
-        ):
-            return
-        try:
-            self.ctx.channels.delete_filter(flt.id)
-        except ServiceError as exc:
-            messages.error(self, "Delete Filter", str(exc))
-        self._reload_filters()
-
-    def move_filter(self, delta: int) -> None:
-        flt = self.selected_filter()
-        if flt is None:
-            return
-        try:
-            self.ctx.channels.move_filter(flt.id, delta)
-        except ServiceError as exc:
-            messages.error(self, "Move Filter", str(exc))
-        self._reload_filters(flt.id)

@@ -1,25 +1,27 @@
 """Channels ▸ Email: the list of email channels (the channel editor is in
-app.ui.channel_dialog, the filter editor in app.ui.channel_filters)."""
+app.ui.channel_dialog, the filters and their editor in app.ui.channel_filters).
+
+The list is read on the LISTS lane, a channel's editor opens once what it shows has been
+read (INTERACTIVE), and deleting runs off the GUI thread too: nothing here waits for the
+database, the secret store or a mail server on the GUI thread. (Channels are not in the
+change feed of app.ui.changes, which tells of emails: the list is read again after each
+change made here.)
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.services.errors import ServiceError
 from app.services.records import ChannelRecord
-from app.ui.channel_dialog import ChannelDialog
+from app.ui.channel_dialog import ChannelDialog, ChannelSetup, read_setup
 from app.ui.channel_filters import FilterDialog, hint
 from app.ui.context import AppContext
+from app.ui.forms import ErrorLabel
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.widgets import confirm_and_run, selected_record, table_view, yes_no
+from app.ui.operations import BACKGROUND, LISTS, Failure, run
+from app.ui.widgets import confirm_then_run, selected_record, table_view, yes_no
 
 __all__ = ["ChannelDialog", "ChannelsScreen", "FilterDialog"]
 
@@ -44,6 +46,8 @@ class ChannelsScreen(QWidget):
         for button in (self.new_button, self.edit_button, self.delete_button):
             header.addWidget(button)
         layout.addLayout(header)
+        self.error = ErrorLabel(self)  # the list could not be read
+        layout.addWidget(self.error)
         self.model: RecordTableModel[ChannelRecord] = RecordTableModel(
             [
                 Column("Channel Name", lambda c: c.name),
@@ -79,9 +83,11 @@ class ChannelsScreen(QWidget):
         self.delete_button.clicked.connect(self.delete_channel)
         self.view.doubleClicked.connect(self.edit_channel)
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.reload()
-        self.view.resizeColumnsToContents()
+        self._select_id: int | None = None  # to select once the list is read again
+        self._opening = False  # a channel's editor is being read
+        self._update_buttons()
         self._show_status()
+        self.reload()
 
     def _show_status(self, *_args: object) -> None:
         """The selected channel's retrieval state, as in the status bar, in full."""
@@ -104,9 +110,14 @@ class ChannelsScreen(QWidget):
         )
 
     def _restart_retrieval(self, *_args: object) -> None:
-        """A newly enabled channel gets its worker; changed ones reconnect by themselves."""
-        if self.ctx.channel_events is not None:
-            self.ctx.channel_events.start()
+        """A newly enabled channel gets its worker; changed ones reconnect by themselves.
+        (Starting reads the enabled channels: on the BACKGROUND lane.)"""
+        events = self.ctx.channel_events
+        if events is not None:
+            run(self, events.start, None, self._retrieval_failed, lane=BACKGROUND)
+
+    def _retrieval_failed(self, failure: Failure) -> None:
+        self.status_label.setText(f"Retrieval could not be started: {failure.message}")
 
     def check_now(self) -> None:
         channel = self.selected()
@@ -114,56 +125,96 @@ class ChannelsScreen(QWidget):
             self.ctx.channel_events.check_now(channel.id)
 
     def reload(self, select_id: int | None = None) -> None:
+        """Read the list again (on the LISTS lane), keeping the selection or selecting
+        ``select_id``. Asked again while a reload waits, it is one reload."""
+        if select_id is not None:
+            self._select_id = select_id
+        channels = self.ctx.channels
+        run(
+            self,
+            channels.list_channels,
+            self._loaded,
+            self._load_failed,
+            lane=LISTS,
+            coalesce="reload",
+        )
+
+    def _loaded(self, rows: list[ChannelRecord]) -> None:
         current = self.selected()
-        keep = select_id if select_id is not None else (current.id if current else None)
-        self.model.set_rows(self.ctx.channels.list_channels())
+        keep = self._select_id if self._select_id is not None else (current.id if current else None)
+        self._select_id = None
+        self.error.show_message("")
+        self.model.set_rows(rows)
         self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         for row in range(self.proxy.rowCount()):
             if self.proxy.data(self.proxy.index(row, 0), ROW_ROLE).id == keep:
                 self.view.selectRow(row)
         self._update_buttons()
+        self._show_status()
+
+    def _load_failed(self, failure: Failure) -> None:
+        self.error.show_message(f"The email channels could not be read: {failure.message}")
 
     def selected(self) -> ChannelRecord | None:
         return selected_record(self.view)
 
     def _update_buttons(self, *_args: object) -> None:
         has = self.selected() is not None
-        self.edit_button.setEnabled(has)
+        self.new_button.setEnabled(not self._opening)
+        self.edit_button.setEnabled(has and not self._opening)
         self.delete_button.setEnabled(has)
 
-    def _open(self, channel: ChannelRecord | None) -> ChannelDialog:
-        dialog = ChannelDialog(self.ctx, channel, self)
-        dialog.saved.connect(self.reload)
-        dialog.saved.connect(self._restart_retrieval)
+    # ---- the editor ---------------------------------------------------------
+    def _open(self, channel_id: int | None) -> None:
+        """Read what the editor shows (off the GUI thread), then open it."""
+        if self._opening:
+            return
+        title = "Edit Email Channel" if channel_id is not None else "New Email Channel"
+
+        def read(setup: ChannelSetup) -> None:
+            self._set_opening(False)
+            self._show_dialog(setup)
+
+        def failed(failure: Failure) -> None:
+            self._set_opening(False)
+            messages.error(self, title, failure.message)
+            self.reload()
+
+        self._set_opening(True)
+        run(self, read_setup(self.ctx, channel_id), read, failed)
+
+    def _set_opening(self, opening: bool) -> None:
+        self._opening = opening
+        self._update_buttons()
+
+    def _show_dialog(self, setup: ChannelSetup) -> ChannelDialog:
+        dialog = ChannelDialog(self.ctx, setup, self)
+        dialog.channel_saved.connect(self.reload)
+        dialog.channel_saved.connect(self._restart_retrieval)
         # Filters are saved at once, so even a cancelled dialog may have changed the list.
         dialog.finished.connect(lambda _result: self.reload())
         dialog.open()
         return dialog
 
-    def new_channel(self) -> ChannelDialog:
-        return self._open(None)
+    def new_channel(self) -> None:
+        """Open the editor of a new channel (once the campaigns have been read)."""
+        self._open(None)
 
-    def edit_channel(self, *_args: object) -> ChannelDialog | None:
+    def edit_channel(self, *_args: object) -> None:
+        """Open the editor of the selected channel (once it has been read)."""
         channel = self.selected()
-        if channel is None:
-            return None
-        try:
-            loaded = self.ctx.channels.get_channel(channel.id)
-        except ServiceError as exc:
-            messages.error(self, "Edit Email Channel", str(exc))
-            self.reload()
-            return None
-        return self._open(loaded)
+        if channel is not None:
+            self._open(channel.id)
 
     def delete_channel(self) -> None:
-        channel = self.selected()
+        channel, channels = self.selected(), self.ctx.channels
         if channel is None:
             return
-        confirm_and_run(  # SecretStoreError is a ServiceError: shown too
+        confirm_then_run(  # SecretStoreError is a ServiceError: shown too
             self,
             "Delete Email Channel",
             f"Delete the channel '{channel.name}' with its {len(channel.filters)} filter(s) "
             "and stored passwords?",
-            lambda: self.ctx.channels.delete_channel(channel.id),
+            lambda: channels.delete_channel(channel.id),
+            self.reload,
         )
-        self.reload()

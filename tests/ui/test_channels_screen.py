@@ -22,13 +22,18 @@ from PySide6.QtWidgets import (
 from sqlalchemy import inspect, select, text
 
 from app.db.models import AfterRetrieval, Channel, FilterMatch, Organisation, Security
+from app.services.channels import ChannelService
 from app.services.config_io import export_config
 from app.services.secrets import PlainFileStore, channel_key
 from app.ui import messages as messages_module
 from app.ui.channels_screen import ChannelDialog, ChannelsScreen, FilterDialog
 from app.ui.forms import ErrorLabel
-from tests.conftest import stored_bytes
+from tests.conftest import settle_operations, stored_bytes
 from tests.ui.keyboard import type_text
+
+# Nothing of the Channels screen may wait for the database, the keyring or a mail server on
+# the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 IMAP_PASSWORD = "imap-S3cret!pw-7f3a"
 SMTP_PASSWORD = "smtp-S3cret!pw-91c2"
@@ -44,11 +49,19 @@ def ctx(demo_db, admin, make_ctx):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def channels(demo_db, admin, secrets) -> ChannelService:  # type: ignore[no-untyped-def]
+    """The test's own look at the channels: its database, not the screens' (which refuses
+    the GUI thread), and the same keyring."""
+    return ChannelService(demo_db, admin, secrets)
+
+
+@pytest.fixture
 def screen(qtbot, ctx):  # type: ignore[no-untyped-def]
     widget = ChannelsScreen(ctx)
     qtbot.addWidget(widget)
     widget.resize(1000, 500)
     widget.show()
+    settle_operations()  # the list is read
     return widget
 
 
@@ -196,7 +209,7 @@ def save(qtbot, dialog) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore[no-untyped-def]
-    qtbot, screen, ctx, demo_db, memory_keyring
+    qtbot, screen, channels, demo_db, memory_keyring
 ):
     dialog = open_new_dialog(qtbot, screen)
     fill_general(qtbot, dialog, "Retail Inbox 42", "retail42@example.com")
@@ -236,16 +249,16 @@ def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore
         "Yes",
         "0",
     ]
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Retail Inbox 42")
+    channel = next(c for c in channels.list_channels() if c.name == "Retail Inbox 42")
     assert channel.display_name == DISPLAY
     assert channel.after_retrieval == AfterRetrieval.MOVE and channel.move_folder == "Processed"
     assert channel.save_sent_copy and channel.sent_folder == "Sent"
 
     # In the keyring, under the channel's key ...
-    assert ctx.channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
-    assert ctx.channels.get_password(channel.id, "outbound") == SMTP_PASSWORD
+    assert channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
+    assert channels.get_password(channel.id, "outbound") == SMTP_PASSWORD
     stored = {user: secret for (_service, user), secret in memory_keyring.secrets.items()}
-    assert stored[keyring_user(ctx.db, channel.id, "inbound")] == IMAP_PASSWORD
+    assert stored[keyring_user(demo_db, channel.id, "inbound")] == IMAP_PASSWORD
 
     # ... and nowhere in the database: not in the file's bytes (main file and WAL; every row
     # on PostgreSQL) ...
@@ -276,8 +289,8 @@ def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore
     type_text(qtbot, dialog.smtp_password_edit, "replaced-pw")
     save(qtbot, dialog)
     assert not dialog.isVisible(), dialog.banner.text()
-    assert ctx.channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
-    assert ctx.channels.get_password(channel.id, "outbound") == "replaced-pw"
+    assert channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
+    assert channels.get_password(channel.id, "outbound") == "replaced-pw"
 
 
 def test_invalid_email_address_is_shown_next_to_its_field_and_kept(qtbot, screen):  # type: ignore[no-untyped-def]
@@ -306,7 +319,7 @@ def test_invalid_email_address_is_shown_next_to_its_field_and_kept(qtbot, screen
     assert "Bad address" in table_texts(screen.view, 0)
 
 
-def test_unencrypted_imap_to_a_remote_host_is_refused_next_to_security(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
+def test_unencrypted_imap_to_a_remote_host_is_refused_next_to_security(qtbot, screen, channels):  # type: ignore[no-untyped-def]
     dialog = open_new_dialog(qtbot, screen)
     fill_general(qtbot, dialog, "Plain", "plain@example.com")
     go_to_tab(qtbot, dialog, "Incoming (IMAP)")
@@ -331,12 +344,12 @@ def test_unencrypted_imap_to_a_remote_host_is_refused_next_to_security(qtbot, sc
     click(qtbot, dialog.allow_insecure_check)
     save(qtbot, dialog)
     assert not dialog.isVisible(), dialog.banner.text()
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Plain")
+    channel = next(c for c in channels.list_channels() if c.name == "Plain")
     assert channel.imap_security == Security.NONE and channel.allow_insecure
     assert channel.imap_port == 143
 
 
-def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
+def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, screen, channels):  # type: ignore[no-untyped-def]
     dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
     go_to_tab(qtbot, dialog, "Outgoing (SMTP)")
     assert dialog.max_recipients_edit.text() == "100"  # the default
@@ -357,7 +370,7 @@ def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, 
     retype(qtbot, dialog.max_recipients_edit, "25")
     save(qtbot, dialog)
     assert not dialog.isVisible(), dialog.banner.text()
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Support mailbox")
+    channel = next(c for c in channels.list_channels() if c.name == "Support mailbox")
     assert channel.max_recipients == 25
     dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
     assert dialog.max_recipients_edit.text() == "25"
@@ -366,7 +379,7 @@ def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, 
 # ---- filters ----------------------------------------------------------------------------
 
 
-def test_new_channel_filters_added_and_reordered(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
+def test_new_channel_filters_added_and_reordered(qtbot, screen, channels):  # type: ignore[no-untyped-def]
     dialog = open_new_dialog(qtbot, screen)
     fill_general(qtbot, dialog, "Routing test", "routing")
     type_text(qtbot, dialog.display_edit, DISPLAY)
@@ -421,7 +434,7 @@ def test_new_channel_filters_added_and_reordered(qtbot, screen, ctx):  # type: i
     assert table_texts(view, 0) == ["1", "2", "3"]
 
     channel_id = dialog.channel.id  # type: ignore[union-attr]
-    stored = ctx.channels.get_channel(channel_id).filters
+    stored = channels.get_channel(channel_id).filters
     assert [(f.priority, f.keyword) for f in stored] == [
         (1, "@gamma.example"),
         (2, "beta"),
@@ -445,7 +458,7 @@ def test_new_channel_filters_added_and_reordered(qtbot, screen, ctx):  # type: i
     assert not dialog.isVisible(), dialog.banner.text()
     row = table_texts(screen.view, 0).index("Routing test")
     assert screen.view.model().index(row, 4).data() == "2"
-    assert ctx.channels.get_channel(channel_id).display_name == DISPLAY
+    assert channels.get_channel(channel_id).display_name == DISPLAY
 
 
 def test_invalid_regular_expression_is_shown_next_to_keyword_and_kept(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
@@ -579,7 +592,7 @@ def test_test_connection_with_a_bad_port_shows_it_next_to_the_field(qtbot, scree
 
 
 def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-untyped-def]
-    qtbot, demo_db, admin, make_ctx
+    qtbot, demo_db, admin, make_ctx, channels
 ):
     # Two administrators, each at their own workstation.
     screens = []
@@ -588,6 +601,7 @@ def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-un
         qtbot.addWidget(widget)
         widget.show()
         screens.append(widget)
+    settle_operations()  # the lists are read
     first = open_edit_dialog(qtbot, screens[0], "Support mailbox")
     second = open_edit_dialog(qtbot, screens[1], "Support mailbox")
     retype(qtbot, first.display_edit, "First admin")
@@ -601,9 +615,7 @@ def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-un
     assert "changed by someone else" in second.banner.text()
     assert "Support mailbox" in second.banner.text()
     assert second.display_edit.text() == "Second admin"  # kept for the user to redo
-    channel = next(
-        c for c in screens[1].ctx.channels.list_channels() if c.name == "Support mailbox"
-    )
+    channel = next(c for c in channels.list_channels() if c.name == "Support mailbox")
     assert channel.display_name == "First admin"
 
 
@@ -620,11 +632,11 @@ def test_escape_with_unsaved_changes_asks_first(qtbot, screen, shown):  # type: 
 
 
 def test_delete_channel_asks_and_removes_it_with_its_passwords(  # type: ignore[no-untyped-def]
-    qtbot, screen, ctx, shown
+    qtbot, screen, ctx, channels, demo_db, shown
 ):
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Sales mailbox")
-    ctx.channels.set_password(channel.id, "inbound", IMAP_PASSWORD)
-    key = keyring_user(ctx.db, channel.id, "inbound")
+    channel = next(c for c in channels.list_channels() if c.name == "Sales mailbox")
+    channels.set_password(channel.id, "inbound", IMAP_PASSWORD)
+    key = keyring_user(demo_db, channel.id, "inbound")
     assert ctx.secrets.get(key) == IMAP_PASSWORD  # type: ignore[union-attr]
     screen.view.selectRow(table_texts(screen.view, 0).index("Sales mailbox"))
     click(qtbot, screen.delete_button)
