@@ -591,6 +591,117 @@ def test_test_connection_with_a_bad_port_shows_it_next_to_the_field(qtbot, scree
     assert dialog.smtp_port_edit.selectedText() == "99999"  # the whole field
 
 
+def test_the_dialog_stays_usable_and_saves_while_a_connection_test_runs(  # type: ignore[no-untyped-def]
+    qtbot, screen, channels, shown
+):
+    import socket
+
+    # A server that takes the connection and never answers: the test waits for its greeting.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = str(silent.getsockname()[1])
+    try:
+        dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
+        for host, port_edit in (
+            (dialog.imap_host_edit, dialog.imap_port_edit),
+            (dialog.smtp_host_edit, dialog.smtp_port_edit),
+        ):
+            host.setText("127.0.0.1")
+            port_edit.setText(port)
+        dialog.test_button.click()  # (not waiting: the test does not end by itself)
+        assert dialog.test_button.text() == "Testing…" and not dialog.test_button.isEnabled()
+
+        # Meanwhile the dialog takes typing and saves, without waiting for the test.
+        assert current_tab(dialog) == "General"
+        dialog.display_edit.selectAll()
+        QTest.keyClicks(dialog.display_edit, "Typed during the test")
+        assert dialog.display_edit.text() == "Typed during the test"
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+        assert dialog.test_button.text() == "Testing…"  # the test is still running
+        qtbot.waitUntil(
+            lambda: (
+                "Support mailbox" in table_texts(screen.view, 0)
+                and channels.get_channel(dialog.channel.id).display_name == "Typed during the test"
+            ),
+            timeout=5000,
+        )
+    finally:
+        silent.close()  # the connections waiting on it are reset: the test ends
+    settle_operations()
+    assert dialog.test_button.isEnabled()
+    assert not [text for _kind, text in shown if "IMAP" in text]  # closed: nobody to tell
+
+
+def test_save_is_off_while_saving_and_the_dialog_stays_usable(  # type: ignore[no-untyped-def]
+    qtbot, screen, channels, monkeypatch
+):
+    import threading
+
+    release = threading.Event()
+    update = ChannelService.update_channel
+
+    def slow_update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert release.wait(20), "the test did not release the save"
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChannelService, "update_channel", slow_update)
+    dialog = open_edit_dialog(qtbot, screen, "Sales mailbox")
+    retype(qtbot, dialog.display_edit, "Saved slowly")
+    save_button = dialog.buttons.button(dialog.buttons.StandardButton.Save)
+    try:
+        save_button.click()  # (not waiting: the save waits for the test)
+        assert dialog.saving
+        assert not save_button.isEnabled()
+        assert not dialog.buttons.button(dialog.buttons.StandardButton.Cancel).isEnabled()
+        QTest.keyClick(dialog, Qt.Key.Key_Escape)  # its outcome closes the dialog, not Escape
+        assert dialog.isVisible()
+        bar = dialog.tabs.tabBar()  # the GUI answers meanwhile (a click that does not wait)
+        QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(2).center())
+        assert current_tab(dialog) == "Outgoing (SMTP)"
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+    settle_operations()
+    channel = next(c for c in channels.list_channels() if c.name == "Sales mailbox")
+    assert channel.display_name == "Saved slowly"
+
+
+def test_a_password_the_store_refuses_keeps_the_dialog_open_with_the_channel_saved(  # type: ignore[no-untyped-def]
+    qtbot, screen, channels, memory_keyring, monkeypatch
+):
+    import keyring.errors
+
+    def refuse(*_args):  # type: ignore[no-untyped-def]
+        raise keyring.errors.KeyringError("the keyring is locked")
+
+    monkeypatch.setattr(memory_keyring, "set_password", refuse)
+    dialog = open_new_dialog(qtbot, screen)
+    fill_general(qtbot, dialog, "Locked keyring", "locked@example.com")
+    go_to_tab(qtbot, dialog, "Incoming (IMAP)")
+    type_text(qtbot, dialog.imap_password_edit, IMAP_PASSWORD)
+    go_to_tab(qtbot, dialog, "General")
+    save(qtbot, dialog)
+
+    assert dialog.isVisible()
+    assert current_tab(dialog) == "Incoming (IMAP)"
+    error = error_under(dialog.imap_password_edit)
+    assert error.startswith("IMAP Password was not saved: The system keyring could not be written")
+    assert "the keyring is locked" in error and "other settings were saved" in error
+    assert dialog.imap_password_edit.text() == IMAP_PASSWORD  # kept, to try again
+    assert dialog.windowTitle() == "Edit Email Channel"  # the channel itself was saved
+    assert "Locked keyring" in table_texts(screen.view, 0)
+
+    # The keyring unlocked, Save stores the password and updates the same channel.
+    monkeypatch.undo()
+    save(qtbot, dialog)
+    assert not dialog.isVisible(), dialog.banner.text()
+    saved = [c for c in channels.list_channels() if c.name == "Locked keyring"]
+    assert len(saved) == 1
+    assert channels.get_password(saved[0].id, "inbound") == IMAP_PASSWORD
+
+
 def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-untyped-def]
     qtbot, demo_db, admin, make_ctx, channels
 ):
