@@ -130,12 +130,8 @@ class FilterDialog(FormDialog):
         )
 
     def save(self) -> Callable[[], FilterRecord]:
-        data, channels, channel_id, flt = (
-            self.data(),
-            self.ctx.channels,
-            self.channel_id,
-            self.filter,
-        )
+        data, channels, channel_id = self.data(), self.ctx.channels, self.channel_id
+        flt = self.filter
         if flt is None:
             return lambda: channels.add_filter(channel_id, data)
         return lambda: channels.update_filter(flt.id, data)
