@@ -197,10 +197,16 @@ def main() -> int:
         ):
             opener()
             save(admin_window, name)
+        from app.ui.channel_dialog import ChannelDialog
+        from app.ui.operations import operations
+
         channels = admin_window.open_channels()
+        operations().wait_idle()  # the list is read
         save(admin_window, "email-channels")
         channels.view.selectRow(1)
-        channel_dialog = channels.edit_channel()
+        channels.edit_channel()
+        operations().wait_idle()  # the channel is read, its editor open
+        channel_dialog = channels.findChild(ChannelDialog)
         for tab in range(channel_dialog.tabs.count()):
             channel_dialog.tabs.setCurrentIndex(tab)
             save(channel_dialog, f"email-channel-tab-{tab + 1}")

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.db.models import AfterRetrieval, Email
 from app.ui.channel_status import ChannelEvents
 from app.ui.main_window import MainWindow
+from tests.conftest import settle_operations
 from tests.integration.test_retrieval import make_channel, raw_message
 
 pytestmark = pytest.mark.server
@@ -54,6 +55,7 @@ def test_status_bar_and_check_now(
         label = window.channel_status.labels[channel_id]
         assert label.text().startswith("Live: idle, last check ")
         screen = window.open_channels()
+        settle_operations()  # the list is read
         row = next(
             r for r in range(screen.proxy.rowCount()) if screen.proxy.index(r, 0).data() == "Live"
         )

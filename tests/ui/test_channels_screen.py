@@ -22,13 +22,18 @@ from PySide6.QtWidgets import (
 from sqlalchemy import inspect, select, text
 
 from app.db.models import AfterRetrieval, Channel, FilterMatch, Organisation, Security
+from app.services.channels import ChannelService
 from app.services.config_io import export_config
 from app.services.secrets import PlainFileStore, channel_key
 from app.ui import messages as messages_module
 from app.ui.channels_screen import ChannelDialog, ChannelsScreen, FilterDialog
 from app.ui.forms import ErrorLabel
-from tests.conftest import stored_bytes
+from tests.conftest import settle_operations, stored_bytes
 from tests.ui.keyboard import type_text
+
+# Nothing of the Channels screen may wait for the database, the keyring or a mail server on
+# the GUI thread.
+pytestmark = pytest.mark.no_gui_sql
 
 IMAP_PASSWORD = "imap-S3cret!pw-7f3a"
 SMTP_PASSWORD = "smtp-S3cret!pw-91c2"
@@ -44,11 +49,19 @@ def ctx(demo_db, admin, make_ctx):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def channels(demo_db, admin, secrets) -> ChannelService:  # type: ignore[no-untyped-def]
+    """The test's own look at the channels: its database, not the screens' (which refuses
+    the GUI thread), and the same keyring."""
+    return ChannelService(demo_db, admin, secrets)
+
+
+@pytest.fixture
 def screen(qtbot, ctx):  # type: ignore[no-untyped-def]
     widget = ChannelsScreen(ctx)
     qtbot.addWidget(widget)
     widget.resize(1000, 500)
     widget.show()
+    settle_operations()  # the list is read
     return widget
 
 
@@ -196,7 +209,7 @@ def save(qtbot, dialog) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore[no-untyped-def]
-    qtbot, screen, ctx, demo_db, memory_keyring
+    qtbot, screen, channels, demo_db, memory_keyring
 ):
     dialog = open_new_dialog(qtbot, screen)
     fill_general(qtbot, dialog, "Retail Inbox 42", "retail42@example.com")
@@ -236,16 +249,16 @@ def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore
         "Yes",
         "0",
     ]
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Retail Inbox 42")
+    channel = next(c for c in channels.list_channels() if c.name == "Retail Inbox 42")
     assert channel.display_name == DISPLAY
     assert channel.after_retrieval == AfterRetrieval.MOVE and channel.move_folder == "Processed"
     assert channel.save_sent_copy and channel.sent_folder == "Sent"
 
     # In the keyring, under the channel's key ...
-    assert ctx.channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
-    assert ctx.channels.get_password(channel.id, "outbound") == SMTP_PASSWORD
+    assert channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
+    assert channels.get_password(channel.id, "outbound") == SMTP_PASSWORD
     stored = {user: secret for (_service, user), secret in memory_keyring.secrets.items()}
-    assert stored[keyring_user(ctx.db, channel.id, "inbound")] == IMAP_PASSWORD
+    assert stored[keyring_user(demo_db, channel.id, "inbound")] == IMAP_PASSWORD
 
     # ... and nowhere in the database: not in the file's bytes (main file and WAL; every row
     # on PostgreSQL) ...
@@ -276,8 +289,8 @@ def test_create_channel_with_passwords_kept_only_in_the_keyring(  # type: ignore
     type_text(qtbot, dialog.smtp_password_edit, "replaced-pw")
     save(qtbot, dialog)
     assert not dialog.isVisible(), dialog.banner.text()
-    assert ctx.channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
-    assert ctx.channels.get_password(channel.id, "outbound") == "replaced-pw"
+    assert channels.get_password(channel.id, "inbound") == IMAP_PASSWORD
+    assert channels.get_password(channel.id, "outbound") == "replaced-pw"
 
 
 def test_invalid_email_address_is_shown_next_to_its_field_and_kept(qtbot, screen):  # type: ignore[no-untyped-def]
@@ -306,7 +319,7 @@ def test_invalid_email_address_is_shown_next_to_its_field_and_kept(qtbot, screen
     assert "Bad address" in table_texts(screen.view, 0)
 
 
-def test_unencrypted_imap_to_a_remote_host_is_refused_next_to_security(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
+def test_unencrypted_imap_to_a_remote_host_is_refused_next_to_security(qtbot, screen, channels):  # type: ignore[no-untyped-def]
     dialog = open_new_dialog(qtbot, screen)
     fill_general(qtbot, dialog, "Plain", "plain@example.com")
     go_to_tab(qtbot, dialog, "Incoming (IMAP)")
@@ -331,12 +344,12 @@ def test_unencrypted_imap_to_a_remote_host_is_refused_next_to_security(qtbot, sc
     click(qtbot, dialog.allow_insecure_check)
     save(qtbot, dialog)
     assert not dialog.isVisible(), dialog.banner.text()
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Plain")
+    channel = next(c for c in channels.list_channels() if c.name == "Plain")
     assert channel.imap_security == Security.NONE and channel.allow_insecure
     assert channel.imap_port == 143
 
 
-def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
+def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, screen, channels):  # type: ignore[no-untyped-def]
     dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
     go_to_tab(qtbot, dialog, "Outgoing (SMTP)")
     assert dialog.max_recipients_edit.text() == "100"  # the default
@@ -357,7 +370,7 @@ def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, 
     retype(qtbot, dialog.max_recipients_edit, "25")
     save(qtbot, dialog)
     assert not dialog.isVisible(), dialog.banner.text()
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Support mailbox")
+    channel = next(c for c in channels.list_channels() if c.name == "Support mailbox")
     assert channel.max_recipients == 25
     dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
     assert dialog.max_recipients_edit.text() == "25"
@@ -366,7 +379,7 @@ def test_max_recipients_per_reply_is_checked_next_to_its_field_and_saved(qtbot, 
 # ---- filters ----------------------------------------------------------------------------
 
 
-def test_new_channel_filters_added_and_reordered(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
+def test_new_channel_filters_added_and_reordered(qtbot, screen, channels):  # type: ignore[no-untyped-def]
     dialog = open_new_dialog(qtbot, screen)
     fill_general(qtbot, dialog, "Routing test", "routing")
     type_text(qtbot, dialog.display_edit, DISPLAY)
@@ -421,7 +434,7 @@ def test_new_channel_filters_added_and_reordered(qtbot, screen, ctx):  # type: i
     assert table_texts(view, 0) == ["1", "2", "3"]
 
     channel_id = dialog.channel.id  # type: ignore[union-attr]
-    stored = ctx.channels.get_channel(channel_id).filters
+    stored = channels.get_channel(channel_id).filters
     assert [(f.priority, f.keyword) for f in stored] == [
         (1, "@gamma.example"),
         (2, "beta"),
@@ -445,7 +458,7 @@ def test_new_channel_filters_added_and_reordered(qtbot, screen, ctx):  # type: i
     assert not dialog.isVisible(), dialog.banner.text()
     row = table_texts(screen.view, 0).index("Routing test")
     assert screen.view.model().index(row, 4).data() == "2"
-    assert ctx.channels.get_channel(channel_id).display_name == DISPLAY
+    assert channels.get_channel(channel_id).display_name == DISPLAY
 
 
 def test_invalid_regular_expression_is_shown_next_to_keyword_and_kept(qtbot, screen, ctx):  # type: ignore[no-untyped-def]
@@ -578,8 +591,119 @@ def test_test_connection_with_a_bad_port_shows_it_next_to_the_field(qtbot, scree
     assert dialog.smtp_port_edit.selectedText() == "99999"  # the whole field
 
 
+def test_the_dialog_stays_usable_and_saves_while_a_connection_test_runs(  # type: ignore[no-untyped-def]
+    qtbot, screen, channels, shown
+):
+    import socket
+
+    # A server that takes the connection and never answers: the test waits for its greeting.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = str(silent.getsockname()[1])
+    try:
+        dialog = open_edit_dialog(qtbot, screen, "Support mailbox")
+        for host, port_edit in (
+            (dialog.imap_host_edit, dialog.imap_port_edit),
+            (dialog.smtp_host_edit, dialog.smtp_port_edit),
+        ):
+            host.setText("127.0.0.1")
+            port_edit.setText(port)
+        dialog.test_button.click()  # (not waiting: the test does not end by itself)
+        assert dialog.test_button.text() == "Testing…" and not dialog.test_button.isEnabled()
+
+        # Meanwhile the dialog takes typing and saves, without waiting for the test.
+        assert current_tab(dialog) == "General"
+        dialog.display_edit.selectAll()
+        QTest.keyClicks(dialog.display_edit, "Typed during the test")
+        assert dialog.display_edit.text() == "Typed during the test"
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+        qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+        assert dialog.test_button.text() == "Testing…"  # the test is still running
+        qtbot.waitUntil(
+            lambda: (
+                "Support mailbox" in table_texts(screen.view, 0)
+                and channels.get_channel(dialog.channel.id).display_name == "Typed during the test"
+            ),
+            timeout=5000,
+        )
+    finally:
+        silent.close()  # the connections waiting on it are reset: the test ends
+    settle_operations()
+    assert dialog.test_button.isEnabled()
+    assert not [text for _kind, text in shown if "IMAP" in text]  # closed: nobody to tell
+
+
+def test_save_is_off_while_saving_and_the_dialog_stays_usable(  # type: ignore[no-untyped-def]
+    qtbot, screen, channels, monkeypatch
+):
+    import threading
+
+    release = threading.Event()
+    update = ChannelService.update_channel
+
+    def slow_update(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        assert release.wait(20), "the test did not release the save"
+        return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChannelService, "update_channel", slow_update)
+    dialog = open_edit_dialog(qtbot, screen, "Sales mailbox")
+    retype(qtbot, dialog.display_edit, "Saved slowly")
+    save_button = dialog.buttons.button(dialog.buttons.StandardButton.Save)
+    try:
+        save_button.click()  # (not waiting: the save waits for the test)
+        assert dialog.saving
+        assert not save_button.isEnabled()
+        assert not dialog.buttons.button(dialog.buttons.StandardButton.Cancel).isEnabled()
+        QTest.keyClick(dialog, Qt.Key.Key_Escape)  # its outcome closes the dialog, not Escape
+        assert dialog.isVisible()
+        bar = dialog.tabs.tabBar()  # the GUI answers meanwhile (a click that does not wait)
+        QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(2).center())
+        assert current_tab(dialog) == "Outgoing (SMTP)"
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+    settle_operations()
+    channel = next(c for c in channels.list_channels() if c.name == "Sales mailbox")
+    assert channel.display_name == "Saved slowly"
+
+
+def test_a_password_the_store_refuses_keeps_the_dialog_open_with_the_channel_saved(  # type: ignore[no-untyped-def]
+    qtbot, screen, channels, memory_keyring, monkeypatch
+):
+    import keyring.errors
+
+    def refuse(*_args):  # type: ignore[no-untyped-def]
+        raise keyring.errors.KeyringError("the keyring is locked")
+
+    monkeypatch.setattr(memory_keyring, "set_password", refuse)
+    dialog = open_new_dialog(qtbot, screen)
+    fill_general(qtbot, dialog, "Locked keyring", "locked@example.com")
+    go_to_tab(qtbot, dialog, "Incoming (IMAP)")
+    type_text(qtbot, dialog.imap_password_edit, IMAP_PASSWORD)
+    go_to_tab(qtbot, dialog, "General")
+    save(qtbot, dialog)
+
+    assert dialog.isVisible()
+    assert current_tab(dialog) == "Incoming (IMAP)"
+    error = error_under(dialog.imap_password_edit)
+    assert error.startswith("IMAP Password was not saved: The system keyring could not be written")
+    assert "the keyring is locked" in error and "other settings were saved" in error
+    assert dialog.imap_password_edit.text() == IMAP_PASSWORD  # kept, to try again
+    assert dialog.windowTitle() == "Edit Email Channel"  # the channel itself was saved
+    assert "Locked keyring" in table_texts(screen.view, 0)
+
+    # The keyring unlocked, Save stores the password and updates the same channel.
+    monkeypatch.undo()
+    save(qtbot, dialog)
+    assert not dialog.isVisible(), dialog.banner.text()
+    saved = [c for c in channels.list_channels() if c.name == "Locked keyring"]
+    assert len(saved) == 1
+    assert channels.get_password(saved[0].id, "inbound") == IMAP_PASSWORD
+
+
 def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-untyped-def]
-    qtbot, demo_db, admin, make_ctx
+    qtbot, demo_db, admin, make_ctx, channels
 ):
     # Two administrators, each at their own workstation.
     screens = []
@@ -588,6 +712,7 @@ def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-un
         qtbot.addWidget(widget)
         widget.show()
         screens.append(widget)
+    settle_operations()  # the lists are read
     first = open_edit_dialog(qtbot, screens[0], "Support mailbox")
     second = open_edit_dialog(qtbot, screens[1], "Support mailbox")
     retype(qtbot, first.display_edit, "First admin")
@@ -601,9 +726,7 @@ def test_second_save_of_the_same_channel_shows_a_conflict(  # type: ignore[no-un
     assert "changed by someone else" in second.banner.text()
     assert "Support mailbox" in second.banner.text()
     assert second.display_edit.text() == "Second admin"  # kept for the user to redo
-    channel = next(
-        c for c in screens[1].ctx.channels.list_channels() if c.name == "Support mailbox"
-    )
+    channel = next(c for c in channels.list_channels() if c.name == "Support mailbox")
     assert channel.display_name == "First admin"
 
 
@@ -620,11 +743,11 @@ def test_escape_with_unsaved_changes_asks_first(qtbot, screen, shown):  # type: 
 
 
 def test_delete_channel_asks_and_removes_it_with_its_passwords(  # type: ignore[no-untyped-def]
-    qtbot, screen, ctx, shown
+    qtbot, screen, ctx, channels, demo_db, shown
 ):
-    channel = next(c for c in ctx.channels.list_channels() if c.name == "Sales mailbox")
-    ctx.channels.set_password(channel.id, "inbound", IMAP_PASSWORD)
-    key = keyring_user(ctx.db, channel.id, "inbound")
+    channel = next(c for c in channels.list_channels() if c.name == "Sales mailbox")
+    channels.set_password(channel.id, "inbound", IMAP_PASSWORD)
+    key = keyring_user(demo_db, channel.id, "inbound")
     assert ctx.secrets.get(key) == IMAP_PASSWORD  # type: ignore[union-attr]
     screen.view.selectRow(table_texts(screen.view, 0).index("Sales mailbox"))
     click(qtbot, screen.delete_button)
