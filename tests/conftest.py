@@ -274,11 +274,12 @@ def system() -> Actor:
 def gui_database(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """The database the screens are given, for a database the test uses.
 
-    In a test marked ``no_gui_sql`` it is the same database through an engine of its own
+    It is the same database through an engine of its own
     that refuses any use from the GUI thread (once ``refuse`` is called: ``make_ctx`` reads
     the settings first), while the test's own set-up and checks go on using the one given.
     Either way, the screens' operations have all reported before the database goes."""
-    guard = request.node.get_closest_marker("no_gui_sql") is not None
+    # Screens never wait for the database: a test must say why it lets them.
+    guard = request.node.get_closest_marker("gui_sql_allowed") is None
     opened: list[Database] = []
 
     def clone(database: Database, refuse: bool = True) -> Database:

@@ -191,9 +191,8 @@ class FormDialog(QDialog):
         """Make ``widget`` visible (subclasses with tabs switch to its tab)."""
 
     # ---- save / cancel ------------------------------------------------------
-    def save(self) -> Callable[[], object] | None:
-        """Read the fields (GUI thread) and return the work that saves them (off it).
-        (None: saved already, the old way — while the last screens move.)"""
+    def save(self) -> Callable[[], object]:
+        """Read the fields (GUI thread) and return the work that saves them (off it)."""
         raise NotImplementedError
 
     def saved(self, result: object) -> None:
@@ -211,9 +210,6 @@ class FormDialog(QDialog):
             work = self.save()
         except ServiceError as exc:
             self.show_error(exc)
-            return
-        if work is None:
-            self._save_done(None)
             return
         self._set_saving(True)
         run(self, work, self._save_done, self._save_failed)

@@ -78,23 +78,6 @@ def select_record(view: QTableView, record_id: int) -> bool:
     return False
 
 
-def confirm_and_run(
-    parent: QWidget, title: str, question: str, action: Callable[[], object], ok: str = "Delete"
-) -> bool:
-    """Ask, then run ``action``; a service error is shown, not raised. True when it ran."""
-    from app.services.errors import ServiceError
-    from app.ui.messages import messages
-
-    if not messages.confirm(parent, title, question, ok=ok):
-        return False
-    try:
-        action()
-    except ServiceError as exc:
-        messages.error(parent, title, str(exc))
-        return False
-    return True
-
-
 def confirm_then_run(
     parent: QWidget,
     title: str,

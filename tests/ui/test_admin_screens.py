@@ -33,7 +33,6 @@ from tests.ui.keyboard import type_text
 
 # Nothing of these screens may wait for the database on the GUI thread: the test's own
 # set-up and checks use the database directly (``demo_db``), never the screens' context.
-pytestmark = pytest.mark.no_gui_sql
 
 # ---- helpers ----------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
 
 # Nothing of these screens may wait for the database on the GUI thread.
-pytestmark = pytest.mark.no_gui_sql
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@ telling every shown screen."""
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtWidgets import QWidget
 
 from app.db.engine import Database
 from app.ui.changes import ChangeWatcher, hub_of
 from tests.work_data import add_email
-
-pytestmark = pytest.mark.no_gui_sql
 
 
 def test_every_shown_screen_hears_a_change_made_elsewhere_and_a_hidden_one_hears_it_when_shown(  # type: ignore[no-untyped-def]

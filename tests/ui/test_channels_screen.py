@@ -33,7 +33,6 @@ from tests.ui.keyboard import type_text
 
 # Nothing of the Channels screen may wait for the database, the keyring or a mail server on
 # the GUI thread.
-pytestmark = pytest.mark.no_gui_sql
 
 IMAP_PASSWORD = "imap-S3cret!pw-7f3a"
 SMTP_PASSWORD = "smtp-S3cret!pw-91c2"

@@ -36,7 +36,6 @@ from tests.unit.test_emails_service import (
 )
 
 # Nothing of the Emails screen may wait for the database on the GUI thread.
-pytestmark = pytest.mark.no_gui_sql
 
 # ---- fixtures -------------------------------------------------------------------------
 

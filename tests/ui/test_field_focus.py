@@ -6,8 +6,6 @@ import pytest
 
 from app.ui.field_focus import offending_span, recipient_span
 
-pytestmark = pytest.mark.no_gui_sql
-
 
 def part(text: str, span: tuple[int, int] | None) -> str | None:
     return None if span is None else text[span[0] : span[1]]

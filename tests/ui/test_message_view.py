@@ -16,8 +16,6 @@ from app.ui.message_view import (
     sender_parts,
 )
 
-pytestmark = pytest.mark.no_gui_sql
-
 MIXED = " — mixed scripts: Latin and Cyrillic letters in one name."
 
 

@@ -21,7 +21,6 @@ from tests.ui.keyboard import click, show_active, type_text
 from tests.work_data import add_email, campaign_id
 
 # Nothing of My Work may wait for the database on the GUI thread.
-pytestmark = pytest.mark.no_gui_sql
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier

@@ -211,7 +211,6 @@ def test_the_process_has_one_operations(qapp) -> None:  # type: ignore[no-untype
     assert ops.operations() is ops.operations()
 
 
-@pytest.mark.no_gui_sql
 def test_screens_under_test_cannot_use_the_database_on_the_gui_thread(  # type: ignore[no-untyped-def]
     lanes, demo_db: Database, make_ctx, agent
 ) -> None:

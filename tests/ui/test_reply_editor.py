@@ -18,8 +18,6 @@ from tests.conftest import actor_of, settle_operations
 from tests.ui.keyboard import click, show_active, type_text
 from tests.work_data import add_email, campaign_id
 
-pytestmark = pytest.mark.no_gui_sql
-
 # campaign → (agent, free format, confirmation, put back, move, draft), as the demo has them
 DEMO_FLAGS = {
     "Orders": ("alice", False, True, True, True, True),

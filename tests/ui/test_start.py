@@ -21,8 +21,6 @@ from tests.conftest import actor_of
 from tests.ui.keyboard import type_text
 from tests.work_data import add_email
 
-pytestmark = pytest.mark.no_gui_sql
-
 
 def press(
     qtbot, key: Qt.Key, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier

