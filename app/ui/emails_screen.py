@@ -60,7 +60,8 @@ from app.services.emails import (
 )
 from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.message_view import QUARANTINE_COLOR, EmailDetailPane, sender_parts, sender_text
+from app.ui.mail_display import QUARANTINE_COLOR, sender_parts, sender_text
+from app.ui.message_view import EmailDetailPane
 from app.ui.models import ROW_ROLE, Index
 from app.ui.operations import READS, Failure, run
 

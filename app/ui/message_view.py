@@ -1,31 +1,21 @@
 """The reading pane of Management ▸ Emails and My Work: one email's headers, its body
 shown safely, its attachments, the replies below it, the raw source and the history.
-
-Nothing a sender wrote may freeze the window. The headers and the lists are read at once
-(a quick query); the body is decoded, sanitized (``app.mail.html``: nesting capped) and cut
-into pieces off the GUI thread, then shown a piece per turn of the event loop, each one
-cheap to lay out. A body larger than ``PART_CHARS`` shows its first part; the rest comes
-when asked for ("Show the rest"), its tables laid flat (nested tables cost Qt more than
-anything else). Inline images are decoded off the GUI thread too.
-
-The sender is shown by address, always in full: a display name (which the sender chooses,
-``ceo@bank.example`` say) is quoted, shortened if long, stripped of invisible and
-direction-changing characters, and never stands for the address.
+Nothing a sender wrote may freeze the window: the headers are read at once, the body is
+prepared off the GUI thread (``app.ui.email_rendering``) and shown a piece per turn of the
+event loop, each one cheap to lay out; a long body shows its first part, the rest when
+asked for ("Show the rest").
 """
 
 from __future__ import annotations
 
 import html
-import re
-import unicodedata
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont, QImage, QTextCursor
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -33,444 +23,40 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
     QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from app import paths
 from app.domain.enums import EmailStatus
-from app.mail.fields import parse_addresses
-from app.mail.html import cap_nesting, html_pieces, text_pieces, to_html
+from app.mail.html import html_pieces
 from app.services.auth import Permission
-from app.services.emails import (
-    FLAG_LABELS,
-    EmailBody,
-    EmailDetail,
-    EmailService,
-    HistoryRow,
-    ReplyRow,
-)
+from app.services.emails import FLAG_LABELS, EmailBody, EmailDetail, EmailService, HistoryRow
 from app.services.filenames import safe_file_name
 from app.services.work import WorkService
 from app.ui.context import AppContext
+from app.ui.email_rendering import BODY_AT_ONCE, EmailRead, Rendering, prepare
+from app.ui.mail_display import (
+    QUARANTINE_COLOR,
+    addresses_html,
+    link_host_note,
+    replies_html,
+    shown_size,
+    two_columns,
+    visible_text,
+)
 from app.ui.messages import messages
 from app.ui.models import Column, RecordTableModel
 from app.ui.operations import INTERACTIVE, READS, Failure, Job, run
+from app.ui.raw_source_tab import RawSourceTab
+from app.ui.safe_browser import SafeBrowser
+from app.ui.save_folder import last_save_folder, remember_save_folder
 from app.ui.widgets import table_view
 
-RAW_SHOWN_LIMIT = 4 * 1024 * 1024  # more than this is exported rather than shown
-RAW_AT_ONCE = 128 * 1024  # a larger source is read off the GUI thread, shown in pieces
-RAW_PIECE = 64 * 1024
-RAW_LINE = 4000  # longer lines of the source are shown folded (each is laid out whole)
-QUARANTINE_COLOR = "#b00020"
-# A message this small is read at once: however it is built, sanitizing it takes a few
-# milliseconds (larger ones are read off the GUI thread).
-BODY_AT_ONCE = 8 * 1024
-PART_CHARS = 200_000  # of a body's HTML or text: shown at once; the rest when asked for
 LOADING_NOTE_MS = 300  # a body not ready by then says it is coming
-NAME_SHOWN = 64  # characters of a display name; the address is always shown whole
-SAVE_FOLDER_FILE = "last-save-folder"
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
-
-
-# ---- who sent it --------------------------------------------------------------------
-
-# Invisible or direction-changing characters (a right-to-left override shows
-# "\u202eelpmaxe.knab@oec" as "ceo@bank.example"), controls and separators.
-_HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
-
-
-# Roughly an addr-spec: a local part (quoted or not), "@", a domain.
-_ADDRESS = re.compile(r'(?:"[^"]*"|[^"@\s]+)@[^"@\s]+\Z')
-
-
-def _visible(text: str, replacement: str = "") -> str:
-    return "".join(
-        replacement if unicodedata.category(ch) in _HIDDEN_CATEGORIES else ch for ch in text
-    )
-
-
-def shown_name(name: str) -> str:
-    """A display name as the pane shows it: visible characters only, one line, at most
-    ``NAME_SHOWN`` characters (shortened in the middle)."""
-    text = " ".join(_visible(name).split())
-    if len(text) > NAME_SHOWN:
-        half = (NAME_SHOWN - 1) // 2
-        text = f"{text[:half]}…{text[-half:]}"
-    return text
-
-
-def _breakable(text: str, every: int = 40) -> str:
-    """Escaped ``text`` that may wrap every ``every`` characters (U+200B), for labels."""
-    if len(text) <= every:
-        return html.escape(text)
-    return "\u200b".join(html.escape(text[i : i + every]) for i in range(0, len(text), every))
-
-
-def mailbox_html(name: str, address: str) -> str:
-    """One mailbox for the header: the name quoted (it is only what the sender calls
-    themselves), the address in bold and in full — or said to be missing."""
-    parts = []
-    name = shown_name(name)
-    if name:
-        parts.append(f"“{html.escape(name)}” ")
-    shown = _visible(address, "\ufffd")
-    bold = f"<b>{_breakable(shown)}</b>"
-    if shown:
-        parts.append(f"&lt;{bold}&gt;" if name else bold)
-        if not _ADDRESS.match(shown):
-            parts.append(f' <span style="color:{QUARANTINE_COLOR}">(not an email address)</span>')
-    else:
-        parts.append(f'<span style="color:{QUARANTINE_COLOR}">(no address)</span>')
-    return "".join(parts)
-
-
-def addresses_html(value: str) -> str:
-    """An address header as stored (``Name <a@b>, …``), each mailbox by ``mailbox_html``."""
-    if not value:
-        return ""
-    mailboxes = parse_addresses(value)
-    if not mailboxes:
-        return html.escape(_visible(value, "\ufffd"))
-    return ", ".join(mailbox_html(m.name, m.address) for m in mailboxes)
-
-
-def sender_parts(value: str) -> tuple[str, str]:
-    """The first mailbox of an address header: its name as shown (``shown_name``) and its
-    address (invisible characters made visible); the text as is if it holds none."""
-    mailboxes = parse_addresses(value) if value else []
-    if not mailboxes:
-        return "", _visible(value, "\ufffd")
-    return shown_name(mailboxes[0].name), _visible(mailboxes[0].address, "\ufffd")
-
-
-def sender_text(value: str) -> str:
-    """An address header as plain text for lists: names quoted and cleaned, addresses
-    whole (a list elides the middle of this, so both ends stay visible)."""
-    mailboxes = parse_addresses(value) if value else []
-    if not mailboxes:
-        return _visible(value, "\ufffd")
-    shown = []
-    for m in mailboxes:
-        name, address = shown_name(m.name), _visible(m.address, "\ufffd")
-        shown.append(f"“{name}” <{address}>" if name else address)
-    return ", ".join(shown)
-
-
-# ---- where a link goes ----------------------------------------------------------------
-
-# Scripts written together in one language are not "mixed" (Japanese: kanji and kana).
-_SCRIPT_GROUPS = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "CJK", "KATAKANA-HIRAGANA": "CJK"}
-
-
-def _scripts(label: str) -> list[str]:
-    found: list[str] = []
-    for ch in label:
-        if not ch.isalpha():
-            continue
-        try:
-            script = unicodedata.name(ch).split()[0]
-        except ValueError:
-            script = "UNKNOWN"
-        script = _SCRIPT_GROUPS.get(script, script)
-        if script not in found:
-            found.append(script)
-    return found
-
-
-def _unicode_label(label: str) -> str:
-    if label.lower().startswith("xn--"):
-        try:
-            return label[4:].encode("ascii").decode("punycode")
-        except (UnicodeError, ValueError):
-            return label
-    return label
-
-
-def link_host_note(url: QUrl) -> str:
-    """What to say about where ``url`` goes: for an internationalised host name, its
-    ASCII form beside the Unicode one, and a warning when a label mixes scripts (a
-    Cyrillic "а" in "pаypal.com"). Empty for a plain ASCII host."""
-    if url.scheme() == "mailto":
-        host = url.path().rpartition("@")[2]
-        ascii_host = bytes(QUrl.toAce(host).data()).decode("ascii", "replace") if host else ""
-    else:
-        ascii_host = url.host(QUrl.ComponentFormattingOption.FullyEncoded)
-    labels = ascii_host.split(".")
-    if not any(label.lower().startswith("xn--") for label in labels):
-        return ""
-    unicode_host = ".".join(_unicode_label(label) for label in labels)
-    note = f"Site: {unicode_host} ({ascii_host})"
-    mixed = [s for s in (_scripts(_unicode_label(label)) for label in labels) if len(s) > 1]
-    if mixed:
-        scripts = sorted(mixed[0], key=lambda script: (script != "LATIN", script))
-        names = " and ".join(script.capitalize() for script in scripts)
-        note += (
-            f" — mixed scripts: {names} letters in one name. It may imitate the name of "
-            "another site."
-        )
-    return note
-
-
-# ---- the raw source ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RawSource:
-    """The message's source to show: pieces of whole lines (joined by line breaks)."""
-
-    pieces: list[str]
-    size: int  # bytes received
-    shown: int  # bytes shown
-    folded: bool  # some line was longer than RAW_LINE
-
-
-def raw_source(raw: bytes) -> RawSource:
-    """``raw`` (at most ``RAW_SHOWN_LIMIT`` of it) as text in pieces of about
-    ``RAW_PIECE``, lines longer than ``RAW_LINE`` folded."""
-    shown = raw[:RAW_SHOWN_LIMIT]
-    text = shown.decode("utf-8", errors="backslashreplace").replace("\r\n", "\n")
-    lines = text.split("\n")
-    folded = any(len(line) > RAW_LINE for line in lines)
-    if folded:
-        lines = [
-            part
-            for line in lines
-            for part in ([line[i : i + RAW_LINE] for i in range(0, len(line), RAW_LINE)] or [""])
-        ]
-    pieces: list[str] = []
-    start = size = 0
-    for i, line in enumerate(lines):
-        size += len(line) + 1
-        if size >= RAW_PIECE:
-            pieces.append("\n".join(lines[start : i + 1]))
-            start, size = i + 1, 0
-    if start < len(lines) or not pieces:
-        pieces.append("\n".join(lines[start:]))
-    return RawSource(pieces, len(raw), len(shown), folded)
-
-
-# ---- the body, prepared off the GUI thread ------------------------------------------------
-
-_DATA_SRC = re.compile(r'src="(data:image/[a-z]+;base64,[A-Za-z0-9+/=]*)"')
-# Inline images are decoded beforehand and named by this scheme in what is shown: a
-# data: URL of megabytes cost Qt's HTML reader as much as megabytes of text.
-INLINE_IMAGE = "inline-image"
-MAX_IMAGE_SIDE = 2048  # larger images are shown scaled down (decoded, they fill memory)
 CUT_NOTE_STYLE = "color:#666666; margin-top:8px"
 _FIRST_PART_ENDS = "<!-- the first part ends here -->"  # among the pieces, by identity
-
-
-@dataclass
-class Rendering:
-    """A body cut into pieces to show: ``first`` at once, ``rest`` when asked for."""
-
-    first: list[str]
-    rest: list[str] = field(default_factory=list)
-    rest_size: int = 0  # characters of the body not in ``first``
-    images: dict[str, QImage] = field(default_factory=dict)  # by INLINE_IMAGE name
-    attachments: list[Any] = field(default_factory=list)
-    body: EmailBody | None = None
-
-
-@dataclass(frozen=True)
-class EmailRead:
-    """What showing an email needs, read off the GUI thread."""
-
-    detail: EmailDetail
-    rendering: Rendering | None  # a small body, prepared
-    campaigns: list[tuple[int, str]] | None  # to release a quarantined email into
-    agents: list[tuple[int, str]] | None  # to re-open an actioned email to
-
-
-def _inline_images(html: str) -> tuple[str, dict[str, QImage]]:
-    """``html`` with its data: image URLs replaced by ``INLINE_IMAGE`` names, and the
-    images decoded (made ready to paint, the largest scaled down)."""
-    names: dict[str, str] = {}
-    images: dict[str, QImage] = {}
-
-    def named(match: re.Match[str]) -> str:
-        url = match.group(1)
-        name = names.get(url)
-        if name is None:
-            name = names[url] = f"{INLINE_IMAGE}:{len(names)}"
-            image = _data_url_image(url)
-            if image is not None:
-                if max(image.width(), image.height()) > MAX_IMAGE_SIDE:
-                    image = image.scaled(
-                        MAX_IMAGE_SIDE,
-                        MAX_IMAGE_SIDE,
-                        Qt.AspectRatioMode.KeepAspectRatio,
-                        Qt.TransformationMode.SmoothTransformation,
-                    )
-                images[name] = image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
-        return f'src="{name}"'
-
-    return _DATA_SRC.sub(named, html), images
-
-
-def prepare(body: EmailBody, part_chars: int = PART_CHARS) -> Rendering:
-    """The pieces of ``body`` (sanitized HTML, else its text), its images decoded. Pure
-    work: runs off the GUI thread."""
-    images: dict[str, QImage] = {}
-    if body.safe_html is not None:
-        shown, images = _inline_images(body.safe_html)
-        pieces = html_pieces(shown)
-    elif body.text_body:
-        pieces = text_pieces(body.text_body)
-    else:
-        pieces = ['<p style="color:#666666"><i>This email has no text.</i></p>']
-    first: list[str] = []
-    size = 0
-    for piece in pieces:
-        if size >= part_chars:
-            break
-        first.append(piece)
-        size += len(piece)
-    rest = pieces[len(first) :]
-    rest_size = sum(len(p) for p in rest)
-    if rest and body.safe_html is not None:
-        # The rest with its tables laid flat: they would cost too much here.
-        rest = html_pieces(cap_nesting("".join(rest), max_table_depth=0))
-    return Rendering(first, rest, rest_size, images, body.attachments, body)
-
-
-def _data_url_image(url: str) -> QImage | None:
-    header, _sep, payload = url.partition(",")
-    if not header.startswith("data:image/") or not header.endswith(";base64"):
-        return None
-    image = QImage()
-    image.loadFromData(QByteArray.fromBase64(payload.encode("ascii", "ignore")))
-    return None if image.isNull() else image
-
-
-class SafeBrowser(QTextBrowser):
-    """Shows sanitized email HTML; loads nothing but the images we decoded for it (and
-    data: images)."""
-
-    link_requested = Signal(QUrl)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-        self.document().setUndoRedoEnabled(False)
-        self.anchorClicked.connect(self.link_requested.emit)
-        self.blocked: list[str] = []  # what was asked for and refused (for tests)
-        self.images: dict[str, QImage] = {}  # INLINE_IMAGE names: decoded beforehand
-
-    def loadResource(self, type: int, name: QUrl | str) -> Any:
-        url = name if isinstance(name, QUrl) else QUrl(name)
-        if url.scheme() == INLINE_IMAGE:
-            found = self.images.get(url.toString())
-            if found is not None:
-                return found
-        elif url.scheme() == "data":
-            return _data_url_image(url.toString())
-        self.blocked.append(url.toString())
-        return None
-
-
-# ---- header tables ---------------------------------------------------------------------
-
-
-def _cells(label: str, value: str) -> str:
-    if not label:
-        return "<td></td><td></td>"
-    return (
-        f'<td style="padding-right:8px; color:#555555"><b>{label}</b></td>'
-        f'<td style="padding-right:32px">{value}</td>'
-    )
-
-
-def _field_rows(rows: list[tuple[str, str]]) -> str:
-    """Label/value pairs as a table; empty values are left out."""
-    lines = "".join(f"<tr>{_cells(label, value)}</tr>" for label, value in rows if value)
-    return f'<table cellspacing="0" cellpadding="1">{lines}</table>'
-
-
-def _two_columns(left: list[tuple[str, str]], right: list[tuple[str, str]]) -> str:
-    """Two columns of label/value pairs side by side (empty values left out)."""
-    a = [(label, value) for label, value in left if value]
-    b = [(label, value) for label, value in right if value]
-    lines = []
-    for i in range(max(len(a), len(b))):
-        first = a[i] if i < len(a) else ("", "")
-        second = b[i] if i < len(b) else ("", "")
-        lines.append(f"<tr>{_cells(*first)}{_cells(*second)}</tr>")
-    return f'<table cellspacing="0" cellpadding="1">{"".join(lines)}</table>'
-
-
-def _replies_html(replies: list[ReplyRow], fmt: Callable[[Any], str]) -> str:
-    if not replies:
-        return ""
-    count = len(replies)
-    parts = [f"<hr><h3>{count} {'reply' if count == 1 else 'replies'}</h3>"]
-    for r in replies:
-        when = fmt(r.sent_at or r.created_at)
-        state = r.state.value.capitalize()
-        error = (
-            f'<span style="color:{QUARANTINE_COLOR}">{html.escape(r.last_error)}</span>'
-            if r.last_error
-            else ""
-        )
-        meta = _field_rows(
-            [
-                ("Reply", f"{html.escape(when)} — {state}"),
-                ("By", html.escape(r.agent or "")),
-                ("To", addresses_html(r.to_addrs)),
-                ("Cc", addresses_html(r.cc_addrs)),
-                ("Subject", html.escape(r.subject)),
-                ("Error", error),
-            ]
-        )
-        parts.append(
-            '<table width="100%" cellpadding="6" cellspacing="0" '
-            'style="background-color:#f3f6fa; margin-top:8px">'
-            f'<tr><td>{meta}<div style="margin-top:6px">{to_html(r.body)}</div></td></tr>'
-            "</table>"
-        )
-    return "".join(parts)
-
-
-# ---- the last folder saved to -----------------------------------------------------------
-
-
-def last_save_folder() -> Path:
-    """Where the last attachment or message was saved (this workstation), else the
-    Downloads folder, else home."""
-    try:
-        saved = Path((paths.config_dir() / SAVE_FOLDER_FILE).read_text("utf-8").strip())
-        if saved.is_dir():
-            return saved
-    except (OSError, ValueError):
-        pass
-    downloads = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation)
-    if downloads and Path(downloads).is_dir():
-        return Path(downloads)
-    return Path.home()
-
-
-def remember_save_folder(folder: Path) -> None:
-    try:
-        paths.config_dir().mkdir(parents=True, exist_ok=True)
-        (paths.config_dir() / SAVE_FOLDER_FILE).write_text(str(folder), "utf-8")
-    except (OSError, ValueError):
-        pass  # a convenience only
-
-
-# ---- the detail pane -----------------------------------------------------------------
 
 
 class EmailDetailPane(QWidget):
@@ -487,9 +73,6 @@ class EmailDetailPane(QWidget):
         self.detail: EmailDetail | None = None
         self._asked: int | None = None  # the email asked for last
         self._reading = False  # ``_asked`` is being read
-        self._raw_loaded_for: int | None = None
-        self._raw_loading: Job[RawSource] | None = None
-        self._raw_pending: deque[str] = deque()
         self._shown = 0  # which showing the body on its way belongs to
         self._loading: Job[Rendering] | None = None
         self._pending: deque[str] = deque()  # pieces still to append
@@ -575,23 +158,9 @@ class EmailDetailPane(QWidget):
         conversation_layout.addWidget(self.files_row)
         self.tabs.addTab(conversation, "C&onversation")
 
-        raw_page = QWidget(self.tabs)
-        self.raw_text = QPlainTextEdit(raw_page)
-        self.raw_text.setReadOnly(True)
-        self.raw_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.raw_text.setFont(QFont("monospace"))
-        self.raw_text.setAccessibleName("Raw source")
-        self.raw_note = QLabel(raw_page)
-        self.export_button = QPushButton("E&xport .eml…", raw_page)
-        self.export_button.setToolTip("Save the message exactly as received")
-        self.export_button.clicked.connect(self.export_raw)
-        raw_bar = QHBoxLayout()
-        raw_bar.addWidget(self.raw_note, 1)
-        raw_bar.addWidget(self.export_button)
-        raw_layout = QVBoxLayout(raw_page)
-        raw_layout.addWidget(self.raw_text, 1)
-        raw_layout.addLayout(raw_bar)
-        self.tabs.addTab(raw_page, "Raw so&urce")
+        self.raw_tab = RawSourceTab(service, self.tabs)
+        self.raw_tab.export_button.clicked.connect(self.export_raw)
+        self.tabs.addTab(self.raw_tab, "Raw so&urce")
 
         self.history_model: RecordTableModel[HistoryRow] = RecordTableModel(
             [
@@ -628,10 +197,6 @@ class EmailDetailPane(QWidget):
         self._loading_note.setSingleShot(True)
         self._loading_note.setInterval(LOADING_NOTE_MS)
         self._loading_note.timeout.connect(self._say_loading)
-        self._raw_timer = QTimer(self)
-        self._raw_timer.setSingleShot(True)
-        self._raw_timer.setInterval(0)
-        self._raw_timer.timeout.connect(self._append_raw)
         self.clear()
 
     # ---- showing ----------------------------------------------------------------
@@ -642,7 +207,6 @@ class EmailDetailPane(QWidget):
     def clear(self, text: str = "Select an email to see it here.") -> None:
         self._stop_body()
         self.detail = None
-        self._raw_loaded_for = None
         self.placeholder.setText(text)
         self.placeholder.show()
         self.header.hide()
@@ -651,9 +215,7 @@ class EmailDetailPane(QWidget):
         self.tabs.hide()
 
     def _stop_body(self) -> None:
-        self._raw_loading = None
-        self._raw_pending.clear()
-        self._raw_timer.stop()
+        self.raw_tab.stop()
         self._shown += 1
         self._loading = None
         self._pending.clear()
@@ -758,7 +320,6 @@ class EmailDetailPane(QWidget):
             d.attachments = d.attachments or previous.attachments
         else:
             self._stop_body()
-            self._raw_loaded_for = None
         self.detail = d
         fmt = self.ctx.format_datetime
         esc = html.escape
@@ -781,23 +342,22 @@ class EmailDetailPane(QWidget):
             ("Campaign", esc(d.campaign or "None")),
             ("Status", status),
             ("Flags", esc(flags)),
-            ("Size", _size(d.size)),
+            ("Size", shown_size(d.size)),
         ]
-        table = _two_columns(left, right)
+        table = two_columns(left, right)
         if d.quarantine_reason:
             table += (
                 f'<p style="margin-top:4px; color:{QUARANTINE_COLOR}"><b>Quarantined:</b> '
                 f"{esc(d.quarantine_reason)}</p>"
             )
-        subject = esc(_visible(d.subject)) if d.subject else "<i>(no subject)</i>"
+        subject = esc(visible_text(d.subject)) if d.subject else "<i>(no subject)</i>"
         self.header.setText(
             f'<div style="font-size:large; font-weight:bold">{subject}</div>{table}'
         )
         self._show_attachments(d.attachments)
         self.history_model.set_rows(d.history)
         if not keep_body:
-            self.raw_text.clear()
-            self.raw_note.clear()
+            self.raw_tab.clear()
         self.placeholder.hide()
         self.header.show()
         self.release_row.setVisible(d.status == EmailStatus.QUARANTINED)
@@ -818,10 +378,10 @@ class EmailDetailPane(QWidget):
         self.attachments.clear()
         for a in attachments:
             inline = " — inline" if a.content_id else ""
-            name = _visible(a.display_name, "\ufffd")
+            name = visible_text(a.display_name, "\ufffd")
             if len(name) > 120:
                 name = f"{name[:80]}…{name[-30:]}"
-            item = QListWidgetItem(f"{name} ({_size(a.size)}{inline})")
+            item = QListWidgetItem(f"{name} ({shown_size(a.size)}{inline})")
             item.setData(Qt.ItemDataRole.UserRole, a.id)
             item.setToolTip(a.content_type)
             self.attachments.addItem(item)
@@ -835,7 +395,7 @@ class EmailDetailPane(QWidget):
     def _show_body(self, d: EmailDetail, prepared: Rendering | None = None) -> None:
         self.browser.images = {}
         self.browser.clear()
-        replies = _replies_html(d.replies, self.ctx.format_datetime)
+        replies = replies_html(d.replies, self.ctx.format_datetime)
         self._tail = [p for p in html_pieces(replies) if p] if replies else []
         shown = self._shown
         if d.body_loaded:
@@ -896,11 +456,11 @@ class EmailDetailPane(QWidget):
         self._pending.append(_FIRST_PART_ENDS)
         if rendering.rest:
             self._pending.append(
-                f'<p style="{CUT_NOTE_STYLE}"><i>[{_size(rendering.rest_size)} more of this '
+                f'<p style="{CUT_NOTE_STYLE}"><i>[{shown_size(rendering.rest_size)} more of this '
                 "email: Show the rest, under the email.]</i></p>"
             )
             self.rest_note.setText("This email is long: its first part is shown.")
-            self.rest_button.setText(f"Show the rest ({_size(rendering.rest_size)})")
+            self.rest_button.setText(f"Show the rest ({shown_size(rendering.rest_size)})")
         self._pending.extend(self._tail)
         self._append_timer.start()
 
@@ -952,56 +512,11 @@ class EmailDetailPane(QWidget):
             self._load_raw()
 
     def _load_raw(self) -> None:
-        """The source, as received: read at once when small, else off the GUI thread and
-        shown a piece per turn of the event loop."""
-        if self.detail is None or self._raw_loaded_for == self.detail.id:
-            return
-        email_id, service = self.detail.id, self.service
-        self._raw_loaded_for = email_id
-        self._raw_pending.clear()
-        self.raw_note.setText("Reading the source…")
-        self._raw_loading = run(
-            self,
-            lambda: raw_source(service.raw(email_id)),
-            lambda source: self._raw_ready(email_id, source),
-            lambda failure: self._raw_failed(email_id, failure),
-            lane=READS if self.detail.size > RAW_AT_ONCE else INTERACTIVE,
-        )
+        if self.detail is not None:
+            self.raw_tab.load(self.detail.id, self.detail.size)
 
     def raw_busy(self) -> bool:
-        return self._raw_loading is not None or bool(self._raw_pending)
-
-    def _raw_failed(self, email_id: int, failure: Failure) -> None:
-        if self._raw_loaded_for == email_id:
-            self._raw_loading = None
-            self.raw_note.setText(failure.message)
-
-    def _raw_ready(self, email_id: int, source: RawSource) -> None:
-        if self._raw_loaded_for != email_id:
-            return
-        self._raw_loading = None
-        first, *more = source.pieces
-        self.raw_text.setPlainText(first)
-        self._raw_pending.extend(more)
-        note = (
-            f"{_size(source.size)} as received."
-            if source.shown == source.size
-            else f"The first {_size(source.shown)} of {_size(source.size)}; export to see it all."
-        )
-        if source.folded:
-            note += f" Lines longer than {RAW_LINE:,} characters are shown folded."
-        self.raw_note.setText(note)
-        if self._raw_pending:
-            self._raw_timer.start()
-
-    def _append_raw(self) -> None:
-        if not self._raw_pending:
-            return
-        cursor = QTextCursor(self.raw_text.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText("\n" + self._raw_pending.popleft())
-        if self._raw_pending:
-            self._raw_timer.start()
+        return self.raw_tab.busy()
 
     def _update_buttons(self, *_args: object) -> None:
         self.save_button.setEnabled(self.attachments.currentItem() is not None)

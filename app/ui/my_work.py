@@ -43,7 +43,8 @@ from app.services.work import (
 )
 from app.ui.changes import ChangeWatcher, hub_of
 from app.ui.context import AppContext
-from app.ui.message_view import BODY_AT_ONCE, EmailDetailPane, EmailRead
+from app.ui.email_rendering import BODY_AT_ONCE, EmailRead
+from app.ui.message_view import EmailDetailPane
 from app.ui.messages import messages
 from app.ui.models import ROW_ROLE, Column, RecordTableModel
 from app.ui.operations import LISTS, Failure, run

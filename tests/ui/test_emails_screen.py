@@ -20,9 +20,9 @@ from app.db.models import Campaign, Email, User
 from app.services.emails import EmailService, SortKey
 from app.services.errors import PermissionDenied
 from app.ui import messages as messages_module
+from app.ui.email_rendering import INLINE_IMAGE
 from app.ui.emails_screen import EmailsScreen, EmailTableModel
 from app.ui.main_window import MainWindow
-from app.ui.message_view import INLINE_IMAGE
 from app.ui.operations import operations
 from tests.conftest import settle_operations
 from tests.ui.keyboard import type_text
@@ -246,10 +246,10 @@ def test_raw_source_and_history(qtbot, screen, seeded, tmp_path, demo_db) -> Non
     select_email(qtbot, screen, seeded.unicode_id)
     pane = screen.detail
     raw = seeded.raw[seeded.unicode_id]
-    assert pane.raw_text.toPlainText() == ""  # read only when the tab is opened
+    assert pane.raw_tab.text.toPlainText() == ""  # read only when the tab is opened
     pane.tabs.setCurrentIndex(1)
     settle_operations()
-    assert pane.raw_text.toPlainText() == raw.decode().replace("\r\n", "\n")
+    assert pane.raw_tab.text.toPlainText() == raw.decode().replace("\r\n", "\n")
     assert EmailService(demo_db, screen.ctx.actor).raw(seeded.unicode_id) == raw
     pane.choose_save_path = lambda _title, _suggested: str(tmp_path / "m.eml")
     pane.export_raw()

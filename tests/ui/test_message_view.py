@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QUrl
 
-from app.ui.message_view import (
+from app.ui.email_rendering import RAW_LINE, raw_source
+from app.ui.mail_display import (
     NAME_SHOWN,
-    RAW_LINE,
     addresses_html,
     link_host_note,
     mailbox_html,
-    raw_source,
     sender_parts,
 )
 
