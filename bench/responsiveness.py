@@ -456,6 +456,13 @@ def wait_until(check: Callable[[], T], seconds: float, what: str) -> T:
     return found
 
 
+def closed(widget: Any) -> Callable[[], bool]:
+    """A check: ``widget`` is no longer shown (hidden, or deleted)."""
+    import shiboken6
+
+    return lambda: not shiboken6.isValid(widget) or not widget.isVisible()
+
+
 def run_for(seconds: float) -> None:
     """Let the application run on its own for ``seconds``."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -926,7 +933,7 @@ class Session:
         save = wait_until(lambda: button(dialog, "Save"), 10, "the Save button")
         wait_until(save.isEnabled, 10, "Save enabled")
         click(save)
-        wait_until(lambda: not dialog.isVisible(), 30, "the dialog closed after Save")
+        wait_until(closed(dialog), 30, "the dialog closed after Save")
 
         wait_until(
             lambda: find_row(table, mark.strip(), column=1, how="contains"),

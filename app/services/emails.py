@@ -13,7 +13,7 @@ an email shows is read in one round trip (``app.db.hotpath.opening``).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -130,7 +130,7 @@ class HistoryRow:
     detail: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class EmailDetail:
     """One email as the detail pane shows it, replies in time order."""
 
@@ -171,6 +171,17 @@ class EmailDetail:
     def body(self) -> EmailBody:
         """The body read with the email (``body_loaded``)."""
         return EmailBody(self.text_body, self.html_body, self.safe_html, self.attachments)
+
+    def with_body(self, body: EmailBody) -> EmailDetail:
+        """This email with its body read apart (``EmailService.body``)."""
+        return replace(
+            self,
+            text_body=body.text_body,
+            html_body=body.html_body,
+            safe_html=body.safe_html,
+            attachments=body.attachments if body.attachments else self.attachments,
+            body_loaded=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -228,10 +239,7 @@ def email_detail(found: hotpath.OpeningRows, content: Content | None) -> EmailDe
         body_loaded=False,
     )
     if content is not None:  # sanitized after the read: no lock held meanwhile
-        shown = content.body()
-        detail.text_body, detail.html_body = shown.text_body, shown.html_body
-        detail.safe_html, detail.body_loaded = shown.safe_html, True
-        detail.attachments = shown.attachments
+        return detail.with_body(content.body())
     return detail
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -315,9 +316,14 @@ class EmailDetailPane(QWidget):
         )
         if keep_body:
             assert previous is not None
-            d.text_body, d.html_body = previous.text_body, previous.html_body
-            d.safe_html, d.body_loaded = previous.safe_html, previous.body_loaded
-            d.attachments = d.attachments or previous.attachments
+            d = replace(
+                d,
+                text_body=previous.text_body,
+                html_body=previous.html_body,
+                safe_html=previous.safe_html,
+                body_loaded=previous.body_loaded,
+                attachments=d.attachments or previous.attachments,
+            )
         else:
             self._stop_body()
         self.detail = d
@@ -441,13 +447,9 @@ class EmailDetailPane(QWidget):
         self._loading = None
         self._loading_note.stop()
         if rendering.body is not None and rendering.body.attachments and self.detail:
-            self.detail.attachments = rendering.body.attachments
             self._show_attachments(rendering.body.attachments)
         if self.detail is not None and rendering.body is not None:
-            self.detail.text_body = rendering.body.text_body
-            self.detail.html_body = rendering.body.html_body
-            self.detail.safe_html = rendering.body.safe_html
-            self.detail.body_loaded = True
+            self.detail = self.detail.with_body(rendering.body)
         self.browser.images = rendering.images
         self._rest = rendering.rest
         first, *more = rendering.first
