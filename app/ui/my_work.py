@@ -54,6 +54,7 @@ from app.ui.status_line import EmailRef, StatusLine
 from app.ui.widgets import table_view
 
 T = TypeVar("T")
+RELOAD_RETRY_MS = 2000  # the lists read again after the database could not be reached
 AGE_MS = 10_000  # "Oldest wait" shown again from what was read (no query)
 
 
@@ -447,6 +448,9 @@ class MyWorkScreen(QWidget):
     def _reload_failed(self, failure: Failure) -> None:
         if failure.unavailable:
             self._availability(False)
+            # Tried again until it works: a connection found dead once the database is
+            # back fails one read, and no change may follow to ask for another.
+            QTimer.singleShot(RELOAD_RETRY_MS, self, self.reload)
         else:
             self.show_status(f"My Work could not be updated: {failure.message}")
 
