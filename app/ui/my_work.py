@@ -226,9 +226,45 @@ class MyWorkScreen(QWidget):
         self.queued_dialog: QueuedEmailsDialog | None = None
         self.shortcuts_dialog: ShortcutsDialog | None = None
 
-        # ---- queues ----------------------------------------------------------------
         left = QSplitter(Qt.Orientation.Vertical, self)
-        queues_box = QWidget(left)
+        left.addWidget(self._build_queues(left))
+        left.addWidget(self._build_mine(left))
+        left.setStretchFactor(0, 1)
+        left.setStretchFactor(1, 1)
+        left.setChildrenCollapsible(False)
+        right = QSplitter(Qt.Orientation.Vertical, self)
+        self._build_email_and_reply(right)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([360, 920])
+        right.setSizes([430, 370])
+        left.setSizes([260, 440])
+        self.left_splitter, self.right_splitter = left, right
+
+        self.status = StatusLine(self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.status)
+
+        self._build_actions()
+        self._database_lost = False
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.reload)
+        hub_of(ctx).availability.connect(self._availability)
+        self.age_timer = QTimer(self)
+        self.age_timer.setInterval(AGE_MS)
+        self.age_timer.timeout.connect(self.queue_model.refresh_all)
+        self.reload()
+        self._update_actions()
+
+    # ---- building the screen ----------------------------------------------------------
+    def _build_queues(self, parent: QWidget) -> QWidget:
+        """Queues: the agent's campaigns with what waits, and the ways to take."""
+        queues_box = QWidget(parent)
         self.queue_model: RecordTableModel[Queue] = RecordTableModel(
             [
                 Column("Campaign", lambda q: q.title),
@@ -275,8 +311,11 @@ class MyWorkScreen(QWidget):
         queues_layout.addLayout(queue_buttons)
         queues_layout.addWidget(self.queued_button)
 
-        # ---- my emails ---------------------------------------------------------------
-        mine_box = QWidget(left)
+        return queues_box
+
+    def _build_mine(self, parent: QWidget) -> QWidget:
+        """My emails: held, drafts and failed sends."""
+        mine_box = QWidget(parent)
         held_columns: list[Column[HeldEmail]] = [
             Column("Subject", lambda h: h.subject or "(no subject)"),
             Column("State", _state),
@@ -325,14 +364,11 @@ class MyWorkScreen(QWidget):
         mine_layout.setContentsMargins(0, 4, 4, 0)
         mine_layout.addWidget(_pane_title("My emails", mine_box))
         mine_layout.addWidget(self.mine_tabs, 1)
-        left.addWidget(queues_box)
-        left.addWidget(mine_box)
-        left.setStretchFactor(0, 1)
-        left.setStretchFactor(1, 1)
-        left.setChildrenCollapsible(False)
+        return mine_box
 
-        # ---- the email and the reply --------------------------------------------------
-        right = QSplitter(Qt.Orientation.Vertical, self)
+    def _build_email_and_reply(self, right: QSplitter) -> None:
+        """The open email (the reading pane) above the reply to it (the editor)."""
+        ctx = self.ctx
         self.pane = EmailDetailPane(ctx, EmailService(ctx.db, ctx.actor), right)
         self.pane.clear("Take an email to read it here.")
         self.editor = ReplyEditor(self.work, right)
@@ -349,22 +385,9 @@ class MyWorkScreen(QWidget):
         right.setStretchFactor(1, 6)
         right.setChildrenCollapsible(False)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(left)
-        self.splitter.addWidget(right)
-        self.splitter.setStretchFactor(0, 0)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([360, 920])
-        right.setSizes([430, 370])
-        left.setSizes([260, 440])
-        self.left_splitter, self.right_splitter = left, right
-
-        self.status = StatusLine(self)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.status)
-
+    def _build_actions(self) -> None:
+        """The screen's keys: the reply's actions anywhere, moving between panes, refresh,
+        the shortcuts list."""
         # The reply's actions work anywhere in the screen, not only in the editor.
         self.addActions(
             [
@@ -388,16 +411,6 @@ class MyWorkScreen(QWidget):
         self.shortcuts_action = screen_action(
             self, "Keyboard shortcuts", self.show_shortcuts, [HELP_KEYS]
         )
-
-        self._database_lost = False
-        self.watcher = ChangeWatcher(ctx, self)
-        self.watcher.changed.connect(self.reload)
-        hub_of(ctx).availability.connect(self._availability)
-        self.age_timer = QTimer(self)
-        self.age_timer.setInterval(AGE_MS)
-        self.age_timer.timeout.connect(self.queue_model.refresh_all)
-        self.reload()
-        self._update_actions()
 
     # ---- following the database -------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:

@@ -35,18 +35,12 @@ from PySide6.QtWidgets import (
 from app.services.errors import NotFound
 from app.services.people import PeopleService, TeamData
 from app.services.records import TeamRecord, UserRecord
-from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.forms import ErrorLabel, FormDialog
-from app.ui.messages import messages
-from app.ui.models import ROW_ROLE, Column, Index, RecordTableModel, sortable
-from app.ui.operations import LISTS, Failure, run
+from app.ui.forms import FormDialog
+from app.ui.models import ROW_ROLE, Column, Index
+from app.ui.record_list import RecordListScreen, first_of_pair
 from app.ui.widgets import (
     confirm_then_run,
-    find_bar,
-    select_record,
-    selected_record,
-    table_view,
     yes_no,
 )
 
@@ -238,126 +232,56 @@ def team_now(people: PeopleService, team_id: int) -> TeamRecord:
     raise NotFound("The team no longer exists (it may have been deleted by someone else).")
 
 
-class TeamsScreen(QWidget):
-    """The team list with New, Edit and Delete. The list is read off the GUI thread,
-    again after each change made here and when the change hub says something changed."""
+class TeamsScreen(RecordListScreen[TeamRecord]):
+    """The team list with New, Edit and Delete (see ``RecordListScreen``)."""
+
+    noun = "teams"
+    column_widths = (200,)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self._select_next: int | None = None  # to select once the list is read again
-        self._opening = False  # what a dialog needs is being read
-        layout = QVBoxLayout(self)
-        header, self.filter_edit, buttons = find_bar(
-            self, "Filter by team, member count or campaign", "&New Team…", "&Edit…", "&Delete"
-        )
-        self.new_button, self.edit_button, self.delete_button = buttons
-        layout.addLayout(header)
-        self.model: RecordTableModel[TeamRecord] = RecordTableModel(
-            [
+        super().__init__(
+            ctx,
+            name="Teams",
+            caption="&Teams:",
+            placeholder="Filter by team, member count or campaign",
+            buttons=["&New Team…", "&Edit…", "&Delete"],
+            columns=[
                 Column("Team Name", lambda t: t.name),
                 Column("Public", lambda t: yes_no(t.is_public)),
                 Column("Members", lambda t: len(t.members)),
                 Column("Assigned Campaigns", lambda t: ", ".join(c.title for c in t.campaigns)),
             ],
-            self,
+            parent=parent,
         )
-        self.proxy = sortable(self.model, self)
-        self.view = table_view(self, "Teams")
-        self.view.setModel(self.proxy)
-        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # kept when read again
-        caption = QLabel("&Teams:", self)
-        caption.setBuddy(self.view)
-        layout.addWidget(caption)
-        layout.addWidget(self.view)
-        self.status = ErrorLabel(self)  # why the list could not be read
-        layout.addWidget(self.status)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.new_button, self.edit_button, self.delete_button = self.buttons
         self.new_button.clicked.connect(self.new_team)
         self.edit_button.clicked.connect(self.edit_team)
         self.delete_button.clicked.connect(self.delete_team)
         self.view.activated.connect(self.edit_team)
-        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
-        self._update_buttons()
-        self._widths_set = False  # the first rows read get the width below
-        self.watcher = ChangeWatcher(ctx, self)
-        self.watcher.changed.connect(self.reload)
-        self.reload()
+        self.start()
 
-    def reload(self, select_id: int | None = None) -> None:
-        """Read the teams again (off the GUI thread), keeping the selection, or selecting
-        ``select_id``. Asked again while a reload waits, it is one reload."""
-        if select_id is not None:
-            self._select_next = select_id
-        run(
-            self,
-            self.ctx.people.list_teams,
-            self._loaded,
-            self._load_failed,
-            lane=LISTS,
-            coalesce="reload",
-        )
-
-    def _loaded(self, rows: list[TeamRecord]) -> None:
-        current = self.selected()
-        target, self._select_next = self._select_next, None
-        if target is None and current is not None:
-            target = current.id
-        self.model.set_rows(rows)
-        if not self._widths_set:
-            self._widths_set = True
-            self.view.setColumnWidth(0, 200)
-        if target is not None:
-            self.select_team(target)
-        self.status.show_message("")
-        self._update_buttons()
-
-    def _load_failed(self, failure: Failure) -> None:
-        self.status.show_message(f"The teams could not be read: {failure.message}")
+    def read_rows(self) -> Callable[[], list[TeamRecord]]:
+        return self.ctx.people.list_teams
 
     def select_team(self, team_id: int) -> bool:
-        return select_record(self.view, team_id)
-
-    def selected(self) -> TeamRecord | None:
-        return selected_record(self.view)
+        return self.select(team_id)
 
     def _update_buttons(self, *_args: object) -> None:
         has = self.selected() is not None
         self.edit_button.setEnabled(has)
         self.delete_button.setEnabled(has)
 
-    def _open(self, team: TeamRecord | None, users: list[UserRecord]) -> TeamDialog:
-        dialog = TeamDialog(self.ctx, team, users, self)
+    def _open(self, found: tuple[TeamRecord | None, list[UserRecord]]) -> TeamDialog:
+        dialog = TeamDialog(self.ctx, *found, self)
         dialog.accepted.connect(lambda: self.reload(dialog.saved_id))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
 
-    def _read_then_open(
-        self, title: str, read: Callable[[], tuple[TeamRecord | None, list[UserRecord]]]
-    ) -> None:
-        """Read what the team dialog needs (off the GUI thread), then open it."""
-        if self._opening:
-            return
-        self._opening = True
-
-        def done(found: tuple[TeamRecord | None, list[UserRecord]]) -> None:
-            self._opening = False
-            if found[0] is not None and found[0] != self.selected():
-                self.reload()  # changed since the list was read: the list shows it too
-            self._open(*found)
-
-        def failed(failure: Failure) -> None:
-            self._opening = False
-            messages.error(self, title, failure.message)
-            self.reload()  # the team deleted elsewhere, say: the list shows it
-
-        run(self, read, done, failed)
-
     def new_team(self) -> None:
         """Open the dialog for a new team, once the users are read."""
         people = self.ctx.people
-        self._read_then_open("New Team", lambda: (None, people.list_users()))
+        self.read_then("New Team", lambda: (None, people.list_users()), self._open, first_of_pair)
 
     def edit_team(self, *_args: object) -> None:
         """Open the selected team (as it is now) in the dialog, once read."""
@@ -365,7 +289,12 @@ class TeamsScreen(QWidget):
         if team is None:
             return
         people, team_id = self.ctx.people, team.id
-        self._read_then_open("Edit Team", lambda: (team_now(people, team_id), people.list_users()))
+        self.read_then(
+            "Edit Team",
+            lambda: (team_now(people, team_id), people.list_users()),
+            self._open,
+            first_of_pair,
+        )
 
     def delete_team(self) -> None:
         team = self.selected()

@@ -26,18 +26,12 @@ from PySide6.QtWidgets import (
 
 from app.services import placeholders
 from app.services.records import TemplateRecord
-from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.forms import ErrorLabel, FormDialog
-from app.ui.messages import messages
-from app.ui.models import ROW_ROLE, Column, RecordTableModel, sortable
-from app.ui.operations import LISTS, Failure, run
+from app.ui.forms import FormDialog
+from app.ui.models import ROW_ROLE, Column
+from app.ui.record_list import RecordListScreen
 from app.ui.widgets import (
     confirm_then_run,
-    find_bar,
-    select_record,
-    selected_record,
-    table_view,
 )
 
 
@@ -152,23 +146,19 @@ class TemplateEditorDialog(FormDialog):
         self.saved_id = result.id
 
 
-class TemplatesScreen(QWidget):
-    """The template list with New, Edit and Delete. The list is read off the GUI thread,
-    again after each change made here and when the change hub says something changed."""
+class TemplatesScreen(RecordListScreen[TemplateRecord]):
+    """The template list with New, Edit and Delete (see ``RecordListScreen``)."""
+
+    noun = "email templates"
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self._select_next: int | None = None  # to select once the list is read again
-        self._opening = False  # a template is being read for its editor
-        layout = QVBoxLayout(self)
-        header, self.filter_edit, buttons = find_bar(
-            self, "Filter by name or subject", "&New Template…", "&Edit…", "&Delete"
-        )
-        self.new_button, self.edit_button, self.delete_button = buttons
-        layout.addLayout(header)
-        self.model: RecordTableModel[TemplateRecord] = RecordTableModel(
-            [
+        super().__init__(
+            ctx,
+            name="Email Templates",
+            caption=None,
+            placeholder="Filter by name or subject",
+            buttons=["&New Template…", "&Edit…", "&Delete"],
+            columns=[
                 Column("Template Name", lambda t: t.name),
                 Column("Email Subject", lambda t: t.subject),
                 Column(
@@ -177,56 +167,17 @@ class TemplatesScreen(QWidget):
                     sort_key=lambda t: t.created_at.timestamp(),
                 ),
             ],
-            self,
+            parent=parent,
         )
-        self.proxy = sortable(self.model, self)
-        self.view = table_view(self, "Email Templates")
-        self.view.setModel(self.proxy)
-        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # kept when read again
-        layout.addWidget(self.view)
-        self.status = ErrorLabel(self)  # why the list could not be read
-        layout.addWidget(self.status)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.new_button, self.edit_button, self.delete_button = self.buttons
         self.new_button.clicked.connect(self.new_template)
         self.edit_button.clicked.connect(self.edit_template)
         self.delete_button.clicked.connect(self.delete_template)
         self.view.doubleClicked.connect(self.edit_template)
-        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
-        self._update_buttons()
-        self.watcher = ChangeWatcher(ctx, self)
-        self.watcher.changed.connect(self.reload)
-        self.reload()
+        self.start()
 
-    def reload(self, select_id: int | None = None) -> None:
-        """Read the templates again (off the GUI thread), keeping the selection, or
-        selecting ``select_id``. Asked again while a reload waits, it is one reload."""
-        if select_id is not None:
-            self._select_next = select_id
-        run(
-            self,
-            self.ctx.templates.list_templates,
-            self._loaded,
-            self._load_failed,
-            lane=LISTS,
-            coalesce="reload",
-        )
-
-    def _loaded(self, rows: list[TemplateRecord]) -> None:
-        current = self.selected()
-        target, self._select_next = self._select_next, None
-        if target is None and current is not None:
-            target = current.id
-        self.model.set_rows(rows)
-        if target is not None:
-            select_record(self.view, target)
-        self.status.show_message("")
-        self._update_buttons()
-
-    def _load_failed(self, failure: Failure) -> None:
-        self.status.show_message(f"The email templates could not be read: {failure.message}")
-
-    def selected(self) -> TemplateRecord | None:
-        return selected_record(self.view)
+    def read_rows(self) -> Callable[[], list[TemplateRecord]]:
+        return self.ctx.templates.list_templates
 
     def _update_buttons(self, *_args: object) -> None:
         has = self.selected() is not None
@@ -245,23 +196,10 @@ class TemplatesScreen(QWidget):
     def _read_template(self, title: str, then: Callable[[TemplateRecord], object]) -> None:
         """Read the selected template as it is now (off the GUI thread), then ``then``."""
         template = self.selected()
-        if template is None or self._opening:
+        if template is None:
             return
-        self._opening = True
         templates, template_id = self.ctx.templates, template.id
-
-        def read(found: TemplateRecord) -> None:
-            self._opening = False
-            if found != self.selected():
-                self.reload()  # changed since the list was read: the list shows it too
-            then(found)
-
-        def failed(failure: Failure) -> None:
-            self._opening = False
-            messages.error(self, title, failure.message)
-            self.reload()  # deleted elsewhere, say: the list shows it
-
-        run(self, lambda: templates.get_template(template_id), read, failed)
+        self.read_then(title, lambda: templates.get_template(template_id), then)
 
     def edit_template(self, *_args: object) -> None:
         """Open the selected template in the editor, once it is read."""

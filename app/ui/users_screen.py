@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -24,19 +23,14 @@ from app.services.auth import MIN_PASSWORD_LENGTH
 from app.services.errors import NotFound, ValidationError
 from app.services.people import DISPLAY_NAME, EMAIL, LOGIN, ROLE, PeopleService, UserData
 from app.services.records import TeamRecord, UserRecord
-from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
-from app.ui.forms import ErrorLabel, FormDialog, combo_select_data
+from app.ui.forms import FormDialog, combo_select_data
 from app.ui.messages import messages
-from app.ui.models import Column, RecordTableModel, sortable
-from app.ui.operations import LISTS, Failure, run
+from app.ui.models import Column
+from app.ui.record_list import RecordListScreen, first_of_pair
 from app.ui.teams_screen import CheckList
 from app.ui.widgets import (
     confirm_then_run,
-    find_bar,
-    select_record,
-    selected_record,
-    table_view,
     yes_no,
 )
 
@@ -198,29 +192,20 @@ def user_now(people: PeopleService, user_id: int) -> UserRecord:
     raise NotFound("The user no longer exists (they may have been deleted by someone else).")
 
 
-class UsersScreen(QWidget):
-    """The user list with New, Edit, Delete and Set Password. The list is read off the
-    GUI thread, again after each change made here and when the change hub says something
-    changed."""
+class UsersScreen(RecordListScreen[UserRecord]):
+    """The user list with New, Edit, Delete and Set Password (see ``RecordListScreen``)."""
+
+    noun = "users"
+    column_widths = (110, 170, 190, 100, 190)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self._select_next: int | None = None  # to select once the list is read again
-        self._opening = False  # what a dialog needs is being read
-        layout = QVBoxLayout(self)
-        header, self.filter_edit, buttons = find_bar(
-            self,
-            "Filter by name, email, role or team",
-            "&New User…",
-            "&Edit…",
-            "&Delete",
-            "Set &Password…",
-        )
-        self.new_button, self.edit_button, self.delete_button, self.password_button = buttons
-        layout.addLayout(header)
-        self.model: RecordTableModel[UserRecord] = RecordTableModel(
-            [
+        super().__init__(
+            ctx,
+            name="Users",
+            caption="&Users:",
+            placeholder="Filter by name, email, role or team",
+            buttons=["&New User…", "&Edit…", "&Delete", "Set &Password…"],
+            columns=[
                 Column("Login Name", lambda u: u.login),
                 Column("Display Name", lambda u: u.display_name),
                 Column("Email Address", lambda u: u.email),
@@ -228,68 +213,21 @@ class UsersScreen(QWidget):
                 Column("Teams", lambda u: ", ".join(t.name for t in u.teams)),
                 Column("Active", lambda u: yes_no(u.active)),
             ],
-            self,
+            parent=parent,
         )
-        self.proxy = sortable(self.model, self)
-        self.view = table_view(self, "Users")
-        self.view.setModel(self.proxy)
-        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # kept when read again
-        caption = QLabel("&Users:", self)
-        caption.setBuddy(self.view)
-        layout.addWidget(caption)
-        layout.addWidget(self.view)
-        self.status = ErrorLabel(self)  # why the list could not be read
-        layout.addWidget(self.status)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.new_button, self.edit_button, self.delete_button, self.password_button = self.buttons
         self.new_button.clicked.connect(self.new_user)
         self.edit_button.clicked.connect(self.edit_user)
         self.delete_button.clicked.connect(self.delete_user)
         self.password_button.clicked.connect(self.set_password)
         self.view.activated.connect(self.edit_user)
-        self.view.selectionModel().selectionChanged.connect(self._update_buttons)
-        self._update_buttons()
-        self._widths_set = False  # the first rows read get the widths below
-        self.watcher = ChangeWatcher(ctx, self)
-        self.watcher.changed.connect(self.reload)
-        self.reload()
+        self.start()
 
-    def reload(self, select_id: int | None = None) -> None:
-        """Read the users again (off the GUI thread), keeping the selection, or selecting
-        ``select_id``. Asked again while a reload waits, it is one reload."""
-        if select_id is not None:
-            self._select_next = select_id
-        run(
-            self,
-            self.ctx.people.list_users,
-            self._loaded,
-            self._load_failed,
-            lane=LISTS,
-            coalesce="reload",
-        )
-
-    def _loaded(self, rows: list[UserRecord]) -> None:
-        current = self.selected()
-        target, self._select_next = self._select_next, None
-        if target is None and current is not None:
-            target = current.id
-        self.model.set_rows(rows)
-        if not self._widths_set:
-            self._widths_set = True
-            for column, width in ((0, 110), (1, 170), (2, 190), (3, 100), (4, 190)):
-                self.view.setColumnWidth(column, width)
-        if target is not None:
-            self.select_user(target)
-        self.status.show_message("")
-        self._update_buttons()
-
-    def _load_failed(self, failure: Failure) -> None:
-        self.status.show_message(f"The users could not be read: {failure.message}")
+    def read_rows(self) -> Callable[[], list[UserRecord]]:
+        return self.ctx.people.list_users
 
     def select_user(self, user_id: int) -> bool:
-        return select_record(self.view, user_id)
-
-    def selected(self) -> UserRecord | None:
-        return selected_record(self.view)
+        return self.select(user_id)
 
     def _update_buttons(self, *_args: object) -> None:
         user = self.selected()
@@ -298,38 +236,17 @@ class UsersScreen(QWidget):
         # The service refuses it too; disabling says so before the click.
         self.delete_button.setEnabled(user is not None and user.id != self.ctx.actor.user_id)
 
-    def _open(self, user: UserRecord | None, teams: list[TeamRecord]) -> UserDialog:
-        dialog = UserDialog(self.ctx, user, teams, self)
+    def _open(self, found: tuple[UserRecord | None, list[TeamRecord]]) -> UserDialog:
+        dialog = UserDialog(self.ctx, *found, self)
         dialog.accepted.connect(lambda: self.reload(dialog.saved_id))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
 
-    def _read_then_open(
-        self, title: str, read: Callable[[], tuple[UserRecord | None, list[TeamRecord]]]
-    ) -> None:
-        """Read what the user dialog needs (off the GUI thread), then open it."""
-        if self._opening:
-            return
-        self._opening = True
-
-        def done(found: tuple[UserRecord | None, list[TeamRecord]]) -> None:
-            self._opening = False
-            if found[0] is not None and found[0] != self.selected():
-                self.reload()  # changed since the list was read: the list shows it too
-            self._open(*found)
-
-        def failed(failure: Failure) -> None:
-            self._opening = False
-            messages.error(self, title, failure.message)
-            self.reload()  # the user deleted elsewhere, say: the list shows it
-
-        run(self, read, done, failed)
-
     def new_user(self) -> None:
         """Open the dialog for a new user, once the teams are read."""
         people = self.ctx.people
-        self._read_then_open("New User", lambda: (None, people.list_teams()))
+        self.read_then("New User", lambda: (None, people.list_teams()), self._open, first_of_pair)
 
     def edit_user(self, *_args: object) -> None:
         """Open the selected user (as they are now) in the dialog, once read."""
@@ -337,7 +254,12 @@ class UsersScreen(QWidget):
         if user is None:
             return
         people, user_id = self.ctx.people, user.id
-        self._read_then_open("Edit User", lambda: (user_now(people, user_id), people.list_teams()))
+        self.read_then(
+            "Edit User",
+            lambda: (user_now(people, user_id), people.list_teams()),
+            self._open,
+            first_of_pair,
+        )
 
     def set_password(self) -> PasswordDialog | None:
         user = self.selected()
