@@ -4,6 +4,7 @@ line, a banner for other errors, unsaved-change tracking and Escape handling."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
@@ -72,6 +73,25 @@ class ErrorLabel(WrappingLabel):
     def show_message(self, text: str) -> None:
         self.setText(text)
         self.setVisible(bool(text))
+
+
+class ShowsErrors(Protocol):
+    """A form that shows errors at its fields and in a banner above them."""
+
+    banner: ErrorLabel
+
+    def show_error(self, exc: ServiceError) -> None: ...
+    def clear_errors(self) -> None: ...
+
+
+def show_save_failure(form: ShowsErrors, failure: Failure) -> None:
+    """Why a save failed, where the user looks: a refusal at its field (or in the banner),
+    the database out of reach or a bug in the banner; nothing typed is lost."""
+    if failure.kind == "refused" and isinstance(failure.error, ServiceError):
+        form.show_error(failure.error)
+    else:
+        form.clear_errors()
+        form.banner.show_message(failure.message)
 
 
 class FormDialog(QDialog):
@@ -226,11 +246,7 @@ class FormDialog(QDialog):
 
     def _save_failed(self, failure: Failure) -> None:
         self._set_saving(False)
-        if failure.kind == "refused" and isinstance(failure.error, ServiceError):
-            self.show_error(failure.error)
-        else:  # the database out of reach, or a bug: nothing typed is lost
-            self.clear_errors()
-            self.banner.show_message(failure.message)
+        show_save_failure(self, failure)
 
     def reject(self) -> None:
         # Escape, Cancel and the window's close button all arrive here.

@@ -26,7 +26,7 @@ from app.services.records import ChannelRecord, OrganisationSettings
 from app.services.settings import SettingsData
 from app.ui.context import AppContext
 from app.ui.field_focus import focus_error
-from app.ui.forms import ErrorLabel, combo_select_data, plain
+from app.ui.forms import ErrorLabel, combo_select_data, plain, show_save_failure
 from app.ui.messages import messages
 from app.ui.operations import Failure, run
 
@@ -268,11 +268,7 @@ class SettingsScreen(QWidget):
 
     def _save_failed(self, failure: Failure) -> None:
         self._set_busy(False)
-        if failure.kind == "refused" and isinstance(failure.error, ServiceError):
-            self.show_error(failure.error)
-        else:  # the database out of reach, or a bug: nothing typed is lost
-            self.clear_errors()
-            self.banner.show_message(failure.message)
+        show_save_failure(self, failure)
 
     def revert(self) -> None:
         self.load()
