@@ -230,11 +230,16 @@ class Replying(Holding):
         )
 
     # ---- templates -----------------------------------------------------------------------
-    def _opening(self, conn: Connection, email_id: int, body_limit: int) -> hotpath.OpeningRows:
+    def _opening(
+        self, conn: Connection, email_id: int, body_limit: int, *, history: bool = True
+    ) -> hotpath.OpeningRows:
         """What opening the held email ``email_id`` shows, read in one round trip (see
-        ``app.db.hotpath.opening``); refused when the agent does not hold it."""
+        ``app.db.hotpath.opening``; ``history`` False: not its replies and History); refused
+        when the agent does not hold it."""
         self.actor.require(Permission.WORK_EMAILS)
-        found = hotpath.read_opening(conn, email_id, self.actor.user_id, body_limit)
+        found = hotpath.read_opening(
+            conn, email_id, self.actor.user_id, body_limit, history=history
+        )
         if found.email is None:
             raise not_found("email")
         self._check_held(conn, EmailStatus(found.email.status), found.email.agent_id)
@@ -243,14 +248,18 @@ class Replying(Holding):
     def open(self, email_id: int) -> WorkItem:
         """A held email with its saved draft, or the start of a new reply: To from
         Reply-To (else From), Subject "Re: …"."""
-        with self.db.autocommit() as conn:
-            return work_item(self._opening(conn, email_id, NO_BODY))
+        return self.open_reply(email_id)[0]
 
     def templates(self, email_id: int) -> list[TemplateChoice]:
         """The campaign's templates with the placeholders filled for this email."""
+        return self.open_reply(email_id)[1]
+
+    def open_reply(self, email_id: int) -> tuple[WorkItem, list[TemplateChoice]]:
+        """What the reply editor shows of a held email (``open`` and ``templates``), in one
+        read."""
         with self.db.autocommit() as conn:
-            found = self._opening(conn, email_id, NO_BODY)
-        return template_choices(found, self.actor.display_name)
+            found = self._opening(conn, email_id, NO_BODY, history=False)
+        return work_item(found), template_choices(found, self.actor.display_name)
 
     def _check_template(self, s: Session, email: Email, rules: Rules, text: ReplyText) -> None:
         linked = None

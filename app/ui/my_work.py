@@ -255,6 +255,10 @@ class MyWorkScreen(QWidget):
         self.watcher = ChangeWatcher(ctx, self)
         self.watcher.changed.connect(self.reload)
         hub_of(ctx).availability.connect(self._availability)
+        self._retry = QTimer(self)
+        self._retry.setSingleShot(True)
+        self._retry.setInterval(RELOAD_RETRY_MS)
+        self._retry.timeout.connect(self.reload)
         self.age_timer = QTimer(self)
         self.age_timer.setInterval(AGE_MS)
         self.age_timer.timeout.connect(self.queue_model.refresh_all)
@@ -463,7 +467,7 @@ class MyWorkScreen(QWidget):
             self._availability(False)
             # Tried again until it works: a connection found dead once the database is
             # back fails one read, and no change may follow to ask for another.
-            QTimer.singleShot(RELOAD_RETRY_MS, self, self.reload)
+            self._retry.start()  # (one timer: failures never start a second chain)
         else:
             self.show_status(f"My Work could not be updated: {failure.message}")
 

@@ -319,11 +319,7 @@ class ReplyEditor(QWidget):
         """What opening an email reads (to run off the GUI thread, alone or with more)."""
         service = self.service
 
-        def read(email_id: int) -> tuple[WorkItem, list[TemplateChoice]]:
-            opened = service.open_all(email_id)
-            return opened.item, opened.templates
-
-        return read
+        return service.open_reply
 
     def expect(self, email_id: int) -> None:
         """``email_id`` is being read to be opened: what is typed now is kept."""
