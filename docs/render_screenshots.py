@@ -258,7 +258,7 @@ def main() -> int:
         intake.store([Fetched("INBOX", 1, uid, raw) for uid, raw in enumerate(samples, 1)])
         emails = admin_window.open_emails()
         emails.reload()
-        QApplication.processEvents()
+        settle()  # the list is read off the GUI thread
         if not emails.select_email(1):
             raise SystemExit("the HTML email is not in the Emails screen")
         QApplication.processEvents()
