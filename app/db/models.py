@@ -504,3 +504,16 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(300))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConfigChanges(Base):
+    """One row counting changes of the configuration — campaigns, groups, teams and their
+    members, campaign–team and campaign–template links, templates, channels and their
+    filters, the organisation settings and users — moved by SQLite triggers of migration
+    0011, so that the polled change token (app.services.changes) moves with them. (On
+    PostgreSQL the same changes NOTIFY instead and the row stays as it is.)"""
+
+    __tablename__ = "config_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    counter: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,19 +1,22 @@
 """Knowing, within a second or two, that emails changed anywhere — in this process, another
 workstation or the channel service — without reading the emails again.
 
-``token()`` returns a number that grows whenever emails, replies or their history change.
-Screens compare it with the last one they saw and reload only when it moved.
+``token()`` returns a number that grows whenever emails, replies or their history change,
+or the configuration does (campaigns, groups, teams, links, templates, channels, filters,
+settings; users: see ``users_token()``). Screens compare it with the last one they saw and
+reload only when it moved.
 
-- PostgreSQL: a thread LISTENs on ``email_campaigns_changes`` (triggers of migration 0006
-  NOTIFY on every committed change) and counts the notifications; ``token()`` costs nothing.
-  While the listening connection is down, ``token()`` falls back to reading the counter below.
-- SQLite: ``token()`` reads ``max(history.id)`` (every change of an email writes History),
-  one index lookup.
+- PostgreSQL: a thread LISTENs on ``email_campaigns_changes`` (triggers of migrations 0006
+  and 0011 NOTIFY on every committed change) and counts the notifications; ``token()`` costs
+  nothing. While the listening connection is down, ``token()`` falls back to reading the
+  counter below (which there tells of emails only; listening again counts as a change).
+- SQLite: ``token()`` reads ``max(history.id)`` (every change of an email writes History)
+  plus the count of configuration changes (triggers of migration 0011), two lookups by key.
 
-``users_token()`` grows whenever a user's role or enabled state changes (or a user is
-deleted): on PostgreSQL only, from the notifications of migration 0010's trigger; None
-where it cannot tell (SQLite, or not listening): then the Workspace reads the signed-in
-user's rights itself.
+``users_token()`` grows whenever a user changes (0010's trigger: role, enabled state,
+deleted; 0011's: anything but the heartbeat and the password hash): on PostgreSQL only, from
+the notifications about users; None where it cannot tell (SQLite, or not listening): then
+the Workspace reads the signed-in user's rights itself. (The screens' hub follows both.)
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from app.db.engine import PING_AFTER_IDLE_SECONDS, Database
-from app.db.models import History
+from app.db.models import ConfigChanges, History
 
 log = logging.getLogger(__name__)
 CHANNEL = "email_campaigns_changes"
@@ -40,9 +43,12 @@ LISTENING_PING_AFTER_IDLE = 120.0
 
 def polled_token(db: Database) -> int:
     """Grows with every change of an email: arrival, taking, replies queued, sent or failed
-    — each writes History."""
+    — each writes History; and on SQLite with every change of the configuration."""
+    emails = select(func.max(History.id)).scalar_subquery()
+    config = select(ConfigChanges.counter).where(ConfigChanges.id == 1).scalar_subquery()
     with db.session() as s:
-        return int(s.scalar(select(func.max(History.id))) or 0)
+        row = s.execute(select(emails, config)).one()
+    return int(row[0] or 0) + int(row[1] or 0)
 
 
 class ChangeFeed:

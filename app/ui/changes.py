@@ -1,11 +1,13 @@
-"""The one change feed of the screens: "emails changed somewhere" (this workstation, another
-one, the channel service), heard once per process and told to every open screen.
+"""The one change feed of the screens: "emails or the configuration changed somewhere" (this
+workstation, another one, the channel service), heard once per process and told to every
+open screen.
 
 ``ChangeHub`` (one per AppContext) reads the change token on the background lane — never
 on the GUI thread: on PostgreSQL the token is the count of LISTEN/NOTIFY notifications
-(app.services.changes.ChangeFeed), which also wakes the hub the moment one arrives; on
-SQLite it is the change counter, read once a second. It reads only while a screen that
-follows changes is shown.
+(app.services.changes.ChangeFeed; those about users counted apart, in ``users_token()``,
+and followed too), which also wakes the hub the moment one arrives; on SQLite it is the
+change counter, read once a second. It reads only while a screen that follows changes is
+shown.
 
 A screen makes a ``ChangeWatcher`` and connects ``changed``: emitted while the screen is
 shown, and once when it is shown again after changes it missed while hidden.
@@ -24,7 +26,7 @@ INTERVAL_MS = 1000
 
 
 class ChangeHub(QObject):
-    changed = Signal()  # emails, replies or their history changed
+    changed = Signal()  # emails, replies, their history or the configuration changed
     availability = Signal(bool)  # the database could (not) be read; True again when back
     _woken = Signal()  # from the feed's listening thread
 
@@ -33,7 +35,7 @@ class ChangeHub(QObject):
         self.db, self.feed = ctx.db, ctx.change_feed
         self.generation = 0  # grows by one each time a change is heard
         self.available = True
-        self._token: int | None = None
+        self._token: tuple[int, int | None] | None = None
         self._watchers: set[ChangeWatcher] = set()
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
@@ -56,16 +58,23 @@ class ChangeHub(QObject):
     def check(self) -> None:
         """Read the token (off the GUI thread); ``changed`` follows if it moved."""
         feed, db = self.feed, self.db
+
+        def read() -> tuple[int, int | None]:
+            if feed is None:
+                return polled_token(db), None
+            users = getattr(feed, "users_token", None)  # (a stand-in feed may have none)
+            return int(feed.token()), users() if users is not None else None
+
         run(
             self,
-            lambda: int(feed.token()) if feed is not None else polled_token(db),
+            read,
             self._heard,
             self._failed,
             lane=BACKGROUND,
             coalesce="token",
         )
 
-    def _heard(self, token: int) -> None:
+    def _heard(self, token: tuple[int, int | None]) -> None:
         back = not self.available
         if back:
             self.available = True

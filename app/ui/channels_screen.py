@@ -3,9 +3,9 @@ app.ui.channel_dialog, the filters and their editor in app.ui.channel_filters).
 
 The list is read on the LISTS lane, a channel's editor opens once what it shows has been
 read (INTERACTIVE), and deleting runs off the GUI thread too: nothing here waits for the
-database, the secret store or a mail server on the GUI thread. (Channels are not in the
-change feed of app.ui.changes, which tells of emails: the list is read again after each
-change made here.)
+database, the secret store or a mail server on the GUI thread. The list is read again
+after each change made here, and when the change hub (app.ui.changes) says something
+changed — a channel or its filters edited on another workstation among others.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.services.records import ChannelRecord
+from app.ui.changes import ChangeWatcher
 from app.ui.channel_dialog import ChannelDialog, ChannelSetup, read_setup
 from app.ui.channel_filters import FilterDialog, hint
 from app.ui.context import AppContext
@@ -64,6 +65,7 @@ class ChannelsScreen(QWidget):
         self.proxy = sortable(self.model, self)
         self.view = table_view(self, "Email Channels")
         self.view.setModel(self.proxy)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # kept when read again
         layout.addWidget(self.view)
         status_row = QHBoxLayout()
         self.status_label = QLabel(self)
@@ -85,6 +87,9 @@ class ChannelsScreen(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self._select_id: int | None = None  # to select once the list is read again
         self._opening = False  # a channel's editor is being read
+        # Changes made elsewhere (the change hub): the list is read again.
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.reload)
         self._update_buttons()
         self._show_status()
         self.reload()
@@ -144,8 +149,8 @@ class ChannelsScreen(QWidget):
         keep = self._select_id if self._select_id is not None else (current.id if current else None)
         self._select_id = None
         self.error.show_message("")
-        self.model.set_rows(rows)
-        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        if rows != self.model.rows():  # else the list stays as it is (scrolled, selected)
+            self.model.set_rows(rows)
         for row in range(self.proxy.rowCount()):
             if self.proxy.data(self.proxy.index(row, 0), ROW_ROLE).id == keep:
                 self.view.selectRow(row)

@@ -1,8 +1,10 @@
 """A screen that lists records (templates, teams, users) with a filter and its buttons.
 
 The list is read off the GUI thread (the LISTS lane) when the screen is made, after each
-change made on it and whenever the change hub says something changed; reads asked for while
-one waits make one. The selection survives a reload, or the record just saved is selected.
+change made on it and whenever the change hub says something changed (on this or another
+workstation: emails or the configuration); reads asked for while one waits make one. The
+selection survives a reload, or the record just saved is selected; a reload that finds the
+same rows leaves the list as it is.
 A dialog opens with what it shows read first (``read_then_open``), as it is now.
 """
 
@@ -95,7 +97,8 @@ class RecordListScreen(QWidget, Generic[R]):
         target, self._select_next = self._select_next, None
         if target is None and current is not None:
             target = current.id
-        self.model.set_rows(rows)
+        if rows != self.model.rows():  # else the list stays as it is (scrolled, selected)
+            self.model.set_rows(rows)
         if not self._widths_set:
             self._widths_set = True
             for column, width in enumerate(self.column_widths):

@@ -3,7 +3,11 @@ email channel and message size limit.
 
 Nothing here waits for the database on the GUI thread: the settings and the channels are
 read on a lane (``app.ui.operations``); Save reads the fields on the GUI thread and saves
-them off it, with Save and Revert off meanwhile."""
+them off it, with Save and Revert off meanwhile.
+
+Changes made elsewhere (the change hub: the settings or the channels saved on another
+workstation) are read again and shown while nothing is being edited; edits are never
+replaced: the screen says the saved settings changed, and Revert shows them."""
 
 from __future__ import annotations
 
@@ -24,11 +28,12 @@ from app.services import validation
 from app.services.errors import ServiceError, ValidationError
 from app.services.records import ChannelRecord, OrganisationSettings
 from app.services.settings import SettingsData
+from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
 from app.ui.field_focus import focus_error
 from app.ui.forms import ErrorLabel, combo_select_data, plain, show_save_failure
 from app.ui.messages import messages
-from app.ui.operations import Failure, run
+from app.ui.operations import LISTS, Failure, run
 
 MB = 1024 * 1024
 
@@ -42,6 +47,7 @@ class SettingsScreen(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.org: OrganisationSettings | None = None
+        self._channels: list[ChannelRecord] | None = None  # in the combo box, as read
         self._fields: dict[str, tuple[QWidget, ErrorLabel]] = {}
         self._dirty = False
         self._loading = False
@@ -116,6 +122,8 @@ class SettingsScreen(QWidget):
         self.held_spin.valueChanged.connect(self.mark_dirty)
         self.save_button.clicked.connect(self.try_save)
         self.revert_button.clicked.connect(self.revert)
+        self.watcher = ChangeWatcher(ctx, self)
+        self.watcher.changed.connect(self.follow_changes)
         self.load()
 
     def _add(self, form: QFormLayout, label: str, widget: QWidget) -> None:
@@ -141,6 +149,7 @@ class SettingsScreen(QWidget):
 
     def _read(self, found: tuple[OrganisationSettings, list[ChannelRecord]]) -> None:
         org, channels = found
+        self._channels = channels
         self._loading = True
         self.channel_combo.clear()
         self.channel_combo.addItem("(none)", None)
@@ -154,6 +163,42 @@ class SettingsScreen(QWidget):
         self._set_busy(False)  # Revert reads again
         self.clear_errors()
         self.banner.show_message(f"The settings could not be read: {failure.message}")
+
+    def follow_changes(self) -> None:
+        """Something changed (here or on another workstation): read the settings and the
+        channels again, off the GUI thread, and show them if nothing is being edited."""
+        if self._busy or self.org is None:
+            return  # being read or saved (what is shown next is read then); or never read
+        settings, channels, edits = self.ctx.settings, self.ctx.channels, self._edits
+        run(
+            self,
+            lambda: (settings.get(), channels.list_channels()),
+            lambda found: self._read_again(found, edits),
+            lambda _failure: None,  # the database is away: the window says so
+            lane=LISTS,
+            coalesce="follow",
+        )
+
+    def _read_again(
+        self, found: tuple[OrganisationSettings, list[ChannelRecord]], edits: int
+    ) -> None:
+        """Show what was read again — unless the user edited (before or since the read),
+        something is being read or saved, or it is older than what is shown (a save of
+        this screen came in between)."""
+        org, channels = found
+        shown = self.org
+        if self._busy or shown is None or org.version < shown.version:
+            return
+        if self._dirty or edits != self._edits:  # what was typed is kept
+            if org.version != shown.version:
+                self.status.setText(
+                    "The settings have been changed elsewhere since you started editing: "
+                    "Revert shows them (your changes are discarded)."
+                )
+            return
+        if org != shown or channels != self._channels:
+            self._read(found)
+            self.status.setText("")
 
     def _show(self, org: OrganisationSettings) -> None:
         """Show ``org`` in the fields: from now on they are its unchanged values."""

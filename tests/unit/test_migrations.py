@@ -3,7 +3,7 @@ database newer than the program, an upgrade interrupted by a full disk."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,14 +12,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, event, inspect, select, text
+from sqlalchemy import Engine, event, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
 
 from app.cli import main
 from app.db import migrate
 from app.db.engine import Database
-from app.db.models import Base, Channel, Email, EmailUid
+from app.db.models import Base, Campaign, Channel, Email, EmailUid
 from app.services import demo
+from app.services.changes import CHANNEL, polled_token
 from app.services.intake import Fetched, Intake
 from tests.conftest import ON_POSTGRES
 
@@ -271,3 +272,143 @@ def test_two_backups_in_the_same_second_are_both_kept(  # type: ignore[no-untype
     assert first.name == "twice.sqlite3.0001.20260101T120000Z.bak"
     assert second.name == "twice.sqlite3.0001.20260101T120000Z-2.bak"
     assert first.read_bytes() == second.read_bytes() != b""
+
+
+# ---- 0011: every change of the configuration is heard (issue 13, item 3) ----
+
+# Each a change of rows of one table only: update them all (to what they hold), and for the
+# link tables and filters a deletion, for groups and users an insertion and a deletion.
+CONFIG_CHANGES = [
+    ("campaign_groups", "UPDATE campaign_groups SET id = id"),
+    ("campaign_groups", "INSERT INTO campaign_groups (name, description) VALUES ('New', '')"),
+    ("campaign_groups", "DELETE FROM campaign_groups WHERE name = 'New'"),
+    ("campaigns", "UPDATE campaigns SET title = title"),
+    ("teams", "UPDATE teams SET name = name"),
+    ("team_members", "UPDATE team_members SET user_id = user_id"),
+    ("team_members", "DELETE FROM team_members"),
+    ("campaign_teams", "UPDATE campaign_teams SET team_id = team_id"),
+    ("campaign_teams", "DELETE FROM campaign_teams"),
+    ("templates", "UPDATE templates SET name = name"),
+    ("campaign_templates", "UPDATE campaign_templates SET added_on = added_on"),
+    ("campaign_templates", "DELETE FROM campaign_templates"),
+    ("channels", "UPDATE channels SET name = name"),
+    ("filters", "UPDATE filters SET keyword = keyword"),
+    ("filters", "DELETE FROM filters"),
+    ("organisation", "UPDATE organisation SET name = name"),
+    ("users", "UPDATE users SET display_name = display_name"),
+    ("users", "UPDATE users SET role = role"),
+    (
+        "users",
+        "INSERT INTO users (login, display_name, email, role, active, is_demo) "
+        "VALUES ('new', 'New', '', 'agent', :yes, :no)",
+    ),
+    ("users", "DELETE FROM users WHERE login = 'new'"),
+]
+# What says nothing: the heartbeat, a password renewed at sign-in
+QUIET_CHANGES = [
+    "UPDATE users SET last_seen_at = CURRENT_TIMESTAMP",
+    "UPDATE users SET password_hash = password_hash",
+    "UPDATE leases SET holder = holder",
+]
+
+
+@contextmanager
+def heard_changes(db: Database) -> Iterator[Callable[[str], set[str]]]:
+    """``change(sql)`` commits the statement and returns what another workstation hears:
+    on PostgreSQL the payloads of the notifications (ended by one of the test's own, which
+    comes after them); on SQLite {"token"} when the polled change token moved."""
+    params = {"yes": True, "no": False}
+    if db.is_sqlite:
+
+        def polled(sql: str) -> set[str]:
+            before = polled_token(db)
+            with db.engine.begin() as conn:
+                conn.execute(text(sql), params)
+            return {"token"} if polled_token(db) != before else set()
+
+        yield polled
+        return
+    import psycopg
+
+    url = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    listener = psycopg.connect(url, autocommit=True)
+    try:
+        listener.execute(f"LISTEN {CHANNEL}")
+
+        def notified(sql: str) -> set[str]:
+            with db.engine.begin() as conn:
+                conn.execute(text(sql), params)
+            with db.engine.begin() as conn:
+                conn.execute(text("SELECT pg_notify(:channel, 'end')"), {"channel": CHANNEL})
+            payloads: set[str] = set()
+            for notify in listener.notifies(timeout=5):
+                if notify.payload == "end":
+                    return payloads
+                payloads.add(notify.payload)
+            raise AssertionError("the test's own notification did not come")
+
+        yield notified
+    finally:
+        listener.close()
+
+
+def test_every_change_of_the_configuration_is_heard_and_nothing_more(demo_db: Database) -> None:
+    with heard_changes(demo_db) as change:
+        for table, sql in CONFIG_CHANGES:
+            heard = change(sql)
+            if demo_db.is_sqlite:
+                assert heard == {"token"}, sql
+            else:  # (a user deleted: the rows that named them changed too, by the foreign keys)
+                assert table in heard, sql
+                # table names at most: nothing of the rows (any login may LISTEN)
+                assert heard <= set(Base.metadata.tables), sql
+        for sql in QUIET_CHANGES:
+            assert change(sql) == set(), sql
+        # (and emails as before: 0006)
+        assert change("UPDATE emails SET subject = subject") == (
+            set() if demo_db.is_sqlite else {"emails"}  # SQLite: History tells of emails
+        )
+
+
+def _triggers(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        else:
+            query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        return set(conn.execute(text(query)).scalars())
+
+
+def test_0011_upgrades_and_downgrades_keeping_the_data(demo_db: Database) -> None:
+    watched = {table for table, _sql in CONFIG_CHANGES}
+    at_head = _triggers(demo_db)
+    if demo_db.is_sqlite:
+        assert at_head == {
+            f"{t}_config_{e}" for t in watched for e in ("insert", "update", "delete")
+        }
+    else:
+        assert at_head == {f"{t}_notify" for t in {"emails", "replies", "history", *watched}} | {
+            "users_rights_notify"
+        }
+    with demo_db.session() as s:
+        campaigns = s.scalars(select(Campaign.title).order_by(Campaign.id)).all()
+    command.downgrade(migrate.alembic_config(demo_db), "0010")
+    assert migrate.current_revision(demo_db) == "0010"
+    assert "config_changes" not in _tables(demo_db)
+    assert _triggers(demo_db) == (
+        set()
+        if demo_db.is_sqlite
+        else {"emails_notify", "replies_notify", "history_notify", "users_rights_notify"}
+    )
+    migrate.upgrade(demo_db)
+    assert migrate.current_revision(demo_db) == migrate.head_revision(demo_db)
+    assert _triggers(demo_db) == at_head
+    with demo_db.engine.connect() as conn:
+        assert conn.execute(text("SELECT id, counter FROM config_changes")).all() == [(1, 0)]
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    with demo_db.session() as s:
+        assert s.scalars(select(Campaign.title).order_by(Campaign.id)).all() == campaigns
+    with heard_changes(demo_db) as change:  # heard again
+        assert change("UPDATE campaigns SET title = title") == (
+            {"token"} if demo_db.is_sqlite else {"campaigns"}
+        )
