@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -252,15 +253,23 @@ def _lease_seconds(text: str) -> float:
     return value
 
 
+def _housekeeping_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0.1 and 3600 seconds")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import signal
-    import threading
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     from app.channel_service.runner import ChannelState, ChannelWorker
-    from app.services import secrets
+    from app.services import presence, secrets
+    from app.services.errors import database_unavailable
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     db = open_database(args.database)
@@ -284,17 +293,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         len(service.workers),
         db.describe(),
     )
-    from app.services import presence
-
-    while not done.wait(presence.HEARTBEAT):
-        service.start()  # channels enabled meanwhile (in any workstation) get a worker
+    # Housekeeping. Nothing here ends the process: through a database outage the workers
+    # wait and carry on by themselves (the log says once that it is away, once that it is
+    # back), and a bug is logged and tried again at the next tick.
+    while not done.wait(args.housekeeping_seconds):
         try:
+            service.start()  # channels enabled meanwhile (in any workstation) get a worker
             returned = presence.return_abandoned(db)
-        except SQLAlchemyError as exc:
-            logging.warning("returning abandoned emails failed: %s", exc)
-        else:
-            if returned:
-                logging.info("%d held email(s) of silent workstations returned", len(returned))
+        except Exception as exc:
+            if database_unavailable(exc):
+                service.watch.lost(exc, "returning abandoned emails")
+            else:
+                logging.exception(
+                    "housekeeping failed; trying again in %s s", args.housekeeping_seconds
+                )
+            continue
+        service.watch.back()
+        if returned:
+            logging.info("%d held email(s) of silent workstations returned", len(returned))
     logging.info("stopping")
     service.stop()
     return 0
@@ -450,8 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_lease_seconds,
         default=30.0,
         metavar="S",
-        help="how long a channel stays with this process if it stops renewing (dies): "
-        "another process takes over after S seconds (default 30)",
+        help="if this process dies (stops renewing its channels' leases), another one takes "
+        "its channels over within S seconds (default 30)",
+    )
+    serve.add_argument(
+        "--housekeeping-seconds",
+        type=_housekeeping_seconds,
+        default=30.0,
+        metavar="S",
+        help="how often channels enabled meanwhile are started and the emails held by "
+        "silent workstations returned to their queues (default 30)",
     )
 
     user = add(sub, "user", None, "user accounts")
