@@ -1,7 +1,7 @@
 """Outages survived on a shared site (PostgreSQL): `serve` and the retrieval workers keep
 running while the database is away and carry on within about a second of its return; the
-change feed listens again within 2 s; another process takes a channel over within
-`--lease-seconds`."""
+change feed listens again within 2 s; `channel sync` respects the lease that `serve` holds;
+another process takes a channel over within `--lease-seconds`."""
 
 from __future__ import annotations
 
@@ -161,6 +161,35 @@ def test_the_change_feed_listens_again_within_2_s_of_the_databases_return(  # ty
     finally:
         outage.start()
         feed.stop()
+
+
+def test_channel_sync_names_the_serve_holding_the_lease_and_stops(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, postgres_url, isolated_home
+):
+    cli, env, db = demo_by_cli(postgres_url, isolated_home)
+    make_channel(db, mail_server, mailbox, choose_plain_file_fallback(), name="Leased")
+    proc = serve(cli, env)
+    try:
+        assert wait_for(lambda: f"pid {proc.pid} " in (holder(db) or ""), 20)
+        mail_server.deliver(mailbox.address, raw_message(1))
+        refused = subprocess.run(
+            [*cli, "channel", "sync", "Leased"], env=env, capture_output=True, text=True
+        )
+        assert refused.returncode == 5, refused.stderr
+        assert f"pid {proc.pid} " in refused.stderr
+        assert "retrieves it now" in refused.stderr and "nothing was done" in refused.stderr
+        assert refused.stdout == ""
+        assert wait_for(lambda: count(db) == 1, 5)  # serve retrieved it, as ever
+    finally:
+        stop(proc)
+    mail_server.deliver(mailbox.address, raw_message(2))
+    done = subprocess.run(
+        [*cli, "channel", "sync", "Leased"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr  # serve gave the lease up when it stopped
+    assert "1 stored" in done.stdout
+    assert holder(db) is None  # and so did channel sync
+    db.dispose()
 
 
 def test_another_serve_takes_over_within_the_lease_seconds(  # type: ignore[no-untyped-def]
