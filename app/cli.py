@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +18,7 @@ from app.services.errors import ServiceError, ValidationError
 
 if TYPE_CHECKING:
     from app.db.engine import Database
+    from app.services.leases import LeaseHolder
 
 # SQLAlchemy, the models and the keyring are imported by the subcommands that use them, not
 # here: importing them takes about 0.3 s, which `channel sync` spends connecting to the IMAP
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_ENVIRONMENT = 4
+EXIT_BUSY = 5  # another process does it now (holds its lease)
 
 
 class CliError(Exception):
@@ -220,15 +224,71 @@ def cmd_channel_sync(args: argparse.Namespace) -> int:
         db = open_database(args.database)
         channel_id = _channel_id(db, args.name)
         store = secrets.default_store()
-        try:
-            opened = early.take(imap_settings(db, channel_id, store))
-            report = sync_channel(db, channel_id, store, opened=opened)
-        except (ConnectionProblem, ReaderEnded) as exc:
-            raise CliError(f"channel {args.name}: {exc}", EXIT_ENVIRONMENT) from exc
+        with _channel_lease(db, channel_id, args.name) as stop:
+            try:
+                opened = early.take(imap_settings(db, channel_id, store))
+                report = sync_channel(
+                    db, channel_id, store, opened=opened, progress=stop.progress, stop=stop
+                )
+            except (ConnectionProblem, ReaderEnded) as exc:
+                raise CliError(f"channel {args.name}: {exc}", EXIT_ENVIRONMENT) from exc
     finally:
         early.close()
     print(report.summary())
+    if stop.is_set():
+        holder = stop.holder()
+        why = (
+            f"{holder} took the channel over (this pass's lease ran out)"
+            if holder is not None
+            else "the channel's lease could not be renewed"
+        )
+        raise CliError(
+            f"channel {args.name}: the pass stopped early: {why}. What was stored is kept; "
+            "the rest is retrieved by the next pass.",
+            EXIT_BUSY,
+        )
     return 0
+
+
+class _LeaseKept(threading.Event):
+    """Set once the lease of ``channel sync`` is lost (another process retrieves the
+    channel now): the pass stops after its batch. ``progress`` renews the lease."""
+
+    def __init__(self, lease: LeaseHolder) -> None:
+        super().__init__()
+        self.lease = lease
+
+    def progress(self, _done: int, _total: int) -> None:
+        if not self.is_set() and not self.lease.keep():
+            self.set()
+
+    def holder(self) -> str | None:
+        """Who holds the lease now, if that can be read."""
+        try:
+            return self.lease.current_holder()
+        except Exception:  # (the database is away: the message names nobody)
+            return None
+
+
+@contextlib.contextmanager
+def _channel_lease(db: Database, channel_id: int, name: str) -> Iterator[_LeaseKept]:
+    """Hold the channel's retrieval lease during ``channel sync``, as ``serve`` and the
+    workstations do: refused, naming its holder, while one of them retrieves the channel."""
+    from app.services.leases import LeaseHolder, channel_lease_name
+
+    lease = LeaseHolder(db, channel_lease_name(channel_id))
+    held = lease.take()
+    if held is not None:
+        raise CliError(
+            f"channel {name}: {held[0]} retrieves it now (it holds the channel's lease); "
+            "nothing was done. Leave the retrieval to it, or stop it first.",
+            EXIT_BUSY,
+        )
+    try:
+        yield _LeaseKept(lease)
+    finally:
+        with contextlib.suppress(Exception):  # (the lease runs out by itself)
+            lease.release()
 
 
 def cmd_channel_test(args: argparse.Namespace) -> int:
@@ -252,15 +312,23 @@ def _lease_seconds(text: str) -> float:
     return value
 
 
+def _housekeeping_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0.1 and 3600 seconds")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import signal
-    import threading
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     from app.channel_service.runner import ChannelState, ChannelWorker
-    from app.services import secrets
+    from app.services import presence, secrets
+    from app.services.errors import database_unavailable
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     db = open_database(args.database)
@@ -284,17 +352,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         len(service.workers),
         db.describe(),
     )
-    from app.services import presence
-
-    while not done.wait(presence.HEARTBEAT):
-        service.start()  # channels enabled meanwhile (in any workstation) get a worker
+    # Housekeeping. Nothing here ends the process: through a database outage the workers
+    # wait and carry on by themselves (the log says once that it is away, once that it is
+    # back), and a bug is logged and tried again at the next tick.
+    while not done.wait(args.housekeeping_seconds):
         try:
+            service.start()  # channels enabled meanwhile (in any workstation) get a worker
             returned = presence.return_abandoned(db)
-        except SQLAlchemyError as exc:
-            logging.warning("returning abandoned emails failed: %s", exc)
-        else:
-            if returned:
-                logging.info("%d held email(s) of silent workstations returned", len(returned))
+        except Exception as exc:
+            if database_unavailable(exc):
+                service.watch.lost(exc, "returning abandoned emails")
+            else:
+                logging.exception(
+                    "housekeeping failed; trying again in %s s", args.housekeeping_seconds
+                )
+            continue
+        service.watch.back()
+        if returned:
+            logging.info("%d held email(s) of silent workstations returned", len(returned))
     logging.info("stopping")
     service.stop()
     return 0
@@ -450,8 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_lease_seconds,
         default=30.0,
         metavar="S",
-        help="how long a channel stays with this process if it stops renewing (dies): "
-        "another process takes over after S seconds (default 30)",
+        help="if this process dies (stops renewing its channels' leases), another one takes "
+        "its channels over within S seconds (default 30)",
+    )
+    serve.add_argument(
+        "--housekeeping-seconds",
+        type=_housekeeping_seconds,
+        default=30.0,
+        metavar="S",
+        help="how often channels enabled meanwhile are started and the emails held by "
+        "silent workstations returned to their queues (default 30)",
     )
 
     user = add(sub, "user", None, "user accounts")

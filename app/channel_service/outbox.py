@@ -41,8 +41,8 @@ from app.db.engine import Database
 from app.db.models import Channel, ReplyState, utcnow
 from app.mail import smtp
 from app.mail.imap import ConnectionProblem, ImapSession
-from app.services import outbox
-from app.services.errors import ServiceError
+from app.services import outage, outbox
+from app.services.errors import ServiceError, database_unavailable
 from app.services.outbox import Prepared, Refusal
 from app.services.secrets import SecretStore
 
@@ -533,17 +533,24 @@ class OutboxWorker(threading.Thread):
         self.last_error: str | None = None
 
     def run(self) -> None:
+        watch = outage.watch(self.db)
         while not self.stopping.is_set():
             self.wake.clear()
             busy = False
+            wait = self.interval
             try:
                 report = drain_outbox(self.db, self.secrets, stop=self.stopping)
                 self.last_report, self.last_error = report, None
+                watch.back()
                 if report.claimed or report.recovered:
                     log.info("%s", report.summary())
                 busy = report.claimed >= BATCH_LIMIT  # more are waiting: go on at once
-            except Exception as exc:  # a database outage or a bug: keep the thread alive
+            except Exception as exc:  # an outage or a bug: keep the thread alive
                 self.last_error = str(exc) or type(exc).__name__
-                log.exception("outbox pass failed")
+                if database_unavailable(exc):  # logged once per outage; tried again soon
+                    watch.lost(exc, "sending the outbox")
+                    wait = outage.RETRY_SECONDS
+                else:
+                    log.exception("outbox pass failed")
             if not busy:
-                self.wake.wait(self.interval)
+                self.wake.wait(wait)

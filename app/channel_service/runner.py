@@ -21,7 +21,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.db.engine import Database
 from app.db.models import Channel, utcnow
 from app.mail.imap import ConnectionProblem, ImapSession, ImapSettings
-from app.services.leases import DEFAULT_TTL, LeaseHolder, channel_lease_name, process_name
+from app.services import outage
+from app.services.errors import database_unavailable, unavailable_reason
+from app.services.leases import (
+    TAKEOVER_SECONDS,
+    LeaseHolder,
+    channel_lease_name,
+    process_name,
+    ttl_for,
+)
 from app.services.secrets import SecretStore
 
 from .outbox import OutboxWorker
@@ -31,6 +39,11 @@ from .sync import SyncReport, filter_warning, sync_channel
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # seconds between progress events
 MAX_BACKOFF = 300.0
+BUG_PAUSE = 60.0  # seconds a channel waits after an internal error (a bug) before trying again
+# A process in standby looks at the lease again this long after it runs out (and at least
+# every third of its time to live, in case it is given up or renewed less often).
+STANDBY_MARGIN = 0.05
+NO_DATABASE = "the database cannot be reached"
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ class RetrievalWorker(threading.Thread):
         self.timed_out: Counter[str] = Counter()
         # Exactly one process retrieves a channel: the one holding its lease.
         self.lease = LeaseHolder(
-            service.db, channel_lease_name(channel.id), service.holder, service.lease_seconds
+            service.db, channel_lease_name(channel.id), service.holder, service.lease_ttl
         )
         self.lease_lost = threading.Event()
 
@@ -100,22 +113,19 @@ class RetrievalWorker(threading.Thread):
         return not self.lease_lost.is_set()
 
     def wait_for_lease(self) -> bool:
-        """Take the channel's lease, or wait in standby while another process retrieves it.
-        False when stopping."""
+        """Take the channel's lease, or wait in standby while another process retrieves it,
+        looking again as soon as its lease runs out (a dead holder is taken over at once).
+        False when stopping; raises what the database raised."""
         stop = self.service.stopping
         while not stop.is_set():
-            try:
-                if self.lease.acquire():
-                    self.lease_lost.clear()
-                    return True
-                holder = self.lease.current_holder()
-            except SQLAlchemyError as exc:
-                self.emit(state="error", last_error=f"database: {exc}")
-                holder = None
-            if holder is not None:
-                self.emit(state="standby", last_error=None, last_report=f"retrieved by {holder}")
+            held = self.lease.take()
+            if held is None:
+                self.lease_lost.clear()
+                return True
+            holder, left = held
+            self.emit(state="standby", last_error=None, last_report=f"retrieved by {holder}")
             self.wake.clear()
-            self.wake.wait(max(1.0, self.lease.ttl / 3))
+            self.wake.wait(min(self.lease.ttl / 3, left + STANDBY_MARGIN))
         return False
 
     def progress(self, done: int, total: int) -> None:
@@ -145,6 +155,7 @@ class RetrievalWorker(threading.Thread):
                     break
                 if not self.wait_for_lease():
                     break
+                self.service.watch.back()  # (logs the database's return, if it was away)
                 self.emit(state="connecting")
                 session = ImapSession(settings)
                 failures = 0
@@ -168,7 +179,7 @@ class RetrievalWorker(threading.Thread):
                     if session.has_idle:
                         session.wait_for_news(self.interval, self.interrupted)
                     else:
-                        self.wake.wait(self.interval)
+                        self.poll_wait(self.interval)
             except (ConnectionProblem, IMAPClientError, OSError) as exc:
                 failures += 1
                 self.emit(state="error", last_error=str(exc) or type(exc).__name__)
@@ -177,10 +188,14 @@ class RetrievalWorker(threading.Thread):
                 self.wake.clear()
                 if not stop.is_set():
                     self.wake.wait(backoff)
-            except Exception as exc:  # a bug: report it and keep the other channels going
+            except Exception as exc:
+                if database_unavailable(exc):  # an outage: carry on as soon as it ends
+                    self.wait_for_database(exc)
+                    continue
+                # a bug: report it and keep the other channels going
                 log.exception("channel %s failed", self.state.name)
                 self.emit(state="error", last_error=f"internal error: {exc}")
-                stop.wait(60)
+                stop.wait(BUG_PAUSE)
             finally:
                 if session is not None:
                     with contextlib.suppress(Exception):
@@ -190,6 +205,29 @@ class RetrievalWorker(threading.Thread):
         with self.service.lock:
             self.service.workers.pop(self.channel_id, None)
         self.emit(state="stopped" if stop.is_set() else "disabled")
+
+    def poll_wait(self, seconds: float) -> None:
+        """Wait until the next poll (no IDLE), renewing the lease meanwhile: a check
+        interval may be longer than the lease's time to live."""
+        deadline = time.monotonic() + seconds
+        while not self.interrupted():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.wake.wait(min(1.0, left))
+
+    def wait_for_database(self, exc: BaseException) -> None:
+        """The database cannot be reached: say so (the channel's state once, the log once
+        per outage for the whole process) and wait a moment before trying again. The lease
+        is not renewed meanwhile: it is taken again (or found taken over) once it is back."""
+        self.service.watch.lost(exc, f"retrieving {self.state.name}")
+        if self.state.state != "error" or not (self.state.last_error or "").startswith(NO_DATABASE):
+            self.emit(
+                state="error",
+                last_error=f"{NO_DATABASE} ({unavailable_reason(exc)}); retrieval carries on "
+                "as soon as it is back",
+            )
+        self.service.stopping.wait(outage.RETRY_SECONDS)
 
     def filter_warning(self, report: SyncReport) -> str | None:
         """The filters that timed out on emails since the worker started, as long as the
@@ -233,17 +271,21 @@ class ChannelWorker:
         secrets: SecretStore | None,
         listener: Listener | None = None,
         *,
-        lease_seconds: float = DEFAULT_TTL,
+        lease_seconds: float = TAKEOVER_SECONDS,
     ) -> None:
         self.db = db
         self.holder = process_name()
+        # another process takes over a channel within ``lease_seconds`` of this one's death
         self.lease_seconds = lease_seconds
+        self.lease_ttl = ttl_for(lease_seconds)
+        self.watch = outage.watch(db)
         self.secrets = secrets
         self.listener = listener
         self.stopping = threading.Event()
         self.workers: dict[int, RetrievalWorker] = {}
         self.outbox: OutboxWorker | None = None
         self.lock = threading.Lock()
+        self._starting: threading.Thread | None = None  # reads the channels once it is back
 
     def publish(self, state: ChannelState) -> None:
         if self.listener is not None:
@@ -253,20 +295,53 @@ class ChannelWorker:
                 log.exception("channel state listener failed")
 
     def start(self) -> None:
-        """Start a worker for each enabled channel that has none (call again after changes)."""
+        """Start a worker for each enabled channel that has none (call again after changes),
+        and the outbox sender. While the database cannot be reached, a thread reads the
+        channels again every ``outage.RETRY_SECONDS`` until it can; other errors (bugs) are
+        raised."""
+        with self.lock:
+            if self.outbox is None:
+                self.outbox = OutboxWorker(self.db, self.secrets, self.stopping)
+                self.outbox.start()
+        try:
+            self._start_workers()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            self.watch.lost(exc, "reading the channels")
+            with self.lock:
+                if self._starting is None or not self._starting.is_alive():
+                    self._starting = threading.Thread(
+                        target=self._start_when_back, name="channels-start", daemon=True
+                    )
+                    self._starting.start()
+
+    def _start_workers(self) -> None:
         with self.db.session() as s:
             channels = list(
                 s.scalars(select(Channel).where(Channel.enabled.is_(True)).order_by(Channel.name))
             )
+        self.watch.back()
         with self.lock:
+            if self.stopping.is_set():
+                return
             for channel in channels:
                 if channel.id not in self.workers:
                     worker = RetrievalWorker(self, channel)
                     self.workers[channel.id] = worker
                     worker.start()
-            if self.outbox is None:
-                self.outbox = OutboxWorker(self.db, self.secrets, self.stopping)
-                self.outbox.start()
+
+    def _start_when_back(self) -> None:
+        """The channels could not be read: read them as soon as the database is back."""
+        while not self.stopping.wait(outage.RETRY_SECONDS):
+            try:
+                self._start_workers()
+                return
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    log.exception("the channels could not be started")
+                    return
+                self.watch.lost(exc, "reading the channels")
 
     def use_secrets(self, secrets: SecretStore | None) -> None:
         """Read passwords from ``secrets`` from now on (the user chose another store)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ from sqlalchemy.engine import make_url
 
 from app.db.engine import PING_AFTER_IDLE_SECONDS, Database
 from app.db.models import ConfigChanges, History
+from app.services.errors import database_unavailable
+from app.services.outage import RETRY_SECONDS
 
 log = logging.getLogger(__name__)
 CHANNEL = "email_campaigns_changes"
@@ -123,34 +126,41 @@ class ChangeFeed:
     def _listen(self) -> None:
         import psycopg
 
-        wait = 1.0
-        lost = False
+        wait = RETRY_SECONDS
+        lost: float | None = None  # time.monotonic() when listening stopped
         while not self._stopping.is_set():
             conn: Any = None
             try:
                 conn = psycopg.connect(self._conninfo(), autocommit=True, connect_timeout=5)
                 conn.execute(f"LISTEN {CHANNEL}")
-                if lost:  # the server may have restarted: the pooled connections are dead
+                if lost is not None:  # the server may have restarted: pooled connections died
                     self.db.drop_idle_connections()
+                    log.info(
+                        "change notifications heard again (after %.1f s)", time.monotonic() - lost
+                    )
                 self.db.ping_after_idle = LISTENING_PING_AFTER_IDLE
                 self._bump()  # whatever happened while not listening: look once
                 self._listening.set()
                 self._tried.set()
-                wait = 1.0
+                lost = None
+                wait = RETRY_SECONDS
                 while not self._stopping.is_set():
                     for notify in conn.notifies(timeout=1.0):
                         self._bump(notify.payload or "")
                     # a quiet second: check the connection is alive
                     conn.execute("SELECT 1")
-            except Exception as exc:  # psycopg.Error, OSError: reconnect with a back-off
-                if self._listening.is_set():
-                    log.warning("change notifications lost (%s); reconnecting", exc)
+            except Exception as exc:  # psycopg.Error, OSError: listen again
+                if self._listening.is_set() or lost is None:
+                    log.warning("change notifications lost (%s); listening again", exc)
+                    lost = time.monotonic()
                 self._listening.clear()
                 self.db.ping_after_idle = PING_AFTER_IDLE_SECONDS
-                lost = True
                 self._tried.set()
                 self._stopping.wait(wait)
-                wait = min(wait * 2, 30.0)
+                # The database away (stopped, restarting): tried again every half second, so
+                # that the screens hear changes again within a second or two of its return.
+                # Anything else (a bug, a refused login) is tried less and less often.
+                wait = RETRY_SECONDS if database_unavailable(exc) else min(wait * 2, 30.0)
             finally:
                 if conn is not None:
                     with contextlib.suppress(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from sqlalchemy import exc as sa
 
 from app.db.engine import DatabaseError
@@ -66,11 +68,22 @@ def database_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(exc, sa.OperationalError):
             if hasattr(exc.orig, "sqlstate"):  # psycopg; no SQLSTATE: the client lost it
-                sqlstate = getattr(exc.orig, "sqlstate", None)
-                return sqlstate is None or str(sqlstate).startswith(_UNAVAILABLE_SQLSTATES)
+                return _unavailable_sqlstate(getattr(exc.orig, "sqlstate", None))
             text = str(exc.orig).lower()
             return any(words in text for words in _UNAVAILABLE_SQLITE)
+        return False
+    # psycopg's own errors, from a connection of its own (the change feed's, say)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        if isinstance(exc, psycopg.InterfaceError):
+            return True
+        if isinstance(exc, psycopg.OperationalError):
+            return _unavailable_sqlstate(getattr(exc, "sqlstate", None))
     return False
+
+
+def _unavailable_sqlstate(sqlstate: object) -> bool:
+    return sqlstate is None or str(sqlstate).startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def unavailable_reason(exc: BaseException) -> str:
