@@ -20,6 +20,15 @@
   been put by a sender that saw the server's 250 (this code appends only after a 250, e.g.
   a process that crashed before recording "sent") or by a server that files submitted mail
   itself (as Gmail and Microsoft 365 do); found → sent. Otherwise → uncertain, for a person.
+
+Claims (``outbox.claims``): each pass claims under a name of its own, keeps its claims alive
+(``settling.ClaimKeeper``) and records, committed, that a transmission starts just before
+DATA. So the claims of a sender that is gone (a process of this machine that ended, or one
+silent past ``outbox.LEASE``) are settled by the next pass of any sender: never handed over →
+given back and sent once; maybe handed over → the unknown outcome above. A sender that loses
+the database keeps what it knows (``settling.Unsettled``: not handed over, accepted, refused)
+and records it first thing when the database is back; its pass's other claims are settled
+then by the same rule, without waiting for their lease.
 """
 
 from __future__ import annotations
@@ -47,11 +56,11 @@ from app.services.outbox import Prepared, Refusal
 from app.services.secrets import SecretStore
 
 from .servers import imap_settings, smtp_settings
+from .settling import ClaimKeeper, Fate, Outcome, Unsettled
 
 log = logging.getLogger(__name__)
 BATCH_LIMIT = 100
 POLL_INTERVAL = 5.0  # seconds between outbox passes when nobody wakes the worker
-RENEW_EVERY = outbox.LEASE / 3  # how often a long batch renews the leases of its waiting replies
 
 UNKNOWN_OUTCOME = (
     "The connection to the mail server was lost after the message was handed over and "
@@ -91,6 +100,8 @@ class OutboxReport:
     failed: int = 0
     uncertain: int = 0
     released: int = 0
+    given_back: int = 0  # claims of senders that were gone, never handed over: sent again
+    settled: int = 0  # outcomes known before an outage, recorded once the database was back
     connections: int = 0
     copies_saved: int = 0
     seconds: float = 0.0
@@ -103,6 +114,10 @@ class OutboxReport:
         )
         if self.refused:
             text += f", {self.refused} recipient(s) refused while others were accepted"
+        if self.settled:
+            text += f", {self.settled} settled once the database was back"
+        if self.given_back:
+            text += f", {self.given_back} given back by a sender gone before handing them over"
         if self.recovered:
             text += f", {self.recovered} left 'sending' by an earlier run"
         if self.released:
@@ -144,13 +159,16 @@ def transmit(
     recipients: Sequence[str],
     message: bytes,
     on_refused: Callable[[list[Refusal]], None] | None = None,
+    before_data: Callable[[], None] | None = None,
 ) -> list[Refusal]:
     """MAIL, RCPT, DATA by hand, so that a failure is known to be before or after the
     hand-over of the message (smtplib's sendmail() does not tell). Raises Temporary,
     Permanent or UnknownOutcome; returns when the server accepted the message, with the
     recipients it refused while it accepted others. Those are given to ``on_refused``
     before the message is handed over (to record who is sent it; what it raises ends the
-    exchange), so that they are known even if the server's final answer is lost."""
+    exchange), so that they are known even if the server's final answer is lost.
+    ``before_data`` is called just before DATA (to record that the transmission starts;
+    what it raises ends the exchange, the message not handed over)."""
     handed_over = False
     try:
         conn.ehlo_or_helo_if_needed()
@@ -179,6 +197,8 @@ def transmit(
             raise Temporary(message_text)
         if refused and on_refused is not None:
             on_refused(refused)
+        if before_data is not None:
+            before_data()
         code, reply = conn.docmd("DATA")
         if code != 354:
             raise _refusal(code, reply, "to take the message (DATA)")
@@ -233,22 +253,55 @@ class ChannelDown(Exception):
     """No SMTP connection could be made: every remaining reply of the batch waits."""
 
 
-class _Batch:
-    """The replies of one channel in one pass, over one SMTP connection (and one IMAP
-    connection for the Sent folder, opened only when needed)."""
+class _Pass:
+    """What the batches of one pass share: the database and keyring, the report, the
+    clock, the pass's name on its claims, the claims not handed over yet (given back if the
+    pass ends early: stopping, an outage) and where outcomes go when the database is lost."""
 
     def __init__(
         self,
         db: Database,
         secrets: SecretStore | None,
-        channel_id: int,
         report: OutboxReport,
         clock: Callable[[], datetime],
-        untried: set[int],
+        unsettled: Unsettled,
     ) -> None:
-        self.db, self.secrets, self.channel_id = db, secrets, channel_id
-        self.report, self.clock, self.untried = report, clock, untried
-        with db.session() as s:
+        self.db, self.secrets, self.report, self.clock = db, secrets, report, clock
+        self.unsettled = unsettled
+        self.claimer = outbox.sender_name()
+        self.untried: set[int] = set()
+
+    def record(
+        self, reply_id: int, fate: Fate, text: str | None = None, recipients: tuple[str, ...] = ()
+    ) -> None:
+        """Record the fate of a claimed reply (kept for later if the database is lost) and
+        count it."""
+        self.untried.discard(reply_id)
+        outcome = Outcome(reply_id, self.claimer, fate, self.clock(), text, recipients)
+        count(self.report, fate, self.unsettled.record(self.db, outcome))
+
+
+def count(report: OutboxReport, fate: Fate, state: ReplyState | None) -> None:
+    """Count a recorded outcome in ``report`` (nothing when the reply was settled already)."""
+    if state == ReplyState.SENT:
+        report.sent += 1
+    elif state == ReplyState.FAILED:
+        report.failed += 1
+    elif state == ReplyState.QUEUED:
+        if fate == Fate.UNTRIED:
+            report.released += 1
+        else:
+            report.retrying += 1
+
+
+class _Batch:
+    """The replies of one channel in one pass, over one SMTP connection (and one IMAP
+    connection for the Sent folder, opened only when needed)."""
+
+    def __init__(self, run: _Pass, channel_id: int) -> None:
+        self.run_, self.db, self.secrets, self.channel_id = run, run.db, run.secrets, channel_id
+        self.report, self.clock = run.report, run.clock
+        with self.db.session() as s:
             channel = s.get(Channel, channel_id)
             self.exists = channel is not None
             self.name = channel.name if channel else f"channel {channel_id}"
@@ -312,59 +365,49 @@ class _Batch:
                 item.message_id,
                 "The program stopped while sending this reply. " + UNKNOWN_OUTCOME,
             )
-        leases: dict[int, datetime | None] = {item.reply_id: item.lease for item in to_send}
-        renewed = self.clock()
         for n, item in enumerate(to_send):
             if stop is not None and stop.is_set():
                 return
-            if self.clock() - renewed >= RENEW_EVERY:
-                # A long batch: keep the leases of the replies still waiting in it, so that
-                # no other process takes them for crashed sends.
-                renewed = self.clock()
-                for waiting in to_send[n:]:
-                    held = leases[waiting.reply_id]
-                    if held is not None:
-                        leases[waiting.reply_id] = outbox.renew(
-                            self.db, waiting.reply_id, held, renewed
-                        )
             try:
-                self.send(item, leases[item.reply_id])
+                self.send(item)
             except ChannelDown as exc:
                 self.report.errors.append(f"{self.name}: {exc}")
                 if exc.here_only:
-                    # Left in ``untried``: given back with the attempt not counted; the next
-                    # pass notes on them why they wait (the channel is blocked from the start).
+                    # Left untried: given back with the attempt not counted; the next pass
+                    # notes on them why they wait (the channel is blocked from the start).
                     return
                 for waiting in to_send[n:]:
-                    self.untried.discard(waiting.reply_id)
-                    self._retry(waiting, str(exc))
+                    self.run_.record(waiting.reply_id, Fate.UNREACHABLE, str(exc))
                 return
 
-    def send(self, item: Prepared, held: datetime | None) -> None:
-        lease = outbox.renew(self.db, item.reply_id, held, self.clock()) if held else None
-        if lease is None:  # our lease ran out and another process has it now
-            self.untried.discard(item.reply_id)
-            self.report.errors.append(f"reply {item.reply_id} was taken over by another sender")
-            return
+    def send(self, item: Prepared) -> None:
         recipients = list(item.recipients)
         refusals: list[Refusal] = []
+        run = self.run_
 
         def split(refused: list[Refusal]) -> None:
             # Recorded before the hand-over: who gets the message is known whatever follows.
-            if not outbox.split_refused(self.db, item.reply_id, refused, self.clock(), lease):
+            if not outbox.split_refused(self.db, item.reply_id, refused, self.clock(), run.claimer):
                 raise TakenOver
             gone = {r.recipient for r in refused}
             recipients[:] = [r for r in recipients if r not in gone]
             refusals.extend(refused)
             self.report.refused += len(refused)
 
+        def hand_over() -> None:
+            # Committed before DATA, and the claim checked once more: a reply without this
+            # mark was never handed over, and whoever finds it left can send it again.
+            if not outbox.start_transmission(self.db, item.reply_id, run.claimer, self.clock()):
+                raise TakenOver
+            run.untried.discard(item.reply_id)  # from here the server may have it
+
         for attempt in (1, 2):
             conn, reused = self.smtp()
-            self.untried.discard(item.reply_id)  # from here it may reach the server
             try:
-                transmit(conn, item.sender, recipients, item.data, split)
+                transmit(conn, item.sender, recipients, item.data, split, hand_over)
                 self.conn_used = True
             except TakenOver:
+                run.untried.discard(item.reply_id)  # another sender's now: left to it
                 if not _reset(conn):
                     self.drop_smtp()
                 self.report.errors.append(f"reply {item.reply_id} was taken over by another sender")
@@ -376,29 +419,19 @@ class _Batch:
                 elif not _reset(conn):
                     self.drop_smtp()
                 # the server's "not now" to this message: retried a bounded number of times
-                state = outbox.mark_refused_for_now(self.db, item.reply_id, str(exc), self.clock())
-                if state == ReplyState.QUEUED:
-                    self.report.retrying += 1
-                elif state == ReplyState.FAILED:
-                    self.report.failed += 1
+                run.record(item.reply_id, Fate.REFUSED_FOR_NOW, str(exc))
             except Permanent as exc:
                 if not _reset(conn):
                     self.drop_smtp()
-                if outbox.mark_failed(self.db, item.reply_id, str(exc), self.clock()):
-                    self.report.failed += 1
+                run.record(item.reply_id, Fate.FAILED, str(exc))
             except UnknownOutcome as exc:
                 self.drop_smtp()
                 self.unknown_outcome(item.reply_id, item.message_id, str(exc))
             else:
                 note = self.save_copy(item)
-                accepted = recipients if refusals else ()
-                if outbox.mark_sent(self.db, item.reply_id, self.clock(), note, accepted):
-                    self.report.sent += 1
+                accepted = tuple(recipients) if refusals else ()
+                run.record(item.reply_id, Fate.ACCEPTED, note, accepted)
             return
-
-    def _retry(self, item: Prepared, error: str) -> None:
-        if outbox.mark_retry(self.db, item.reply_id, error, self.clock()) is not None:
-            self.report.retrying += 1
 
     def save_copy(self, item: Prepared) -> str | None:
         """Append the sent message to the Sent folder; a note for the reply if that failed
@@ -419,6 +452,9 @@ class _Batch:
         return None
 
     def unknown_outcome(self, reply_id: int, message_id: str, reason: str) -> None:
+        """The server may have the message: sent if its copy is in the Sent folder, else
+        uncertain. (If the database is lost meanwhile, the pass's name is kept: the next
+        pass looks again.)"""
         if self.sent_folder:
             try:
                 session = self.sent_session()
@@ -437,7 +473,7 @@ class _Batch:
                         self.report.sent += 1
                     return
                 reason += f" It is not in the Sent folder '{self.sent_folder}'."
-        if outbox.mark_uncertain(self.db, reply_id, reason, self.clock()):
+        if outbox.mark_uncertain(self.db, reply_id, reason, self.clock(), self.run_.claimer):
             self.report.uncertain += 1
 
 
@@ -452,9 +488,12 @@ def drain_outbox(
     *,
     limit: int = BATCH_LIMIT,
     stop: threading.Event | None = None,
+    unsettled: Unsettled | None = None,
 ) -> OutboxReport:
-    """One pass: settle replies left 'sending' by a crashed run, then send what is due,
-    one SMTP connection per channel. ``now`` (default: the clock) is when the pass starts."""
+    """One pass: record what an earlier pass of this sender knew but could not record
+    (``unsettled``, kept by the caller across passes: the outbox worker), settle the claims
+    of senders that are gone, then send what is due, one SMTP connection per channel.
+    ``now`` (default: the clock) is when the pass starts."""
     started = time.monotonic()
     start_time = now or utcnow()
 
@@ -462,53 +501,107 @@ def drain_outbox(
         return start_time + timedelta(seconds=time.monotonic() - started)
 
     report = OutboxReport()
-    stale = outbox.recover_stale(db, clock(), limit, channel_id)
+    run = _Pass(db, secrets, report, clock, Unsettled() if unsettled is None else unsettled)
+    try:
+        stale = _settle_earlier(run, limit, channel_id)
+        with ClaimKeeper(db, run.claimer, clock):
+            try:
+                _send_due(run, stale, limit, channel_id, stop)
+            finally:
+                _give_back_untried(run)
+    except Exception as exc:
+        if database_unavailable(exc):
+            # The pass's claims not settled are known by its name: once the database is
+            # back, the next pass settles them at once (``_settle_earlier``).
+            run.unsettled.claimers.add(run.claimer)
+        raise
+    finally:
+        report.seconds = time.monotonic() - started
+    return report
+
+
+def _settle_earlier(run: _Pass, limit: int, channel_id: int | None) -> dict[int, datetime]:
+    """Before claiming anything: the outcomes this sender could not record, then the claims
+    of senders that are gone (passes of this sender cut off by an outage, processes of this
+    machine that ended, any sender silent past its lease). Never handed over: given back
+    to the queue, to be sent by this very pass. Maybe handed over: taken over by this pass
+    (returned) for the unknown outcome."""
+    db, unsettled, report = run.db, run.unsettled, run.report
+    for outcome in unsettled.pending():
+        count(report, outcome.fate, unsettled.record(db, outcome))
+        report.settled += 1
+    gone = outbox.gone_claimers(db, unsettled.claimers)
+    given = outbox.give_back_untransmitted(db, run.clock(), gone, channel_id)
+    report.given_back = len(given)
+    stale = outbox.recover_stale(db, run.clock(), limit, channel_id, claimer=run.claimer, gone=gone)
+    if unsettled.claimers:
+        # (those with claims left, beyond ``limit`` or in other channels, are kept)
+        unsettled.claimers &= outbox.claimers(db)
+    report.recovered = len(stale)
+    return stale
+
+
+def _send_due(
+    run: _Pass,
+    stale: dict[int, datetime],
+    limit: int,
+    channel_id: int | None,
+    stop: threading.Event | None,
+) -> None:
+    db, report, clock = run.db, run.report, run.clock
     # Passwords live in each computer's keyring: replies of a channel this process cannot
     # log in to are left to one that can (the channel service, another workstation) instead
     # of being claimed, failed and pushed back by the back-off.
     blocked: list[int] = []
     for cid in outbox.due_channel_ids(db, clock(), channel_id):
         try:
-            smtp_settings(db, cid, secrets)
+            smtp_settings(db, cid, run.secrets)
         except (ConnectionProblem, ServiceError) as exc:
             blocked.append(cid)
             outbox.note_waiting(db, cid, clock(), f"Waiting: {exc} (on {socket.gethostname()})")
             with db.session() as s:
                 name = s.get_one(Channel, cid).name
             report.errors.append(f"{name}: {exc} Its replies are left to another sender.")
-    claimed = outbox.claim_due(db, clock(), limit, channel_id, blocked)
-    report.recovered, report.claimed = len(stale), len(claimed)
     # Claimed replies not handed to the server yet: given back if this pass ends early
     # (stopping, a database error), so that nothing untried ends up 'uncertain'.
-    untried = set(claimed)
+    claimed = outbox.claim_due(db, clock(), limit, channel_id, blocked, run.claimer)
+    run.untried.update(claimed)
+    report.claimed = len(claimed)
+    by_channel: dict[int, tuple[list[Prepared], list[Prepared]]] = {}
+    for item in outbox.prepare(db, stale):
+        if item.channel_id is None:
+            if outbox.mark_uncertain(db, item.reply_id, UNKNOWN_OUTCOME, clock(), run.claimer):
+                report.uncertain += 1
+        else:
+            by_channel.setdefault(item.channel_id, ([], []))[0].append(item)
+    for item in outbox.prepare(db, claimed):
+        if item.error is not None or item.channel_id is None:
+            run.record(item.reply_id, Fate.FAILED, item.error or "No channel.")
+        else:
+            by_channel.setdefault(item.channel_id, ([], []))[1].append(item)
+    for cid, (unknown, to_send) in sorted(by_channel.items()):
+        if stop is not None and stop.is_set():
+            break
+        batch = _Batch(run, cid)
+        try:
+            batch.run(unknown, to_send, stop)
+        finally:
+            batch.close()
+
+
+def _give_back_untried(run: _Pass) -> None:
+    """Give back the claims the pass did not hand over (stopping, a channel this process
+    cannot use, an error); when the database is lost, they are kept to give back later."""
+    untried = sorted(run.untried)
+    if not untried:
+        return
     try:
-        by_channel: dict[int, tuple[list[Prepared], list[Prepared]]] = {}
-        for item in outbox.prepare(db, stale):
-            if item.channel_id is None:
-                if outbox.mark_uncertain(db, item.reply_id, UNKNOWN_OUTCOME, clock()):
-                    report.uncertain += 1
-            else:
-                by_channel.setdefault(item.channel_id, ([], []))[0].append(item)
-        for item in outbox.prepare(db, claimed):
-            if item.error is not None or item.channel_id is None:
-                untried.discard(item.reply_id)
-                if outbox.mark_failed(db, item.reply_id, item.error or "No channel.", clock()):
-                    report.failed += 1
-            else:
-                by_channel.setdefault(item.channel_id, ([], []))[1].append(item)
-        for cid, (unknown, to_send) in sorted(by_channel.items()):
-            if stop is not None and stop.is_set():
-                break
-            batch = _Batch(db, secrets, cid, report, clock, untried)
-            try:
-                batch.run(unknown, to_send, stop)
-            finally:
-                batch.close()
-    finally:
-        if untried:
-            report.released += outbox.release(db, sorted(untried))
-        report.seconds = time.monotonic() - started
-    return report
+        run.report.released += outbox.release(run.db, untried, run.claimer)
+    except Exception as exc:
+        if database_unavailable(exc):
+            for reply_id in untried:
+                run.unsettled.keep(Outcome(reply_id, run.claimer, Fate.UNTRIED, run.clock()))
+        raise
 
 
 # ---- the background sender ---------------------------------------------------------------
@@ -516,7 +609,10 @@ def drain_outbox(
 
 class OutboxWorker(threading.Thread):
     """Drains the outbox every few seconds, or at once when woken; stops cooperatively
-    (the current message is finished, the rest of the batch goes back to the queue)."""
+    (the current message is finished, the rest of the batch goes back to the queue).
+    Through a database outage it tries again every ``outage.RETRY_SECONDS``; what it knew
+    of its claims when the database went (``unsettled``) is recorded first thing when the
+    database is back."""
 
     def __init__(
         self,
@@ -531,6 +627,7 @@ class OutboxWorker(threading.Thread):
         self.wake = threading.Event()
         self.last_report: OutboxReport | None = None
         self.last_error: str | None = None
+        self.unsettled = Unsettled()
 
     def run(self) -> None:
         watch = outage.watch(self.db)
@@ -539,10 +636,12 @@ class OutboxWorker(threading.Thread):
             busy = False
             wait = self.interval
             try:
-                report = drain_outbox(self.db, self.secrets, stop=self.stopping)
+                report = drain_outbox(
+                    self.db, self.secrets, stop=self.stopping, unsettled=self.unsettled
+                )
                 self.last_report, self.last_error = report, None
                 watch.back()
-                if report.claimed or report.recovered:
+                if report.claimed or report.recovered or report.settled or report.given_back:
                     log.info("%s", report.summary())
                 busy = report.claimed >= BATCH_LIMIT  # more are waiting: go on at once
             except Exception as exc:  # an outage or a bug: keep the thread alive
@@ -554,3 +653,9 @@ class OutboxWorker(threading.Thread):
                     log.exception("outbox pass failed")
             if not busy:
                 self.wake.wait(wait)
+        if self.unsettled.outcomes or self.unsettled.claimers:
+            log.warning(
+                "stopping with %d outbox outcome(s) not recorded (the database is away): the "
+                "next sender settles their replies by what the database holds",
+                len(self.unsettled),
+            )

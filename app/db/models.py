@@ -470,6 +470,10 @@ class Reply(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While 'sending': the sender holding the claim (a process and pass), and when it began
+    # to offer the message to the server (committed before DATA; None: never handed over).
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    transmission_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     email: Mapped[Email] = relationship(back_populates="replies")
     agent: Mapped[User | None] = relationship()

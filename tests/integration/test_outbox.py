@@ -614,7 +614,7 @@ def test_a_crash_after_sending_is_settled_from_the_sent_folder(
             drain_outbox(demo_db, secrets, now=started)
     assert reply_row(demo_db, reply.id).state == ReplyState.SENDING
     # a new run at once leaves it alone: its sender might still be at work
-    assert drain_outbox(demo_db, secrets, now=started + timedelta(minutes=1)).recovered == 0
+    assert drain_outbox(demo_db, secrets, now=started + outbox.LEASE / 2).recovered == 0
     report = drain_outbox(demo_db, secrets, now=started + outbox.LEASE + timedelta(minutes=1))
     assert (report.recovered, report.sent, report.connections) == (1, 1, 0)
     row = reply_row(demo_db, reply.id)
@@ -705,6 +705,8 @@ def test_concurrent_claims_on_postgresql_never_share_a_reply(postgres_url: str) 
         everything = [r for g in got for r in g]
         assert sorted(everything) == sorted(replies)  # each claimed by exactly one
         # recovery and release use the same guarded updates on PostgreSQL
+        for reply_id in everything:  # each offered to the server by its claimer
+            assert outbox.start_transmission(db, reply_id, outbox.process_sender(), now)
         later = now + outbox.LEASE + timedelta(seconds=1)
         stale = outbox.recover_stale(db, later, limit=100)
         assert set(stale) == replies and outbox.recover_stale(db, later, limit=100) == {}

@@ -100,12 +100,13 @@ def partly_refused_reply(db) -> tuple[int, int]:  # type: ignore[no-untyped-def]
         body="y",
     )
     reply_id = alice.send(e, text)
-    lease = outbox.claim_ids(db, [reply_id], utcnow())[reply_id]
+    claimer = outbox.sender_name()
+    assert outbox.claim_ids(db, [reply_id], utcnow(), claimer)
     refused = [
         outbox.Refusal(address, 550, f"5.1.1 <{address}>: Recipient address rejected: gone")
         for address in ("gone@customers.example", "old@customers.example")
     ]
-    assert outbox.split_refused(db, reply_id, refused, utcnow(), lease)
+    assert outbox.split_refused(db, reply_id, refused, utcnow(), claimer)
     assert outbox.mark_sent(db, reply_id, utcnow(), recipients=["zoe@customers.example"])
     with db.session() as s:
         left = s.scalars(select(Reply.id).where(Reply.email_id == e, Reply.id != reply_id)).one()

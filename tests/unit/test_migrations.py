@@ -18,11 +18,13 @@ from sqlalchemy.exc import OperationalError
 from app.cli import main
 from app.db import migrate
 from app.db.engine import Database
-from app.db.models import Base, Campaign, Channel, Email, EmailUid
-from app.services import demo
+from app.db.models import Base, Campaign, Channel, Email, EmailUid, Reply, ReplyState
+from app.services import demo, outbox
 from app.services.changes import CHANNEL, polled_token
 from app.services.intake import Fetched, Intake
-from tests.conftest import ON_POSTGRES
+from app.services.work import ReplyText, WorkService
+from tests.conftest import ON_POSTGRES, actor_of
+from tests.work_data import add_email
 
 
 def test_empty_database_upgrades_to_head_matching_the_models(tmp_path: Path) -> None:
@@ -412,3 +414,49 @@ def test_0011_upgrades_and_downgrades_keeping_the_data(demo_db: Database) -> Non
         assert change("UPDATE campaigns SET title = title") == (
             {"token"} if demo_db.is_sqlite else {"campaigns"}
         )
+
+
+# ---- 0012: who holds a reply being sent, and whether it may have been handed over ----
+
+
+def _reply_columns(db: Database) -> set[str]:
+    db.engine.dispose()
+    return {c["name"] for c in inspect(db.engine).get_columns("replies")}
+
+
+def test_0012_upgrades_and_downgrades_keeping_the_replies(demo_db: Database) -> None:
+    email_id = add_email(demo_db, "General Enquiries")
+    alice = WorkService(demo_db, actor_of(demo_db, "alice"))
+    alice.take(email_id)
+    reply_id = alice.send(email_id, ReplyText(to="zoe@customers.example", subject="Re", body="b"))
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    assert outbox.claim_ids(demo_db, [reply_id], now, "host pid 1 (abcdef)")
+    assert outbox.start_transmission(demo_db, reply_id, "host pid 1 (abcdef)", now)
+    triggers = _triggers(demo_db)
+
+    command.downgrade(migrate.alembic_config(demo_db), "0011")
+    assert migrate.current_revision(demo_db) == "0011"
+    assert {"claimed_by", "transmission_started_at"}.isdisjoint(_reply_columns(demo_db))
+    assert _triggers(demo_db) == triggers  # (no table copied: 0006's and 0011's kept)
+    with demo_db.engine.connect() as conn:
+        kept = conn.execute(
+            text("SELECT state, next_attempt_at FROM replies WHERE id = :id"), {"id": reply_id}
+        ).one()
+    assert kept[0] == ReplyState.SENDING.value and kept[1] is not None
+
+    migrate.upgrade(demo_db)
+    assert migrate.current_revision(demo_db) == migrate.head_revision(demo_db)
+    assert {"claimed_by", "transmission_started_at"} <= _reply_columns(demo_db)
+    with demo_db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    with demo_db.session() as s:
+        reply = s.get_one(Reply, reply_id)
+        # a claim of before the upgrade names nobody: recovered as possibly handed over
+        assert (reply.state, reply.claimed_by, reply.transmission_started_at) == (
+            ReplyState.SENDING,
+            None,
+            None,
+        )
+    later = now + outbox.LEASE * 2
+    assert outbox.give_back_untransmitted(demo_db, later) == []
+    assert list(outbox.recover_stale(demo_db, later)) == [reply_id]

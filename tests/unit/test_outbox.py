@@ -471,10 +471,13 @@ def test_a_reply_left_sending_by_a_crash_becomes_uncertain_not_resent(
 ) -> None:
     email_id = new_email(demo_db)
     reply = queue(demo_db, email_id)
-    outbox.claim_due(demo_db, T0, 10)  # … and the process died
+    outbox.claim_due(demo_db, T0, 10)
+    # … the message offered to the server (the mark is written before DATA), and the
+    # process died
+    assert outbox.start_transmission(demo_db, reply.id, outbox.process_sender(), T0)
     # within the lease its sender may still be at work: left alone
-    early = drain_outbox(demo_db, None, now=T0 + timedelta(minutes=5))
-    assert (early.recovered, early.claimed) == (0, 0)
+    early = drain_outbox(demo_db, None, now=T0 + outbox.LEASE / 2)
+    assert (early.recovered, early.claimed, early.given_back) == (0, 0, 0)
     assert row(demo_db, reply.id).state == ReplyState.SENDING
 
     report = drain_outbox(demo_db, None, now=T0 + outbox.LEASE + timedelta(seconds=1))
@@ -488,22 +491,43 @@ def test_a_reply_left_sending_by_a_crash_becomes_uncertain_not_resent(
     assert no_smtp == []
 
 
+def test_a_claim_of_before_the_marks_is_taken_as_maybe_handed_over(
+    demo_db: Database, no_smtp: list[object]
+) -> None:
+    """A reply left 'sending' by a version that did not record claims: uncertain, as then."""
+    reply = queue(demo_db)
+    outbox.claim_due(demo_db, T0, 10)
+    with demo_db.session() as s:
+        s.execute(update(Reply).where(Reply.id == reply.id).values(claimed_by=None))
+    later = T0 + outbox.LEASE + timedelta(seconds=1)
+    assert outbox.give_back_untransmitted(demo_db, later) == []
+    report = drain_outbox(demo_db, None, now=later)
+    assert (report.recovered, report.uncertain, report.given_back) == (1, 1, 0)
+
+
 def test_recovery_is_claimed_atomically_too(demo_db: Database) -> None:
     reply = queue(demo_db)
     outbox.claim_due(demo_db, T0, 10)
+    assert outbox.start_transmission(demo_db, reply.id, outbox.process_sender(), T0)
     later = T0 + outbox.LEASE + timedelta(seconds=1)
-    assert list(outbox.recover_stale(demo_db, later)) == [reply.id]
-    assert outbox.recover_stale(demo_db, later) == {}  # the first taker holds a new lease
+    assert list(outbox.recover_stale(demo_db, later, claimer="one")) == [reply.id]
+    assert outbox.recover_stale(demo_db, later, claimer="two") == {}  # "one" holds it now
+    assert row(demo_db, reply.id).claimed_by == "one"
 
 
 def test_a_sender_whose_lease_was_taken_over_does_not_send(demo_db: Database) -> None:
     reply = queue(demo_db)
-    [(reply_id, lease)] = outbox.claim_due(demo_db, T0, 10).items()
-    assert outbox.renew(demo_db, reply_id, lease, T0) == T0 + outbox.LEASE
+    [reply_id] = outbox.claim_due(demo_db, T0, 10, claimer="first")
+    assert outbox.renew_claims(demo_db, "first", T0) == 1
+    assert row(demo_db, reply_id).next_attempt_at == T0 + outbox.LEASE
+    assert outbox.start_transmission(demo_db, reply_id, "first", T0)
     later = T0 + 3 * outbox.LEASE
-    taken = outbox.recover_stale(demo_db, later)
+    taken = outbox.recover_stale(demo_db, later, claimer="second")
     assert list(taken) == [reply.id]
-    assert outbox.renew(demo_db, reply_id, T0 + outbox.LEASE, later) is None
+    assert not outbox.start_transmission(demo_db, reply_id, "first", later)
+    assert outbox.renew_claims(demo_db, "first", later) == 0
+    assert not outbox.mark_failed(demo_db, reply_id, "550 late", later, claimer="first")
+    assert row(demo_db, reply_id).state == ReplyState.SENDING
 
 
 def test_a_reply_that_cannot_be_built_fails_without_connecting(
@@ -829,18 +853,20 @@ def test_a_dropped_kept_connection_is_replaced_once(
 def test_a_long_batch_keeps_its_leases_and_skips_a_reply_taken_over(
     demo_db: Database, secrets: Any, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sender, "RENEW_EVERY", timedelta(0))  # renew before every message
+    monkeypatch.setattr(outbox, "RENEW_EVERY", timedelta(milliseconds=20))
     replies = [queue(demo_db).id for _ in range(3)]
     leases: list[datetime | None] = []
 
     def watch(conn: FakeConnection) -> None:
         leases.append(row(demo_db, replies[2]).next_attempt_at)
+        if len(leases) == 1:
+            threading.Event().wait(0.2)  # a slow message: the claims are kept meanwhile
         if len(leases) == 2:  # another process took the last reply over meanwhile
             with demo_db.session() as s:
                 s.execute(
                     update(Reply)
                     .where(Reply.id == replies[2])
-                    .values(next_attempt_at=T0 + timedelta(hours=5))
+                    .values(next_attempt_at=T0 + timedelta(hours=5), claimed_by="another")
                 )
 
     fake_server.on_mail[1] = fake_server.on_mail[2] = watch
@@ -849,7 +875,11 @@ def test_a_long_batch_keeps_its_leases_and_skips_a_reply_taken_over(
     assert (report.sent, report.released, fake_server.delivered()) == (2, 0, 2)
     assert "taken over" in report.errors[0]
     last = row(demo_db, replies[2])  # left to the process that has it
-    assert (last.state, last.next_attempt_at) == (ReplyState.SENDING, T0 + timedelta(hours=5))
+    assert (last.state, last.next_attempt_at, last.claimed_by) == (
+        ReplyState.SENDING,
+        T0 + timedelta(hours=5),
+        "another",
+    )
 
 
 def test_a_reply_claimed_without_a_password_here_is_given_back_uncounted(
@@ -996,9 +1026,13 @@ def test_a_reply_taken_over_before_its_refusals_are_recorded_is_not_sent(
     fake_server.script[f"rcpt {GONE}"] = (550, b"5.1.1 unknown")
     later = T0 + timedelta(hours=5)
 
-    def take_over(conn: FakeConnection) -> None:  # another process's lease, meanwhile
+    def take_over(conn: FakeConnection) -> None:  # another process's claim, meanwhile
         with demo_db.session() as s:
-            s.execute(update(Reply).where(Reply.id == reply.id).values(next_attempt_at=later))
+            s.execute(
+                update(Reply)
+                .where(Reply.id == reply.id)
+                .values(next_attempt_at=later, claimed_by="another")
+            )
 
     fake_server.on_mail[1] = take_over
     report = drain_outbox(demo_db, secrets, now=T0)

@@ -591,10 +591,11 @@ def test_the_refused_recipients_of_a_reply_come_back_to_the_agent_alone(
             body="y",
         ),
     )
-    lease = outbox.claim_ids(demo_db, [reply_id], utcnow())[reply_id]
+    claimer = outbox.sender_name()
+    assert outbox.claim_ids(demo_db, [reply_id], utcnow(), claimer)
     words = "550 5.1.2 <zoe@customers.exmaple>: Recipient address rejected: Domain not found"
     refusal = outbox.Refusal("zoe@customers.exmaple", 550, words.split(" ", 1)[1])
-    assert outbox.split_refused(demo_db, reply_id, [refusal], utcnow(), lease)
+    assert outbox.split_refused(demo_db, reply_id, [refusal], utcnow(), claimer)
     assert outbox.mark_sent(demo_db, reply_id, utcnow())
     [failed] = w.my_failed_sends()
     assert failed.reply_id != reply_id

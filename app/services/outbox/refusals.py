@@ -49,7 +49,7 @@ def split_refused(
     reply_id: int,
     refused: Sequence[Refusal],
     now: datetime | None = None,
-    lease: datetime | None = None,
+    claimer: str | None = None,
 ) -> bool:
     """The server refused some recipients of a reply being sent and accepted the others,
     before the message was handed over. The reply keeps only the accepted recipients (it
@@ -57,13 +57,14 @@ def split_refused(
     move to a new reply of the same text: failed with the server's words when refused for
     good (5xx), for the agent to correct and send again or a supervisor to retry; queued
     after the back-off when refused for now (4xx). One transaction, with the email's
-    History. False when the reply is no longer ``sending`` under ``lease`` (when given): it
-    is not this sender's any more, nothing is changed, and it must not be sent."""
+    History. False when the reply is no longer ``sending`` under the claim of ``claimer``
+    (when given): it is not this sender's any more, nothing is changed, and it must not be
+    sent."""
     now = aware(now)
     gone = {r.recipient for r in refused}
     ours = [Reply.id == reply_id, Reply.state == ReplyState.SENDING]
-    if lease is not None:
-        ours.append(Reply.next_attempt_at == lease)
+    if claimer is not None:
+        ours.append(Reply.claimed_by == claimer)
     with db.session() as s:
         reply = s.scalar(select(Reply).where(*ours))
         if reply is None:

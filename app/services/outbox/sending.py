@@ -1,6 +1,8 @@
-"""The sender's side of the outbox: due replies claimed (queued → sending) under a lease, their
-messages prepared, and each settled: sent, queued again after a back-off, failed or
-uncertain. Every transition is one ``UPDATE … WHERE state = …``."""
+"""The sender's side of the outbox: due replies claimed (queued → sending; the claims
+themselves are in ``claims``), their messages prepared, and each settled: sent, queued again
+after a back-off, failed or uncertain. Every transition is one ``UPDATE … WHERE state = …``,
+and, given the sender's name, ``… AND claimed_by = it``: a sender whose claim was settled
+by another meanwhile changes nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -19,6 +21,7 @@ from app.mail import compose
 from app.services.base import changed_rows
 from app.services.history import Entry, write_history
 
+from .claims import claim_ids
 from .message import aware, outgoing, reply_channel_id, sending_channel_id, with_channel
 
 # Waits after the 1st, 2nd, … failed attempt; the last one repeats.
@@ -30,8 +33,6 @@ BACKOFF: tuple[timedelta, ...] = (
     timedelta(minutes=15),
     timedelta(hours=1),
 )
-# Far longer than one send can take (connect, TLS, login and a message: a few timeouts).
-LEASE = timedelta(minutes=10)
 # Attempts the server may answer "not now" (4xx, or ending the connection in the middle of
 # the exchange) before the reply is failed with its words: about 5 hours of back-off. A
 # server that cannot be reached at all is waited for without limit.
@@ -112,89 +113,18 @@ def note_waiting(db: Database, channel_id: int, now: datetime, reason: str) -> i
         )
 
 
-def claim_ids(db: Database, ids: Sequence[int], now: datetime) -> dict[int, datetime]:
-    """Claim these replies for sending: {reply id: lease deadline} of those this call got.
-
-    Each claim is an UPDATE guarded by the state it expects, so of two processes racing for
-    a reply exactly one sees a row changed (PostgreSQL re-checks the WHERE after waiting for
-    the other's row lock; SQLite serialises writers)."""
-    lease = now + LEASE
-    claimed: dict[int, datetime] = {}
-    with db.session() as s:
-        for reply_id in ids:
-            changed = changed_rows(
-                s,
-                update(Reply)
-                .where(
-                    Reply.id == reply_id,
-                    Reply.state == ReplyState.QUEUED,
-                    or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now),
-                )
-                .values(
-                    state=ReplyState.SENDING, attempts=Reply.attempts + 1, next_attempt_at=lease
-                )
-                .execution_options(synchronize_session=False),
-            )
-            if changed:
-                claimed[reply_id] = lease
-    return claimed
-
-
 def claim_due(
     db: Database,
     now: datetime,
     limit: int,
     channel_id: int | None = None,
     skip_channels: Sequence[int] = (),
+    claimer: str | None = None,
 ) -> dict[int, datetime]:
-    """Claim up to ``limit`` due replies (queued → sending): {reply id: lease deadline}."""
+    """Claim up to ``limit`` due replies (queued → sending) for ``claimer``: {reply id:
+    lease deadline}."""
     now = aware(now)
-    return claim_ids(db, due_ids(db, now, limit, channel_id, skip_channels), now)
-
-
-def recover_stale(
-    db: Database, now: datetime, limit: int = 100, channel_id: int | None = None
-) -> dict[int, datetime]:
-    """Take over replies left ``sending`` past their lease (a crashed or hung sender).
-
-    The caller must treat each as an unknown outcome: the server may have the message."""
-    now = aware(now)
-    stale = or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at < now)
-    stmt = select(Reply.id).where(Reply.state == ReplyState.SENDING, stale)
-    if channel_id is not None:
-        stmt = with_channel(stmt).where(reply_channel_id() == channel_id)
-    lease = now + LEASE
-    taken: dict[int, datetime] = {}
-    with db.session() as s:
-        for reply_id in list(s.scalars(stmt.order_by(Reply.id).limit(limit))):
-            if changed_rows(
-                s,
-                update(Reply)
-                .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING, stale)
-                .values(next_attempt_at=lease)
-                .execution_options(synchronize_session=False),
-            ):
-                taken[reply_id] = lease
-    return taken
-
-
-def renew(db: Database, reply_id: int, held: datetime, now: datetime) -> datetime | None:
-    """Renew the lease just before transmitting; None when it is no longer ours (it ran out
-    and another process took the reply over), in which case it must not be sent."""
-    lease = now + LEASE
-    with db.session() as s:
-        changed = changed_rows(
-            s,
-            update(Reply)
-            .where(
-                Reply.id == reply_id,
-                Reply.state == ReplyState.SENDING,
-                Reply.next_attempt_at == held,
-            )
-            .values(next_attempt_at=lease)
-            .execution_options(synchronize_session=False),
-        )
-    return lease if changed else None
+    return claim_ids(db, due_ids(db, now, limit, channel_id, skip_channels), now, claimer)
 
 
 def prepare(db: Database, leases: dict[int, datetime]) -> list[Prepared]:
@@ -242,14 +172,24 @@ def _with(base: Prepared, **changes: Any) -> Prepared:
     return replace(base, **changes)
 
 
-def _settle(s: Session, reply_id: int, **values: Any) -> bool:
-    """sending → another state; False when the reply is not ``sending`` any more."""
+def _settle(
+    s: Session,
+    reply_id: int,
+    claimer: str | None = None,
+    states: Sequence[ReplyState] = (ReplyState.SENDING,),
+    **values: Any,
+) -> bool:
+    """sending → another state, the claim cleared; False when the reply is not ``sending``
+    any more (or, given ``claimer``, not under its claim)."""
+    ours = [Reply.id == reply_id, Reply.state.in_(list(states))]
+    if claimer is not None:
+        ours.append(Reply.claimed_by == claimer)
     return bool(
         changed_rows(
             s,
             update(Reply)
-            .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING)
-            .values(**values)
+            .where(*ours)
+            .values(claimed_by=None, transmission_started_at=None, **values)
             .execution_options(synchronize_session=False),
         )
     )
@@ -280,11 +220,21 @@ def mark_sent(
     recipients: Sequence[str] = (),
 ) -> bool:
     """The server accepted it. ``note`` (e.g. the Sent copy failed) is kept as last_error;
-    ``recipients``, when the server refused others (``split_refused``), are named in History."""
+    ``recipients``, when the server refused others (``split_refused``), are named in History.
+
+    Whoever holds the claim now: the server's 250 is the truth, even when the sender could
+    record it only after another process had taken the claim over, or had settled the reply
+    as uncertain, while the database was out of its reach."""
     now = aware(now)
     with db.session() as s:
         if not _settle(
-            s, reply_id, state=ReplyState.SENT, sent_at=now, next_attempt_at=None, last_error=note
+            s,
+            reply_id,
+            states=(ReplyState.SENDING, ReplyState.UNCERTAIN),
+            state=ReplyState.SENT,
+            sent_at=now,
+            next_attempt_at=None,
+            last_error=note,
         ):
             return False
         first_reply(s, reply_id, now)
@@ -301,6 +251,7 @@ def mark_retry(
     error: str,
     now: datetime | None = None,
     next_attempt_at: datetime | None = None,
+    claimer: str | None = None,
 ) -> datetime | None:
     """A temporary failure: queued again after the back-off for its attempts so far.
     Returns the time of the next attempt (None if the reply was not ``sending``)."""
@@ -309,14 +260,18 @@ def mark_retry(
         attempts = s.scalar(select(Reply.attempts).where(Reply.id == reply_id)) or 1
         when = next_attempt_at or now + backoff(attempts)
         if not _settle(
-            s, reply_id, state=ReplyState.QUEUED, next_attempt_at=when, last_error=error
+            s, reply_id, claimer, state=ReplyState.QUEUED, next_attempt_at=when, last_error=error
         ):
             return None
     return when
 
 
 def mark_refused_for_now(
-    db: Database, reply_id: int, error: str, now: datetime | None = None
+    db: Database,
+    reply_id: int,
+    error: str,
+    now: datetime | None = None,
+    claimer: str | None = None,
 ) -> ReplyState | None:
     """The server answered "not now" (4xx, or ended the connection in the middle of the
     exchange): queued again after the back-off (``mark_retry``), or — after ``MAX_ATTEMPTS``
@@ -326,48 +281,47 @@ def mark_refused_for_now(
         attempts = s.scalar(select(Reply.attempts).where(Reply.id == reply_id)) or 0
     if attempts >= MAX_ATTEMPTS:
         text = f"{error} (the same after {attempts} attempts: it is not tried again automatically)"
-        return ReplyState.FAILED if mark_failed(db, reply_id, text, now) else None
-    return ReplyState.QUEUED if mark_retry(db, reply_id, error, now) is not None else None
+        return ReplyState.FAILED if mark_failed(db, reply_id, text, now, claimer) else None
+    retried = mark_retry(db, reply_id, error, now, claimer=claimer)
+    return ReplyState.QUEUED if retried is not None else None
 
 
 def _give_up(
-    db: Database, reply_id: int, state: ReplyState, text: str, action: str, now: datetime | None
+    db: Database,
+    reply_id: int,
+    state: ReplyState,
+    text: str,
+    action: str,
+    now: datetime | None,
+    claimer: str | None,
 ) -> bool:
     """The reply is no longer sent automatically (failed, or uncertain): ``text`` is kept on
     it and in the email's History. False when the reply was not ``sending``."""
     now = aware(now)
     with db.session() as s:
-        if not _settle(s, reply_id, state=state, next_attempt_at=None, last_error=text):
+        if not _settle(s, reply_id, claimer, state=state, next_attempt_at=None, last_error=text):
             return False
         _history(s, reply_id, now, action, text)
     return True
 
 
-def mark_failed(db: Database, reply_id: int, error: str, now: datetime | None = None) -> bool:
+def mark_failed(
+    db: Database,
+    reply_id: int,
+    error: str,
+    now: datetime | None = None,
+    claimer: str | None = None,
+) -> bool:
     """A permanent failure: the server's text is kept and shown; a supervisor may retry."""
-    return _give_up(db, reply_id, ReplyState.FAILED, error, "failed send", now)
+    return _give_up(db, reply_id, ReplyState.FAILED, error, "failed send", now, claimer)
 
 
-def mark_uncertain(db: Database, reply_id: int, reason: str, now: datetime | None = None) -> bool:
+def mark_uncertain(
+    db: Database,
+    reply_id: int,
+    reason: str,
+    now: datetime | None = None,
+    claimer: str | None = None,
+) -> bool:
     """The outcome is unknown: not resent automatically; a person decides."""
-    return _give_up(db, reply_id, ReplyState.UNCERTAIN, reason, "uncertain send", now)
-
-
-def release(db: Database, ids: Sequence[int]) -> int:
-    """Give back claimed replies that were not transmitted at all (the sender is stopping):
-    queued again at once, the attempt not counted."""
-    with db.session() as s:
-        return sum(
-            changed_rows(
-                s,
-                update(Reply)
-                .where(Reply.id == reply_id, Reply.state == ReplyState.SENDING)
-                .values(
-                    state=ReplyState.QUEUED,
-                    next_attempt_at=None,
-                    attempts=case((Reply.attempts > 0, Reply.attempts - 1), else_=0),
-                )
-                .execution_options(synchronize_session=False),
-            )
-            for reply_id in ids
-        )
+    return _give_up(db, reply_id, ReplyState.UNCERTAIN, reason, "uncertain send", now, claimer)
