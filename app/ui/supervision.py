@@ -16,7 +16,7 @@ from app.domain.clock import utcnow
 from app.domain.enums import EmailStatus, ReplyState
 from app.services import outbox
 from app.services.auth import Permission
-from app.services.outbox import FailedSend
+from app.services.outbox import FailedSend, FailedSends
 from app.services.work import HeldEmail, WorkService
 from app.ui.changes import ChangeWatcher
 from app.ui.context import AppContext
@@ -125,7 +125,14 @@ class _ListScreen(QWidget, Generic[T]):
 
 class FailedSendsScreen(_ListScreen[FailedSend]):
     """Replies that could not be delivered (failed, or uncertain whether they were), with the
-    server's reason; Retry queues one again, Accept as sent settles an uncertain one."""
+    server's reason, and those whose sending stalled (their sender stopped renewing its
+    claim: shown as soon as the claim runs out, with what becomes of them); Retry queues a
+    failed or uncertain one again, Accept as sent settles an uncertain one.
+
+    An uncertain or failed reply is shown as soon as it is marked: marking it writes History,
+    which the change hub hears. A stalled one changes nothing in the database when its claim
+    runs out, so the screen reads the list again at the earliest moment a claim could (and
+    every few seconds while stalled sends are shown), only while it is shown."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         ctx.actor.require(Permission.CONFIGURE_CAMPAIGNS)
@@ -135,7 +142,7 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
             "&Failed sends:",
             [
                 Column("Queued", lambda f: fmt(f.created_at)),
-                Column("State", lambda f: f.state.value.capitalize()),
+                Column("State", lambda f: "Stalled" if f.stalled else f.state.value.capitalize()),
                 Column("To", lambda f: f.recipients),
                 Column("Subject", lambda f: f.subject),
                 Column("Agent", lambda f: f.agent or ""),
@@ -146,6 +153,10 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
             lambda f: f.reply_id,
             parent,
         )
+        self.look_again_at: datetime | None = None
+        self.look_again = QTimer(self)
+        self.look_again.setSingleShot(True)
+        self.look_again.timeout.connect(self.reload)
         self.retry_button = self.add_button("&Retry", self.retry)
         self.retry_button.setToolTip("Queue the reply again; the back-off starts afresh")
         self.accept_button = self.add_button("&Accept as sent", self.accept)
@@ -156,9 +167,35 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
         self.follow_changes(ctx)
         self.reload()
 
+    def reload(self) -> None:
+        """Read the list and when to read it again unprompted (off the GUI thread)."""
+        db = self.ctx.db
+        run(self, lambda: outbox.review(db), self._reviewed, self._failed, coalesce="reload")
+
+    def _reviewed(self, review: FailedSends) -> None:
+        self._loaded(review.sends)
+        self.look_again_at = review.look_again_at
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self.look_again.stop()
+        if self.look_again_at is None or not self.isVisible():
+            return
+        seconds = (self.look_again_at - utcnow()).total_seconds()
+        # (a little after the deadline: the claim has run out by then; at least 1 s apart)
+        self.look_again.start(int(max(1.0, seconds + 0.2) * 1000))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._schedule()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.look_again.stop()
+
     def update_buttons(self) -> None:
         chosen = self.current()
-        self.retry_button.setEnabled(chosen is not None)
+        self.retry_button.setEnabled(chosen is not None and not chosen.stalled)
         self.accept_button.setEnabled(chosen is not None and chosen.state == ReplyState.UNCERTAIN)
         if self.model.rowCount() == 0:
             self.note.setText("No failed sends: every reply went out or is on its way.")
@@ -166,6 +203,11 @@ class FailedSendsScreen(_ListScreen[FailedSend]):
             self.note.setText(
                 "Uncertain: the connection broke after the server was given the reply, and it "
                 "is not in the Sent folder. Check with the customer before retrying."
+            )
+        elif chosen is not None and chosen.stalled:
+            self.note.setText(
+                "Stalled: the program sending this reply stopped. The next sender settles it "
+                "without sending it twice; nothing to do unless no sender runs."
             )
         else:
             self.note.clear()

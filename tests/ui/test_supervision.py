@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -191,3 +192,63 @@ def test_the_management_menu_opens_them(qtbot, demo_db, supervisor, make_ctx) ->
     window.menu_actions["held_emails"].trigger()
     assert isinstance(window.tabs.currentWidget(), HeldEmailsScreen)
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Held Emails"
+
+
+def queued_reply(db) -> int:  # type: ignore[no-untyped-def]
+    e = add_email(db, "General Enquiries")
+    alice = WorkService(db, actor_of(db, "alice"))
+    alice.take(e)
+    return alice.send(e, ReplyText(to="zoe@customers.example", subject="Re: x", body="y"))
+
+
+def test_a_reply_made_uncertain_elsewhere_is_shown_at_once(  # type: ignore[no-untyped-def]
+    qtbot, demo_db, supervisor, make_ctx
+) -> None:
+    reply_id = queued_reply(demo_db)
+    assert outbox.claim_ids(demo_db, [reply_id], utcnow(), "serve-host pid 7 (abcdef)")
+    screen = show(qtbot, FailedSendsScreen(make_ctx(demo_db, supervisor)))
+    assert screen.model.rowCount() == 0  # being sent: nothing to look at
+    qtbot.waitUntil(lambda: screen.watcher.hub._token is not None, timeout=3000)
+    # the channel service, on its own connection
+    assert outbox.mark_uncertain(demo_db, reply_id, "Connection lost after DATA", utcnow())
+    marked = time.monotonic()
+    qtbot.waitUntil(lambda: texts(screen, 1) == ["Uncertain"], timeout=3000)
+    print(f"uncertain shown {time.monotonic() - marked:.2f} s after it was marked")
+
+
+def test_a_send_whose_sender_went_silent_is_shown_when_its_claim_runs_out(  # type: ignore[no-untyped-def]
+    qtbot, demo_db, supervisor, make_ctx
+) -> None:
+    reply_id = queued_reply(demo_db)
+    other = "other-host pid 7 (abcdef)"
+    # claimed by a sender of another machine that stops renewing: it runs out in 1.5 s
+    runs_out = utcnow() + timedelta(seconds=1.5)
+    assert outbox.claim_ids(demo_db, [reply_id], runs_out - outbox.LEASE, other)
+    screen = show(qtbot, FailedSendsScreen(make_ctx(demo_db, supervisor)))
+    assert screen.model.rowCount() == 0
+    assert screen.look_again_at == runs_out  # nothing will tell: the screen looks itself
+    qtbot.waitUntil(lambda: texts(screen, 1) == ["Stalled"], timeout=5000)
+    late = (utcnow() - runs_out).total_seconds()
+    print(f"stalled send shown {late:.2f} s after its claim ran out")
+    assert late < 1.5
+    [reason] = texts(screen, 6)
+    assert other in reason and "never handed to the mail server" in reason
+    screen.view.selectRow(0)
+    assert not screen.retry_button.isEnabled() and not screen.accept_button.isEnabled()
+    assert "Stalled" in screen.note.text()
+    # the next pass of a sender gives it back: gone from the list
+    assert outbox.give_back_untransmitted(demo_db, utcnow()) == [reply_id]
+    qtbot.waitUntil(lambda: screen.model.rowCount() == 0, timeout=3000)
+
+
+def test_a_stalled_send_that_may_have_been_handed_over_says_it_is_never_resent(
+    demo_db, supervisor
+) -> None:  # type: ignore[no-untyped-def]
+    reply_id = queued_reply(demo_db)
+    long_ago = utcnow() - timedelta(hours=1)
+    assert outbox.claim_ids(demo_db, [reply_id], long_ago, "h pid 1 (abcdef)")
+    assert outbox.start_transmission(demo_db, reply_id, "h pid 1 (abcdef)", long_ago)
+    [stalled] = outbox.failed_sends(demo_db)
+    assert stalled.stalled and stalled.state == ReplyState.SENDING
+    assert "never sent again automatically" in (stalled.last_error or "")
+    assert outbox.review(demo_db).look_again_at is not None  # looked at again soon

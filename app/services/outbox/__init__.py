@@ -47,7 +47,15 @@ from .message import (
 )
 from .queueing import ReplyToQueue, queue_reply
 from .refusals import Refusal, split_refused
-from .review import FailedSend, accept_as_sent, failed_sends, recipients_text, retry
+from .review import (
+    FailedSend,
+    FailedSends,
+    accept_as_sent,
+    failed_sends,
+    recipients_text,
+    retry,
+    review,
+)
 from .sending import (
     BACKOFF,
     MAX_ATTEMPTS,
@@ -72,6 +80,7 @@ __all__ = [
     "RENEW_EVERY",
     "Answered",
     "FailedSend",
+    "FailedSends",
     "Prepared",
     "Refusal",
     "ReplyToQueue",
@@ -101,6 +110,7 @@ __all__ = [
     "release",
     "renew_claims",
     "retry",
+    "review",
     "sender_name",
     "sending_channel_id",
     "split_refused",
