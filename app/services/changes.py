@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from app.db.engine import PING_AFTER_IDLE_SECONDS, Database
+from app.db.engine import PING_AFTER_IDLE_SECONDS, Database, postgres_options
 from app.db.models import ConfigChanges, History
 from app.services.errors import database_unavailable
 from app.services.outage import RETRY_SECONDS
@@ -131,7 +131,9 @@ class ChangeFeed:
         while not self._stopping.is_set():
             conn: Any = None
             try:
-                conn = psycopg.connect(self._conninfo(), autocommit=True, connect_timeout=5)
+                conn = psycopg.connect(
+                    self._conninfo(), autocommit=True, **postgres_options(self.db.url)
+                )
                 conn.execute(f"LISTEN {CHANNEL}")
                 if lost is not None:  # the server may have restarted: pooled connections died
                     self.db.drop_idle_connections()
