@@ -42,13 +42,26 @@ _opened: list[Database] = []
 def open_database(url: str | None) -> Database:
     """Open the database and bring its schema up to date (backing up a SQLite file first).
     ``main`` closes it when the command ends."""
-    from sqlalchemy.exc import OperationalError
+    db = _database(url)
+    _upgrade(db)
+    return db
 
-    from app.db import migrate  # (the subcommands import what they need: start-up time)
-    from app.db.engine import Database
+
+def _database(url: str | None) -> Database:
+    from app.db.engine import Database  # (the subcommands import what they need)
 
     db = Database(url or paths.default_database_url())
     _opened.append(db)
+    return db
+
+
+def _upgrade(db: Database) -> None:
+    """Bring the schema up to date; what cannot be done is a CliError (the database cannot
+    be opened: its words; a schema this program cannot upgrade: what to do)."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.db import migrate
+
     try:
         backup = migrate.upgrade(db)
     except migrate.SchemaError as exc:
@@ -59,7 +72,43 @@ def open_database(url: str | None) -> Database:
         ) from exc
     if backup is not None:
         print(f"Database upgraded; the previous version was saved as {backup}", file=sys.stderr)
-    return db
+
+
+def open_database_when_reachable(url: str | None, stop: threading.Event) -> Database | None:
+    """``open_database`` for a service (``serve``): while the database cannot be reached,
+    say so once in the log and try again every ``outage.RETRY_SECONDS`` — the schema check
+    and upgrade included — until it can (then the log says so), or until ``stop`` is set
+    (None). Anything else (a refused login, a schema too new) ends the command as ever."""
+    from app.services import outage
+    from app.services.errors import database_unavailable
+
+    db = _database(url)
+    watch = outage.watch(db)
+    while True:
+        try:
+            _upgrade(db)
+        except CliError as exc:
+            if not isinstance(exc.__cause__, Exception) or not _unreachable(exc.__cause__):
+                raise
+            watch.lost(exc.__cause__, "opening it to serve")
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            watch.lost(exc, "opening it to serve")
+        else:
+            watch.back()
+            return db
+        if stop.wait(outage.RETRY_SECONDS):
+            return None
+
+
+def _unreachable(exc: Exception) -> bool:
+    """A failure to open the database that is its absence (not a schema it cannot upgrade,
+    which is a DatabaseError too)."""
+    from app.db.migrate import SchemaError
+    from app.services.errors import database_unavailable
+
+    return not isinstance(exc, SchemaError) and database_unavailable(exc)
 
 
 def _read_secret(prompt: str, what: str) -> str:
@@ -331,8 +380,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.services.errors import database_unavailable
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    db = open_database(args.database)
     done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    # A service outlives outages, its start included: it waits for the database to come.
+    db = open_database_when_reachable(args.database, done)
+    if db is None:
+        logging.info("stopping (the database was never reached)")
+        return 0
     last: dict[int, str] = {}
 
     def report(state: ChannelState) -> None:
@@ -344,8 +399,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             logging.info("%s", line)
 
     service = ChannelWorker(db, secrets.default_store(), report, lease_seconds=args.lease_seconds)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: done.set())
     service.start()
     logging.info(
         "serving %d enabled channel(s) and the outbox of %s; stop with Ctrl+C or SIGTERM",

@@ -113,6 +113,50 @@ def test_serve_keeps_running_through_an_outage_and_retrieves_at_once_after_it(  
     assert "stopping" in err
 
 
+def test_serve_started_while_the_database_is_away_waits_and_works_within_2_s_of_its_return(  # type: ignore[no-untyped-def]
+    mail_server, mailbox, outage, postgres_url, isolated_home
+):
+    cli, env, db = demo_by_cli(postgres_url, isolated_home)
+    make_channel(db, mail_server, mailbox, choose_plain_file_fallback(), name="Waited")
+    mail_server.deliver(mailbox.address, raw_message(1))
+    db.dispose()
+    outage.stop()
+    proc = serve(cli, env, "--housekeeping-seconds", "0.5")
+    try:
+        time.sleep(4)  # the schema check is tried again and again meanwhile
+        assert proc.poll() is None, "serve ended: " + (proc.stderr.read() if proc.stderr else "")
+        outage.start()
+        back = time.monotonic()
+        assert wait_for(lambda: count(db) == 1, 10), "serve did not start after the return"
+        took = time.monotonic() - back
+        print(f"serve started while the database was away: retrieved {took:.2f} s after it")
+        assert took < 2
+    finally:
+        outage.start()
+        err = stop(proc)
+    db.dispose()
+    assert err.count("WARNING The database") == 1, err
+    assert "while opening it to serve" in err and "can be reached again" in err
+    assert "Traceback" not in err and "Cannot open the database" not in err, err
+    assert "serving 1 enabled channel(s)" in err
+
+
+def test_serve_stopped_while_it_waits_for_the_database_ends_cleanly(  # type: ignore[no-untyped-def]
+    outage, postgres_url, isolated_home
+):
+    cli, env, db = demo_by_cli(postgres_url, isolated_home)
+    db.dispose()
+    outage.stop()
+    proc = serve(cli, env)
+    try:
+        time.sleep(2)
+        assert proc.poll() is None
+    finally:
+        err = stop(proc)  # SIGTERM: exit code 0
+        outage.start()
+    assert "cannot be reached" in err and "stopping" in err and "Traceback" not in err
+
+
 def test_a_retrieval_worker_carries_on_within_2_s_of_the_databases_return(  # type: ignore[no-untyped-def]
     mail_server, mailbox, outage, pg_demo, secrets
 ):
