@@ -332,16 +332,20 @@ class ChannelWorker:
                     worker.start()
 
     def _start_when_back(self) -> None:
-        """The channels could not be read: read them as soon as the database is back."""
-        while not self.stopping.wait(outage.RETRY_SECONDS):
+        """The channels could not be read: read them as soon as the database is back (an
+        internal error meanwhile, a bug, is logged and tried again after ``BUG_PAUSE``)."""
+        wait = outage.RETRY_SECONDS
+        while not self.stopping.wait(wait):
             try:
                 self._start_workers()
                 return
             except Exception as exc:
-                if not database_unavailable(exc):
-                    log.exception("the channels could not be started")
-                    return
-                self.watch.lost(exc, "reading the channels")
+                if database_unavailable(exc):
+                    self.watch.lost(exc, "reading the channels")
+                    wait = outage.RETRY_SECONDS
+                else:
+                    log.exception("the channels could not be started; trying again later")
+                    wait = BUG_PAUSE
 
     def use_secrets(self, secrets: SecretStore | None) -> None:
         """Read passwords from ``secrets`` from now on (the user chose another store)."""

@@ -9,12 +9,17 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from app.channel_service.runner import ChannelState, ChannelWorker
+from app.services.outage import RETRY_SECONDS
 from app.services.secrets import SecretStore
 from app.services.site import Site
 from app.ui.operations import BACKGROUND, Failure, run
 
 log = logging.getLogger(__name__)
-RETRY_MS = 30_000
+# After an internal error (a bug) starting the channels: tried again this much later. The
+# database's absence is tried again every outage.RETRY_SECONDS, like everything else: the
+# ChannelWorker does that itself (and so does this adapter, should it ever be told of it).
+BUG_RETRY_MS = 30_000
+UNAVAILABLE_RETRY_MS = int(RETRY_SECONDS * 1000)
 
 
 class ChannelEvents(QObject):
@@ -37,14 +42,20 @@ class ChannelEvents(QObject):
     def start(self) -> None:
         """Start a worker for each enabled channel that has none (call again after
         changes). The channels are read off the GUI thread; while the database cannot be
-        reached, tried again every 30 s."""
+        reached they are read again every 0.5 s (the worker's own thread does it: the log
+        says once that the database is away); after an internal error, in 30 s."""
         self._stopped = False
         run(self, self.service.start, lambda _r: None, self._not_started, lane=BACKGROUND)
 
     def _not_started(self, failure: Failure) -> None:
-        log.warning("The channels could not be started: %s", failure.message)
+        if failure.unavailable:  # told once per outage by the worker's watch
+            self.service.watch.lost(failure.error, "starting the channels")
+            wait = UNAVAILABLE_RETRY_MS
+        else:
+            log.warning("The channels could not be started: %s", failure.message)
+            wait = BUG_RETRY_MS
         if not self._stopped:
-            QTimer.singleShot(RETRY_MS, self, self._retry)
+            QTimer.singleShot(wait, self, self._retry)
 
     def _retry(self) -> None:
         if not self._stopped:

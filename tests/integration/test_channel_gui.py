@@ -3,11 +3,16 @@ against a real Dovecot."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import func, select
 
+from app.db import migrate
+from app.db.engine import Database
 from app.db.models import AfterRetrieval, Email
+from app.services import demo
 from app.ui.channel_status import ChannelEvents
 from app.ui.main_window import MainWindow
 from tests.conftest import settle_operations
@@ -78,3 +83,32 @@ def test_status_bar_and_check_now(
     qtbot.waitUntil(
         lambda: "stopped" in window.channel_status.labels[channel_id].text(), timeout=5000
     )
+
+
+def test_a_workstation_started_while_the_database_is_away_retrieves_within_2_s_of_its_return(  # type: ignore[no-untyped-def]
+    qtbot, mail_server, mailbox, postgres_server, postgres_url, secrets
+):
+    """The channels are read again every 0.5 s while the database cannot be reached, not
+    every 30 s (that is for bugs)."""
+    db = Database(postgres_url)
+    migrate.upgrade(db)
+    demo.seed(db)
+    make_channel(db, mail_server, mailbox, secrets, name="Workstation")
+    mail_server.deliver(mailbox.address, raw_message(1))
+    db.dispose()
+    events = ChannelEvents(db, secrets)
+    postgres_server.stop()
+    try:
+        events.start()
+        qtbot.wait(3000)  # tried again and again meanwhile
+        postgres_server.start()
+        back = time.monotonic()
+        qtbot.waitUntil(lambda: count(db) == 1, timeout=10000)
+        took = time.monotonic() - back
+        print(f"workstation: retrieved {took:.2f} s after the database's return")
+        assert took < 2
+    finally:
+        postgres_server.start()
+        events.stop()
+        settle_operations()
+        db.dispose()
