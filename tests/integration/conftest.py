@@ -13,8 +13,12 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
+from app.db import migrate
+from app.db.engine import Database
+from app.services import demo
 from tests.conftest import session_server
 from tests.servers.mail import Mailbox, MailServer
+from tests.servers.postgres import PostgresServer
 
 
 @pytest.hookimpl(wrapper=True)
@@ -42,3 +46,21 @@ def mail_server() -> Iterator[MailServer]:
 def mailbox(mail_server: MailServer, request: pytest.FixtureRequest) -> Mailbox:
     """A fresh mail account (unique address, random password) for this test."""
     return mail_server.new_mailbox(request.node.name)
+
+
+@pytest.fixture
+def outage(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server for a test to stop, started again however the test
+    ends (others use it; nothing when it runs)."""
+    yield postgres_server
+    postgres_server.start()
+
+
+@pytest.fixture
+def pg_demo(postgres_url: str) -> Iterator[Database]:
+    """A PostgreSQL database of its own with the demo organisation."""
+    db = Database(postgres_url)
+    migrate.upgrade(db)
+    demo.seed(db)
+    yield db
+    db.dispose()

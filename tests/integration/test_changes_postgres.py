@@ -8,9 +8,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from app.db import migrate
 from app.db.engine import Database
-from app.services import demo
 from app.services.changes import ChangeFeed
 from app.services.work import WorkService
 from tests.conftest import actor_of, settle_operations
@@ -19,15 +17,6 @@ from tests.waiting import wait_for
 from tests.work_data import add_email
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def pg_demo(postgres_url: str):  # type: ignore[no-untyped-def]
-    db = Database(postgres_url)
-    migrate.upgrade(db)
-    demo.seed(db)
-    yield db
-    db.dispose()
 
 
 def test_a_change_on_another_workstation_is_noticed_within_2_s(pg_demo, postgres_server) -> None:  # type: ignore[no-untyped-def]

@@ -9,20 +9,16 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
 from app.channel_service.runner import ChannelState, ChannelWorker
-from app.db import migrate
 from app.db.engine import Database
 from app.db.models import Email, Lease
-from app.services import demo
 from app.services.changes import ChangeFeed
 from app.services.secrets import choose_plain_file_fallback
 from tests.integration.test_retrieval import demo_by_cli, make_channel, raw_message
-from tests.servers.postgres import PostgresServer
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.server
@@ -41,22 +37,6 @@ def holder(db: Database) -> str | None:
 def expires(db: Database) -> object:
     with db.session() as s:
         return s.scalar(select(Lease.expires_at))
-
-
-@pytest.fixture
-def outage(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
-    """The session's server, started again however the test ends (others use it)."""
-    yield postgres_server
-    postgres_server.start()  # (nothing when it runs)
-
-
-@pytest.fixture
-def pg_demo(postgres_url: str) -> Iterator[Database]:
-    db = Database(postgres_url)
-    migrate.upgrade(db)
-    demo.seed(db)
-    yield db
-    db.dispose()
 
 
 def serve(cli: list[str], env: dict[str, str], *options: str) -> subprocess.Popen[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import email
 import secrets as random
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,6 +53,7 @@ from app.services.work import (
 )
 from tests.conftest import actor_of
 from tests.servers.mail import Mailbox, MailServer
+from tests.servers.smtp_proxy import SmtpProxy
 
 pytestmark = pytest.mark.server
 SUBJECT = "Re: Größe – 5 € 日本語"
@@ -457,88 +457,20 @@ def test_a_recipient_refused_for_now_is_sent_its_reply_later(
 # ---- the unknown outcome ----------------------------------------------------------------
 
 
-class DropAnswerProxy:
-    """A loopback TCP proxy in front of Postfix (plain SMTP) that forwards everything, but
-    right after the client's end-of-data mark "\\r\\n.\\r\\n" closes the client's side without
-    relaying the server's answer: the client cannot know whether the message was taken."""
-
-    def __init__(self, target_port: int, on_end_of_data: Callable[[], None] | None = None) -> None:
-        self.target_port = target_port
-        self.on_end_of_data = on_end_of_data
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.server_answers: list[bytes] = []
-        self.accepted = threading.Event()  # Postfix answered 250 to the end of data
-        self.threads: list[threading.Thread] = []
-        self._start(self._accept)
-
-    def _start(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self.threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
-            dropped = threading.Event()
-            self._start(self._client_to_server, client, upstream, dropped)
-            self._start(self._server_to_client, upstream, client, dropped)
-
-    def _client_to_server(
-        self, client: socket.socket, upstream: socket.socket, dropped: threading.Event
-    ) -> None:
-        tail = b""
-        try:
-            while chunk := client.recv(65536):
-                if b"\r\n.\r\n" in tail + chunk:
-                    dropped.set()  # before the mark goes out: the answer cannot slip through
-                    upstream.sendall(chunk)
-                    if self.on_end_of_data is not None:
-                        self.on_end_of_data()
-                    client.shutdown(socket.SHUT_RDWR)
-                    client.close()
-                    return
-                upstream.sendall(chunk)
-                tail = (tail + chunk)[-4:]
-        except OSError:
-            pass
-        finally:
-            if not dropped.is_set():
-                upstream.close()
-
-    def _server_to_client(
-        self, upstream: socket.socket, client: socket.socket, dropped: threading.Event
-    ) -> None:
-        try:
-            while chunk := upstream.recv(65536):
-                if dropped.is_set():
-                    self.server_answers.append(chunk)
-                    if chunk.startswith(b"250"):
-                        self.accepted.set()
-                        break
-                    continue
-                client.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            upstream.close()
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 @pytest.fixture
-def proxy_for(mail_server: MailServer) -> Iterator[Callable[..., DropAnswerProxy]]:
-    made: list[DropAnswerProxy] = []
+def proxy_for(mail_server: MailServer) -> Iterator[Callable[..., SmtpProxy]]:
+    """A proxy that loses Postfix's answer to the end of data with the connection: the
+    client cannot know whether the message was taken (``on_end_of_data`` runs first)."""
+    made: list[SmtpProxy] = []
 
-    def make(on_end_of_data: Callable[[], None] | None = None) -> DropAnswerProxy:
-        proxy = DropAnswerProxy(mail_server.smtp_port, on_end_of_data)
-        made.append(proxy)
-        return proxy
+    def make(on_end_of_data: Callable[[], None] | None = None) -> SmtpProxy:
+        def drop(_n: int) -> str:
+            if on_end_of_data is not None:
+                on_end_of_data()
+            return "drop"
+
+        made.append(SmtpProxy(mail_server.smtp_port, at_end_of_data=drop))
+        return made[-1]
 
     yield make
     for proxy in made:
@@ -578,7 +510,7 @@ def test_lost_answer_after_data_is_never_resent(  # type: ignore[no-untyped-def]
     holder["data"] = outbox.prepare(demo_db, {reply.id: utcnow()})[0].data
 
     report = drain_outbox(demo_db, secrets)
-    assert proxy.accepted.wait(10), proxy.server_answers  # Postfix did take it
+    assert proxy.accepted.wait(10), proxy.answers_kept  # Postfix did take it
     row = reply_row(demo_db, reply.id)
     assert row.state == outcome, row.last_error
     if outcome == ReplyState.SENT:
