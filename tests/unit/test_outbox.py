@@ -1144,3 +1144,34 @@ def test_a_long_list_of_refusals_is_told_in_short(
     told = history(demo_db, email_id)[-2][1]
     assert "gone9@customers.example: 550 5.1.1 unknown; and 20 more. The reply" in told
     assert told.endswith("gone9@customers.example, and 20 more kept in Failed sends.")
+
+
+def test_threads_asking_first_at_once_share_the_process_s_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every thread of a process claims under one name: threads that ask for it first at
+    the same moment must not each make one (the claims of all but one would look foreign)."""
+    import sys
+
+    from app.services.outbox import claims
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for _ in range(50):
+            monkeypatch.setattr(claims, "_process", None)
+            start = threading.Barrier(8)
+            names: list[str] = []
+
+            def ask(start: threading.Barrier, names: list[str]) -> None:
+                start.wait()
+                names.append(outbox.process_sender())
+
+            threads = [threading.Thread(target=ask, args=(start, names)) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(10)
+            assert len(names) == 8 and len(set(names)) == 1
+    finally:
+        sys.setswitchinterval(interval)

@@ -22,6 +22,7 @@ the claimer, so that two processes never both take or settle a reply.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ LEASE = timedelta(seconds=30)
 RENEW_EVERY = LEASE / 3
 
 _process: tuple[int, str] | None = None
+_process_lock = threading.Lock()
 
 
 def sender_name() -> str:
@@ -54,9 +56,10 @@ def sender_name() -> str:
 def process_sender() -> str:
     """The name of this process's claims made without a pass's own (scripts, tests)."""
     global _process
-    if _process is None or _process[0] != os.getpid():  # (a forked child is another)
-        _process = (os.getpid(), process_name())
-    return _process[1]
+    with _process_lock:  # (threads asking first at once must not each make a name)
+        if _process is None or _process[0] != os.getpid():  # (a forked child is another)
+            _process = (os.getpid(), process_name())
+        return _process[1]
 
 
 def claim_ids(
