@@ -24,11 +24,14 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.db import migrate
+from sqlalchemy import text
+
+from app.db import migrate, security
 from app.db.engine import Database
 from app.db.models import Role
 from app.services import demo
 from app.services.auth import SYSTEM, Actor
+from app.services.demo import DEMO_PASSWORD
 from app.services.secrets import KeyringStore
 from tests.servers import ServerError
 from tests.servers.mail import MailServer
@@ -268,6 +271,21 @@ def agent(demo_db: Database) -> Actor:
 @pytest.fixture
 def system() -> Actor:
     return SYSTEM
+
+
+def restore_logins(database: Database, password: str = DEMO_PASSWORD) -> None:
+    """PostgreSQL: every user of ``database`` gets their login as their row says, with
+    ``password`` (as the owner). The logins are the cluster's: the tests' copies of one
+    template share them, so a test that signs in with them first makes them its own."""
+    with database.engine.begin() as conn:
+        for user_id, login, role, active in conn.execute(
+            text("SELECT id, login, role, active FROM users ORDER BY id")
+        ):
+            conn.execute(
+                text("SELECT ec_sync_login(:l, :l, :r, :a)"),
+                {"l": login, "r": role, "a": active},
+            )
+            security.set_password(conn, user_id, login, password)
 
 
 @pytest.fixture
