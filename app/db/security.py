@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import Database
 
-SECURITY_VERSION = 2
+SECURITY_VERSION = 4
 GROUP_KINDS = ("agent", "supervisor", "administrator", "service")
 MAX_ROLE_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 MAX_PREFIX_LENGTH = 24
@@ -423,6 +423,42 @@ def _functions(conn: Connection, prefix: str, schema: str, owner: str) -> None:
         """
         CREATE TRIGGER ec_users_logins AFTER INSERT OR DELETE OR UPDATE OF login, role, active
         ON users FOR EACH ROW EXECUTE FUNCTION ec_users_changed()""",
+        # who may act on emails held by others: supervisors and administrators (active),
+        # the channel service, the owner
+        f"""
+        CREATE OR REPLACE FUNCTION ec_is_staff() RETURNS boolean
+        LANGUAGE sql STABLE SECURITY DEFINER {path} AS $$
+          SELECT EXISTS (SELECT 1 FROM users WHERE id = ec_me()
+                         AND role IN ('supervisor', 'administrator'))
+              OR pg_has_role(session_user, {groups["service"]}, 'MEMBER')
+              OR pg_has_role(session_user, {_literal(owner)}, 'MEMBER')
+              OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper)
+        $$""",
+        # an email back to a queue (its own, or p_campaign's) if p_agent still holds it in
+        # one of p_statuses: the email leaves its holder, whose policies could no longer see
+        # the row as it becomes (another team's campaign, nobody's), so it is done here,
+        # for the holder themselves or staff
+        f"""
+        CREATE OR REPLACE FUNCTION ec_requeue(p_email integer, p_agent integer,
+                                              p_statuses text[], p_campaign integer)
+        RETURNS integer
+        LANGUAGE plpgsql SECURITY DEFINER {path} AS $$
+        DECLARE
+          v_count integer;
+        BEGIN
+          IF (p_agent IS NOT DISTINCT FROM ec_me() AND p_agent IS NOT NULL) IS NOT TRUE
+             AND ec_is_staff() IS NOT TRUE THEN
+            RAISE EXCEPTION 'only its holder or a supervisor may put an email back'
+              USING ERRCODE = 'insufficient_privilege';
+          END IF;
+          UPDATE emails SET status = 'queued', agent_id = NULL, taken_at = NULL,
+                            campaign_id = coalesce(p_campaign, campaign_id)
+           WHERE id = p_email AND agent_id IS NOT DISTINCT FROM p_agent
+             AND status = ANY (p_statuses);
+          GET DIAGNOSTICS v_count = ROW_COUNT;
+          RETURN v_count;
+        END
+        $$""",
         # a password, as the SCRAM verifier the client computed
         f"""
         CREATE OR REPLACE FUNCTION ec_set_password(p_user integer, p_verifier text)
@@ -497,11 +533,18 @@ def _functions(conn: Connection, prefix: str, schema: str, owner: str) -> None:
         "ec_users_changed()",
         "ec_set_password(integer, text)",
         "ec_service_login(text, text)",
+        "ec_is_staff()",
+        "ec_requeue(integer, integer, text[], integer)",
     )
     for signature in functions:
         conn.execute(text(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC"))
     # the policies call these as the person working; the login functions check the caller
-    for signature in ("ec_me()", "ec_my_campaigns()", "ec_set_password(integer, text)"):
+    for signature in (
+        "ec_me()",
+        "ec_my_campaigns()",
+        "ec_set_password(integer, text)",
+        "ec_requeue(integer, integer, text[], integer)",
+    ):
         conn.execute(text(f"GRANT EXECUTE ON FUNCTION {signature} TO {everyone}"))
     admins = _ident(group_role(prefix, "administrator"))
     for signature in functions[2:7]:  # run by the trigger, when an administrator changes users
@@ -565,9 +608,14 @@ def _policies(conn: Connection, prefix: str, owner: str) -> None:
     _policy(conn, "emails", "ec_agent_read", "SELECT", g["agent"], mine, None)
     # (a Move sends one to a campaign not theirs: what it becomes is the services' rule)
     _policy(conn, "emails", "ec_agent_work", "UPDATE", g["agent"], mine, signed_in)
+    # an agent's History entries are their own, written also as an email leaves them (and
+    # read back as written): they see those, and the History of the emails they see
+    own = "user_id = (SELECT ec_me())"
+    _policy(conn, "history", "ec_agent_insert", "INSERT", g["agent"], "", own)
+    history = f"{of_mine.format(table='history')} OR {own}"
+    _policy(conn, "history", "ec_agent_select", "SELECT", g["agent"], history, None)
     for table, commands in (
         ("replies", ("SELECT", "INSERT", "UPDATE", "DELETE")),
-        ("history", ("SELECT", "INSERT")),
         ("attachments", ("SELECT",)),
     ):
         rule = of_mine.format(table=table)

@@ -477,3 +477,104 @@ def test_an_owner_who_may_not_create_roles_is_told_what_to_do(
     finally:
         db.dispose()
         postgres_server.drop_database(name)
+
+
+def test_an_agent_moves_an_email_to_another_teams_campaign_and_puts_back_one_no_longer_theirs(
+    site: SecuredSite,
+) -> None:
+    moved = add_email(site.owner, "Orders", subject="For the escalations team")
+    kept = add_email(site.owner, "Orders", subject="Held when the team changed")
+    alice = signed_in(site, "alice")
+    try:
+        work = WorkService(alice.db, alice.actor)
+        assert work.take_next() == moved
+        work.move(moved, campaign_id(site.owner, "Complaints"))
+        assert work.take_next() == kept
+        with site.owner.engine.begin() as conn:  # alice leaves Front Line while holding it
+            conn.execute(
+                text("DELETE FROM team_members WHERE user_id = :u"), {"u": alice.actor.user_id}
+            )
+        work.put_back(kept)
+    finally:
+        site.access().release(alice)
+    with site.owner.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT e.id, e.status, c.title, (SELECT count(*) FROM history h "
+                "WHERE h.email_id = e.id AND h.action IN ('moved', 'put back')) "
+                "FROM emails e JOIN campaigns c ON c.id = e.campaign_id ORDER BY e.id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (moved, "queued", "Complaints", 1),
+        (kept, "queued", "Orders", 1),
+    ]
+
+
+def test_the_channel_service_retrieves_and_sends_on_its_own_login(  # type: ignore[no-untyped-def]
+    site: SecuredSite, mail_server, mailbox, isolated_home
+) -> None:
+    from app.services.secrets import choose_plain_file_fallback
+    from tests.integration.test_retrieval import make_channel, raw_message
+
+    real = make_channel(site.owner, mail_server, mailbox, choose_plain_file_fallback(), name="Real")
+    with site.owner.engine.begin() as conn:  # replies go out through it
+        conn.execute(text("UPDATE campaigns SET channel_id = :c"), {"c": real})
+        conn.execute(text("UPDATE organisation SET default_channel_id = :c"), {"c": real})
+    security.create_service_login(site.owner, "serve", "service-password")
+    service = make_url(site.owner.url).set(
+        username=f"{site.prefix}serve", password="service-password"
+    )
+    env = {
+        **os.environ,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "EMAIL_CAMPAIGNS_HOME": str(isolated_home),
+        "PYTHONPATH": os.getcwd(),
+    }
+    cli = [sys.executable, "-m", "app", "--database", service.render_as_string(hide_password=False)]
+    mail_server.deliver(mailbox.address, raw_message(1, subject="Retrieved by serve"))
+    sync = subprocess.run(
+        [*cli, "channel", "sync", "Real"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert sync.returncode == 0, sync.stderr
+    alice = signed_in(site, "alice")
+    try:
+        work = WorkService(alice.db, alice.actor)
+        opened = work.take_and_open()
+        assert opened is not None and opened.detail.subject == "Retrieved by serve"
+        template = opened.templates[0] if opened.templates else None
+        text_ = ReplyText(
+            to=mailbox.address,
+            subject="Re: Retrieved by serve",
+            body="Answered",
+            template_id=template.template_id if template else None,
+        )
+        work.send(opened.email_id, text_)
+    finally:
+        site.access().release(alice)
+    drain = subprocess.run(
+        [*cli, "outbox", "drain"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert drain.returncode == 0, drain.stderr
+    assert "sent 1" in drain.stdout.lower() or "1 sent" in drain.stdout.lower(), (
+        drain.stdout,
+        drain.stderr,
+    )
+    with site.owner.engine.connect() as conn:
+        assert conn.execute(text("SELECT state FROM replies")).scalars().all() == ["sent"]
+
+
+def test_the_definer_functions_fix_their_search_path_and_are_not_public(site: SecuredSite) -> None:
+    with site.owner.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT proname, prosecdef, proconfig, "
+                "has_function_privilege('public', p.oid, 'EXECUTE') "
+                "FROM pg_proc p WHERE proname LIKE 'ec\\_%' ORDER BY proname"
+            )
+        ).all()
+    assert len(rows) >= 10
+    for name, definer, config, public in rows:
+        assert definer, name
+        assert config and any(c.startswith("search_path=") for c in config), name
+        assert not public, name
