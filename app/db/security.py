@@ -91,6 +91,14 @@ USER_COLUMNS = (
 SECURED = ("emails", "replies", "history", "attachments", "email_uids", "users")
 
 
+def migrated_by_alembic(
+    _object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object
+) -> bool:
+    """Alembic's ``include_object``: the roles' own table is this module's, not the
+    migrations' (autogenerate and schema comparisons leave it alone)."""
+    return not (type_ == "table" and name == "ec_site")
+
+
 class SecurityError(Exception):
     """Roles could not be set up as asked; the message says why and what to do."""
 

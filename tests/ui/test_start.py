@@ -20,7 +20,7 @@ from app.ui.application import Workstation
 from app.ui.main_window import MainWindow
 from app.ui.my_work import MyWorkScreen
 from app.ui.sign_in import SignInDialog, read_accounts
-from tests.conftest import ON_POSTGRES, actor_of, restore_logins, settle_operations
+from tests.conftest import ON_POSTGRES, actor_of, settle_operations
 from tests.ui.keyboard import type_text
 from tests.work_data import add_email
 
@@ -47,8 +47,7 @@ def workstation(qtbot, demo_db: Database, secrets, gui_database):  # type: ignor
     open at the end is closed."""
     with demo_db.session() as s:
         s.execute(update(Channel).values(enabled=False))
-    if ON_POSTGRES:  # a shared site: each person signs in with their own login
-        restore_logins(demo_db)
+    if ON_POSTGRES:  # a shared site: each person signs in with their own login (its copy's)
         personal: list[Database] = []
         gui_thread = threading.get_ident()
 
@@ -196,6 +195,30 @@ def test_escape_in_the_sign_in_ends(qtbot, workstation: Workstation) -> None:  #
     with qtbot.waitSignal(workstation.finished, timeout=2000):
         press(qtbot, Qt.Key.Key_Escape)
     assert workstation.window is None
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a shared site's schema is checked at sign-in")
+def test_a_shared_site_behind_this_program_is_said_at_sign_in_and_the_workstation_ends(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    from sqlalchemy import text
+
+    shown, _replies = answers
+    with demo_db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+    workstation.start()
+    dialog = asked(qtbot, workstation)
+    qtbot.waitExposed(dialog)
+    assert dialog.demo_list.isHidden()  # a shared site lists no demo accounts
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
+    type_here(qtbot, "alice")
+    press(qtbot, Qt.Key.Key_Tab)
+    type_here(qtbot, "demo-password")
+    with qtbot.waitSignal(workstation.finished, timeout=10000):
+        press(qtbot, Qt.Key.Key_Return)
+    assert workstation.window is None and workstation.unusable is not None
+    assert [kind for kind, _text in shown] == ["error"]
+    assert "behind this program" in shown[0][1] and "db upgrade" in shown[0][1]
 
 
 # ---- rights taken away on another workstation (issue 11, item 7) --------------------------
