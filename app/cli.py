@@ -39,11 +39,15 @@ class CliError(Exception):
 _opened: list[Database] = []
 
 
-def open_database(url: str | None) -> Database:
-    """Open the database and bring its schema up to date (backing up a SQLite file first).
+def open_database(url: str | None, role_prefix: str | None = None) -> Database:
+    """Open the database and bring its schema up to date (backing up a SQLite file first;
+    on PostgreSQL its roles too, ``role_prefix`` or the URL's: see ``migrate.upgrade``).
     ``main`` closes it when the command ends."""
+    from app.db.engine import role_prefix_of
+
+    url = url or paths.default_database_url()
     db = _database(url)
-    _upgrade(db)
+    _upgrade(db, role_prefix if role_prefix is not None else role_prefix_of(url))
     return db
 
 
@@ -55,15 +59,16 @@ def _database(url: str | None) -> Database:
     return db
 
 
-def _upgrade(db: Database) -> None:
-    """Bring the schema up to date; what cannot be done is a CliError (the database cannot
-    be opened: its words; a schema this program cannot upgrade: what to do)."""
+def _upgrade(db: Database, role_prefix: str | None = None) -> None:
+    """Bring the schema up to date (on PostgreSQL its roles too, with ``role_prefix``);
+    what cannot be done is a CliError (the database cannot be opened: its words; a schema
+    this program cannot upgrade: what to do)."""
     from sqlalchemy.exc import OperationalError
 
     from app.db import migrate
 
     try:
-        backup = migrate.upgrade(db)
+        backup = migrate.upgrade(db, role_prefix=role_prefix if not db.is_sqlite else None)
     except migrate.SchemaError as exc:
         raise CliError(str(exc), EXIT_ENVIRONMENT) from exc
     except OperationalError as exc:
@@ -134,8 +139,30 @@ def _read_secret(prompt: str, what: str) -> str:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from app.db import migrate
 
-    db = open_database(args.database)
+    db = open_database(args.database, args.role_prefix)
     print(f"Database {db.describe()} is at revision {migrate.current_revision(db)}.")
+    if not db.is_sqlite:
+        from app.db import security
+
+        print(security.describe(db))
+    return 0
+
+
+def cmd_db_service_login(args: argparse.Namespace) -> int:
+    from app.db import security
+
+    db = open_database(args.database)
+    if db.is_sqlite:
+        raise CliError("A SQLite database has no logins: the channel service uses the file.")
+    password = _read_secret(f"Password for the login {args.name}: ", "The service login")
+    try:
+        role = security.create_service_login(db, args.name, password)
+    except security.SecurityError as exc:
+        raise CliError(str(exc)) from exc
+    print(
+        f"The channel service signs in as '{role}': "
+        f"email-campaigns --database postgresql://{role}:PASSWORD@HOST/DATABASE serve"
+    )
     return 0
 
 
@@ -553,7 +580,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = add(sub, "db", None, "database maintenance")
     db_sub = db.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    add(db_sub, "upgrade", cmd_db_upgrade, "upgrade the database schema to this version")
+    up = add(db_sub, "upgrade", cmd_db_upgrade, "upgrade the database schema to this version")
+    up.add_argument(
+        "--role-prefix",
+        metavar="PREFIX",
+        help="PostgreSQL: put PREFIX before every login name of this site (set once; lets "
+        "two sites share a cluster), e.g. acme_",
+    )
+    svc = add(
+        db_sub,
+        "service-login",
+        cmd_db_service_login,
+        "PostgreSQL: make the channel service's own login (password from standard input)",
+    )
+    svc.add_argument("name", help="its name, after the site's role prefix (e.g. serve)")
 
     config = add(sub, "config", None, "export or import the configuration as JSON")
     config_sub = config.add_subparsers(title="commands", metavar="COMMAND", required=True)

@@ -24,11 +24,14 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.db import migrate
+from sqlalchemy import text
+
+from app.db import migrate, security
 from app.db.engine import Database
 from app.db.models import Role
 from app.services import demo
 from app.services.auth import SYSTEM, Actor
+from app.services.demo import DEMO_PASSWORD
 from app.services.secrets import KeyringStore
 from tests.servers import ServerError
 from tests.servers.mail import MailServer
@@ -189,6 +192,7 @@ def copy_database(template: str, tmp_path: Path, request: pytest.FixtureRequest)
         server: PostgresServer = request.getfixturevalue("postgres_server")
         name = new_database_name()
         database = Database(server.create_database(name, template=template))
+        restore_logins(database)
 
         def drop() -> None:
             database.dispose()
@@ -268,6 +272,42 @@ def agent(demo_db: Database) -> Actor:
 @pytest.fixture
 def system() -> Actor:
     return SYSTEM
+
+
+def sign_in_as(database: Database, login: str, password: str) -> Actor:
+    """Signing in as the site does it: the app's own check in a SQLite file; on PostgreSQL
+    the person's own login, whose password the server checks (then signed out again)."""
+    if database.is_sqlite:
+        from app.services import auth
+
+        return auth.sign_in(database, login, password)
+    from app.services.site import SiteAccess
+
+    access = SiteAccess(database.url)
+    signed_in = access.sign_in(login, password)
+    access.release(signed_in)
+    return signed_in.actor
+
+
+def restore_logins(database: Database, password: str = DEMO_PASSWORD) -> None:
+    """PostgreSQL: every user of ``database`` gets their login as their row says, with
+    ``password`` (as the owner, nothing in the tables changed). The logins are the
+    cluster's: the tests' copies of one template share them, so each copy makes them its
+    own when it is made (a test before may have changed or disabled them)."""
+    with database.engine.begin() as conn:
+        prefix = security.site_prefix(conn)
+        for login, role, active in conn.execute(
+            text("SELECT login, role, active FROM users ORDER BY id")
+        ):
+            conn.execute(
+                text("SELECT ec_sync_login(:l, :l, :r, :a)"),
+                {"l": login, "r": role, "a": active},
+            )
+            role_name = security.login_role(prefix, login)
+            verifier = security.scram_verifier(conn, role_name, password)
+            conn.exec_driver_sql(
+                "ALTER ROLE \"{}\" PASSWORD '{}'".format(role_name.replace('"', '""'), verifier)
+            )
 
 
 @pytest.fixture

@@ -22,11 +22,19 @@ class DatabaseError(Exception):
     """An environment problem with the database (unreachable, locked, unwritable)."""
 
 
+# The site's URL may name its role prefix (app.db.security): ?role_prefix=acme_ — the
+# application's, not libpq's, so it is taken off before connecting.
+ROLE_PREFIX_PARAMETER = "role_prefix"
+
+
 def normalise_url(url: str) -> str:
-    """Accept ``postgresql://`` and use the psycopg 3 driver for it."""
+    """Accept ``postgresql://`` and use the psycopg 3 driver for it (without the
+    application's own ``role_prefix`` parameter)."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if ROLE_PREFIX_PARAMETER in parsed.query:
+        parsed = parsed.difference_update_query([ROLE_PREFIX_PARAMETER])
     return parsed.render_as_string(hide_password=False)
 
 
@@ -52,6 +60,14 @@ def postgres_options(url: str) -> dict[str, Any]:
     connect, as keyword arguments."""
     given = make_url(url).query
     return {k: v for k, v in POSTGRES_OPTIONS.items() if k not in given}
+
+
+def role_prefix_of(url: str) -> str | None:
+    """The role prefix the site's URL names (None: it names none)."""
+    value = make_url(url).query.get(ROLE_PREFIX_PARAMETER)
+    if isinstance(value, tuple):
+        value = value[-1]
+    return value
 
 
 def _casefold(value: Any) -> Any:

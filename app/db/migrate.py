@@ -60,10 +60,34 @@ def head_revision(db: Database) -> str:
 
 
 def needs_upgrade(db: Database) -> bool:
+    """The schema is behind this program (on PostgreSQL: or the site's roles are)."""
     head = _quick_head()
-    if head is not None and _quick_current(db) == head:
-        return False
-    return current_revision(db) != head_revision(db)
+    quick = head is not None and _quick_current(db) == head
+    if not quick and current_revision(db) != head_revision(db):
+        return True
+    return not db.is_sqlite and _roles_behind(db)
+
+
+def _roles_behind(db: Database) -> bool:
+    from app.db import security
+
+    with db.engine.connect() as conn:
+        return security.needs_apply(conn)
+
+
+def head_revision_quick() -> str:
+    """This program's head revision (without a database)."""
+    head = _quick_head()
+    if head is not None:
+        return head
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    found = ScriptDirectory.from_config(cfg).get_current_head()
+    assert found is not None
+    return found
 
 
 def _quick_head() -> str | None:
@@ -119,24 +143,56 @@ def backup_sqlite(db: Database) -> Path | None:
     return target
 
 
-def upgrade(db: Database, revision: str = "head") -> Path | None:
-    """Bring the database to ``revision``; returns the SQLite backup made, if any.
+def upgrade(db: Database, revision: str = "head", role_prefix: str | None = None) -> Path | None:
+    """Bring the database to ``revision``; returns the SQLite backup made, if any. On
+    PostgreSQL at the head, the site's roles, grants and policies are set up or brought up
+    to date too (``app.db.security``; ``role_prefix``: the site's, set once).
 
     Raises ``SchemaError``, having changed nothing, for a database this program cannot
-    upgrade. The upgrade is one transaction (env.py): interrupted, it leaves the schema
-    where it was."""
-    if revision == "head" and not needs_upgrade(db):
+    upgrade, or one behind that this login may not upgrade (not the owner's). The upgrade
+    is one transaction (env.py): interrupted, it leaves the schema where it was."""
+    if revision == "head" and role_prefix is None and not needs_upgrade(db):
         return None  # already current: skip loading Alembic's environment (start-up time)
     from alembic import command
     from alembic.script import ScriptDirectory
 
+    from app.db import security
+
     cfg = alembic_config(db)
     script = ScriptDirectory.from_config(cfg)
-    if _check_revisions(db, script) is None:
+    current = _check_revisions(db, script)
+    if current is None:
         _clear_half_made_schema(db)
+    elif not db.is_sqlite:
+        _require_owner(db, current, script.get_current_head() or "?")
     backup = backup_sqlite(db)
     command.upgrade(cfg, revision)
+    if revision == "head" and not db.is_sqlite:
+        try:
+            security.apply(db, role_prefix)
+        except security.SecurityError as exc:
+            raise SchemaError(str(exc)) from exc
     return backup
+
+
+def _require_owner(db: Database, current: str, head: str) -> None:
+    """A login that is not the schema's owner (a person's, the channel service's) cannot
+    upgrade it: say who does."""
+    from app.db import security
+
+    with db.engine.connect() as conn:
+        if security.is_owner(conn):
+            return
+    behind = (
+        f"at schema revision {current}, behind this program's {head}"
+        if current != head
+        else "set up for an earlier version of this program's roles"
+    )
+    raise SchemaError(
+        f"The database {db.describe()} is {behind}. The site's owner upgrades it "
+        '(README, "Running a site"): email-campaigns --database OWNER-URL db upgrade. '
+        "Nothing was changed."
+    )
 
 
 def _check_revisions(db: Database, script: ScriptDirectory) -> str | None:

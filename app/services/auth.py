@@ -225,6 +225,53 @@ def _count_attempt(db: Database, key: str, now: datetime) -> datetime | None:
         return until
 
 
+def _refusal(blocked_until: datetime | None, now: datetime) -> AuthenticationError:
+    """A wrong login name or password (and the block it started, if it did)."""
+    if blocked_until is not None:
+        return SignInBlocked(
+            f"{WRONG} After {BLOCK_FROM} attempts without success, signing in as this "
+            f"login name is blocked until {_when(blocked_until, now)}.",
+            blocked_until,
+        )
+    return AuthenticationError(WRONG)
+
+
+class LocalAttempts:
+    """Attempts to sign in to a shared site, counted at this workstation with the same
+    blocks as the app's own sign-in: PostgreSQL checks the password there and keeps no
+    count that could be read before signing in (a site's own counter for every client is
+    the server's ``auth_delay``; README, "Running a site")."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, tuple[int, datetime | None]] = {}
+
+    def check(self, login: str, now: datetime) -> None:
+        """Raises ``SignInBlocked`` while a block lasts (that attempt is not counted)."""
+        with self._lock:
+            _count, until = self._failures.get(_failure_key(login), (0, None))
+        if until is not None and until > now:
+            raise SignInBlocked(
+                "Too many attempts to sign in without success: signing in as this "
+                f"login name is blocked until {_when(until, now)}.",
+                until,
+            )
+
+    def failed(self, login: str, now: datetime) -> AuthenticationError:
+        """Count a refused attempt; the refusal to raise."""
+        key = _failure_key(login)
+        with self._lock:
+            count = self._failures.get(key, (0, None))[0] + 1
+            block = _block_for(count)
+            until = now + block if block is not None else None
+            self._failures[key] = (count, until)
+        return _refusal(until, now)
+
+    def succeeded(self, login: str) -> None:
+        with self._lock:
+            self._failures.pop(_failure_key(login), None)
+
+
 def sign_in(db: Database, login: str, password: str, now: datetime | None = None) -> Actor:
     """The actor for ``login`` if ``password`` is theirs (see the module's docstring for
     the count of attempts, the blocks and unknown login names); ``now``: for tests."""
@@ -249,13 +296,7 @@ def sign_in(db: Database, login: str, password: str, now: datetime | None = None
         if needs_rehash(stored):
             verify_password(password, _DUMMY_HASH)
     if row is None or not row.active or not matches:
-        if blocked_until is not None:
-            raise SignInBlocked(
-                f"{WRONG} After {BLOCK_FROM} attempts without success, signing in as this "
-                f"login name is blocked until {_when(blocked_until, now)}.",
-                blocked_until,
-            )
-        raise AuthenticationError(WRONG)
+        raise _refusal(blocked_until, now)
     assert stored is not None
     renewed = hash_password(password) if needs_rehash(stored) else None
     with db.session() as s:
@@ -298,6 +339,12 @@ _rights: weakref.WeakKeyDictionary[Database, dict[int, tuple[float, Rights | Non
 def _remember(db: Database, user_id: int, role: Role, active: bool) -> None:
     with _rights_lock:
         _rights.setdefault(db, {})[user_id] = (time.monotonic(), Rights(role, active))
+
+
+def remember_signed_in(db: Database, actor: Actor) -> None:
+    """``actor`` just signed in (their role and state as read then)."""
+    if actor.user_id is not None:
+        _remember(db, actor.user_id, actor.role, True)
 
 
 def current_rights(db: Database, user_id: int, max_age: float | None = None) -> Rights | None:

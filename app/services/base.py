@@ -7,14 +7,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.db.engine import Database
 from app.db.functions import folded
 from app.services.auth import Actor, Permission, current_actor
-from app.services.errors import ConflictError, NotFound, ValidationError
+from app.services.errors import ConflictError, NotFound, ValidationError, refused_by_database
 
 T = TypeVar("T")
 
@@ -66,13 +66,18 @@ class Service:
         except IntegrityError as exc:
             # A unique name taken by a concurrent save, or a record removed meanwhile.
             raise ConflictError(f"{what} could not be saved: {exc.orig}") from exc
+        except DBAPIError as exc:
+            refused = refused_by_database(exc)
+            if refused is not None:
+                raise refused from exc
+            raise
 
     @contextmanager
     def read(self, permission: Permission | None = None) -> Iterator[Session]:
         actor = self.actor  # (refused for a disabled user even without a permission)
         if permission is not None:
             actor.require(permission)
-        with self.db.session() as session:
+        with self._conflicts("It"), self.db.session() as session:
             yield session
 
 

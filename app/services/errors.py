@@ -90,3 +90,14 @@ def unavailable_reason(exc: BaseException) -> str:
     """The first line of what the driver said, for "Reconnecting… (reason)"."""
     orig = getattr(exc, "orig", None) or exc
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def refused_by_database(exc: BaseException) -> PermissionDenied | None:
+    """``exc`` as a ``PermissionDenied`` when it is PostgreSQL refusing this login the
+    statement (insufficient privilege, a row-level security policy): the roles the database
+    enforces (app.db.security) said no. None for anything else."""
+    orig = getattr(exc, "orig", None) if isinstance(exc, sa.DBAPIError) else exc
+    if getattr(orig, "sqlstate", None) != "42501":
+        return None
+    reason = (str(orig).strip().splitlines() or ["permission denied"])[0]
+    return PermissionDenied(f"The database refused this to your login: {reason}.")

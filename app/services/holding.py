@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import hotpath
@@ -47,7 +47,23 @@ def requeue(
     campaign_id: int | None = None,
 ) -> bool:
     """Back to a queue (``campaign_id``'s, else its own), keeping its place (queued at), if
-    ``agent_id`` still holds it in one of ``statuses``. True when it went back."""
+    ``agent_id`` still holds it in one of ``statuses``. True when it went back.
+
+    On PostgreSQL through ``ec_requeue`` (app.db.security), which checks that the caller is
+    the holder or staff: the row leaves the holder, and their row-level security could no
+    longer see what it becomes."""
+    if s.get_bind().dialect.name == "postgresql":
+        return bool(
+            s.scalar(
+                text("SELECT ec_requeue(:email, :agent, :statuses, :campaign)"),
+                {
+                    "email": email_id,
+                    "agent": agent_id,
+                    "statuses": [status.value for status in statuses],
+                    "campaign": campaign_id,
+                },
+            )
+        )
     values: dict[str, Any] = {"status": EmailStatus.QUEUED, "agent_id": None, "taken_at": None}
     if campaign_id is not None:
         values["campaign_id"] = campaign_id

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, selectinload
 
+from app.db import security
 from app.db.models import Email, EmailStatus, Role, Team, User, utcnow
 from app.services import validation as v
 from app.services.auth import Permission, check_password_strength, forget_rights, hash_password
@@ -150,6 +152,11 @@ class PeopleService(Service):
         if any(ch.isspace() for ch in login):
             raise ValidationError(LOGIN, "must not contain spaces.")
         ensure_unique(s, User, User.login, login, LOGIN, user.id)
+        if not self.db.is_sqlite and login != user.login:
+            # on PostgreSQL the login name is a login of the database too
+            problem = security.login_problem(security.site_prefix(s.connection()), login)
+            if problem is not None:
+                raise ValidationError(LOGIN, problem)
         try:
             role = Role(data.role)
         except ValueError as exc:
@@ -197,15 +204,31 @@ class PeopleService(Service):
             )
 
     def create_user(self, data: UserData, password: str | None) -> UserRecord:
-        """A user; with no password they cannot sign in until one is set."""
+        """A user; with no password they cannot sign in until one is set. (On PostgreSQL
+        their login is made with them: ``app.db.security``.)"""
         with self.write(Permission.ADMINISTER, "The user") as s:
             user = User()
             self._apply_user(s, user, data)
             if password is not None:
-                user.password_hash = hash_password(check_password_strength(password))
+                check_password_strength(password)
+                if self.db.is_sqlite:
+                    user.password_hash = hash_password(password)
             s.add(user)
-            s.flush()
+            self._flush_login(s)
+            if password is not None and not self.db.is_sqlite:
+                security.set_password(s.connection(), user.id, user.login, password)
             return user_record(user)
+
+    def _flush_login(self, s: Session) -> None:
+        """Write the user: on PostgreSQL their login follows (a trigger), which the
+        database may refuse for a name PostgreSQL has already."""
+        try:
+            s.flush()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in ("42710", "42602"):
+                message = str(exc.orig).splitlines()[0]
+                raise ValidationError(LOGIN, f"cannot be used: {message}.") from exc
+            raise
 
     def update_user(self, user_id: int, data: UserData) -> UserRecord:
         with self.write(Permission.ADMINISTER, "The user") as s:
@@ -214,7 +237,7 @@ class PeopleService(Service):
             self._apply_user(s, user, data)
             if was_active and not user.active:
                 self._return_held(s, user)
-            s.flush()
+            self._flush_login(s)
             record = user_record(user)
         forget_rights(user_id)  # a new role or state counts at once in this process
         return record
@@ -224,10 +247,14 @@ class PeopleService(Service):
         permission = (
             Permission.WORK_EMAILS if user_id == self.actor.user_id else Permission.ADMINISTER
         )
+        check_password_strength(password)
         with self.write(permission, "The password") as s:
             user = get_or_404(s, User, user_id, "user")
-            user.password_hash = hash_password(check_password_strength(password))
-            user.is_demo = False
+            if self.db.is_sqlite:
+                user.password_hash = hash_password(password)
+                user.is_demo = False
+            else:  # PostgreSQL checks it (and ec_set_password ends is_demo)
+                security.set_password(s.connection(), user.id, user.login, password)
 
     def delete_user(self, user_id: int) -> None:
         with self.write(Permission.ADMINISTER, "The user") as s:

@@ -13,11 +13,10 @@ from PySide6.QtWidgets import QApplication
 
 from app import APP_ID, APP_NAME, __version__, paths
 from app.services import secrets
-from app.services.auth import Actor
 from app.services.changes import ChangeFeed
 from app.services.records import OrganisationSettings
 from app.services.secrets import SecretStore
-from app.services.site import Site, SiteUnavailable, open_site
+from app.services.site import SignedIn, SiteAccess, SiteUnavailable, open_site
 from app.ui.channel_status import ChannelEvents
 from app.ui.context import AppContext
 from app.ui.main_window import MainWindow
@@ -26,8 +25,8 @@ from app.ui.operations import Failure, operations, run
 from app.ui.sign_in import DemoAccount, SignInDialog, read_accounts
 
 
-def open_database(url: str | None) -> Site | None:
-    """The site's database (see ``open_site``); None once a message has said why the
+def open_database(url: str | None) -> SiteAccess | None:
+    """The way into the site (see ``open_site``); None once a message has said why the
     application cannot start on it (it then ends)."""
     try:
         return open_site(url)
@@ -38,67 +37,85 @@ def open_database(url: str | None) -> Site | None:
 
 class Workstation(QObject):
     """Who works at this workstation, one after another: the sign-in dialog, then the
-    Workspace of whoever signed in (with the channel service and the change feed running);
-    signing out asks again, closing the sign-in or the Workspace ends (``finished``)."""
+    Workspace of whoever signed in (with the change feed running, and on a SQLite site the
+    channel service: a shared site's retrieval and sending are ``serve``'s); signing out
+    asks again, closing the sign-in or the Workspace ends (``finished``). ``unusable``: why
+    the site could not be worked on, when that ended it."""
 
     finished = Signal()
 
-    def __init__(self, db: Site, store: SecretStore | None, parent: QObject | None = None) -> None:
+    def __init__(
+        self, access: SiteAccess, store: SecretStore | None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
-        self.db = db
+        self.access = access
         self.store = store
+        self.unusable: str | None = None
         self.sign_in: SignInDialog | None = None
         self.window: MainWindow | None = None
 
     def start(self, notice: str | None = None) -> None:
         """Ask who is working (once the demo accounts are read, off the GUI thread);
         ``notice``: why the last user was signed out, if not by themselves."""
-        db = self.db
+        access = self.access
 
         def unread(failure: Failure) -> None:  # asked all the same, with why none are listed
             self._ask(notice or failure.message, [])
 
-        run(self, lambda: read_accounts(db), lambda found: self._ask(notice, found), unread)
+        run(self, lambda: read_accounts(access), lambda found: self._ask(notice, found), unread)
 
     def _ask(self, notice: str | None, accounts: list[DemoAccount]) -> None:
-        dialog = SignInDialog(self.db, notice=notice, accounts=accounts)
+        dialog = SignInDialog(self.access, notice=notice, accounts=accounts)
         dialog.accepted.connect(lambda: self._signed_in(dialog))
-        dialog.rejected.connect(self.finished.emit)
+        dialog.rejected.connect(lambda: self._not_signed_in(dialog))
         self.sign_in = dialog
         dialog.show()
 
+    def _not_signed_in(self, dialog: SignInDialog) -> None:
+        if dialog.unusable is not None:  # the site cannot be worked on: say so, and end
+            self.unusable = dialog.unusable
+            messages.error(None, APP_NAME, dialog.unusable)
+        self.finished.emit()
+
     def _signed_in(self, dialog: SignInDialog) -> None:
-        actor, org = dialog.actor, dialog.organisation
+        signed_in, org = dialog.signed_in, dialog.organisation
         self.sign_in = None
         dialog.deleteLater()
         try:
-            if actor is None or org is None:  # accepted only after a sign-in; never expected
+            if signed_in is None or org is None:  # accepted only after a sign-in; never expected
                 raise RuntimeError("the sign-in dialog was accepted without a user")
-            self._open_workspace(actor, org)  # (what it reads, it reads off the GUI thread)
+            self._open_workspace(signed_in, org)  # (what it reads, it reads off the GUI thread)
         except BaseException:
             self.finished.emit()  # a bug: end with its traceback, not linger without a window
             raise
 
-    def _open_workspace(self, actor: Actor, org: OrganisationSettings) -> None:
-        ctx = AppContext(self.db, actor, self.store)
-        events = ChannelEvents(self.db, self.store)
-        feed = ChangeFeed(self.db)  # screens see changes from every workstation within 2 s
+    def _open_workspace(self, signed_in: SignedIn, org: OrganisationSettings) -> None:
+        db, actor = signed_in.db, signed_in.actor
+        ctx = AppContext(db, actor, self.store)
+        # a shared site's mailboxes are retrieved and replies sent by serve, not here
+        events = None if self.access.shared else ChannelEvents(db, self.store)
+        feed = ChangeFeed(db)  # screens see changes from every workstation within 2 s
         ctx.channel_events, ctx.change_feed = events, feed
         ctx.apply_settings(org)
         try:
-            events.start()
+            if events is not None:
+                events.start()
             feed.start()
             window = MainWindow(ctx)
         except BaseException:
-            events.stop()
+            if events is not None:
+                events.stop()
             feed.stop()
+            self.access.release(signed_in)
             raise
 
         def left(signed_out: bool) -> None:
             if self.window is not window:  # closed once already
                 return
-            events.stop()  # cooperative: each channel ends its batch and logs out
+            if events is not None:
+                events.stop()  # cooperative: each channel ends its batch and logs out
             feed.stop()
+            self.access.release(signed_in)  # a shared site: this person's connections
             self.store = ctx.secrets  # the user may have chosen the file fallback
             self.window = None
             window.deleteLater()
@@ -125,15 +142,16 @@ def run_gui(database_url: str | None = None) -> int:
     icon = paths.resources_dir() / "icon.svg"
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
-    db = open_database(database_url)
-    if db is None:
+    access = open_database(database_url)
+    if access is None:
         return 4
     app.setQuitOnLastWindowClosed(False)  # signing out closes the window without quitting
-    workstation = Workstation(db, secrets.default_store())
+    workstation = Workstation(access, secrets.default_store())
     workstation.finished.connect(app.quit)
     workstation.start()
     code = app.exec()
     # What the last actions gave the lanes (a reply being queued, the held emails put back)
     # ends before the process does: they are daemon threads, killed at exit otherwise.
     operations().shutdown(timeout=10)
-    return code
+    access.close()
+    return 4 if workstation.unusable is not None else code

@@ -1,6 +1,7 @@
-"""The sign-in dialog: who is working. Lists the demo accounts only while they exist. What
-it checks runs off the GUI thread (``app.ui.operations``); the demo accounts are read before
-it is made (``read_accounts``)."""
+"""The sign-in dialog: who is working. Lists the demo accounts only while they exist (in the
+own SQLite file; a shared site reads nothing before sign-in). What it checks runs off the GUI
+thread (``app.ui.operations``); the demo accounts are read before it is made
+(``read_accounts``)."""
 
 from __future__ import annotations
 
@@ -21,17 +22,13 @@ from PySide6.QtWidgets import (
 )
 
 from app import APP_NAME
-from app.domain.enums import Role
-from app.services import auth
 from app.services.auth import Actor
 from app.services.demo import DEMO_PASSWORD
 from app.services.records import OrganisationSettings
 from app.services.settings import SettingsService
-from app.services.site import Site
+from app.services.site import DemoAccount, SignedIn, Site, SiteAccess, SiteUnavailable
 from app.ui.forms import ErrorLabel, WrappingLabel
 from app.ui.operations import Failure, run
-
-DemoAccount = tuple[str, str, Role]  # login, display name, role
 
 
 def unbroken(text: str) -> str:
@@ -39,26 +36,31 @@ def unbroken(text: str) -> str:
     return text.replace("-", "\u2011")
 
 
-def read_accounts(db: Site) -> list[DemoAccount]:
+def read_accounts(access: SiteAccess | Site) -> list[DemoAccount]:
     """The demo accounts the sign-in lists (to read off the GUI thread)."""
-    return auth.demo_accounts(db)
+    if not isinstance(access, SiteAccess):
+        access = SiteAccess.of(access)
+    return access.demo_accounts()
 
 
 class SignInDialog(QDialog):
     """``notice``: shown where errors are, e.g. why the last user was signed out;
-    ``accounts``: the demo accounts still using the demo password (``read_accounts``)."""
+    ``accounts``: the demo accounts still using the demo password (``read_accounts``).
+    Accepted once someone signed in (``signed_in``, ``organisation``); rejected when
+    cancelled, or when the site cannot be worked on (``unusable`` says why)."""
 
     def __init__(
         self,
-        db: Site,
+        access: SiteAccess | Site,
         parent: QWidget | None = None,
         notice: str | None = None,
         accounts: list[DemoAccount] | None = None,
     ) -> None:
         super().__init__(parent)
-        self.db = db
-        self.actor: Actor | None = None
+        self.access = access if isinstance(access, SiteAccess) else SiteAccess.of(access)
+        self.signed_in: SignedIn | None = None
         self.organisation: OrganisationSettings | None = None
+        self.unusable: str | None = None
         self._signing_in = False
         self.setWindowTitle(f"Sign in — {APP_NAME}")
         self._layout = layout = QVBoxLayout(self)
@@ -142,11 +144,15 @@ class SignInDialog(QDialog):
         Workspace starts with; accepted when both are done."""
         if self._signing_in:
             return
-        db, login, password = self.db, self.login_edit.text(), self.password_edit.text()
+        access, login, password = self.access, self.login_edit.text(), self.password_edit.text()
 
-        def work() -> tuple[Actor, OrganisationSettings]:
-            actor = auth.sign_in(db, login, password)
-            return actor, SettingsService(db, actor).get()
+        def work() -> tuple[SignedIn, OrganisationSettings]:
+            signed_in = access.sign_in(login, password)
+            try:
+                return signed_in, SettingsService(signed_in.db, signed_in.actor).get()
+            except BaseException:
+                access.release(signed_in)
+                raise
 
         self._set_busy(True)
         run(self, work, self._signed_in, self._refused)
@@ -159,14 +165,22 @@ class SignInDialog(QDialog):
         else:
             QApplication.restoreOverrideCursor()
 
-    def _signed_in(self, found: tuple[Actor, OrganisationSettings]) -> None:
+    @property
+    def actor(self) -> Actor | None:
+        return self.signed_in.actor if self.signed_in is not None else None
+
+    def _signed_in(self, found: tuple[SignedIn, OrganisationSettings]) -> None:
         self._set_busy(False)
-        self.actor, self.organisation = found
+        self.signed_in, self.organisation = found
         self.accept()
 
     def _refused(self, failure: Failure) -> None:
         # Wrong, blocked for a while (says until when), or the database out of reach.
         self._set_busy(False)
+        if isinstance(failure.error, SiteUnavailable):  # e.g. the schema behind: nobody works
+            self.unusable = failure.message
+            super().reject()
+            return
         self.error.show_message(failure.message)
         self.password_edit.selectAll()
         self.password_edit.setFocus()

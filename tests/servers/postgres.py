@@ -280,7 +280,8 @@ class PostgresServer:
             ).fetchone()
             if role is None:
                 conn.execute(
-                    sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                    # CREATEROLE: the site's owner makes each person's login (app.db.security)
+                    sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
                         sql.Identifier(self.user), sql.Literal(self.password)
                     )
                 )

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.auth import sign_in
 from app.services.errors import AuthenticationError, PermissionDenied
 from app.services.people import PeopleService, TeamData
 from app.services.settings import DEFAULT_CHANNEL, SettingsData, SettingsService
@@ -28,7 +27,7 @@ from app.ui.forms import plain
 from app.ui.settings_screen import SettingsScreen
 from app.ui.teams_screen import CheckList, TeamDialog, TeamsScreen
 from app.ui.users_screen import PasswordDialog, UserDialog, UsersScreen
-from tests.conftest import settle_operations
+from tests.conftest import settle_operations, sign_in_as
 from tests.ui.keyboard import type_text
 
 # Nothing of these screens may wait for the database on the GUI thread: the test's own
@@ -359,7 +358,7 @@ def test_create_a_user_with_a_non_ascii_name(qtbot, users, demo_db):  # type: ig
         "Active": "Yes",
     }
     assert users.selected().login == "jgrosse"
-    actor = sign_in(demo_db, "jgrosse", "s3cret-pass")
+    actor = sign_in_as(demo_db, "jgrosse", "s3cret-pass")
     assert actor.display_name == "Jürgen Größe – 5 €"
 
 
@@ -447,7 +446,7 @@ def test_the_buttons_are_off_while_a_password_is_saved(qtbot, users, demo_db, an
     settle_operations()
     assert closed == [dialog.DialogCode.Accepted.value]
     assert shown == [("info", "The password of alice has been changed.")]
-    assert sign_in(demo_db, "alice", "new-pässword").login == "alice"
+    assert sign_in_as(demo_db, "alice", "new-pässword").login == "alice"
 
 
 def test_set_password(qtbot, users, demo_db, answers):  # type: ignore[no-untyped-def]
@@ -461,9 +460,9 @@ def test_set_password(qtbot, users, demo_db, answers):  # type: ignore[no-untype
     retype(qtbot, dialog.confirm_edit, "new-pässword")
     save_and_close(qtbot, dialog)
     assert shown == [("info", "The password of alice has been changed.")]
-    assert sign_in(demo_db, "alice", "new-pässword").login == "alice"
+    assert sign_in_as(demo_db, "alice", "new-pässword").login == "alice"
     with pytest.raises(AuthenticationError):
-        sign_in(demo_db, "alice", "demo")
+        sign_in_as(demo_db, "alice", "demo")
 
 
 # ---- settings ---------------------------------------------------------------

@@ -3,6 +3,8 @@ that follows and its first keys; signing out and in again; the sign-in at any fo
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
@@ -13,11 +15,12 @@ from sqlalchemy.exc import OperationalError
 from app.db.engine import Database
 from app.db.models import Channel, Email, EmailStatus
 from app.services.settings import SettingsService
+from app.services.site import SiteAccess
 from app.ui.application import Workstation
 from app.ui.main_window import MainWindow
 from app.ui.my_work import MyWorkScreen
 from app.ui.sign_in import SignInDialog, read_accounts
-from tests.conftest import actor_of
+from tests.conftest import ON_POSTGRES, actor_of, settle_operations
 from tests.ui.keyboard import type_text
 from tests.work_data import add_email
 
@@ -44,14 +47,31 @@ def workstation(qtbot, demo_db: Database, secrets, gui_database):  # type: ignor
     open at the end is closed."""
     with demo_db.session() as s:
         s.execute(update(Channel).values(enabled=False))
-    station = Workstation(gui_database(demo_db), secrets)
+    if ON_POSTGRES:  # a shared site: each person signs in with their own login (its copy's)
+        personal: list[Database] = []
+        gui_thread = threading.get_ident()
+
+        def opened(database: Database) -> None:
+            personal.append(database)
+            database.refuse_thread(gui_thread)
+
+        access = SiteAccess(demo_db.url, opened=opened)
+    else:
+        access = SiteAccess.of(gui_database(demo_db))
+    station = Workstation(access, secrets)
     yield station
     if station.window is not None:
         station.window.ctx.change_feed.stop()
-        station.window.ctx.channel_events.stop()
+        if station.window.ctx.channel_events is not None:
+            station.window.ctx.channel_events.stop()
         station.window.deleteLater()
     if station.sign_in is not None:
         station.sign_in.deleteLater()
+    if ON_POSTGRES:
+        settle_operations()
+        for database in personal:
+            database.refuse_thread(None)
+            database.dispose()
 
 
 def asked(qtbot, station: Workstation) -> SignInDialog:  # type: ignore[no-untyped-def]
@@ -175,6 +195,30 @@ def test_escape_in_the_sign_in_ends(qtbot, workstation: Workstation) -> None:  #
     with qtbot.waitSignal(workstation.finished, timeout=2000):
         press(qtbot, Qt.Key.Key_Escape)
     assert workstation.window is None
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a shared site's schema is checked at sign-in")
+def test_a_shared_site_behind_this_program_is_said_at_sign_in_and_the_workstation_ends(  # type: ignore[no-untyped-def]
+    qtbot, workstation: Workstation, demo_db: Database, answers
+) -> None:
+    from sqlalchemy import text
+
+    shown, _replies = answers
+    with demo_db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+    workstation.start()
+    dialog = asked(qtbot, workstation)
+    qtbot.waitExposed(dialog)
+    assert dialog.demo_list.isHidden()  # a shared site lists no demo accounts
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.login_edit, timeout=2000)
+    type_here(qtbot, "alice")
+    press(qtbot, Qt.Key.Key_Tab)
+    type_here(qtbot, "demo-password")
+    with qtbot.waitSignal(workstation.finished, timeout=10000):
+        press(qtbot, Qt.Key.Key_Return)
+    assert workstation.window is None and workstation.unusable is not None
+    assert [kind for kind, _text in shown] == ["error"]
+    assert "behind this program" in shown[0][1] and "db upgrade" in shown[0][1]
 
 
 # ---- rights taken away on another workstation (issue 11, item 7) --------------------------
@@ -353,6 +397,17 @@ def test_an_empty_shared_database_is_left_to_its_owner_and_nothing_is_seeded(  #
     from app.ui.application import run_gui
 
     shown, _replies = answers
+    if ON_POSTGRES:  # a shared site: nothing is read before someone signs in
+        from app.ui.application import open_database
+
+        if given_by == "environment":
+            monkeypatch.setenv(paths.DATABASE_ENV, db.url)
+        access = open_database(None if given_by == "environment" else db.url)
+        assert access is not None and access.shared and shown == []
+        assert access.demo_accounts() == []
+        assert _counts(db) == (0, 0)  # no demo organisation, no admin / demo-password
+        assert not paths.default_database_path().exists()
+        return
     if given_by == "environment":
         monkeypatch.setenv(paths.DATABASE_ENV, db.url)
         code = run_gui(None)
@@ -378,24 +433,25 @@ def test_the_first_start_on_the_users_own_database_creates_the_demo(  # type: ig
 ) -> None:
     """``make run``: no --database, no environment: the user's own SQLite file."""
     from app import paths
-    from app.services import auth
     from app.ui.application import open_database
 
     shown, _replies = answers
-    db = open_database(None)
-    assert db is not None and shown == []
+    access = open_database(None)
+    assert access is not None and shown == []
     try:
-        assert db.sqlite_path == paths.default_database_path()
-        assert {login for login, _name, _role in auth.demo_accounts(db)} >= {
+        assert access.database is not None
+        assert access.database.sqlite_path == paths.default_database_path()
+        assert {login for login, _name, _role in access.demo_accounts()} >= {
             "admin",
             "sam",
             "alice",
         }
-        assert auth.sign_in(db, "admin", "demo-password").login == "admin"
+        assert access.sign_in("admin", "demo-password").actor.login == "admin"
     finally:
-        db.dispose()
+        access.close()
 
 
+@pytest.mark.sqlite_only  # a shared site says so at sign-in: test_roles_postgres
 def test_a_database_newer_than_the_program_is_said_and_left_alone(  # type: ignore[no-untyped-def]
     qtbot, db: Database, answers, tmp_path
 ) -> None:

@@ -18,6 +18,7 @@ def menu_titles(window: MainWindow) -> list[str]:
     return [a.text() for a in window.menuBar().actions()]
 
 
+@pytest.mark.sqlite_only  # the own file's demo accounts; a shared site lists none (test_start)
 def test_sign_in_lists_demo_accounts_and_signs_in(qtbot, demo_db):  # type: ignore[no-untyped-def]
     dialog = SignInDialog(demo_db, accounts=read_accounts(demo_db))
     qtbot.addWidget(dialog)

@@ -13,6 +13,7 @@ import pytest
 from app.cli import main
 from app.db.engine import Database
 from app.services import auth
+from tests.conftest import sign_in_as
 
 
 def run(*args: str) -> int:
@@ -61,11 +62,11 @@ def test_imported_users_have_no_password_until_one_is_set(tmp_path: Path, monkey
     run("--database", second, "config", "import", str(tmp_path / "a.json"))
     db = Database(second)
     with pytest.raises(auth.AuthenticationError):
-        auth.sign_in(db, "alice", "demo-password")
+        sign_in_as(db, "alice", "demo-password")
     assert auth.demo_accounts(db) == []
     monkeypatch.setattr(sys, "stdin", io.StringIO("fresh-password\n"))
     assert run("--database", second, "user", "set-password", "alice") == 0
-    assert auth.sign_in(db, "alice", "fresh-password").login == "alice"
+    assert sign_in_as(db, "alice", "fresh-password").login == "alice"
 
 
 def test_import_errors_name_the_field(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -164,7 +165,7 @@ def test_user_create_makes_a_sites_first_administrator(  # type: ignore[no-untyp
     monkeypatch.setattr(sys, "stdin", io.StringIO("a-long-enough-password\n"))
     assert run("--database", db.url, "user", "create", "root", "--role", "administrator") == 0
     assert "'root' (administrator) created" in capsys.readouterr().out
-    actor = auth.sign_in(db, "root", "a-long-enough-password")
+    actor = sign_in_as(db, "root", "a-long-enough-password")
     assert actor.role == auth.Role.ADMINISTRATOR and actor.display_name == "root"
     assert auth.demo_accounts(db) == []
     # the password is checked as everywhere; a login is taken once
@@ -200,4 +201,4 @@ def test_set_password_refuses_empty_input_and_changes_nothing(  # type: ignore[n
     monkeypatch.setattr(sys, "stdin", io.StringIO(given))
     assert run("--database", url, "user", "set-password", "alice") == 3
     assert "password: the input was empty" in capsys.readouterr().err
-    assert auth.sign_in(Database(url), "alice", "demo-password").login == "alice"  # unchanged
+    assert sign_in_as(Database(url), "alice", "demo-password").login == "alice"  # unchanged

@@ -23,7 +23,7 @@ from app.services.people import PeopleService, UserData
 from app.services.records import UserRecord
 from app.services.secrets import SecretStore
 from app.services.work import WorkService
-from tests.conftest import actor_of
+from tests.conftest import actor_of, sign_in_as
 from tests.work_data import add_email
 
 
@@ -72,7 +72,7 @@ def test_no_service_hands_out_a_password_hash(demo_db: Database, admin: Actor) -
     with pytest.raises(AttributeError):  # (a record: nothing to load it from either)
         _ = created.password_hash
     # ... while the hash is there for signing in
-    assert auth.sign_in(demo_db, "renee", "s3cret-Größe").login == "renee"
+    assert sign_in_as(demo_db, "renee", "s3cret-Größe").login == "renee"
 
 
 def test_only_administrators_list_users_and_read_channel_secrets(
@@ -195,5 +195,5 @@ def test_disabling_returns_the_users_held_emails_and_keeps_drafts(
 def test_the_command_line_and_sign_in_are_not_held_up(demo_db: Database) -> None:
     """The command line acts without a user; a sign-in makes the rights fresh."""
     assert auth.current_actor(demo_db, auth.SYSTEM) is auth.SYSTEM
-    actor = auth.sign_in(demo_db, "alice", "demo-password")
+    actor = sign_in_as(demo_db, "alice", "demo-password")
     assert auth.current_actor(demo_db, actor) == actor

@@ -1,6 +1,10 @@
 """The app's own sign-in (issue 11, item 8): attempts counted per login name in the
 database, so that a block spans workstations; unknown login names counted and checked the
-same way; scrypt at OWASP's parameters, older hashes renewed at the next sign-in."""
+same way; scrypt at OWASP's parameters, older hashes renewed at the next sign-in.
+
+The SQLite file's: on a shared PostgreSQL site the server checks each person's own login
+(issue 13; tests/integration/test_roles_postgres.py, and the workstation's own count of
+attempts in tests/unit/test_local_attempts.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from app.services import auth
 from app.services.errors import AuthenticationError
 
 WRONG = "The login name or password is not correct."
+pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from alembic import context
 
 from app.db.engine import Database
 from app.db.models import Base
+from app.db.security import migrated_by_alembic
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,6 +27,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=db.is_sqlite,
             compare_type=True,
+            include_object=migrated_by_alembic,  # (the roles' own table is security.py's)
         )
         with context.begin_transaction():
             context.run_migrations()
