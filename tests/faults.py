@@ -124,6 +124,7 @@ class Trial:
     problems: list[str] = field(default_factory=list)  # invariants broken, first seen here
     began: datetime = field(default_factory=utcnow)
     left_sending: list[int] = field(default_factory=list)  # replies claimed in it, left so
+    left_sending_transmitted: int = 0  # of those, transmitted nevertheless
 
     @property
     def cause(self) -> str:
@@ -241,7 +242,8 @@ class Outcome:
             if trial.left_sending:
                 lines.append(
                     f"  {len(trial.left_sending)} claimed in trial {trial.number} "
-                    f"({trial.kind} at {trial.moment}: {trial.detail})"
+                    f"({trial.kind} at {trial.moment}: {trial.detail}), "
+                    f"{trial.left_sending_transmitted} of them transmitted"
                 )
         if answered:
             lines.append(
@@ -355,7 +357,9 @@ class FaultCampaign:
         self.seen: set[str] = set()  # problems already attributed to a trial
 
     # ---- set-up ------------------------------------------------------------------------
-    def _channel(self) -> None:
+    def add_channel(self) -> int:
+        """The campaign's channel, on its Dovecot mailbox; its campaign's replies go out
+        through it."""
         store = choose_plain_file_fallback()
         channels = ChannelService(self.db, SYSTEM, store)
         with self.db.session() as s:
@@ -385,6 +389,7 @@ class FaultCampaign:
             s.execute(
                 update(Campaign).where(Campaign.id == campaign_id).values(channel_id=channel.id)
             )
+        return channel.id
 
     def _processes(self) -> None:
         url = make_url(self.db.url).set(host=HOST, port=self.proxy.port)
@@ -426,7 +431,7 @@ class FaultCampaign:
     @contextmanager
     def running(self) -> Iterator[FaultCampaign]:
         """The channel, the proxy and the processes, for as long as the campaign runs."""
-        self._channel()
+        self.add_channel()
         self.proxy.start()
         try:
             self._processes()
@@ -481,7 +486,7 @@ class FaultCampaign:
             ).all()
         stored: dict[str, list[int]] = {}
         for email_id, message_id, _status in emails:
-            stored.setdefault(message_id, []).append(email_id)
+            stored.setdefault(str(message_id), []).append(email_id)
         by_email: dict[int, list[tuple[int, ReplyState]]] = {}
         for reply_id, email_id, state in replies:
             by_email.setdefault(email_id, []).append((reply_id, ReplyState(state)))
@@ -749,9 +754,10 @@ class FaultCampaign:
             + (f"; PROBLEMS {trial.problems}" if trial.problems else "")
         )
 
-    def _attribute(self, left: list[int]) -> list[int]:
+    def _attribute(self, left: list[int], transmitted: set[int]) -> list[int]:
         """Note each reply left 'sending' on the trial in which it was claimed (its claim's
-        deadline, set or renewed just before it is transmitted, less the claim's length)."""
+        deadline, set or renewed just before it is transmitted, less the claim's length),
+        and whether it was transmitted nevertheless."""
         if not left:
             return left
         with self.db.session() as s:
@@ -759,16 +765,25 @@ class FaultCampaign:
                 s.execute(select(Reply.id, Reply.next_attempt_at).where(Reply.id.in_(left))).all()
             )
         for reply_id in left:
-            claimed = deadlines[reply_id] - outbox.LEASE
+            deadline = deadlines[reply_id]
+            if deadline is None:
+                continue
+            claimed = deadline - outbox.LEASE
             trial = next((t for t in reversed(self.trials) if t.began <= claimed), None)
             if trial is not None:
                 trial.left_sending.append(reply_id)
+                trial.left_sending_transmitted += 1 if reply_id in transmitted else 0
         return left
 
     def _outcome(self, state: State, seconds: float) -> Outcome:
         message_ids = {eid: mid for mid, ids in state.stored.items() for eid in ids}
         left = sorted(state.sending())
-        left_emails = {e for e, rows in state.replies.items() for r, _s in rows if r in left}
+        transmitted = {
+            r
+            for e, rows in state.replies.items()
+            for r, _s in rows
+            if r in left and state.copies[message_ids[e]]
+        }
         unanswered = [
             e
             for e, st in state.status.items()
@@ -799,8 +814,8 @@ class FaultCampaign:
             transmitted_twice=[m for m, n in state.copies.items() if n > 1],
             unanswered=unanswered,
             not_transmitted_once=not_once,
-            left_sending=self._attribute(left),
-            left_sending_transmitted=sum(1 for e in left_emails if state.copies[message_ids[e]]),
+            left_sending=self._attribute(left, transmitted),
+            left_sending_transmitted=len(transmitted),
             unsettled=[t.number for t in self.trials if not t.settled],
             exits=exits,
             tracebacks=tracebacks,

@@ -33,7 +33,7 @@ T = TypeVar("T")
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
-def _reset(transport: asyncio.BaseTransport | None) -> None:
+def _reset(transport: asyncio.Transport | None) -> None:
     if transport is None or transport.is_closing():
         return
     sock = transport.get_extra_info("socket")
