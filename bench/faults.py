@@ -22,9 +22,9 @@ replies transmitted twice, sent replies not delivered exactly once, unanswered, 
 left 'sending' by the trial that claimed them), and the time to recover after each fault
 (its end → the probe answered: stored, taken and replied; → its reply sent, which waits
 for the next look of the outbox of ``serve``, every 5 s), median and max, by fault.
-``--json`` adds them as one JSON object. The exit code is 0 when no invariant broke but
-replies left 'sending' (the known gap: counted, not failed), 1 otherwise. ``--keep`` keeps
-the folder with the servers and the processes' logs.
+``--json`` adds them as one JSON object. The exit code is 0 when no invariant broke (no
+reply left 'sending' included), no process ended by itself and none logged a traceback; 1
+otherwise. ``--keep`` keeps the folder with the servers and the processes' logs.
 """
 
 # ruff: noqa: E402  (the path is fixed before the other imports)
@@ -218,8 +218,8 @@ def main() -> int:
         say("tracebacks: " + "; ".join(outcome.tracebacks[:10]))
     if args.json:
         say(json.dumps(figures(outcome), indent=2, default=str))
-    broken = outcome.safety + outcome.liveness + outcome.tracebacks
-    return 1 if broken else 0
+    broken = outcome.safety + outcome.liveness + outcome.tracebacks + outcome.left_sending
+    return 1 if broken or outcome.exits else 0
 
 
 if __name__ == "__main__":

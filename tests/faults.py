@@ -13,7 +13,7 @@ again), ``serve`` or a workstation killed (SIGKILL; started again at once, as a 
 manager or the agent would), every database connection reset by the proxy, or the proxy
 forwarding nothing for a while (then resuming, or resetting everything). A stop or a black
 hole sometimes has a kill inside it. A process that ends by itself is started again, as
-``Restart=always`` would (``serve`` cannot start while the database is away). When the fault
+``Restart=always`` would (none should: ``serve`` started in an outage waits). When the fault
 is over a probe email is delivered, and the time until it is answered (stored, taken,
 replied) is the trial's time to recover. Then the trial waits for the work to settle:
 everything delivered stored, retrieved from the server, and answered.
@@ -29,7 +29,8 @@ The invariants, checked against the database and the mail servers after every tr
 Settling waits for the replies too after every trial with ``Plan.full_settle`` (the bench),
 else once at the end (the suite: the outbox of ``serve`` looks every 5 s, which would double
 the time of a trial). A reply still 'sending' ``STUCK_AFTER`` seconds on is not waited for
-(its claim lasts ten minutes): it is counted as left 'sending'.
+(a send takes under a second; a claim cut off is settled within a second of the database's
+return): it is counted as left 'sending', and that fails.
 """
 
 from __future__ import annotations
@@ -128,10 +129,9 @@ class Trial:
 
     @property
     def cause(self) -> str:
-        """Why a reply claimed in this trial could be left 'sending': ``serve`` killed (its
-        claims last ten minutes, then the outcome is unknown), the database or the
-        connections gone (claims not settled at reconnect), or nothing that would explain
-        it."""
+        """What a reply claimed in this trial and left 'sending' would point at: the claims
+        of a killed ``serve`` not given back or settled, those cut off from the database
+        not settled at reconnect, or nothing that would explain it."""
         if "serve killed" in self.detail:
             return KILLED
         if self.kind in (DATABASE_STOP, BLACK_HOLE, DROPPED):

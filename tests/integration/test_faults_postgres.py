@@ -26,11 +26,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from app.channel_service.outbox import OutboxWorker
-from app.channel_service.sync import sync_channel
 from app.db.engine import Database
 from app.db.models import Channel, Email, EmailStatus, Reply, ReplyState
-from app.services.secrets import PlainFileStore
 from app.services.work import ReplyText, WorkService
 from tests.conftest import ON_POSTGRES, actor_of
 from tests.faults import (
@@ -44,7 +41,6 @@ from tests.faults import (
     default_seed,
 )
 from tests.servers.mail import MailServer
-from tests.servers.postgres import PostgresServer
 from tests.servers.proxy import FaultProxy
 from tests.waiting import wait_for
 from tests.work_data import add_email
@@ -53,25 +49,6 @@ pytestmark = [
     pytest.mark.server,
     pytest.mark.skipif(not ON_POSTGRES, reason="the PostgreSQL run has it (once is enough)"),
 ]
-
-# Replies the outbox had claimed when the database (or the connection to it) went away stay
-# 'sending' for the claim's ten minutes, and are 'uncertain' after it, for a person — those
-# never transmitted too: nothing settles them at reconnect. The outbox is being changed to
-# do so (branch i13-sending). Until then the campaign prints how many; with that change set
-# this to True and the campaign fails on any (and drop the xfail of
-# test_a_reply_claimed_when_the_database_goes_away_is_settled_when_it_is_back).
-OUTBOX_SETTLES_CLAIMS_AT_RECONNECT = False
-# The same for the claims of a `serve` that was killed: nobody takes them over before their
-# ten minutes, then each is 'uncertain' (never sent again automatically: the process may
-# have handed it over), though most were never handed to the server.
-OUTBOX_RELEASES_THE_CLAIMS_OF_A_KILLED_SENDER = False
-
-
-@pytest.fixture
-def outage(postgres_server: PostgresServer):  # type: ignore[no-untyped-def]
-    """The session's server, started again however the test ends (others use it)."""
-    yield postgres_server
-    postgres_server.start()  # (nothing when it runs)
 
 
 @pytest.mark.timeout(900)
@@ -97,24 +74,17 @@ def test_twenty_trials_of_faults_leave_every_email_stored_once_and_answered_once
 
     assert outcome.safety == [], outcome.summary()
     assert outcome.liveness == [], outcome.summary()
-    # serve exits with code 4 when started while the database cannot be reached (and is
-    # started again); nothing else ends by itself, and nothing logs a traceback.
-    assert {e for e in outcome.exits if e != "serve 4"} == set(), outcome.exits
+    # Nothing ends by itself (serve started while the database is down waits for it), and
+    # nothing logs a traceback.
+    assert outcome.exits == [], outcome.exits
     assert outcome.tracebacks == [], outcome.tracebacks
-    # Replies left 'sending' (a known gap, see above): each explained by its trial's fault.
-    assert outcome.left_sending_by(UNEXPLAINED) == [], outcome.summary()
-    for cause, fixed in (
-        (RECONNECT, OUTBOX_SETTLES_CLAIMS_AT_RECONNECT),
-        (KILLED, OUTBOX_RELEASES_THE_CLAIMS_OF_A_KILLED_SENDER),
-    ):
-        left = outcome.left_sending_by(cause)
-        if fixed:
-            assert left == [], outcome.summary()
-        elif left:
-            print(f"KNOWN (issue 13): {len(left)} replies left 'sending' ({cause}): {left}")
+    # No reply left 'sending': claims cut off from the database are settled at reconnect,
+    # those of a killed serve given back (never handed over) or settled (handed over).
+    for cause in (RECONNECT, KILLED, UNEXPLAINED):
+        assert outcome.left_sending_by(cause) == [], outcome.summary()
 
 
-# ---- the outbox's claims when the database goes away ---------------------------------------
+# ---- the claims of a killed serve (outages: tests/integration/test_outbox_outage.py) ---------
 
 
 def queued_reply(db: Database, customer: str) -> int:
@@ -141,59 +111,6 @@ def smtp_through(db: Database, proxy: FaultProxy) -> None:
         s.execute(update(Channel).where(Channel.name == "Faults").values(smtp_port=proxy.port))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 13: a reply the outbox transmitted while the database was away stays "
-    "'sending' for the claim's 10 minutes (the outbox does not settle its claims at "
-    "reconnect yet: branch i13-sending)",
-)
-def test_a_reply_claimed_when_the_database_goes_away_is_settled_when_it_is_back(  # type: ignore[no-untyped-def]
-    outage, mail_server, demo_db, isolated_home, tmp_path
-):
-    campaign = FaultCampaign(
-        Plan(trials=0), outage, mail_server, demo_db, isolated_home, tmp_path / "logs"
-    )
-    channel_id = campaign.add_channel()
-    campaign.deliver(1)
-    sync_channel(demo_db, channel_id, PlainFileStore())
-    smtp = FaultProxy("127.0.0.1", mail_server.smtp_port).start()
-    stopping = threading.Event()
-    worker = OutboxWorker(demo_db, PlainFileStore(), stopping, interval=0.5)
-    try:
-        smtp_through(demo_db, smtp)
-        smtp.black_hole()  # the outbox waits for the server's greeting
-        reply_id = queued_reply(demo_db, "customer-x@example.com")
-        with demo_db.session() as s:
-            message_id = s.scalars(select(Reply.message_id).where(Reply.id == reply_id)).one()
-        worker.start()
-        assert wait_for(lambda: reply_state(demo_db, reply_id) == ReplyState.SENDING, 10)
-        time.sleep(0.5)  # connecting, its lease renewed
-        outage.stop()
-        smtp.flow()  # the message goes out; recording it cannot
-        assert wait_for(lambda: delivered_copies(mail_server, message_id) == 1, 15)
-        time.sleep(1)
-        outage.start()
-        demo_db.drop_idle_connections()
-        settled = wait_for(lambda: reply_state(demo_db, reply_id) != ReplyState.SENDING, 10)
-        assert delivered_copies(mail_server, message_id) == 1
-        assert settled, "the reply, transmitted once, is still 'sending' 10 s after"
-        assert reply_state(demo_db, reply_id) == ReplyState.SENT
-    finally:
-        outage.start()
-        smtp.flow()
-        stopping.set()
-        worker.wake.set()
-        worker.join(15)
-        smtp.stop()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 13: the replies a killed serve had claimed stay 'sending' for the claim's "
-    "10 minutes (then 'uncertain', for a person), even one it never handed to the server",
-)
 def test_a_reply_claimed_by_a_killed_serve_is_sent_by_the_next(  # type: ignore[no-untyped-def]
     outage, mail_server, demo_db, isolated_home, tmp_path
 ):
